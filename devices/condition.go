@@ -1,0 +1,223 @@
+package devices
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hallguard/hallguard/devices/clock"
+)
+
+// Contact is how a switch is wired.
+type Contact string
+
+const (
+	// NO (normally open): the contact closes, and the line goes High, when the
+	// device activates.
+	NO Contact = "NO"
+	// NC (normally closed): the contact is closed (High) at rest and opens when
+	// the device activates. A cut wire looks exactly like an activation; if
+	// the loop stays open past StuckAfter it is also reported as FaultLoopOpen.
+	NC Contact = "NC"
+)
+
+// ConditionSpec configures the conditioning of one input.
+type ConditionSpec struct {
+	ID      string
+	Contact Contact
+	// Debounce is the software debounce period; 0 turns it off (set it to 0
+	// when the backend debounced in the kernel). Debouncing is leading-edge:
+	// the first change is reported at once, later chatter is absorbed until
+	// the line has been quiet for Debounce, so no delay is added to a press.
+	Debounce time.Duration
+	// StuckAfter raises FaultStuck (NO) or FaultLoopOpen (NC) when the input
+	// stays active this long; 0 turns it off.
+	StuckAfter time.Duration
+}
+
+// Signal is a conditioned change of an input: debounced, with the contact
+// type applied.
+type Signal struct {
+	Input  string
+	Active bool
+	// Time is the time of the edge that caused the change.
+	Time time.Time
+	// Seq is the sequence number of that edge.
+	Seq uint64
+}
+
+// FaultKind names a fault that conditioning or a backend detects.
+type FaultKind string
+
+// Faults. Stuck and LoopOpen are trouble and tamper signals respectively;
+// LostEdges is momentary (it carries a Count); LineLost comes from Watch
+// failing.
+const (
+	FaultStuck     FaultKind = "stuck"
+	FaultLoopOpen  FaultKind = "loop_open"
+	FaultLostEdges FaultKind = "lost_edges"
+	FaultLineLost  FaultKind = "line_lost"
+)
+
+// Fault is a change in an input's fault state.
+type Fault struct {
+	Input  string
+	Kind   FaultKind
+	Active bool
+	Time   time.Time
+	// Count is the number of lost edges, for FaultLostEdges.
+	Count uint64
+	// Detail is a human-readable cause, such as a backend error.
+	Detail string
+}
+
+func (f Fault) String() string {
+	s := fmt.Sprintf("%s %s active=%t", f.Input, f.Kind, f.Active)
+	if f.Count > 0 {
+		s += fmt.Sprintf(" count=%d", f.Count)
+	}
+	if f.Detail != "" {
+		s += " (" + f.Detail + ")"
+	}
+	return s
+}
+
+// Handler receives the conditioner's output. Calls are serialised per
+// Conditioner and made with its lock held, so they must not call back into it.
+type Handler interface {
+	Signal(Signal)
+	Fault(Fault)
+}
+
+// Conditioner turns one input's raw edges into Signals and Faults.
+// It is safe for concurrent use by the watch goroutine and clock timers.
+type Conditioner struct {
+	spec ConditionSpec
+	clk  clock.Clock
+	out  Handler
+
+	mu       sync.Mutex
+	started  bool
+	raw      Level     // last raw level seen
+	rawTime  time.Time // time of the last raw edge
+	rawSeq   uint64
+	reported bool // last reported active state
+	lockout  clock.Timer
+	stuck    clock.Timer
+	faulted  bool // stuck/loop-open fault raised
+}
+
+// NewConditioner returns a conditioner that reports to out.
+func NewConditioner(spec ConditionSpec, clk clock.Clock, out Handler) *Conditioner {
+	if spec.Contact == "" {
+		spec.Contact = NO
+	}
+	return &Conditioner{spec: spec, clk: clk, out: out}
+}
+
+// Active maps a logical level to the input's active state under its contact.
+func (s ConditionSpec) Active(l Level) bool {
+	if s.Contact == NC {
+		return l == Low
+	}
+	return l == High
+}
+
+// Start sets the level read when the line was opened. An input already
+// active at start is reported as a Signal at once, so that a press held
+// across a restart is not missed.
+func (c *Conditioner) Start(l Level, t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.started = true
+	c.raw, c.rawTime = l, t
+	c.reported = false
+	if c.spec.Active(l) {
+		c.report(true, t, 0)
+	}
+}
+
+// Edge feeds one raw edge.
+func (c *Conditioner) Edge(ev Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ev.Lost > 0 {
+		c.out.Fault(Fault{Input: c.spec.ID, Kind: FaultLostEdges, Active: true, Time: ev.Time, Count: ev.Lost})
+	}
+	c.started = true
+	c.raw, c.rawTime, c.rawSeq = ev.Level, ev.Time, ev.Seq
+	if c.spec.Debounce <= 0 {
+		if a := c.spec.Active(ev.Level); a != c.reported {
+			c.report(a, ev.Time, ev.Seq)
+		}
+		return
+	}
+	if c.lockout != nil {
+		// Still bouncing: restart the quiet period.
+		c.lockout.Stop()
+		c.lockout = c.clk.AfterFunc(c.spec.Debounce, c.quiet)
+		return
+	}
+	if a := c.spec.Active(ev.Level); a != c.reported {
+		c.report(a, ev.Time, ev.Seq)
+		c.lockout = c.clk.AfterFunc(c.spec.Debounce, c.quiet)
+	}
+}
+
+// quiet runs when the line has been stable for the debounce period.
+func (c *Conditioner) quiet() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lockout = nil
+	if a := c.spec.Active(c.raw); a != c.reported {
+		c.report(a, c.rawTime, c.rawSeq)
+		c.lockout = c.clk.AfterFunc(c.spec.Debounce, c.quiet)
+	}
+}
+
+func (c *Conditioner) report(active bool, t time.Time, seq uint64) {
+	c.reported = active
+	c.out.Signal(Signal{Input: c.spec.ID, Active: active, Time: t, Seq: seq})
+	if c.stuck != nil {
+		c.stuck.Stop()
+		c.stuck = nil
+	}
+	if active && c.spec.StuckAfter > 0 {
+		c.stuck = c.clk.AfterFunc(c.spec.StuckAfter, c.stuckFired)
+	}
+	if !active && c.faulted {
+		c.faulted = false
+		c.out.Fault(Fault{Input: c.spec.ID, Kind: c.stuckKind(), Active: false, Time: t})
+	}
+}
+
+func (c *Conditioner) stuckKind() FaultKind {
+	if c.spec.Contact == NC {
+		return FaultLoopOpen
+	}
+	return FaultStuck
+}
+
+func (c *Conditioner) stuckFired() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stuck = nil
+	if !c.reported || c.faulted {
+		return
+	}
+	c.faulted = true
+	c.out.Fault(Fault{Input: c.spec.ID, Kind: c.stuckKind(), Active: true, Time: c.clk.Now(),
+		Detail: fmt.Sprintf("active for %s", c.spec.StuckAfter)})
+}
+
+// Stop cancels pending timers.
+func (c *Conditioner) Stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, t := range []clock.Timer{c.lockout, c.stuck} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	c.lockout, c.stuck = nil, nil
+}
