@@ -1,0 +1,225 @@
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole daemon configuration.
+type Config struct {
+	Hall     Hall     `yaml:"hall"`
+	Backend  string   `yaml:"backend"` // gpiocdev | periph | sim
+	GPIO     GPIO     `yaml:"gpio"`
+	Inputs   []Input  `yaml:"inputs"`
+	Outputs  []Output `yaml:"outputs"`
+	Smoke    Smoke    `yaml:"smoke"`
+	Queue    Queue    `yaml:"queue"`
+	MQTT     MQTT     `yaml:"mqtt"`
+	HTTP     HTTP     `yaml:"http"`
+	Roles    []Role   `yaml:"roles"`
+	StateDir string   `yaml:"state_dir"`
+	// PlaybooksDir holds the playbook files. A relative path is taken
+	// relative to the config file's folder.
+	PlaybooksDir string `yaml:"playbooks_dir"`
+
+	// Set by Load, not by YAML.
+	File      string      `yaml:"-"`
+	Playbooks []*Playbook `yaml:"-"`
+}
+
+// Hall identifies the service hall (§3.3 1).
+type Hall struct {
+	ID       string `yaml:"id"`
+	Name     string `yaml:"name"`
+	Location string `yaml:"location"`
+	Region   string `yaml:"region"`
+}
+
+// GPIO holds backend-wide line settings.
+type GPIO struct {
+	// Chip is the default chip for lines that name none (gpiocdev).
+	Chip string `yaml:"chip"`
+	// EventBuffer is the kernel event buffer per line (gpiocdev).
+	EventBuffer int `yaml:"event_buffer"`
+}
+
+// Input kinds.
+const (
+	KindPanic     = "panic"
+	KindSmoke     = "smoke"
+	KindCallpoint = "callpoint"
+	KindCounter   = "counter"
+	KindTamper    = "tamper"
+	KindGeneric   = "generic"
+)
+
+// Panic variants (§4.3 (a), (b), (c)).
+const (
+	VariantArmed     = "armed"
+	VariantExplosive = "explosive"
+	VariantGas       = "gas"
+)
+
+// Input is one input line.
+type Input struct {
+	ID   string `yaml:"id"`
+	Kind string `yaml:"kind"`
+	// Variant selects the robbery case for panic inputs.
+	Variant string `yaml:"variant"`
+	// Name is a human label ("Counter 1 panic button").
+	Name string `yaml:"name"`
+	Chip string `yaml:"chip"`
+	// Line is the line offset on the chip; LineName the line's name.
+	// Exactly one of the two is given.
+	Line      *int   `yaml:"line"`
+	LineName  string `yaml:"line_name"`
+	ActiveLow bool   `yaml:"active_low"`
+	Bias      string `yaml:"bias"`    // pull-up | pull-down | disabled | as-is
+	Contact   string `yaml:"contact"` // NO | NC
+	// Debounce is the line's debounce period (kernel where the backend can,
+	// else software; leading-edge in software, so a press is not delayed).
+	Debounce Duration `yaml:"debounce"`
+	// StuckAfter raises trouble (NO) or tamper (NC: loop open) when the
+	// input stays active this long. 0 disables it.
+	StuckAfter Duration `yaml:"stuck_after"`
+	// Direction is in (arrival) or out (departure) for counter inputs.
+	Direction string `yaml:"direction"`
+	// Playbook is the manual playbook a generic input raises (optional).
+	Playbook string `yaml:"playbook"`
+}
+
+// Output is one output line.
+type Output struct {
+	ID        string `yaml:"id"`
+	Name      string `yaml:"name"`
+	Chip      string `yaml:"chip"`
+	Line      *int   `yaml:"line"`
+	LineName  string `yaml:"line_name"`
+	ActiveLow bool   `yaml:"active_low"`
+	// FailSafe is the level at start and stop: "inactive" or "active".
+	// Required: an installer must decide it for each relay.
+	FailSafe string `yaml:"fail_safe"`
+	// Audible outputs (sirens, sounders) never act during a robbery.
+	Audible bool `yaml:"audible"`
+	// SilentOK outputs (police link relay) may act during silent playbooks.
+	SilentOK bool `yaml:"silent_ok"`
+	// LiveOnly outputs (power cut) never act during a drill.
+	LiveOnly bool `yaml:"live_only"`
+}
+
+// Smoke verification modes.
+const (
+	VerifyPersist   = "persist"   // active for the whole verify window
+	VerifyRetrigger = "retrigger" // re-triggers within the confirm window after a reset
+	VerifyNone      = "none"      // every smoke activation is fire at once
+)
+
+// Smoke configures alarm verification for smoke inputs (§4.4). Two
+// detectors active within ConfirmWindow always give fire at once.
+type Smoke struct {
+	Verify        string   `yaml:"verify"`
+	VerifyWindow  Duration `yaml:"verify_window"`
+	ConfirmWindow Duration `yaml:"confirm_window"`
+}
+
+// Queue configures the queue model and surge detection (§4.1).
+type Queue struct {
+	// RateWindow is the sliding window for the arrival rate.
+	RateWindow Duration `yaml:"rate_window"`
+	// SurgeLength / ClearLength: queue length thresholds (hysteresis).
+	SurgeLength int `yaml:"surge_length"`
+	ClearLength int `yaml:"clear_length"`
+	// SurgeRate / ClearRate: arrivals per minute thresholds; 0 disables.
+	SurgeRate float64 `yaml:"surge_rate"`
+	ClearRate float64 `yaml:"clear_rate"`
+	// SurgeAfter is how long a threshold must be exceeded to start a surge;
+	// ClearAfter how long both must stay below to end it.
+	SurgeAfter Duration `yaml:"surge_after"`
+	ClearAfter Duration `yaml:"clear_after"`
+	// DailyReset is the local time "HH:MM" at which the length resets to 0.
+	DailyReset string `yaml:"daily_reset"`
+}
+
+// MQTT configures the connection to the monitoring center's broker.
+type MQTT struct {
+	// Broker is "embedded" or a URL: tcp://host:1883, ssl://host:8883.
+	Broker string `yaml:"broker"`
+	// Listen is the embedded broker's address; it must be on loopback.
+	Listen       string   `yaml:"listen"`
+	ClientID     string   `yaml:"client_id"`
+	TopicPrefix  string   `yaml:"topic_prefix"`
+	Username     string   `yaml:"username"`
+	PasswordFile string   `yaml:"password_file"`
+	TLS          TLS      `yaml:"tls"`
+	Keepalive    Duration `yaml:"keepalive"`
+	// ConnectTimeout bounds one connection attempt; WriteTimeout one publish.
+	ConnectTimeout Duration `yaml:"connect_timeout"`
+	WriteTimeout   Duration `yaml:"write_timeout"`
+	// MaxReconnect caps the reconnect back-off.
+	MaxReconnect Duration `yaml:"max_reconnect"`
+}
+
+// TLS file paths.
+type TLS struct {
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// HTTP configures the metrics/health endpoint.
+type HTTP struct {
+	Listen string `yaml:"listen"`
+}
+
+// Role is one member of the emergency leadership group (§2).
+type Role struct {
+	ID      string `yaml:"id"`      // supervisor | center_manager | general_manager | ...
+	Title   string `yaml:"title"`   // e.g. 客户服务中心经理 / customer service center manager
+	Name    string `yaml:"name"`    // person
+	Contact string `yaml:"contact"` // phone, pager or MQTT handle
+}
+
+// Role returns the role with the given id, or nil.
+func (c *Config) Role(id string) *Role {
+	for i := range c.Roles {
+		if c.Roles[i].ID == id {
+			return &c.Roles[i]
+		}
+	}
+	return nil
+}
+
+// Input returns the input with the given id, or nil.
+func (c *Config) Input(id string) *Input {
+	for i := range c.Inputs {
+		if c.Inputs[i].ID == id {
+			return &c.Inputs[i]
+		}
+	}
+	return nil
+}
+
+// Output returns the output with the given id, or nil.
+func (c *Config) Output(id string) *Output {
+	for i := range c.Outputs {
+		if c.Outputs[i].ID == id {
+			return &c.Outputs[i]
+		}
+	}
+	return nil
+}
+
+// Playbook returns the playbook with the given id, or nil.
+func (c *Config) Playbook(id string) *Playbook {
+	for _, p := range c.Playbooks {
+		if p.ID == id {
+			return p
+		}
+	}
+	return nil
+}
+
+// Duration is a time.Duration written as "30s", "5m", "1h30m" or "2d".
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }

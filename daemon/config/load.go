@@ -1,0 +1,284 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// FieldError is one configuration problem, positioned in its file.
+type FieldError struct {
+	File  string
+	Line  int    // 0 when unknown
+	Field string // dotted path, e.g. inputs[2].variant
+	Msg   string
+}
+
+func (e FieldError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	if e.Field != "" {
+		b.WriteString(": " + e.Field)
+	}
+	b.WriteString(": " + e.Msg)
+	return b.String()
+}
+
+// Errors is every problem found in a configuration, in file order.
+type Errors []FieldError
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// UnmarshalYAML parses durations such as "30s", "5m", "1h30m" and "90d".
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: want a duration such as 30s, 5m or 2d", n.Line)
+	}
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %v", n.Line, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration back in Go's notation.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+var dayRe = regexp.MustCompile(`^(\d+)d(.*)$`)
+
+// ParseDuration is time.ParseDuration that also accepts a leading "Nd".
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "0" {
+		return 0, nil
+	}
+	var days time.Duration
+	if m := dayRe.FindStringSubmatch(s); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		days = time.Duration(n) * 24 * time.Hour
+		s = m[2]
+		if s == "" {
+			return days, nil
+		}
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("bad duration %q (want e.g. 30s, 5m, 2d)", s)
+	}
+	if v < 0 {
+		return 0, fmt.Errorf("negative duration %q", s)
+	}
+	return days + v, nil
+}
+
+// positions maps field paths to the line they are on.
+type positions map[string]int
+
+func (p positions) walk(n *yaml.Node, path string) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			p.walk(c, path)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			child := k.Value
+			if path != "" {
+				child = path + "." + k.Value
+			}
+			p[child] = k.Line
+			p.walk(v, child)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			child := fmt.Sprintf("%s[%d]", path, i)
+			p[child] = c.Line
+			p.walk(c, child)
+		}
+	}
+}
+
+// line returns the line of path, or of its nearest ancestor that exists.
+func (p positions) line(path string) int {
+	for path != "" {
+		if l, ok := p[path]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return 0
+}
+
+// fieldAt returns the deepest path that starts on line l.
+func (p positions) fieldAt(l int) string {
+	best := ""
+	for k, v := range p {
+		if v == l && len(k) > len(best) {
+			best = k
+		}
+	}
+	return best
+}
+
+var yamlLineRe = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// decodeStrict decodes data into v, rejecting unknown fields, and returns
+// the positions of every field for later errors.
+func decodeStrict(file string, data []byte, v any) (positions, Errors) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, Errors{yamlError(file, nil, err.Error())}
+	}
+	pos := positions{}
+	pos.walk(&root, "")
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	err := dec.Decode(v)
+	if err == nil || errors.Is(err, io.EOF) {
+		return pos, nil
+	}
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		var es Errors
+		for _, msg := range te.Errors {
+			es = append(es, yamlError(file, pos, msg))
+		}
+		return pos, es
+	}
+	return pos, Errors{yamlError(file, pos, err.Error())}
+}
+
+func yamlError(file string, pos positions, msg string) FieldError {
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	m := yamlLineRe.FindStringSubmatch(msg)
+	if m == nil {
+		return FieldError{File: file, Msg: msg}
+	}
+	l, _ := strconv.Atoi(m[1])
+	text := m[2]
+	// "field foo not found in type config.Input" -> "unknown field"
+	if f := regexp.MustCompile(`^field (\S+) not found in type \S+$`).FindStringSubmatch(text); f != nil {
+		field := f[1]
+		if pos != nil {
+			if p := pos.fieldAt(l); p != "" {
+				field = p
+			}
+		}
+		return FieldError{File: file, Line: l, Field: field, Msg: "unknown field"}
+	}
+	field := ""
+	if pos != nil {
+		field = pos.fieldAt(l)
+	}
+	text = regexp.MustCompile(`^line \d+: `).ReplaceAllString(text, "")
+	text = strings.ReplaceAll(text, "!!str ", "")
+	return FieldError{File: file, Line: l, Field: field, Msg: text}
+}
+
+// Load reads, defaults and validates the config at path, and loads its
+// playbooks. A config that has any error is not returned.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Errors{{File: path, Msg: err.Error()}}
+	}
+	return Parse(path, data)
+}
+
+// Parse is Load on data already read; path names it in errors and anchors
+// a relative playbooks_dir.
+func Parse(path string, data []byte) (*Config, error) {
+	c := &Config{}
+	pos, errs := decodeStrict(path, data, c)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	c.File = path
+	c.applyDefaults()
+	v := &validator{file: path, pos: pos}
+	c.validate(v)
+	if c.PlaybooksDir != "" {
+		dir := c.PlaybooksDir
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(filepath.Dir(path), dir)
+		}
+		pbs, perrs := LoadPlaybooks(dir)
+		v.errs = append(v.errs, perrs...)
+		c.Playbooks = pbs
+		c.validatePlaybookRefs(v)
+	}
+	if len(v.errs) > 0 {
+		return nil, v.errs
+	}
+	return c, nil
+}
+
+type validator struct {
+	file string
+	pos  positions
+	errs Errors
+}
+
+func (v *validator) add(field, format string, args ...any) {
+	v.errs = append(v.errs, FieldError{File: v.file, Line: v.pos.line(field), Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// LoadPlaybooks reads every *.yaml file in dir.
+func LoadPlaybooks(dir string) ([]*Playbook, Errors) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil || len(files) == 0 {
+		return nil, Errors{{File: dir, Field: "playbooks_dir", Msg: "no playbook files (*.yaml) found"}}
+	}
+	sort.Strings(files)
+	var pbs []*Playbook
+	var errs Errors
+	seen := map[string]string{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			errs = append(errs, FieldError{File: f, Msg: err.Error()})
+			continue
+		}
+		p := &Playbook{}
+		pos, es := decodeStrict(f, data, p)
+		if len(es) > 0 {
+			errs = append(errs, es...)
+			continue
+		}
+		p.File = f
+		v := &validator{file: f, pos: pos}
+		p.validate(v)
+		if prev, dup := seen[p.ID]; dup && p.ID != "" {
+			v.add("id", "playbook %q already defined in %s", p.ID, prev)
+		}
+		seen[p.ID] = f
+		errs = append(errs, v.errs...)
+		pbs = append(pbs, p)
+	}
+	return pbs, errs
+}

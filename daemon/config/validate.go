@@ -1,0 +1,420 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Defaults applied before validation.
+const (
+	DefaultHTTPListen   = "127.0.0.1:9464"
+	DefaultMQTTListen   = "127.0.0.1:1883"
+	DefaultTopicPrefix  = "hallguard"
+	DefaultStateDir     = "/var/lib/hallguard"
+	DefaultEventBuffer  = 1024
+	DefaultDebounce     = 20 * time.Millisecond
+	DefaultVerifyWindow = 30 * time.Second
+)
+
+func (c *Config) applyDefaults() {
+	if c.Backend == "" {
+		c.Backend = "gpiocdev"
+	}
+	if c.GPIO.Chip == "" {
+		c.GPIO.Chip = "gpiochip0"
+	}
+	if c.GPIO.EventBuffer == 0 {
+		c.GPIO.EventBuffer = DefaultEventBuffer
+	}
+	for i := range c.Inputs {
+		in := &c.Inputs[i]
+		if in.Contact == "" {
+			in.Contact = "NO"
+		}
+		if in.Debounce == 0 {
+			in.Debounce = Duration(DefaultDebounce)
+		}
+		if in.Chip == "" && in.Line != nil {
+			in.Chip = c.GPIO.Chip
+		}
+	}
+	for i := range c.Outputs {
+		if c.Outputs[i].Chip == "" && c.Outputs[i].Line != nil {
+			c.Outputs[i].Chip = c.GPIO.Chip
+		}
+	}
+	if c.Smoke.Verify == "" {
+		c.Smoke.Verify = VerifyPersist
+	}
+	if c.Smoke.VerifyWindow == 0 {
+		c.Smoke.VerifyWindow = Duration(DefaultVerifyWindow)
+	}
+	if c.Smoke.ConfirmWindow == 0 {
+		c.Smoke.ConfirmWindow = Duration(2 * time.Minute)
+	}
+	q := &c.Queue
+	if q.RateWindow == 0 {
+		q.RateWindow = Duration(5 * time.Minute)
+	}
+	if q.SurgeAfter == 0 {
+		q.SurgeAfter = Duration(2 * time.Minute)
+	}
+	if q.ClearAfter == 0 {
+		q.ClearAfter = Duration(5 * time.Minute)
+	}
+	if q.DailyReset == "" {
+		q.DailyReset = "00:00"
+	}
+	m := &c.MQTT
+	if m.Broker == "" {
+		m.Broker = "embedded"
+	}
+	if m.Broker == "embedded" && m.Listen == "" {
+		m.Listen = DefaultMQTTListen
+	}
+	if m.TopicPrefix == "" {
+		m.TopicPrefix = DefaultTopicPrefix
+	}
+	if m.ClientID == "" {
+		m.ClientID = "hallguard-" + c.Hall.ID
+	}
+	if m.Keepalive == 0 {
+		m.Keepalive = Duration(30 * time.Second)
+	}
+	if m.ConnectTimeout == 0 {
+		m.ConnectTimeout = Duration(10 * time.Second)
+	}
+	if m.WriteTimeout == 0 {
+		m.WriteTimeout = Duration(10 * time.Second)
+	}
+	if m.MaxReconnect == 0 {
+		m.MaxReconnect = Duration(30 * time.Second)
+	}
+	if c.HTTP.Listen == "" {
+		c.HTTP.Listen = DefaultHTTPListen
+	}
+	if c.StateDir == "" {
+		c.StateDir = DefaultStateDir
+	}
+	if c.PlaybooksDir == "" {
+		c.PlaybooksDir = "playbooks"
+	}
+}
+
+var (
+	idRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	hhmmRe = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
+)
+
+var (
+	backends = []string{"gpiocdev", "periph", "sim"}
+	kinds    = []string{KindPanic, KindSmoke, KindCallpoint, KindCounter, KindTamper, KindGeneric}
+	variants = []string{VariantArmed, VariantExplosive, VariantGas}
+	biases   = []string{"", "pull-up", "pull-down", "disabled", "as-is"}
+)
+
+func (c *Config) validate(v *validator) {
+	if c.Hall.ID == "" {
+		v.add("hall.id", "required")
+	} else if !idRe.MatchString(c.Hall.ID) {
+		v.add("hall.id", "%q must be lower-case letters, digits, '-' or '_' (it is used in MQTT topics)", c.Hall.ID)
+	}
+	if c.Hall.Name == "" {
+		v.add("hall.name", "required (§3.3 1: the report names the hall)")
+	}
+	if c.Hall.Location == "" {
+		v.add("hall.location", "required (§3.3 1: the report gives the hall's location)")
+	}
+	if !slices.Contains(backends, c.Backend) {
+		v.add("backend", "unknown backend %q (want one of %s)", c.Backend, strings.Join(backends, ", "))
+	}
+	if c.GPIO.EventBuffer < 0 {
+		v.add("gpio.event_buffer", "must not be negative")
+	}
+
+	ids := map[string]string{} // id -> field of first use
+	lines := map[string]string{}
+	checkID := func(field, id string) {
+		if id == "" {
+			v.add(field, "required")
+			return
+		}
+		if !idRe.MatchString(id) {
+			v.add(field, "%q must be lower-case letters, digits, '-' or '_'", id)
+			return
+		}
+		if prev, dup := ids[id]; dup {
+			v.add(field, "id %q already used by %s", id, prev)
+			return
+		}
+		ids[id] = strings.TrimSuffix(field, ".id")
+	}
+	checkLine := func(field, chip string, line *int, name string) {
+		switch {
+		case line == nil && name == "":
+			v.add(field+".line", "a line is required: give line (offset) or line_name")
+			return
+		case line != nil && name != "":
+			v.add(field+".line", "give line or line_name, not both")
+			return
+		case line != nil && *line < 0:
+			v.add(field+".line", "offset %d must not be negative", *line)
+			return
+		}
+		if c.Backend == "periph" && name == "" {
+			v.add(field+".line", "the periph backend chooses lines by name: use line_name")
+		}
+		key := "name " + name
+		if line != nil {
+			key = fmt.Sprintf("%s line %d", chip, *line)
+		}
+		if prev, dup := lines[key]; dup {
+			v.add(field+".line", "%s is already used by %s", key, prev)
+			return
+		}
+		lines[key] = field
+	}
+
+	hasSmoke := false
+	for i, in := range c.Inputs {
+		f := fmt.Sprintf("inputs[%d]", i)
+		checkID(f+".id", in.ID)
+		checkLine(f, in.Chip, in.Line, in.LineName)
+		if !slices.Contains(kinds, in.Kind) {
+			v.add(f+".kind", "unknown kind %q (want one of %s)", in.Kind, strings.Join(kinds, ", "))
+		}
+		switch in.Kind {
+		case KindPanic:
+			if in.Variant == "" {
+				v.add(f+".variant", "a panic input needs a variant: armed (§4.3(a)), explosive (§4.3(b)) or gas (§4.3(c))")
+			} else if !slices.Contains(variants, in.Variant) {
+				v.add(f+".variant", "unknown variant %q (want armed, explosive or gas)", in.Variant)
+			}
+		default:
+			if in.Variant != "" {
+				v.add(f+".variant", "only panic inputs take a variant")
+			}
+		}
+		if in.Kind == KindSmoke {
+			hasSmoke = true
+		}
+		if in.Kind == KindCounter {
+			if in.Direction != "in" && in.Direction != "out" {
+				v.add(f+".direction", "a counter input needs direction in (arrivals) or out (departures)")
+			}
+		} else if in.Direction != "" {
+			v.add(f+".direction", "only counter inputs take a direction")
+		}
+		if in.Playbook != "" && in.Kind != KindGeneric {
+			v.add(f+".playbook", "only generic inputs are mapped to a manual playbook")
+		}
+		if !slices.Contains(biases, in.Bias) {
+			v.add(f+".bias", "unknown bias %q (want pull-up, pull-down, disabled or as-is)", in.Bias)
+		}
+		if in.Contact != "NO" && in.Contact != "NC" {
+			v.add(f+".contact", "unknown contact %q (want NO or NC)", in.Contact)
+		}
+		if in.Debounce.D() > time.Second {
+			v.add(f+".debounce", "%s is too long: a panic press must not wait on it (at most 1s)", in.Debounce.D())
+		}
+		if in.StuckAfter != 0 && in.StuckAfter.D() < time.Second {
+			v.add(f+".stuck_after", "%s is too short (at least 1s, or 0 to disable)", in.StuckAfter.D())
+		}
+	}
+	for i, o := range c.Outputs {
+		f := fmt.Sprintf("outputs[%d]", i)
+		checkID(f+".id", o.ID)
+		checkLine(f, o.Chip, o.Line, o.LineName)
+		switch o.FailSafe {
+		case "inactive", "active":
+		case "":
+			v.add(f+".fail_safe", "required: the level (inactive or active) the output takes at start, at stop and on failure")
+		default:
+			v.add(f+".fail_safe", "unknown level %q (want inactive or active)", o.FailSafe)
+		}
+		if o.Audible && o.SilentOK {
+			v.add(f+".silent_ok", "an audible output can never be silent_ok (§4.3: robbery is silent)")
+		}
+	}
+
+	s := c.Smoke
+	switch s.Verify {
+	case VerifyPersist, VerifyRetrigger, VerifyNone:
+	default:
+		v.add("smoke.verify", "unknown mode %q (want persist, retrigger or none)", s.Verify)
+	}
+	if hasSmoke && s.Verify != VerifyNone && s.VerifyWindow.D() > 5*time.Minute {
+		v.add("smoke.verify_window", "%s is too long for alarm verification (at most 5m)", s.VerifyWindow.D())
+	}
+
+	q := c.Queue
+	if q.SurgeLength < 0 || q.ClearLength < 0 {
+		v.add("queue.surge_length", "queue thresholds must not be negative")
+	}
+	if q.SurgeLength > 0 && q.ClearLength >= q.SurgeLength {
+		v.add("queue.clear_length", "%d must be below surge_length %d (hysteresis)", q.ClearLength, q.SurgeLength)
+	}
+	if q.SurgeRate > 0 && q.ClearRate >= q.SurgeRate {
+		v.add("queue.clear_rate", "%g must be below surge_rate %g (hysteresis)", q.ClearRate, q.SurgeRate)
+	}
+	if !hhmmRe.MatchString(q.DailyReset) {
+		v.add("queue.daily_reset", "%q is not a time of day HH:MM", q.DailyReset)
+	}
+
+	m := c.MQTT
+	if m.Broker == "embedded" {
+		host, _, err := net.SplitHostPort(m.Listen)
+		if err != nil {
+			v.add("mqtt.listen", "%q is not host:port", m.Listen)
+		} else if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			v.add("mqtt.listen", "the embedded broker listens on loopback only, not %q", host)
+		}
+	} else {
+		u, err := url.Parse(m.Broker)
+		if err != nil || u.Host == "" {
+			v.add("mqtt.broker", "%q is not embedded or a URL such as tcp://host:1883 or ssl://host:8883", m.Broker)
+		} else if !slices.Contains([]string{"tcp", "ssl", "tls", "mqtt", "mqtts"}, u.Scheme) {
+			v.add("mqtt.broker", "unsupported scheme %q (want tcp, ssl, tls, mqtt or mqtts)", u.Scheme)
+		}
+		if m.Listen != "" {
+			v.add("mqtt.listen", "only the embedded broker listens; remove it or set broker: embedded")
+		}
+	}
+	if strings.ContainsAny(m.TopicPrefix, "+#") || strings.HasPrefix(m.TopicPrefix, "/") || strings.HasSuffix(m.TopicPrefix, "/") {
+		v.add("mqtt.topic_prefix", "%q must not contain + or # nor start or end with /", m.TopicPrefix)
+	}
+	if (m.TLS.CertFile == "") != (m.TLS.KeyFile == "") {
+		v.add("mqtt.tls.key_file", "cert_file and key_file go together")
+	}
+	if m.Username == "" && m.PasswordFile != "" {
+		v.add("mqtt.username", "password_file given without a username")
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		v.add("http.listen", "%q is not host:port", c.HTTP.Listen)
+	}
+	for i, r := range c.Roles {
+		checkID(fmt.Sprintf("roles[%d].id", i), r.ID)
+	}
+}
+
+// validatePlaybookRefs checks what the playbooks refer to in the config.
+func (c *Config) validatePlaybookRefs(v *validator) {
+	for _, p := range c.Playbooks {
+		pv := &validator{file: p.File, pos: positions{}}
+		for i, e := range p.Escalation {
+			if c.Role(e.Role) == nil {
+				pv.add(fmt.Sprintf("escalation[%d].role", i), "role %q is not defined in %s (roles:)", e.Role, c.File)
+			}
+		}
+		v.errs = append(v.errs, pv.errs...)
+	}
+	for i, in := range c.Inputs {
+		if in.Playbook == "" {
+			continue
+		}
+		p := c.Playbook(in.Playbook)
+		f := fmt.Sprintf("inputs[%d].playbook", i)
+		if p == nil {
+			v.add(f, "no playbook %q in %s", in.Playbook, c.PlaybooksDir)
+		} else if !p.Manual {
+			v.add(f, "playbook %q is not manual", in.Playbook)
+		}
+	}
+	for _, need := range []string{"robbery", "fire", "surge"} {
+		if c.Playbook(need) == nil {
+			v.add("playbooks_dir", "no %q playbook: the plan's §4 needs it", need)
+		}
+	}
+}
+
+var sectionRe = regexp.MustCompile(`^§\d+(\.\d+)?(\([a-z]\))?( ?\d+)?$`)
+
+func (p *Playbook) validate(v *validator) {
+	if p.ID == "" || !idRe.MatchString(p.ID) {
+		v.add("id", "required: lower-case letters, digits, '-' or '_'")
+	}
+	if !sectionRe.MatchString(p.Section) {
+		v.add("section", "%q must cite the plan, e.g. §4.4", p.Section)
+	}
+	if p.Title.ZH == "" || p.Title.EN == "" {
+		v.add("title", "needs zh and en")
+	}
+	if p.Type.ZH == "" || p.Type.EN == "" {
+		v.add("type", "needs zh and en (§3.3 3)")
+	}
+	if p.Mode != "silent" && p.Mode != "audible" {
+		v.add("mode", "%q: want silent or audible", p.Mode)
+	}
+	if p.ResolveBy != "center" && p.ResolveBy != "hall" {
+		v.add("resolve_by", "%q: want center or hall", p.ResolveBy)
+	}
+	if p.Mode == "silent" && p.ResolveBy != "center" {
+		v.add("resolve_by", "a silent playbook is resolved only by the center (§4.3)")
+	}
+	for i, t := range p.Triggers {
+		if !slices.Contains([]string{KindPanic, KindSmoke, KindCallpoint, KindCounter, "probe"}, t) {
+			v.add(fmt.Sprintf("triggers[%d]", i), "unknown trigger %q", t)
+		}
+	}
+	if len(p.Triggers) == 0 && !p.Manual {
+		v.add("manual", "a playbook with no triggers must be manual")
+	}
+	var last time.Duration
+	for i, e := range p.Escalation {
+		f := fmt.Sprintf("escalation[%d]", i)
+		if e.After.D() <= last {
+			v.add(f+".after", "escalation times must increase (got %s after %s)", e.After.D(), last)
+		}
+		last = e.After.D()
+		if e.Role == "" {
+			v.add(f+".role", "required")
+		}
+	}
+	stepIDs := map[string]bool{}
+	checkSteps := func(prefix string, steps []Step) {
+		for i, s := range steps {
+			f := fmt.Sprintf("%s[%d]", prefix, i)
+			if s.ID == "" {
+				v.add(f+".id", "required")
+			} else if stepIDs[s.ID] {
+				v.add(f+".id", "step %q defined twice", s.ID)
+			}
+			stepIDs[s.ID] = true
+			if !sectionRe.MatchString(s.Section) || !strings.HasPrefix(s.Section, p.Section) {
+				v.add(f+".section", "%q must cite an item of %s", s.Section, p.Section)
+			}
+			if s.Text.ZH == "" || s.Text.EN == "" {
+				v.add(f+".text", "needs zh and en")
+			}
+			if s.Action != "" && s.Action != "preserve_cctv" {
+				v.add(f+".action", "unknown action %q (want preserve_cctv)", s.Action)
+			}
+			for j, r := range s.Records {
+				if !slices.Contains([]string{"witness", "message", "count", "note"}, r) {
+					v.add(fmt.Sprintf("%s.records[%d]", f, j), "unknown record %q (want witness, message, count or note)", r)
+				}
+			}
+		}
+	}
+	checkSteps("steps", p.Steps)
+	for i, vr := range p.Variants {
+		f := fmt.Sprintf("variants[%d]", i)
+		if vr.ID == "" {
+			v.add(f+".id", "required")
+		}
+		checkSteps(f+".steps", vr.Steps)
+	}
+	if len(p.Steps) == 0 && len(p.Variants) == 0 {
+		v.add("steps", "a playbook needs steps")
+	}
+	for i, o := range p.Outputs {
+		if o.Output == "" {
+			v.add(fmt.Sprintf("outputs[%d].output", i), "required")
+		}
+	}
+}
