@@ -1,0 +1,289 @@
+package engine
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hallguard/hallguard/daemon/config"
+	"github.com/hallguard/hallguard/devices"
+	"github.com/hallguard/hallguard/devices/clock"
+)
+
+// Engine runs the playbooks. Create it with New.
+type Engine struct {
+	cfg  *config.Config
+	clk  clock.Clock
+	sink Sink
+	ids  func(t time.Time) string
+
+	mu        sync.Mutex
+	seq       uint64
+	incidents map[string]*Incident
+	inputs    map[string]*inputState
+	smoke     *smokeDetector
+	queue     *queueModel
+	outputs   map[string]bool // output id -> currently driven active
+	closed    bool
+}
+
+// Option configures an Engine.
+type Option func(*Engine)
+
+// WithClock sets the clock (default clock.Real).
+func WithClock(c clock.Clock) Option { return func(e *Engine) { e.clk = c } }
+
+// WithIDs sets the incident id generator (default: time-sortable with a
+// random suffix).
+func WithIDs(f func(time.Time) string) Option { return func(e *Engine) { e.ids = f } }
+
+// New returns an engine for cfg (which must have its playbooks loaded)
+// that sends its effects to sink.
+func New(cfg *config.Config, sink Sink, opts ...Option) *Engine {
+	e := &Engine{
+		cfg:       cfg,
+		clk:       clock.Real{},
+		sink:      sink,
+		ids:       defaultID,
+		incidents: map[string]*Incident{},
+		inputs:    map[string]*inputState{},
+		outputs:   map[string]bool{},
+	}
+	for _, o := range opts {
+		o(e)
+	}
+	for i := range cfg.Inputs {
+		in := &cfg.Inputs[i]
+		e.inputs[in.ID] = &inputState{cfg: in, faults: map[string]bool{}}
+	}
+	e.smoke = newSmokeDetector(e)
+	e.queue = newQueueModel(e)
+	return e
+}
+
+func defaultID(t time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return t.UTC().Format("20060102T150405.000Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// Start publishes the initial input and queue states and arms the daily
+// queue reset. Call it once the inputs are open.
+func (e *Engine) Start() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ids := make([]string, 0, len(e.inputs))
+	for id := range e.inputs {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		e.publishInput(e.inputs[id])
+	}
+	e.queue.start()
+}
+
+// Close stops every timer. Outputs are returned to their fail-safe level by
+// the devices layer, not here.
+func (e *Engine) Close() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.closed = true
+	for _, inc := range e.incidents {
+		inc.stopTimers()
+	}
+	e.smoke.stop()
+	e.queue.stop()
+}
+
+// Ping takes and releases the engine's lock: the watchdog calls it to prove
+// the engine is not stuck.
+func (e *Engine) Ping() {
+	e.mu.Lock()
+	//lint:ignore SA2001 the lock round-trip is the point
+	e.mu.Unlock()
+}
+
+// after schedules f under the engine's lock.
+func (e *Engine) after(d time.Duration, f func()) clock.Timer {
+	return e.clk.AfterFunc(d, func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if !e.closed {
+			f()
+		}
+	})
+}
+
+type inputState struct {
+	cfg    *config.Input
+	active bool
+	since  time.Time
+	state  string
+	faults map[string]bool
+	edges  uint64
+	lost   uint64
+}
+
+func (e *Engine) publishInput(s *inputState) {
+	st := InputState{ID: s.cfg.ID, Kind: s.cfg.Kind, Active: s.active, Since: s.since, Edges: s.edges, LostEdges: s.lost}
+	switch {
+	case s.state != "":
+		st.State = s.state
+	case s.active:
+		st.State = "active"
+	default:
+		st.State = "idle"
+	}
+	for f, on := range s.faults {
+		if on {
+			st.Faults = append(st.Faults, f)
+		}
+	}
+	sort.Strings(st.Faults)
+	if len(st.Faults) > 0 && st.State == "idle" {
+		st.State = "fault"
+	}
+	e.sink.Input(st)
+}
+
+// Signal feeds one conditioned input change.
+func (e *Engine) Signal(sg devices.Signal) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.inputs[sg.Input]
+	if s == nil || e.closed {
+		return
+	}
+	s.edges++
+	s.active = sg.Active
+	s.since = sg.Time
+	s.state = ""
+	switch s.cfg.Kind {
+	case config.KindPanic:
+		if sg.Active {
+			e.panicPressed(s.cfg, sg.Time)
+		}
+	case config.KindCallpoint:
+		if sg.Active {
+			e.raiseFire(s.cfg.ID, OriginButton, sg.Time, sg.Time, "manual call point")
+		}
+	case config.KindSmoke:
+		e.smoke.signal(s, sg)
+	case config.KindCounter:
+		if sg.Active {
+			e.queue.pulse(s.cfg.Direction, sg.Time)
+		}
+	case config.KindTamper:
+		e.sink.Condition(Condition{Class: ClassTamper, Kind: "tamper", Input: s.cfg.ID, Active: sg.Active, Time: sg.Time})
+	case config.KindGeneric:
+		if sg.Active && s.cfg.Playbook != "" {
+			if pb := e.cfg.Playbook(s.cfg.Playbook); pb != nil && e.openIncident(pb.ID, false) == nil {
+				e.raise(raising{pb: pb, origin: OriginStaff, source: s.cfg.ID, at: sg.Time, trigger: sg.Time})
+			}
+		}
+	}
+	e.publishInput(s)
+}
+
+// Fault feeds one fault change from conditioning or a backend.
+func (e *Engine) Fault(f devices.Fault) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.inputs[f.Input]
+	if s == nil || e.closed {
+		return
+	}
+	c := Condition{Kind: string(f.Kind), Input: f.Input, Active: f.Active, Time: f.Time, Detail: f.Detail, Count: f.Count}
+	switch f.Kind {
+	case devices.FaultLoopOpen:
+		c.Class = ClassTamper
+	default:
+		c.Class = ClassTrouble
+	}
+	if f.Kind == devices.FaultLostEdges {
+		s.lost += f.Count
+		c.Active = true
+	} else {
+		s.faults[string(f.Kind)] = f.Active
+	}
+	e.sink.Condition(c)
+	e.publishInput(s)
+}
+
+// panicPressed handles §4.3: raise robbery at once, or add to the open one.
+func (e *Engine) panicPressed(in *config.Input, at time.Time) {
+	pb := e.cfg.Playbook("robbery")
+	if pb == nil {
+		return
+	}
+	if inc := e.openIncident("robbery", false); inc != nil {
+		// §4.3: one incident; further presses add to it without a new report.
+		inc.Presses++
+		inc.addInput(in.ID)
+		if in.Variant != inc.Variant {
+			inc.measure(Measure{At: at, Kind: "note", Text: fmt.Sprintf("%s pressed (variant %s)", in.ID, in.Variant)})
+		}
+		return
+	}
+	e.raise(raising{pb: pb, variant: in.Variant, origin: OriginButton, source: in.ID, at: at, trigger: at})
+}
+
+// raiseFire handles §4.4: raise fire, or add the source to the open one.
+func (e *Engine) raiseFire(source, origin string, at, trigger time.Time, why string, more ...string) {
+	pb := e.cfg.Playbook("fire")
+	if pb == nil {
+		return
+	}
+	if inc := e.openIncident("fire", false); inc != nil {
+		inc.addInput(source)
+		for _, id := range more {
+			inc.addInput(id)
+		}
+		return
+	}
+	e.raise(raising{pb: pb, origin: origin, source: source, at: at, trigger: trigger, why: why, inputs: more})
+}
+
+// openIncident returns the unresolved incident of a playbook, or nil.
+func (e *Engine) openIncident(playbook string, drill bool) *Incident {
+	for _, inc := range e.incidents {
+		if inc.Playbook == playbook && inc.Drill == drill && inc.open() {
+			return inc
+		}
+	}
+	return nil
+}
+
+// Incidents returns copies of every incident the engine holds, oldest first.
+func (e *Engine) Incidents() []Incident {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]Incident, 0, len(e.incidents))
+	for _, inc := range e.incidents {
+		out = append(out, inc.copy())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Incident returns a copy of one incident.
+func (e *Engine) Incident(id string) (Incident, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	inc, ok := e.incidents[id]
+	if !ok {
+		return Incident{}, false
+	}
+	return inc.copy(), true
+}
+
+// Queue returns the queue model's state.
+func (e *Engine) Queue() QueueState {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.queue.state()
+}

@@ -1,0 +1,261 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/hallguard/hallguard/daemon/config"
+	"github.com/hallguard/hallguard/devices/clock"
+)
+
+// Incident is one activation of a playbook.
+type Incident struct {
+	ID       string
+	Playbook string
+	Variant  string
+	Origin   string
+	Source   string
+	Drill    bool
+	State    string
+
+	OccurredAt time.Time // the triggering event's timestamp
+	DetectedAt time.Time // when the engine raised it
+	Presses    int
+	Inputs     []string
+	Steps      []StepState
+	Measures   []Measure
+	Version    int
+
+	Impact, Control, Trend, Other string
+
+	AckedBy, ResolvedBy string
+	AckedAt, ResolvedAt time.Time
+	// Resolution is resolved or false_alarm; Reason says why.
+	Resolution, Reason string
+
+	pb      *config.Playbook
+	timers  []clock.Timer
+	outputs map[string]bool // outputs this incident currently wants
+}
+
+func (inc *Incident) open() bool {
+	return inc.State == StateActive || inc.State == StateAcknowledged
+}
+
+func (inc *Incident) addInput(id string) {
+	if id != "" && !slices.Contains(inc.Inputs, id) {
+		inc.Inputs = append(inc.Inputs, id)
+	}
+}
+
+func (inc *Incident) measure(m Measure) { inc.Measures = append(inc.Measures, m) }
+
+func (inc *Incident) stopTimers() {
+	for _, t := range inc.timers {
+		t.Stop()
+	}
+	inc.timers = nil
+}
+
+func (inc *Incident) copy() Incident {
+	c := *inc
+	c.Inputs = slices.Clone(inc.Inputs)
+	c.Steps = slices.Clone(inc.Steps)
+	c.Measures = slices.Clone(inc.Measures)
+	c.pb, c.timers, c.outputs = nil, nil, nil
+	return c
+}
+
+// raising describes a new incident.
+type raising struct {
+	pb      *config.Playbook
+	variant string
+	origin  string
+	source  string // input id or person
+	drill   bool
+	// at is when the triggering event happened; trigger, when non-zero, is
+	// the input event timestamp the raise follows from (for latency).
+	at, trigger time.Time
+	why         string
+	inputs      []string // further inputs involved (smoke coincidence)
+}
+
+// raise opens an incident and sends its initial report at once
+// (§3.1: activated immediately; §3.2: reported without delay).
+func (e *Engine) raise(rq raising) *Incident {
+	pb, variant, origin, source, drill, at, trigger, why := rq.pb, rq.variant, rq.origin, rq.source, rq.drill, rq.at, rq.trigger, rq.why
+	now := e.clk.Now()
+	if at.IsZero() {
+		at = now
+	}
+	inc := &Incident{
+		ID: e.ids(at), Playbook: pb.ID, Variant: variant, Origin: origin, Source: source,
+		Drill: drill, State: StateActive, OccurredAt: at, DetectedAt: now, Presses: 1,
+		Impact: Unknown, Control: Unknown, Trend: Unknown, Other: why,
+		pb: pb, outputs: map[string]bool{},
+	}
+	if inc.Other == "" {
+		inc.Other = Unknown
+	}
+	for _, s := range pb.StepsFor(variant) {
+		inc.Steps = append(inc.Steps, StepState{ID: s.ID, Section: s.Section, Text: s.Text, Records: s.Records})
+	}
+	inc.addInput(e.inputID(source))
+	for _, id := range rq.inputs {
+		inc.addInput(id)
+	}
+	e.incidents[inc.ID] = inc
+
+	// Outputs first, so the initial report lists what was done.
+	for _, po := range pb.Outputs {
+		if !e.outputAllowed(inc, po.Output) {
+			continue
+		}
+		po := po
+		if po.Delay <= 0 {
+			e.want(inc, po, now)
+			continue
+		}
+		inc.timers = append(inc.timers, e.after(po.Delay.D(), func() {
+			if inc.open() {
+				e.want(inc, po, e.clk.Now())
+				e.report(inc, EventUpdate, nil, time.Time{})
+			}
+		}))
+	}
+	for i, esc := range pb.Escalation {
+		i, esc := i, esc
+		inc.timers = append(inc.timers, e.after(esc.After.D(), func() {
+			if inc.State == StateActive {
+				e.escalate(inc, i, esc)
+			}
+		}))
+	}
+	e.report(inc, EventRaised, nil, trigger)
+	return inc
+}
+
+func (e *Engine) inputID(source string) string {
+	if e.inputs[source] != nil {
+		return source
+	}
+	return ""
+}
+
+// outputAllowed applies the silent and drill rules to one output.
+func (e *Engine) outputAllowed(inc *Incident, id string) bool {
+	out := e.cfg.Output(id)
+	if out == nil {
+		return false // this hall has no such output
+	}
+	if inc.pb.Mode == "silent" {
+		// §4.3: robbery is silent. Only outputs marked silent_ok (a police
+		// link relay) may act; nothing audible, ever.
+		if out.Audible || !out.SilentOK {
+			return false
+		}
+	}
+	if inc.Drill {
+		// §1.3 drills: live_only outputs (the power cut) never act, and
+		// others only where the playbook's drill settings allow.
+		if out.LiveOnly || !slices.Contains(inc.pb.Drill.Outputs, id) {
+			return false
+		}
+	}
+	return true
+}
+
+func (e *Engine) want(inc *Incident, po config.PlaybookOutput, at time.Time) {
+	inc.outputs[po.Output] = true
+	section := po.Section
+	if section == "" {
+		section = inc.pb.Section
+	}
+	inc.measure(Measure{At: at, Kind: "output", Text: po.Output + " on", Section: section, By: "hallguard"})
+	e.applyOutputs()
+}
+
+// applyOutputs drives every output to the OR of what open incidents want.
+func (e *Engine) applyOutputs() {
+	want := map[string]string{}
+	for _, inc := range e.incidents {
+		if !inc.open() {
+			continue
+		}
+		for id, on := range inc.outputs {
+			if on {
+				want[id] = inc.Playbook + " " + inc.ID
+			}
+		}
+	}
+	for _, o := range e.cfg.Outputs {
+		reason, on := want[o.ID]
+		if e.outputs[o.ID] == on {
+			continue
+		}
+		e.outputs[o.ID] = on
+		if !on {
+			reason = "no incident needs it"
+		}
+		e.sink.Drive(o.ID, on, reason)
+	}
+}
+
+func (e *Engine) escalate(inc *Incident, level int, esc config.Escalation) {
+	info := &EscalationInfo{Level: level + 1, Role: esc.Role, After: esc.After.D()}
+	if r := e.cfg.Role(esc.Role); r != nil {
+		info.Title, info.Name, info.Contact = r.Title, r.Name, r.Contact
+	}
+	who := info.Role
+	if info.Name != "" {
+		who = fmt.Sprintf("%s (%s, %s)", info.Role, info.Name, info.Contact)
+	}
+	inc.measure(Measure{At: e.clk.Now(), Kind: "escalation", Section: "§2",
+		Text: fmt.Sprintf("not acknowledged within %s: escalated to %s", esc.After.D(), who), By: "hallguard"})
+	e.report(inc, EventEscalation, info, time.Time{})
+}
+
+// report makes the incident's next report version and hands it to the sink.
+func (e *Engine) report(inc *Incident, event string, esc *EscalationInfo, trigger time.Time) {
+	inc.Version++
+	e.seq++
+	r := Report{
+		ID: fmt.Sprintf("%s.v%d", inc.ID, inc.Version), Incident: inc.ID, Seq: e.seq, Version: inc.Version,
+		Event: event, Playbook: inc.Playbook, Section: inc.pb.Section, Variant: inc.Variant,
+		Origin: inc.Origin, Source: inc.Source, State: inc.State, Drill: inc.Drill, Silent: inc.pb.Mode == "silent",
+		Hall: e.cfg.Hall, OccurredAt: inc.OccurredAt, Type: inc.pb.Type,
+		Impact: inc.Impact, Control: inc.Control, Trend: inc.Trend, Other: inc.Other,
+		Measures: slices.Clone(inc.Measures), Steps: slices.Clone(inc.Steps), Escalation: esc,
+		Presses: inc.Presses, Inputs: slices.Clone(inc.Inputs), Created: e.clk.Now(), Trigger: trigger,
+	}
+	if v := inc.pb.Variant(inc.Variant); v != nil && v.Section != "" {
+		r.Section = v.Section
+	}
+	e.sink.Report(r)
+}
+
+// close resolves an incident (resolution resolved or false_alarm).
+func (e *Engine) close(inc *Incident, resolution, by, reason string) {
+	now := e.clk.Now()
+	inc.State = StateResolved
+	inc.Resolution, inc.ResolvedBy, inc.ResolvedAt, inc.Reason = resolution, by, now, reason
+	inc.stopTimers()
+	for id := range inc.outputs {
+		inc.outputs[id] = false
+	}
+	text := "resolved"
+	if resolution == EventFalseAlarm {
+		text = "closed as false alarm"
+	}
+	if reason != "" {
+		text += ": " + reason
+	}
+	inc.measure(Measure{At: now, Kind: "resolve", Text: text, By: by})
+	e.applyOutputs()
+	event := EventResolved
+	if resolution == EventFalseAlarm {
+		event = EventFalseAlarm
+	}
+	e.report(inc, event, nil, time.Time{})
+}

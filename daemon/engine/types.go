@@ -1,0 +1,167 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/hallguard/hallguard/daemon/config"
+)
+
+// Sink receives the engine's effects. Every method is called with the
+// engine's lock held: it must hand off and return, never block or call back.
+type Sink interface {
+	// Report is an incident report to journal and send (§3.2, §3.3).
+	Report(Report)
+	// Drive sets an output: active true drives it, false returns it to rest.
+	Drive(output string, active bool, reason string)
+	// Input is the new state of one input.
+	Input(InputState)
+	// Queue is the new state of the queue model (§4.1).
+	Queue(QueueState)
+	// Condition is a trouble, tamper or supervisory condition raised or
+	// cleared.
+	Condition(Condition)
+}
+
+// Incident states.
+const (
+	StateActive       = "active"
+	StateAcknowledged = "acknowledged"
+	StateResolved     = "resolved"
+	StateReviewed     = "reviewed"
+)
+
+// Origins of an incident.
+const (
+	OriginButton = "button" // panic button, call point
+	OriginSensor = "sensor" // smoke detector, queue counters
+	OriginProbe  = "probe"  // business system health probe (§4.2)
+	OriginStaff  = "staff"  // hall staff: CLI, console, manual input
+	OriginCenter = "center" // monitoring center command
+)
+
+// Report events: why a report was sent.
+const (
+	EventRaised       = "raised"
+	EventUpdate       = "update"
+	EventAcknowledged = "acknowledged"
+	EventEscalation   = "escalation"
+	EventStep         = "step"
+	EventResolved     = "resolved"
+	EventFalseAlarm   = "false_alarm"
+)
+
+// Unknown marks a §3.3 field not yet known (§3.2: never guessed, never omitted).
+const Unknown = "unknown"
+
+// Report is one version of an incident's report to the center (§3.3).
+type Report struct {
+	// ID is unique per report and stable across redelivery: incident.vN.
+	ID       string
+	Incident string
+	// Seq increases by one for every report the engine makes.
+	Seq     uint64
+	Version int
+	Event   string
+
+	Playbook string
+	Section  string
+	Variant  string
+	Origin   string
+	Source   string // input id or person that raised it
+	State    string
+	Drill    bool
+	Silent   bool
+
+	Hall       config.Hall // §3.3 1
+	OccurredAt time.Time   // §3.3 2
+	Type       config.Text // §3.3 3
+	Impact     string      // §3.3 4
+	Measures   []Measure   // §3.3 5
+	Control    string      // §3.3 5
+	Trend      string      // §3.3 6
+	Other      string      // §3.3 7
+
+	Steps      []StepState
+	Escalation *EscalationInfo
+	Presses    int
+	Inputs     []string
+
+	// Created is the engine time the report was made.
+	Created time.Time
+	// Trigger is the timestamp of the input event behind this report (zero
+	// for reports not caused by an input), for the event-to-PUBACK latency.
+	Trigger time.Time
+}
+
+// Measure is something done about an incident: by the daemon (outputs,
+// escalations) or by people (steps).
+type Measure struct {
+	At      time.Time
+	Kind    string // output | escalation | step | note | ack | resolve
+	Text    string
+	Section string
+	By      string
+}
+
+// StepState is one playbook step and whether it has been done.
+type StepState struct {
+	ID      string
+	Section string
+	Text    config.Text
+	Done    bool
+	By      string
+	At      time.Time
+	Records []string
+}
+
+// EscalationInfo names whom an escalation report goes to (§2).
+type EscalationInfo struct {
+	Level   int
+	Role    string
+	Title   string
+	Name    string
+	Contact string
+	After   time.Duration
+}
+
+// InputState is the published state of one input.
+type InputState struct {
+	ID     string
+	Kind   string
+	Active bool
+	// State is idle, active, pre-alarm (unverified smoke) or fault.
+	State     string
+	Since     time.Time
+	Faults    []string
+	Edges     uint64
+	LostEdges uint64
+}
+
+// QueueState is the published state of the queue model.
+type QueueState struct {
+	Length     int
+	Rate       float64 // arrivals per minute over the rate window
+	Arrivals   uint64
+	Departures uint64
+	Surge      bool
+	At         time.Time
+}
+
+// Condition classes, as professional panels have them.
+const (
+	ClassAlarm       = "alarm"
+	ClassSupervisory = "supervisory"
+	ClassTrouble     = "trouble"
+	ClassTamper      = "tamper"
+)
+
+// Condition is a non-incident signal: trouble, tamper or supervisory.
+type Condition struct {
+	Class  string
+	Kind   string // stuck, loop_open, lost_edges, line_lost, pre_alarm, tamper, ...
+	Input  string // empty for daemon-wide conditions
+	Active bool
+	Time   time.Time
+	Detail string
+	Count  uint64
+}
