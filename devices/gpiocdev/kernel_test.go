@@ -1,0 +1,453 @@
+//go:build linux && vmtest
+
+// Kernel tests, run inside the VM (devices/gpiocdev/vmtest) against the
+// gpio-sim module.
+//
+// The VM must provide:
+//   - HALLGUARD_SIM_CHIP: the gpio-sim chip, "gpiochipN" (or "/dev/gpiochipN"),
+//     with at least 16 lines. These tests use offsets 0-7 and the periph
+//     package's use 8-15, so the two can even share a chip. TestKernelByName
+//     needs a named line among 0-7 (configfs .../bankX/lineY/name).
+//   - HALLGUARD_SIM_BANK_SYSFS: the directory holding sim_gpioK/{pull,value}
+//     (if unset, /sys/devices/platform/gpio-sim.*/gpiochipN is globbed).
+//   - HALLGUARD_SIM_CONFIGFS (optional): the chip's configfs directory.
+//     TestKernelZZChipRemoval writes 0 to its "live" to unplug the chip; the
+//     chip stays gone, so that test is last in this file and later tests
+//     (unit tests in files sorted after this one) do not need the chip.
+package gpiocdev
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hallguard/hallguard/devices"
+)
+
+// simChip returns the gpio-sim chip name from HALLGUARD_SIM_CHIP.
+func simChip(t *testing.T) string {
+	t.Helper()
+	c := os.Getenv("HALLGUARD_SIM_CHIP")
+	if c == "" {
+		t.Fatal("HALLGUARD_SIM_CHIP is not set (e.g. gpiochip1); the vmtest tag means running in the VM")
+	}
+	return filepath.Base(c)
+}
+
+// simLine drives and reads one gpio-sim line through sysfs.
+type simLine struct {
+	t   *testing.T
+	dir string
+}
+
+func simAt(t *testing.T, chip string, offset int) simLine {
+	t.Helper()
+	dir := os.Getenv("HALLGUARD_SIM_BANK_SYSFS")
+	if dir == "" {
+		m, err := filepath.Glob(filepath.Join("/sys/devices/platform/gpio-sim.*", chip))
+		if err != nil || len(m) != 1 {
+			t.Fatalf("gpio-sim bank of %s: %d matches, err %v", chip, len(m), err)
+		}
+		dir = m[0]
+	}
+	return simLine{t: t, dir: filepath.Join(dir, "sim_gpio"+strconv.Itoa(offset))}
+}
+
+// pull sets the simulated external level: up (1) or down (0).
+func (s simLine) pull(up bool) {
+	s.t.Helper()
+	v := "pull-down"
+	if up {
+		v = "pull-up"
+	}
+	if err := os.WriteFile(filepath.Join(s.dir, "pull"), []byte(v), 0); err != nil {
+		s.t.Fatalf("set %s pull: %v", s.dir, err)
+	}
+}
+
+// value reads the line's physical level.
+func (s simLine) value() int {
+	s.t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.dir, "value"))
+	if err != nil {
+		s.t.Fatalf("read %s value: %v", s.dir, err)
+	}
+	if strings.TrimSpace(string(b)) == "1" {
+		return 1
+	}
+	return 0
+}
+
+func newKernelBackend(t *testing.T, opts Options) devices.Backend {
+	t.Helper()
+	b, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// watchAll runs Watch and returns its events and result.
+func watchAll(t *testing.T, in devices.Input) (<-chan devices.Event, <-chan error, context.CancelFunc) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	evs := make(chan devices.Event, 100000)
+	done := make(chan error, 1)
+	go func() { done <- in.Watch(ctx, func(ev devices.Event) { evs <- ev }) }()
+	t.Cleanup(cancel)
+	return evs, done, cancel
+}
+
+func waitEvent(t *testing.T, evs <-chan devices.Event, within time.Duration) devices.Event {
+	t.Helper()
+	select {
+	case ev := <-evs:
+		return ev
+	case <-time.After(within):
+		t.Fatalf("no event within %v", within)
+		return devices.Event{}
+	}
+}
+
+// quiet collects events until none arrives for d.
+func quiet(evs <-chan devices.Event, d time.Duration) []devices.Event {
+	var got []devices.Event
+	for {
+		select {
+		case ev := <-evs:
+			got = append(got, ev)
+		case <-time.After(d):
+			return got
+		}
+	}
+}
+
+func TestKernelByOffset(t *testing.T) {
+	chip := simChip(t)
+	b := newKernelBackend(t, Options{DefaultChip: chip})
+	s := simAt(t, chip, 0)
+	s.pull(true)
+	in, err := b.OpenInput(devices.InputSpec{ID: "byoffset", Line: devices.LineRef{Offset: 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	if l, err := in.Read(); err != nil || l != devices.High {
+		t.Errorf("Read = %v, %v; want high (pulled up)", l, err)
+	}
+	s.pull(false)
+	time.Sleep(10 * time.Millisecond)
+	if l, err := in.Read(); err != nil || l != devices.Low {
+		t.Errorf("Read = %v, %v; want low (pulled down)", l, err)
+	}
+	if _, err := b.OpenInput(devices.InputSpec{ID: "range", Line: devices.LineRef{Chip: chip, Offset: 4096}}); !errors.Is(err, devices.ErrNoSuchLine) {
+		t.Errorf("offset 4096: err = %v, want ErrNoSuchLine", err)
+	}
+}
+
+func TestKernelByName(t *testing.T) {
+	chip := simChip(t)
+	names, err := sysFinder{}.Lines(chip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offset := -1
+	for o := 0; o < 8 && o < len(names); o++ {
+		if names[o] != "" {
+			offset = o
+			break
+		}
+	}
+	if offset < 0 {
+		t.Fatalf("no named line among offsets 0-7 of %s: name one in configfs (bankX/lineY/name)", chip)
+	}
+	name := names[offset]
+	b := newKernelBackend(t, Options{})
+	s := simAt(t, chip, offset)
+	s.pull(true)
+	for _, ref := range []devices.LineRef{
+		{Chip: chip, Offset: -1, Name: name},
+		{Offset: -1, Name: name}, // any chip (the name must be unique)
+		{Chip: chip, Offset: offset, Name: name},
+	} {
+		in, err := b.OpenInput(devices.InputSpec{ID: "byname", Line: ref})
+		if err != nil && ref.Chip == "" && strings.Contains(err.Error(), "ambiguous") {
+			t.Logf("open %+v: %v (another chip has the same line name)", ref, err)
+			continue
+		}
+		if err != nil {
+			t.Errorf("open %+v: %v", ref, err)
+			continue
+		}
+		if l, err := in.Read(); err != nil || l != devices.High {
+			t.Errorf("open %+v: Read = %v, %v; want high", ref, l, err)
+		}
+		in.Close()
+	}
+	_, err = b.OpenInput(devices.InputSpec{ID: "missing", Line: devices.LineRef{Chip: chip, Offset: -1, Name: "hallguard-no-such-line"}})
+	if !errors.Is(err, devices.ErrNoSuchLine) || !strings.Contains(err.Error(), "hallguard-no-such-line") {
+		t.Errorf("missing name: err = %v, want ErrNoSuchLine naming it", err)
+	}
+}
+
+// A released NO button on a pulled-up active-low input reads logical Low;
+// pressing it (shorting to ground: sim pull-down) gives a High event.
+func TestKernelPullUpActiveLow(t *testing.T) {
+	chip := simChip(t)
+	b := newKernelBackend(t, Options{DefaultChip: chip})
+	s := simAt(t, chip, 1)
+	s.pull(false) // the request's bias must override this
+	in, err := b.OpenInput(devices.InputSpec{ID: "panic", Line: devices.LineRef{Offset: 1}, Bias: devices.BiasPullUp, ActiveLow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	if v := s.value(); v != 1 {
+		t.Errorf("physical level %d after pull-up request, want 1", v)
+	}
+	if l, err := in.Read(); err != nil || l != devices.Low {
+		t.Errorf("released: Read = %v, %v; want low", l, err)
+	}
+	evs, _, _ := watchAll(t, in)
+	s.pull(false) // press
+	if ev := waitEvent(t, evs, 2*time.Second); ev.Level != devices.High || ev.Line != "panic" {
+		t.Errorf("press event %+v, want panic high", ev)
+	}
+	s.pull(true) // release
+	if ev := waitEvent(t, evs, 2*time.Second); ev.Level != devices.Low {
+		t.Errorf("release event %+v, want low", ev)
+	}
+}
+
+func TestKernelEdgesAndTimestamps(t *testing.T) {
+	chip := simChip(t)
+	b := newKernelBackend(t, Options{DefaultChip: chip})
+	s := simAt(t, chip, 2)
+	s.pull(false)
+	in, err := b.OpenInput(devices.InputSpec{ID: "edges", Line: devices.LineRef{Offset: 2}, Bias: devices.BiasPullDown})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	if in.KernelDebounce() {
+		t.Error("KernelDebounce true without Debounce")
+	}
+	evs, _, _ := watchAll(t, in)
+	const slack = 5 * time.Millisecond
+	var prevSeq uint64
+	for i := range 10 {
+		up := i%2 == 0
+		before := time.Now()
+		s.pull(up)
+		ev := waitEvent(t, evs, 2*time.Second)
+		after := time.Now()
+		if ev.Level != devices.Level(up) {
+			t.Errorf("edge %d: level %v, want %v", i, ev.Level, devices.Level(up))
+		}
+		if ev.Lost != 0 || (prevSeq != 0 && ev.Seq != prevSeq+1) {
+			t.Errorf("edge %d: Seq %d (previous %d) Lost %d; want consecutive, none lost", i, ev.Seq, prevSeq, ev.Lost)
+		}
+		prevSeq = ev.Seq
+		if ev.Time.Before(before.Add(-slack)) || ev.Time.After(after.Add(slack)) {
+			t.Errorf("edge %d: time %v outside [%v, %v] (±%v)", i, ev.Time, before, after, slack)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The kernel debouncer (jiffies based) turns a quick burst of bounces into
+// one event at the final level.
+func TestKernelDebounce(t *testing.T) {
+	const period = 50 * time.Millisecond
+	chip := simChip(t)
+	b := newKernelBackend(t, Options{DefaultChip: chip})
+	s := simAt(t, chip, 3)
+	s.pull(false)
+	in, err := b.OpenInput(devices.InputSpec{ID: "bouncy", Line: devices.LineRef{Offset: 3}, Bias: devices.BiasPullDown, Debounce: period})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	if !in.KernelDebounce() {
+		t.Fatal("KernelDebounce false with Debounce set: kernel refused to debounce")
+	}
+	evs, _, _ := watchAll(t, in)
+	start := time.Now()
+	for i := range 9 { // up, down, ..., up: ends pressed
+		s.pull(i%2 == 0)
+	}
+	burst := time.Since(start)
+	if burst > period/2 {
+		t.Skipf("burst of 9 writes took %v, too slow for a %v debounce on this VM", burst, period)
+	}
+	got := quiet(evs, 4*period)
+	if len(got) != 1 || got[0].Level != devices.High {
+		t.Fatalf("burst of 9 bounces (%v) gave %d events %+v, want one high", burst, len(got), got)
+	}
+	t.Logf("burst %v; debounced edge stamped %v after it started", burst, got[0].Time.Sub(start))
+}
+
+// Many more edges than the 16-entry buffer asked for, queued before Watch
+// drains them: what is not delivered is counted as lost.
+//
+// delivered+lost equals the kernel's LineSeqno of the last event, exactly.
+// It may be less than the edges written: gpio-sim raises its interrupt
+// through irq_sim/irq_work and the cdev edge handler is threaded, so edges
+// that come faster than the handler runs merge into one event before the
+// kernel numbers them. The last event always carries the final level.
+func TestKernelBurstLostEdges(t *testing.T) {
+	const edges = 3001 // odd: the line ends high, unlike where it started
+	chip := simChip(t)
+	b := newKernelBackend(t, Options{DefaultChip: chip, ProbeInterval: -1})
+	s := simAt(t, chip, 4)
+	s.pull(false)
+	in, err := b.OpenInput(devices.InputSpec{ID: "burst", Line: devices.LineRef{Offset: 4}, Bias: devices.BiasPullDown, EventBuffer: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	for i := range edges {
+		s.pull(i%2 == 0)
+	}
+	time.Sleep(200 * time.Millisecond) // let the kernel and the handler settle
+	evs, _, _ := watchAll(t, in)
+	got := quiet(evs, 500*time.Millisecond)
+	if len(got) == 0 {
+		t.Fatal("no events")
+	}
+	var lost uint64
+	for _, ev := range got {
+		lost += ev.Lost
+	}
+	last := got[len(got)-1]
+	t.Logf("%d edges written: %d delivered, %d lost, last Seq %d", edges, len(got), lost, last.Seq)
+	if lost == 0 {
+		t.Error("no lost edges counted")
+	}
+	lc, ok := in.(LostCounter)
+	if !ok || lc.LostEdges() != lost {
+		t.Errorf("LostEdges() does not match the sum of Event.Lost (%d)", lost)
+	}
+	if uint64(len(got))+lost != last.Seq {
+		t.Errorf("delivered %d + lost %d != last Seq %d", len(got), lost, last.Seq)
+	}
+	if last.Seq > edges {
+		t.Errorf("last Seq %d > %d edges written", last.Seq, edges)
+	}
+	if last.Level != devices.High {
+		t.Errorf("last event level %v, want high (the final level)", last.Level)
+	}
+}
+
+func TestKernelOutput(t *testing.T) {
+	chip := simChip(t)
+	b := newKernelBackend(t, Options{DefaultChip: chip})
+	cases := []struct {
+		name      string
+		offset    int
+		activeLow bool
+		failSafe  devices.Level
+	}{
+		{"active-high fail-safe low", 5, false, devices.Low},
+		{"active-low fail-safe low", 6, true, devices.Low},
+		{"active-high fail-safe high", 7, false, devices.High},
+	}
+	phys := func(l devices.Level, activeLow bool) int {
+		if bool(l) != activeLow {
+			return 1
+		}
+		return 0
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := simAt(t, chip, c.offset)
+			s.pull(phys(!c.failSafe, c.activeLow) == 1) // the released line floats away from fail-safe
+			out, err := b.OpenOutput(devices.OutputSpec{ID: "relay", Line: devices.LineRef{Offset: c.offset}, ActiveLow: c.activeLow, FailSafe: c.failSafe})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v := s.value(); v != phys(c.failSafe, c.activeLow) {
+				t.Errorf("after open: physical %d, want fail-safe %d", v, phys(c.failSafe, c.activeLow))
+			}
+			for _, l := range []devices.Level{!c.failSafe, c.failSafe, !c.failSafe} {
+				if err := out.Set(l); err != nil {
+					t.Fatal(err)
+				}
+				if v := s.value(); v != phys(l, c.activeLow) {
+					t.Errorf("after Set(%v): physical %d, want %d", l, v, phys(l, c.activeLow))
+				}
+			}
+			// gpio-sim restores a line's pull when it is released, so the
+			// fail-safe level is checked between driving it and release.
+			atClose := -1
+			out.(*output).afterFailSafe = func() { atClose = s.value() }
+			if err := out.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if atClose != phys(c.failSafe, c.activeLow) {
+				t.Errorf("at Close: physical %d, want fail-safe %d", atClose, phys(c.failSafe, c.activeLow))
+			}
+			if err := out.Close(); err != nil {
+				t.Errorf("second Close: %v", err)
+			}
+		})
+	}
+}
+
+// Unplugging the chip ends Watch with ErrLineLost within a few probe
+// intervals, and Read, Set and Close neither hang nor panic. Keep it last.
+func TestKernelZZChipRemoval(t *testing.T) {
+	if os.Getenv("HALLGUARD_SIM_CONFIGFS") == "" {
+		t.Skip("HALLGUARD_SIM_CONFIGFS not set")
+	}
+	live := filepath.Join(os.Getenv("HALLGUARD_SIM_CONFIGFS"), "live")
+	const probe = 200 * time.Millisecond
+	chip := simChip(t)
+	b := newKernelBackend(t, Options{DefaultChip: chip, ProbeInterval: probe})
+	in, err := b.OpenInput(devices.InputSpec{ID: "doomed", Line: devices.LineRef{Offset: 0}, Bias: devices.BiasPullUp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := b.OpenOutput(devices.OutputSpec{ID: "doomed-out", Line: devices.LineRef{Offset: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, done, _ := watchAll(t, in)
+	start := time.Now()
+	if err := os.WriteFile(live, []byte("0"), 0); err != nil {
+		t.Fatalf("unplug: %v", err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, devices.ErrLineLost) {
+			t.Errorf("Watch = %v, want ErrLineLost", err)
+		}
+		t.Logf("Watch returned %v after %v", err, time.Since(start))
+	case <-time.After(10 * probe):
+		t.Fatalf("Watch still running %v after chip removal", 10*probe)
+	}
+	if _, err := in.Read(); !errors.Is(err, devices.ErrLineLost) {
+		t.Errorf("Read after removal = %v, want ErrLineLost", err)
+	}
+	if err := out.Set(devices.High); !errors.Is(err, devices.ErrLineLost) {
+		t.Errorf("Set after removal = %v, want ErrLineLost", err)
+	}
+	closed := make(chan struct{})
+	go func() {
+		in.Close()
+		out.Close()
+		b.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close hangs after chip removal")
+	}
+}

@@ -1,0 +1,360 @@
+//go:build linux && vmtest
+
+// Kernel tests, run inside the VM (devices/gpiocdev/vmtest) against the
+// gpio-sim module, through periph's host.Init and its gpioioctl driver.
+//
+// The VM must provide what the gpiocdev kernel tests need (see
+// devices/gpiocdev/kernel_test.go): HALLGUARD_SIM_CHIP, a gpio-sim chip of at
+// least 16 lines that exists before the test binary starts (host.Init scans
+// the chips once per process), HALLGUARD_SIM_BANK_SYSFS, and optionally
+// HALLGUARD_SIM_CONFIGFS for TestKernelZZChipRemoval, which unplugs the chip
+// and so comes last. These tests use offsets 8-15 and need a named line
+// among them.
+//
+// What periph cannot do, and so is not tested here: kernel debounce
+// (KernelDebounce is false and conditioning debounces), asking for an event
+// buffer size, kernel timestamps and sequence numbers, hence exact lost-edge
+// accounting: see TestKernelBurst.
+package periph
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"periph.io/x/host/v3/gpioioctl"
+
+	"github.com/hallguard/hallguard/devices"
+)
+
+const base = 8 // first sim offset these tests use
+
+func simChip(t *testing.T) string {
+	t.Helper()
+	c := os.Getenv("HALLGUARD_SIM_CHIP")
+	if c == "" {
+		t.Fatal("HALLGUARD_SIM_CHIP is not set (e.g. gpiochip1); the vmtest tag means running in the VM")
+	}
+	return filepath.Base(c)
+}
+
+// simLine drives and reads one gpio-sim line through sysfs.
+type simLine struct {
+	t   *testing.T
+	dir string
+}
+
+func simAt(t *testing.T, chip string, offset int) simLine {
+	t.Helper()
+	dir := os.Getenv("HALLGUARD_SIM_BANK_SYSFS")
+	if dir == "" {
+		m, err := filepath.Glob(filepath.Join("/sys/devices/platform/gpio-sim.*", chip))
+		if err != nil || len(m) != 1 {
+			t.Fatalf("gpio-sim bank of %s: %d matches, err %v", chip, len(m), err)
+		}
+		dir = m[0]
+	}
+	return simLine{t: t, dir: filepath.Join(dir, "sim_gpio"+strconv.Itoa(offset))}
+}
+
+func (s simLine) pull(up bool) {
+	s.t.Helper()
+	v := "pull-down"
+	if up {
+		v = "pull-up"
+	}
+	if err := os.WriteFile(filepath.Join(s.dir, "pull"), []byte(v), 0); err != nil {
+		s.t.Fatalf("set %s pull: %v", s.dir, err)
+	}
+}
+
+func (s simLine) value() int {
+	s.t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.dir, "value"))
+	if err != nil {
+		s.t.Fatalf("read %s value: %v", s.dir, err)
+	}
+	if strings.TrimSpace(string(b)) == "1" {
+		return 1
+	}
+	return 0
+}
+
+func newKernelBackend(t *testing.T, chip string) devices.Backend {
+	t.Helper()
+	b, err := New(Options{DefaultChip: chip, WaitTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func watchAll(t *testing.T, in devices.Input) (<-chan devices.Event, <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	evs := make(chan devices.Event, 100000)
+	done := make(chan error, 1)
+	go func() { done <- in.Watch(ctx, func(ev devices.Event) { evs <- ev }) }()
+	t.Cleanup(cancel)
+	return evs, done
+}
+
+func waitEvent(t *testing.T, evs <-chan devices.Event, within time.Duration) devices.Event {
+	t.Helper()
+	select {
+	case ev := <-evs:
+		return ev
+	case <-time.After(within):
+		t.Fatalf("no event within %v", within)
+		return devices.Event{}
+	}
+}
+
+func quiet(evs <-chan devices.Event, d time.Duration) []devices.Event {
+	var got []devices.Event
+	for {
+		select {
+		case ev := <-evs:
+			got = append(got, ev)
+		case <-time.After(d):
+			return got
+		}
+	}
+}
+
+// namedLine returns the registered name of a named line among offsets
+// base..base+7 of chip.
+func namedLine(t *testing.T, chip string) (string, int) {
+	t.Helper()
+	for _, c := range gpioioctl.Chips {
+		if c.Name() != chip {
+			continue
+		}
+		for o := base; o < base+8 && o < c.LineCount(); o++ {
+			if n := c.ByNumber(o).Name(); n != "" {
+				return n, o
+			}
+		}
+		t.Fatalf("no named line among offsets %d-%d of %s", base, base+7, chip)
+	}
+	t.Fatalf("gpioioctl found no chip %s", chip)
+	return "", 0
+}
+
+func TestKernelByOffsetAndName(t *testing.T) {
+	chip := simChip(t)
+	b := newKernelBackend(t, chip)
+	name, offset := namedLine(t, chip)
+	s := simAt(t, chip, offset)
+	s.pull(true)
+	for _, ref := range []devices.LineRef{
+		{Offset: offset},
+		{Offset: -1, Name: name},
+		{Chip: chip, Offset: -1, Name: strings.TrimPrefix(name, chip+"-")},
+	} {
+		in, err := b.OpenInput(devices.InputSpec{ID: "line", Line: ref})
+		if err != nil {
+			t.Errorf("open %+v: %v", ref, err)
+			continue
+		}
+		if l, _ := in.Read(); l != devices.High {
+			t.Errorf("open %+v: Read = %v, want high", ref, l)
+		}
+		in.Close()
+	}
+	if _, err := b.OpenInput(devices.InputSpec{ID: "missing", Line: devices.LineRef{Offset: -1, Name: "hallguard-no-such-line"}}); !errors.Is(err, devices.ErrNoSuchLine) {
+		t.Errorf("missing name: err = %v, want ErrNoSuchLine", err)
+	}
+	if _, err := b.OpenInput(devices.InputSpec{ID: "range", Line: devices.LineRef{Offset: 4096}}); !errors.Is(err, devices.ErrNoSuchLine) {
+		t.Errorf("offset 4096: err = %v, want ErrNoSuchLine", err)
+	}
+}
+
+func TestKernelPullUpActiveLow(t *testing.T) {
+	chip := simChip(t)
+	b := newKernelBackend(t, chip)
+	s := simAt(t, chip, base+1)
+	s.pull(false)
+	in, err := b.OpenInput(devices.InputSpec{ID: "panic", Line: devices.LineRef{Offset: base + 1}, Bias: devices.BiasPullUp, ActiveLow: true, Debounce: 30 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	if in.KernelDebounce() {
+		t.Error("KernelDebounce true: periph cannot debounce in the kernel")
+	}
+	if v := s.value(); v != 1 {
+		t.Errorf("physical level %d after pull-up, want 1", v)
+	}
+	if l, _ := in.Read(); l != devices.Low {
+		t.Errorf("released: Read = %v, want low", l)
+	}
+	evs, _ := watchAll(t, in)
+	s.pull(false)
+	if ev := waitEvent(t, evs, 2*time.Second); ev.Level != devices.High {
+		t.Errorf("press event %+v, want high", ev)
+	}
+	s.pull(true)
+	if ev := waitEvent(t, evs, 2*time.Second); ev.Level != devices.Low {
+		t.Errorf("release event %+v, want low", ev)
+	}
+}
+
+// Event times are when Watch woke up (periph gives no kernel timestamp).
+func TestKernelEdgesAndTimes(t *testing.T) {
+	chip := simChip(t)
+	b := newKernelBackend(t, chip)
+	s := simAt(t, chip, base+2)
+	s.pull(false)
+	in, err := b.OpenInput(devices.InputSpec{ID: "edges", Line: devices.LineRef{Offset: base + 2}, Bias: devices.BiasPullDown})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	evs, _ := watchAll(t, in)
+	for i := range 10 {
+		up := i%2 == 0
+		before := time.Now()
+		s.pull(up)
+		ev := waitEvent(t, evs, 2*time.Second)
+		after := time.Now()
+		if ev.Level != devices.Level(up) || ev.Seq != uint64(i+1) || ev.Lost != 0 {
+			t.Errorf("edge %d: %+v, want level %v Seq %d Lost 0", i, ev, up, i+1)
+		}
+		if ev.Time.Before(before) || ev.Time.After(after) {
+			t.Errorf("edge %d: time %v outside [%v, %v]", i, ev.Time, before, after)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A burst queued before Watch runs overflows the kernel's 16-event buffer
+// unseen (periph shows no sequence numbers). Watch still ends at the final
+// level, and the queued edges that did not change it count as lost: a
+// lower bound, not the true number.
+func TestKernelBurst(t *testing.T) {
+	const edges = 3001 // odd: the line ends high
+	chip := simChip(t)
+	b := newKernelBackend(t, chip)
+	s := simAt(t, chip, base+4)
+	s.pull(false)
+	in, err := b.OpenInput(devices.InputSpec{ID: "burst", Line: devices.LineRef{Offset: base + 4}, Bias: devices.BiasPullDown})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	for i := range edges {
+		s.pull(i%2 == 0)
+	}
+	evs, _ := watchAll(t, in)
+	got := quiet(evs, 500*time.Millisecond)
+	if len(got) == 0 {
+		t.Fatal("no events")
+	}
+	lost := in.(LostCounter).LostEdges()
+	t.Logf("%d edges written: %d events, %d counted lost", edges, len(got), lost)
+	if last := got[len(got)-1]; last.Level != devices.High {
+		t.Errorf("last event level %v, want high", last.Level)
+	}
+	if lost == 0 {
+		t.Error("no lost edges counted")
+	}
+}
+
+func TestKernelOutput(t *testing.T) {
+	chip := simChip(t)
+	b := newKernelBackend(t, chip)
+	cases := []struct {
+		name      string
+		offset    int
+		activeLow bool
+		failSafe  devices.Level
+	}{
+		{"active-high fail-safe low", base + 5, false, devices.Low},
+		{"active-low fail-safe low", base + 6, true, devices.Low},
+		{"active-high fail-safe high", base + 7, false, devices.High},
+	}
+	phys := func(l devices.Level, activeLow bool) int {
+		if bool(l) != activeLow {
+			return 1
+		}
+		return 0
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := simAt(t, chip, c.offset)
+			s.pull(phys(!c.failSafe, c.activeLow) == 1)
+			out, err := b.OpenOutput(devices.OutputSpec{ID: "relay", Line: devices.LineRef{Offset: c.offset}, ActiveLow: c.activeLow, FailSafe: c.failSafe})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v := s.value(); v != phys(c.failSafe, c.activeLow) {
+				t.Errorf("after open: physical %d, want fail-safe %d", v, phys(c.failSafe, c.activeLow))
+			}
+			for _, l := range []devices.Level{!c.failSafe, c.failSafe, !c.failSafe} {
+				if err := out.Set(l); err != nil {
+					t.Fatal(err)
+				}
+				if v := s.value(); v != phys(l, c.activeLow) {
+					t.Errorf("after Set(%v): physical %d, want %d", l, v, phys(l, c.activeLow))
+				}
+			}
+			// gpio-sim restores the pull on release: check before it.
+			atClose := -1
+			out.(*output).afterFailSafe = func() { atClose = s.value() }
+			if err := out.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if atClose != phys(c.failSafe, c.activeLow) {
+				t.Errorf("at Close: physical %d, want fail-safe %d", atClose, phys(c.failSafe, c.activeLow))
+			}
+		})
+	}
+}
+
+// On kernels where a removed chip's line fd fails reads at once (ENODEV),
+// Watch sees WaitForEdge return early and reports ErrLineLost. Keep it last.
+func TestKernelZZChipRemoval(t *testing.T) {
+	if os.Getenv("HALLGUARD_SIM_CONFIGFS") == "" {
+		t.Skip("HALLGUARD_SIM_CONFIGFS not set")
+	}
+	live := filepath.Join(os.Getenv("HALLGUARD_SIM_CONFIGFS"), "live")
+	chip := simChip(t)
+	b := newKernelBackend(t, chip)
+	in, err := b.OpenInput(devices.InputSpec{ID: "doomed", Line: devices.LineRef{Offset: base}, Bias: devices.BiasPullUp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, done := watchAll(t, in)
+	time.Sleep(200 * time.Millisecond) // let WaitForEdge set up its file
+	start := time.Now()
+	if err := os.WriteFile(live, []byte("0"), 0); err != nil {
+		t.Fatalf("unplug: %v", err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, devices.ErrLineLost) {
+			t.Errorf("Watch = %v, want ErrLineLost", err)
+		}
+		t.Logf("Watch returned %v after %v", err, time.Since(start))
+	case <-time.After(5 * time.Second):
+		t.Fatal("Watch still running 5s after chip removal")
+	}
+	closed := make(chan struct{})
+	go func() {
+		in.Close()
+		b.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close hangs after chip removal")
+	}
+}
