@@ -16,6 +16,7 @@ type Config struct {
 	MQTT     MQTT     `yaml:"mqtt"`
 	HTTP     HTTP     `yaml:"http"`
 	Roles    []Role   `yaml:"roles"`
+	Commands Commands `yaml:"commands"`
 	StateDir string   `yaml:"state_dir"`
 	// PlaybooksDir holds the playbook files. A relative path is taken
 	// relative to the config file's folder.
@@ -40,6 +41,11 @@ type GPIO struct {
 	Chip string `yaml:"chip"`
 	// EventBuffer is the kernel event buffer per line (gpiocdev).
 	EventBuffer int `yaml:"event_buffer"`
+	// Debounce is software (default: leading-edge in hallguard, so a press
+	// is reported on its first edge) or kernel (gpiocdev asks the kernel,
+	// whose debouncer is trailing-edge: a press is reported only after the
+	// line has been stable for the whole period).
+	Debounce string `yaml:"debounce"`
 }
 
 // Input kinds.
@@ -163,6 +169,23 @@ type TLS struct {
 	CAFile   string `yaml:"ca_file"`
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
+}
+
+// Commands configures commands from the center and staff on MQTT
+// cmd/<verb> topics.
+type Commands struct {
+	// Auth is hmac (every command carries an HMAC-SHA256 under the key in
+	// KeyFile; only such commands count as authenticated, and only those
+	// may resolve a robbery) or none (unsigned commands accepted as
+	// unauthenticated).
+	Auth string `yaml:"auth"`
+	// KeyFile holds the shared key; a relative path is taken from the
+	// config file's folder. Compatible with systemd LoadCredential.
+	KeyFile string `yaml:"key_file"`
+	// Window is how far a command's timestamp may be from the hall's clock.
+	Window Duration `yaml:"window"`
+	// MaxPayload is the largest command payload accepted, in bytes.
+	MaxPayload int `yaml:"max_payload"`
 }
 
 // HTTP configures the metrics/health endpoint.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -50,12 +51,14 @@ func (es Errors) Error() string {
 
 // UnmarshalYAML parses durations such as "30s", "5m", "1h30m" and "90d".
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	// A *yaml.TypeError, unlike other errors, lets the decoder go on, so
+	// one bad duration does not hide the problems after it.
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: want a duration such as 30s, 5m or 2d", n.Line)
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: want a duration such as 30s, 5m or 2d", n.Line)}}
 	}
 	v, err := ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %v", n.Line, err)
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", n.Line, err)}}
 	}
 	*d = Duration(v)
 	return nil
@@ -72,24 +75,34 @@ func ParseDuration(s string) (time.Duration, error) {
 	if s == "0" {
 		return 0, nil
 	}
+	orig, rest := s, s
 	var days time.Duration
 	if m := dayRe.FindStringSubmatch(s); m != nil {
-		n, _ := strconv.Atoi(m[1])
+		n, err := strconv.Atoi(m[1])
+		if err != nil || n > maxDays {
+			return 0, fmt.Errorf("duration %q is too long", orig)
+		}
 		days = time.Duration(n) * 24 * time.Hour
-		s = m[2]
-		if s == "" {
+		rest = m[2]
+		if rest == "" {
 			return days, nil
 		}
 	}
-	v, err := time.ParseDuration(s)
+	v, err := time.ParseDuration(rest)
 	if err != nil {
-		return 0, fmt.Errorf("bad duration %q (want e.g. 30s, 5m, 2d)", s)
+		return 0, fmt.Errorf("bad duration %q (want e.g. 30s, 5m, 2d)", orig)
 	}
 	if v < 0 {
-		return 0, fmt.Errorf("negative duration %q", s)
+		return 0, fmt.Errorf("negative duration %q", orig)
+	}
+	if days+v < days {
+		return 0, fmt.Errorf("duration %q is too long", orig)
 	}
 	return days + v, nil
 }
+
+// maxDays is the most days a time.Duration holds.
+const maxDays = int(math.MaxInt64 / int64(24*time.Hour))
 
 // positions maps field paths to the line they are on.
 type positions map[string]int
@@ -134,15 +147,69 @@ func (p positions) line(path string) int {
 	return 0
 }
 
-// fieldAt returns the deepest path that starts on line l.
-func (p positions) fieldAt(l int) string {
-	best := ""
+// fieldAt returns the deepest path that starts on line l. Where several
+// fields share the line (a flow mapping: {id: x, line: 5}), the line alone
+// cannot say which one is meant, so it returns their closest common parent;
+// given name, it first looks for the one field on the line so named.
+func (p positions) fieldAt(l int, name string) string {
+	var on []string
 	for k, v := range p {
-		if v == l && len(k) > len(best) {
-			best = k
+		if v == l {
+			on = append(on, k)
 		}
 	}
-	return best
+	sort.Strings(on) // map order is random; errors must not be
+	if name != "" {
+		var named []string
+		for _, k := range on {
+			if k == name || strings.HasSuffix(k, "."+name) {
+				named = append(named, k)
+			}
+		}
+		if len(named) == 1 {
+			return named[0]
+		}
+	}
+	var leaves []string
+	for _, k := range on {
+		leaf := true
+		for _, o := range on {
+			if o != k && isWithin(o, k) {
+				leaf = false
+				break
+			}
+		}
+		if leaf {
+			leaves = append(leaves, k)
+		}
+	}
+	if len(leaves) == 0 {
+		return ""
+	}
+	for anc := leaves[0]; anc != ""; anc = parent(anc) {
+		all := true
+		for _, k := range leaves {
+			all = all && isWithin(k, anc)
+		}
+		if all {
+			return anc
+		}
+	}
+	return ""
+}
+
+// isWithin reports whether path is anc or lies below it.
+func isWithin(path, anc string) bool {
+	return path == anc || strings.HasPrefix(path, anc+".") || strings.HasPrefix(path, anc+"[")
+}
+
+// parent returns the path one level up: inputs[2].line -> inputs[2] -> inputs.
+func parent(path string) string {
+	i := strings.LastIndexAny(path, ".[")
+	if i < 0 {
+		return ""
+	}
+	return path[:i]
 }
 
 var yamlLineRe = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
@@ -185,7 +252,7 @@ func yamlError(file string, pos positions, msg string) FieldError {
 	if f := regexp.MustCompile(`^field (\S+) not found in type \S+$`).FindStringSubmatch(text); f != nil {
 		field := f[1]
 		if pos != nil {
-			if p := pos.fieldAt(l); p != "" {
+			if p := pos.fieldAt(l, field); p != "" {
 				field = p
 			}
 		}
@@ -193,7 +260,7 @@ func yamlError(file string, pos positions, msg string) FieldError {
 	}
 	field := ""
 	if pos != nil {
-		field = pos.fieldAt(l)
+		field = pos.fieldAt(l, "")
 	}
 	text = regexp.MustCompile(`^line \d+: `).ReplaceAllString(text, "")
 	text = strings.ReplaceAll(text, "!!str ", "")
@@ -227,10 +294,16 @@ func Parse(path string, data []byte) (*Config, error) {
 		if !filepath.IsAbs(dir) {
 			dir = filepath.Join(filepath.Dir(path), dir)
 		}
-		pbs, perrs := LoadPlaybooks(dir)
-		v.errs = append(v.errs, perrs...)
-		c.Playbooks = pbs
-		c.validatePlaybookRefs(v)
+		if files, err := playbookFiles(dir); err != nil {
+			// Said at playbooks_dir, not in a folder that does not exist,
+			// and without a "no robbery playbook" for every required one.
+			v.add("playbooks_dir", "%v", err)
+		} else {
+			pbs, perrs := loadPlaybookFiles(files)
+			v.errs = append(v.errs, perrs...)
+			c.Playbooks = pbs
+			c.validatePlaybookRefs(v)
+		}
 	}
 	if len(v.errs) > 0 {
 		return nil, v.errs
@@ -250,11 +323,26 @@ func (v *validator) add(field, format string, args ...any) {
 
 // LoadPlaybooks reads every *.yaml file in dir.
 func LoadPlaybooks(dir string) ([]*Playbook, Errors) {
+	files, err := playbookFiles(dir)
+	if err != nil {
+		return nil, Errors{{File: dir, Field: "playbooks_dir", Msg: err.Error()}}
+	}
+	return loadPlaybookFiles(files)
+}
+
+// playbookFiles lists dir's *.yaml files in name order.
+func playbookFiles(dir string) ([]string, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil || len(files) == 0 {
-		return nil, Errors{{File: dir, Field: "playbooks_dir", Msg: "no playbook files (*.yaml) found"}}
+		return nil, fmt.Errorf("no playbook files (*.yaml) in %s", dir)
 	}
 	sort.Strings(files)
+	return files, nil
+}
+
+// loadPlaybookFiles decodes and validates each file; a playbook that does
+// not decode is left out, one that fails validation is kept.
+func loadPlaybookFiles(files []string) ([]*Playbook, Errors) {
 	var pbs []*Playbook
 	var errs Errors
 	seen := map[string]string{}
@@ -271,6 +359,7 @@ func LoadPlaybooks(dir string) ([]*Playbook, Errors) {
 			continue
 		}
 		p.File = f
+		p.pos = pos
 		v := &validator{file: f, pos: pos}
 		p.validate(v)
 		if prev, dup := seen[p.ID]; dup && p.ID != "" {

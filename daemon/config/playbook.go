@@ -31,8 +31,11 @@ type Playbook struct {
 	Steps    []Step    `yaml:"steps"`
 	Variants []Variant `yaml:"variants"`
 
-	// File and Line are where the playbook was loaded from.
+	// File is where the playbook was loaded from.
 	File string `yaml:"-"`
+	// pos keeps the line of every field, for errors found after loading
+	// (validatePlaybookRefs: an escalation role the config does not define).
+	pos positions `yaml:"-"`
 }
 
 // Text is a string in the plan's original Chinese and in English.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -30,6 +31,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.GPIO.EventBuffer == 0 {
 		c.GPIO.EventBuffer = DefaultEventBuffer
+	}
+	if c.GPIO.Debounce == "" {
+		c.GPIO.Debounce = "software"
 	}
 	for i := range c.Inputs {
 		in := &c.Inputs[i]
@@ -98,6 +102,15 @@ func (c *Config) applyDefaults() {
 	if c.HTTP.Listen == "" {
 		c.HTTP.Listen = DefaultHTTPListen
 	}
+	if c.Commands.Auth == "" {
+		c.Commands.Auth = "hmac"
+	}
+	if c.Commands.Window == 0 {
+		c.Commands.Window = Duration(2 * time.Minute)
+	}
+	if c.Commands.MaxPayload == 0 {
+		c.Commands.MaxPayload = 4096
+	}
 	if c.StateDir == "" {
 		c.StateDir = DefaultStateDir
 	}
@@ -136,6 +149,9 @@ func (c *Config) validate(v *validator) {
 	if c.GPIO.EventBuffer < 0 {
 		v.add("gpio.event_buffer", "must not be negative")
 	}
+	if c.GPIO.Debounce != "software" && c.GPIO.Debounce != "kernel" {
+		v.add("gpio.debounce", "unknown mode %q (want software or kernel)", c.GPIO.Debounce)
+	}
 
 	ids := map[string]string{} // id -> field of first use
 	lines := map[string]string{}
@@ -169,12 +185,12 @@ func (c *Config) validate(v *validator) {
 		if c.Backend == "periph" && name == "" {
 			v.add(field+".line", "the periph backend chooses lines by name: use line_name")
 		}
-		key := "name " + name
+		key, at := "line_name "+name, field+".line_name"
 		if line != nil {
-			key = fmt.Sprintf("%s line %d", chip, *line)
+			key, at = fmt.Sprintf("%s line %d", chip, *line), field+".line"
 		}
 		if prev, dup := lines[key]; dup {
-			v.add(field+".line", "%s is already used by %s", key, prev)
+			v.add(at, "%s is already used by %s", key, prev)
 			return
 		}
 		lines[key] = field
@@ -300,12 +316,39 @@ func (c *Config) validate(v *validator) {
 	for i, r := range c.Roles {
 		checkID(fmt.Sprintf("roles[%d].id", i), r.ID)
 	}
+	switch c.Commands.Auth {
+	case "hmac":
+		if c.Commands.KeyFile == "" {
+			v.add("commands.key_file", "required with auth: hmac (the shared key for command signatures)")
+		}
+	case "none":
+		if c.Commands.KeyFile != "" {
+			v.add("commands.key_file", "auth is none: the key file would be ignored")
+		}
+	default:
+		v.add("commands.auth", "unknown auth %q (want hmac or none)", c.Commands.Auth)
+	}
+	if c.Commands.Window.D() < 10*time.Second || c.Commands.Window.D() > time.Hour {
+		v.add("commands.window", "%s is out of range (10s to 1h)", c.Commands.Window.D())
+	}
+	if c.Commands.MaxPayload < 512 || c.Commands.MaxPayload > 1<<20 {
+		v.add("commands.max_payload", "%d is out of range (512 to 1048576 bytes)", c.Commands.MaxPayload)
+	}
+}
+
+// Path resolves a path from the config: absolute as it is, relative from
+// the config file's folder.
+func (c *Config) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.File == "" {
+		return p
+	}
+	return filepath.Join(filepath.Dir(c.File), p)
 }
 
 // validatePlaybookRefs checks what the playbooks refer to in the config.
 func (c *Config) validatePlaybookRefs(v *validator) {
 	for _, p := range c.Playbooks {
-		pv := &validator{file: p.File, pos: positions{}}
+		pv := &validator{file: p.File, pos: p.pos}
 		for i, e := range p.Escalation {
 			if c.Role(e.Role) == nil {
 				pv.add(fmt.Sprintf("escalation[%d].role", i), "role %q is not defined in %s (roles:)", e.Role, c.File)
@@ -338,7 +381,8 @@ func (p *Playbook) validate(v *validator) {
 	if p.ID == "" || !idRe.MatchString(p.ID) {
 		v.add("id", "required: lower-case letters, digits, '-' or '_'")
 	}
-	if !sectionRe.MatchString(p.Section) {
+	sectionOK := sectionRe.MatchString(p.Section)
+	if !sectionOK {
 		v.add("section", "%q must cite the plan, e.g. §4.4", p.Section)
 	}
 	if p.Title.ZH == "" || p.Title.EN == "" {
@@ -385,7 +429,9 @@ func (p *Playbook) validate(v *validator) {
 				v.add(f+".id", "step %q defined twice", s.ID)
 			}
 			stepIDs[s.ID] = true
-			if !sectionRe.MatchString(s.Section) || !strings.HasPrefix(s.Section, p.Section) {
+			// With a bad playbook section only the form is checked: one
+			// error, not one per step.
+			if !sectionRe.MatchString(s.Section) || sectionOK && !citesItemOf(s.Section, p.Section) {
 				v.add(f+".section", "%q must cite an item of %s", s.Section, p.Section)
 			}
 			if s.Text.ZH == "" || s.Text.EN == "" {
@@ -417,4 +463,11 @@ func (p *Playbook) validate(v *validator) {
 			v.add(fmt.Sprintf("outputs[%d].output", i), "required")
 		}
 	}
+}
+
+// citesItemOf reports whether section is sec or an item of it: "§4.1 2" and
+// "§4.3(a)1" are, "§4.10 1" is not an item of "§4.1".
+func citesItemOf(section, sec string) bool {
+	rest, ok := strings.CutPrefix(section, sec)
+	return ok && (rest == "" || rest[0] < '0' || rest[0] > '9')
 }

@@ -1,0 +1,390 @@
+package config_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/hallguard/hallguard/daemon/config"
+)
+
+func TestGoodConfig(t *testing.T) {
+	c, err := config.Load("testdata/good.yaml")
+	if err != nil {
+		t.Fatalf("testdata/good.yaml:\n%v", err)
+	}
+	for _, tc := range []struct {
+		name      string
+		got, want any
+	}{
+		{"hall.id", c.Hall.ID, "hall-07"},
+		{"hall.region", c.Hall.Region, "north"},
+		{"backend", c.Backend, "gpiocdev"},
+		{"gpio.event_buffer", c.GPIO.EventBuffer, 512},
+		{"gpio.debounce", c.GPIO.Debounce, "kernel"},
+		{"inputs", len(c.Inputs), 9},
+		{"inputs[0].line", *c.Inputs[0].Line, 17},
+		{"inputs[0].chip (from gpio.chip)", c.Inputs[0].Chip, "gpiochip0"},
+		{"inputs[0].stuck_after", c.Inputs[0].StuckAfter.D(), time.Minute},
+		{"inputs[1].chip", c.Inputs[1].Chip, "gpiochip1"},
+		{"inputs[1].debounce (default)", c.Inputs[1].Debounce.D(), config.DefaultDebounce},
+		{"inputs[2].line_name", c.Inputs[2].LineName, "PANIC_OFFICE"},
+		{"inputs[2].chip (line_name: none)", c.Inputs[2].Chip, ""},
+		{"inputs[3].contact (default)", c.Inputs[3].Contact, "NO"},
+		{"inputs[8].playbook", c.Inputs[8].Playbook, "illness"},
+		{"outputs[1].fail_safe", c.Outputs[1].FailSafe, "active"},
+		{"outputs[2].live_only", c.Outputs[2].LiveOnly, true},
+		{"outputs[3].silent_ok", c.Outputs[3].SilentOK, true},
+		{"smoke.confirm_window", c.Smoke.ConfirmWindow.D(), 90 * time.Second},
+		{"queue.surge_rate", c.Queue.SurgeRate, 8.5},
+		{"queue.daily_reset", c.Queue.DailyReset, "02:30"},
+		{"mqtt.broker", c.MQTT.Broker, "ssl://center.example:8883"},
+		{"mqtt.listen (external broker: none)", c.MQTT.Listen, ""},
+		{"mqtt.tls.key_file", c.MQTT.TLS.KeyFile, "/etc/hallguard/tls/hall-07.key"},
+		{"mqtt.max_reconnect", c.MQTT.MaxReconnect.D(), 2 * time.Minute},
+		{"roles", len(c.Roles), 3},
+		{"commands.key_file", c.Commands.KeyFile, "/run/credentials/hallguard.service/command-key"},
+		{"commands.window", c.Commands.Window.D(), 90 * time.Second},
+		{"commands.max_payload", c.Commands.MaxPayload, 8192},
+		{"file", c.File, "testdata/good.yaml"},
+		{"playbooks", len(c.Playbooks), 10},
+	} {
+		if !reflect.DeepEqual(tc.got, tc.want) {
+			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+	if c.Role("center_manager") == nil || c.Input("box-tamper") == nil || c.Output("siren") == nil || c.Playbook("robbery") == nil {
+		t.Error("Role, Input, Output or Playbook lookup failed")
+	}
+}
+
+// TestGoodConfigSetsEveryField keeps good.yaml complete: a field added to
+// Config must be added there too.
+func TestGoodConfigSetsEveryField(t *testing.T) {
+	// Fields good.yaml cannot set, and why.
+	skip := map[string]string{
+		"mqtt.listen": "only with broker: embedded (configs/demo.yaml sets it)",
+	}
+	data, err := os.ReadFile("testdata/good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		t.Fatal(err)
+	}
+	set := map[string]bool{}
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode, yaml.SequenceNode: // list items share one path
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				p := strings.TrimPrefix(path+"."+n.Content[i].Value, ".")
+				set[p] = true
+				walk(n.Content[i+1], p)
+			}
+		}
+	}
+	walk(&root, "")
+	for _, f := range yamlFields(reflect.TypeFor[config.Config](), "") {
+		if !set[f] && skip[f] == "" {
+			t.Errorf("testdata/good.yaml does not set %s", f)
+		}
+	}
+}
+
+// yamlFields lists the dotted YAML paths of t's fields; list items share
+// their list's path.
+func yamlFields(t reflect.Type, prefix string) []string {
+	var out []string
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		p := strings.TrimPrefix(prefix+"."+name, ".")
+		out = append(out, p)
+		ft := f.Type
+		for ft.Kind() == reflect.Slice || ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Struct {
+			out = append(out, yamlFields(ft, p)...)
+		}
+	}
+	return out
+}
+
+// invalidConfigs holds, for each testdata/invalid-<rule>.yaml, the exact
+// error Load gives: one rule per file, so each file has one error.
+var invalidConfigs = []struct {
+	file, want string
+}{
+	// Decoding: strict, so a typo is an error and not a silent default.
+	{"invalid-unknown-field.yaml", `testdata/invalid-unknown-field.yaml:6: sirens: unknown field`},
+	{"invalid-unknown-field-nested.yaml", `testdata/invalid-unknown-field-nested.yaml:11: inputs[0].pull: unknown field`},
+	{"invalid-wrong-type.yaml", "testdata/invalid-wrong-type.yaml:7: queue.surge_length: cannot unmarshal `many` into int"},
+	{"invalid-duration.yaml", `testdata/invalid-duration.yaml:7: smoke.verify_window: bad duration "30 seconds" (want e.g. 30s, 5m, 2d)`},
+	{"invalid-yaml.yaml", `testdata/invalid-yaml.yaml:8: mapping values are not allowed in this context`},
+
+	// Hall (§3.3 1: the report names the hall and its location).
+	{"invalid-hall-id-missing.yaml", `testdata/invalid-hall-id-missing.yaml:2: hall.id: required`},
+	{"invalid-hall-id.yaml", `testdata/invalid-hall-id.yaml:3: hall.id: "Hall 1" must be lower-case letters, digits, '-' or '_' (it is used in MQTT topics)`},
+	{"invalid-hall-name.yaml", `testdata/invalid-hall-name.yaml:2: hall.name: required (§3.3 1: the report names the hall)`},
+	{"invalid-hall-location.yaml", `testdata/invalid-hall-location.yaml:2: hall.location: required (§3.3 1: the report gives the hall's location)`},
+	{"invalid-backend.yaml", `testdata/invalid-backend.yaml:3: backend: unknown backend "wiringpi" (want one of gpiocdev, periph, sim)`},
+	{"invalid-gpio-debounce.yaml", `testdata/invalid-gpio-debounce.yaml:7: gpio.debounce: unknown mode "hardware" (want software or kernel)`},
+	{"invalid-event-buffer.yaml", `testdata/invalid-event-buffer.yaml:7: gpio.event_buffer: must not be negative`},
+
+	// Ids, shared by inputs, outputs and roles.
+	{"invalid-id-missing.yaml", `testdata/invalid-id-missing.yaml:7: inputs[0].id: required`},
+	{"invalid-id-format.yaml", `testdata/invalid-id-format.yaml:7: inputs[0].id: "Box Tamper" must be lower-case letters, digits, '-' or '_'`},
+	{"invalid-id-duplicate.yaml", `testdata/invalid-id-duplicate.yaml:11: outputs[0].id: id "siren" already used by inputs[0]`},
+
+	// Lines.
+	{"invalid-line-neither.yaml", `testdata/invalid-line-neither.yaml:7: inputs[0].line: a line is required: give line (offset) or line_name`},
+	{"invalid-line-both.yaml", `testdata/invalid-line-both.yaml:9: inputs[0].line: give line or line_name, not both`},
+	{"invalid-line-negative.yaml", `testdata/invalid-line-negative.yaml:9: inputs[0].line: offset -1 must not be negative`},
+	{"invalid-periph-offset.yaml", `testdata/invalid-periph-offset.yaml:9: inputs[0].line: the periph backend chooses lines by name: use line_name`},
+	{"invalid-line-twice.yaml", `testdata/invalid-line-twice.yaml:14: inputs[1].line: gpiochip0 line 17 is already used by inputs[0]`},
+	{"invalid-line-twice-output.yaml", `testdata/invalid-line-twice-output.yaml:13: outputs[0].line: gpiochip0 line 17 is already used by inputs[0]`},
+	{"invalid-line-name-twice.yaml", `testdata/invalid-line-name-twice.yaml:14: inputs[1].line_name: line_name PANIC is already used by inputs[0]`},
+
+	// Inputs.
+	{"invalid-kind.yaml", `testdata/invalid-kind.yaml:8: inputs[0].kind: unknown kind "flood" (want one of panic, smoke, callpoint, counter, tamper, generic)`},
+	{"invalid-panic-variant-missing.yaml", `testdata/invalid-panic-variant-missing.yaml:7: inputs[0].variant: a panic input needs a variant: armed (§4.3(a)), explosive (§4.3(b)) or gas (§4.3(c))`},
+	{"invalid-panic-variant.yaml", `testdata/invalid-panic-variant.yaml:9: inputs[0].variant: unknown variant "knife" (want armed, explosive or gas)`},
+	{"invalid-variant-not-panic.yaml", `testdata/invalid-variant-not-panic.yaml:9: inputs[0].variant: only panic inputs take a variant`},
+	{"invalid-counter-direction.yaml", `testdata/invalid-counter-direction.yaml:7: inputs[0].direction: a counter input needs direction in (arrivals) or out (departures)`},
+	{"invalid-direction-not-counter.yaml", `testdata/invalid-direction-not-counter.yaml:9: inputs[0].direction: only counter inputs take a direction`},
+	{"invalid-playbook-not-generic.yaml", `testdata/invalid-playbook-not-generic.yaml:10: inputs[0].playbook: only generic inputs are mapped to a manual playbook`},
+	{"invalid-bias.yaml", `testdata/invalid-bias.yaml:10: inputs[0].bias: unknown bias "pull-sideways" (want pull-up, pull-down, disabled or as-is)`},
+	{"invalid-contact.yaml", `testdata/invalid-contact.yaml:10: inputs[0].contact: unknown contact "open" (want NO or NC)`},
+	{"invalid-debounce.yaml", `testdata/invalid-debounce.yaml:11: inputs[0].debounce: 2s is too long: a panic press must not wait on it (at most 1s)`},
+	{"invalid-stuck-after.yaml", `testdata/invalid-stuck-after.yaml:11: inputs[0].stuck_after: 500ms is too short (at least 1s, or 0 to disable)`},
+
+	// Outputs.
+	{"invalid-fail-safe-missing.yaml", `testdata/invalid-fail-safe-missing.yaml:7: outputs[0].fail_safe: required: the level (inactive or active) the output takes at start, at stop and on failure`},
+	{"invalid-fail-safe.yaml", `testdata/invalid-fail-safe.yaml:9: outputs[0].fail_safe: unknown level "off" (want inactive or active)`},
+	{"invalid-audible-silent-ok.yaml", `testdata/invalid-audible-silent-ok.yaml:11: outputs[0].silent_ok: an audible output can never be silent_ok (§4.3: robbery is silent)`},
+
+	// Smoke verification (§4.4).
+	{"invalid-smoke-verify.yaml", `testdata/invalid-smoke-verify.yaml:7: smoke.verify: unknown mode "vote" (want persist, retrigger or none)`},
+	{"invalid-smoke-verify-window.yaml", `testdata/invalid-smoke-verify-window.yaml:12: smoke.verify_window: 10m0s is too long for alarm verification (at most 5m)`},
+
+	// Queue (§4.1).
+	{"invalid-queue-negative.yaml", `testdata/invalid-queue-negative.yaml:7: queue.surge_length: queue thresholds must not be negative`},
+	{"invalid-clear-length.yaml", `testdata/invalid-clear-length.yaml:8: queue.clear_length: 30 must be below surge_length 30 (hysteresis)`},
+	{"invalid-clear-rate.yaml", `testdata/invalid-clear-rate.yaml:8: queue.clear_rate: 8 must be below surge_rate 6 (hysteresis)`},
+	{"invalid-daily-reset.yaml", `testdata/invalid-daily-reset.yaml:7: queue.daily_reset: "24:00" is not a time of day HH:MM`},
+
+	// MQTT.
+	{"invalid-mqtt-listen-hostport.yaml", `testdata/invalid-mqtt-listen-hostport.yaml:8: mqtt.listen: "127.0.0.1" is not host:port`},
+	{"invalid-mqtt-listen-loopback.yaml", `testdata/invalid-mqtt-listen-loopback.yaml:8: mqtt.listen: the embedded broker listens on loopback only, not "0.0.0.0"`},
+	{"invalid-mqtt-listen-external.yaml", `testdata/invalid-mqtt-listen-external.yaml:8: mqtt.listen: only the embedded broker listens; remove it or set broker: embedded`},
+	{"invalid-broker-url.yaml", `testdata/invalid-broker-url.yaml:7: mqtt.broker: "center.example" is not embedded or a URL such as tcp://host:1883 or ssl://host:8883`},
+	{"invalid-broker-scheme.yaml", `testdata/invalid-broker-scheme.yaml:7: mqtt.broker: unsupported scheme "https" (want tcp, ssl, tls, mqtt or mqtts)`},
+	{"invalid-topic-prefix.yaml", `testdata/invalid-topic-prefix.yaml:7: mqtt.topic_prefix: "halls/#" must not contain + or # nor start or end with /`},
+	{"invalid-tls-cert-without-key.yaml", `testdata/invalid-tls-cert-without-key.yaml:8: mqtt.tls.key_file: cert_file and key_file go together`},
+	{"invalid-password-without-username.yaml", `testdata/invalid-password-without-username.yaml:6: mqtt.username: password_file given without a username`},
+
+	// HTTP.
+	{"invalid-http-listen.yaml", `testdata/invalid-http-listen.yaml:7: http.listen: "localhost" is not host:port`},
+
+	// Commands from the center (the HMAC that lets only the center resolve
+	// a robbery, §4.3).
+	{"invalid-commands-key-file-missing.yaml", `testdata/invalid-commands-key-file-missing.yaml:6: commands.key_file: required with auth: hmac (the shared key for command signatures)`},
+	{"invalid-commands-key-file-unused.yaml", `testdata/invalid-commands-key-file-unused.yaml:8: commands.key_file: auth is none: the key file would be ignored`},
+	{"invalid-commands-auth.yaml", `testdata/invalid-commands-auth.yaml:7: commands.auth: unknown auth "password" (want hmac or none)`},
+	{"invalid-commands-window.yaml", `testdata/invalid-commands-window.yaml:8: commands.window: 2h0m0s is out of range (10s to 1h)`},
+	{"invalid-commands-max-payload.yaml", `testdata/invalid-commands-max-payload.yaml:8: commands.max_payload: 100 is out of range (512 to 1048576 bytes)`},
+
+	// Playbooks and what they refer to. The role error is in the playbook's
+	// file, at its line.
+	{"invalid-escalation-role.yaml", `testdata/playbooks-min/robbery.yaml:14: escalation[1].role: role "general_manager" is not defined in testdata/invalid-escalation-role.yaml (roles:)`},
+	{"invalid-input-playbook-unknown.yaml", `testdata/invalid-input-playbook-unknown.yaml:10: inputs[0].playbook: no playbook "flood" in playbooks-min`},
+	{"invalid-input-playbook-not-manual.yaml", `testdata/invalid-input-playbook-not-manual.yaml:10: inputs[0].playbook: playbook "robbery" is not manual`},
+	{"invalid-playbook-missing.yaml", `testdata/invalid-playbook-missing.yaml:4: playbooks_dir: no "robbery" playbook: the plan's §4 needs it`},
+	{"invalid-playbooks-dir.yaml", `testdata/invalid-playbooks-dir.yaml:4: playbooks_dir: no playbook files (*.yaml) in testdata/no-such-folder`},
+}
+
+func TestInvalidConfigs(t *testing.T) {
+	for _, tc := range invalidConfigs {
+		t.Run(strings.TrimSuffix(tc.file, ".yaml"), func(t *testing.T) {
+			c, err := config.Load(filepath.Join("testdata", tc.file))
+			if err == nil {
+				t.Fatalf("testdata/%s loaded; want error\n%s", tc.file, tc.want)
+			}
+			if c != nil {
+				t.Errorf("testdata/%s: got a config along with the error", tc.file)
+			}
+			var es config.Errors
+			if !errors.As(err, &es) {
+				t.Errorf("testdata/%s: error is %T, want config.Errors", tc.file, err)
+			}
+			if got := err.Error(); got != tc.want {
+				t.Errorf("testdata/%s:\n got: %s\nwant: %s", tc.file, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestInvalidConfigsListed keeps testdata and the table in step.
+func TestInvalidConfigsListed(t *testing.T) {
+	files, _ := filepath.Glob("testdata/invalid-*.yaml")
+	var listed []string
+	for _, tc := range invalidConfigs {
+		listed = append(listed, filepath.Join("testdata", tc.file))
+	}
+	for _, f := range files {
+		if !slices.Contains(listed, f) {
+			t.Errorf("%s has no entry in invalidConfigs", f)
+		}
+	}
+	for _, f := range listed {
+		if !slices.Contains(files, f) {
+			t.Errorf("invalidConfigs lists %s, which does not exist", f)
+		}
+	}
+}
+
+func TestManyErrors(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want []string
+	}{
+		{
+			// Decoding goes on past the first problem.
+			file: "decode-errors.yaml",
+			want: []string{
+				"testdata/decode-errors.yaml:6: inputs[0].debounce: bad duration \"fast\" (want e.g. 30s, 5m, 2d)",
+				"testdata/decode-errors.yaml:7: inputs[0].colour: unknown field",
+				"testdata/decode-errors.yaml:9: queue.surge_length: cannot unmarshal `lots` into int",
+			},
+		},
+		{
+			// Validation reports every rule broken, the playbooks' too.
+			file: "many-errors.yaml",
+			want: []string{
+				`testdata/many-errors.yaml:2: hall.name: required (§3.3 1: the report names the hall)`,
+				`testdata/many-errors.yaml:7: inputs[0].variant: a panic input needs a variant: armed (§4.3(a)), explosive (§4.3(b)) or gas (§4.3(c))`,
+				`testdata/many-errors.yaml:13: inputs[1].line: gpiochip0 line 17 is already used by inputs[0]`,
+				`testdata/many-errors.yaml:15: outputs[0].fail_safe: required: the level (inactive or active) the output takes at start, at stop and on failure`,
+				`testdata/many-errors.yaml:19: queue.clear_length: 40 must be below surge_length 30 (hysteresis)`,
+				`testdata/playbooks-min/robbery.yaml:14: escalation[1].role: role "general_manager" is not defined in testdata/many-errors.yaml (roles:)`,
+			},
+		},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			_, err := config.Load(filepath.Join("testdata", tc.file))
+			var es config.Errors
+			if !errors.As(err, &es) {
+				t.Fatalf("testdata/%s: error %v (%T), want config.Errors", tc.file, err, err)
+			}
+			if got, want := err.Error(), strings.Join(tc.want, "\n"); got != want {
+				t.Errorf("testdata/%s:\n got:\n%s\nwant:\n%s", tc.file, got, want)
+			}
+		})
+	}
+}
+
+// TestPlaybookErrorsCarryLines: errors found in a playbook after loading
+// (an escalation role the config lacks) and duplicate playbook ids name the
+// playbook file and a line in it.
+func TestPlaybookErrorsCarryLines(t *testing.T) {
+	check := func(name string, err error) {
+		t.Helper()
+		var es config.Errors
+		if !errors.As(err, &es) || len(es) == 0 {
+			t.Fatalf("%s: error %v, want config.Errors", name, err)
+		}
+		for _, e := range es {
+			if e.Line == 0 || !strings.Contains(e.File, "playbooks-") {
+				t.Errorf("%s: %q has no line in a playbook file", name, e)
+			}
+		}
+	}
+	_, err := config.Load("testdata/invalid-escalation-role.yaml")
+	check("escalation role", err)
+	_, errs := config.LoadPlaybooks("testdata/playbooks-invalid-duplicate-id")
+	check("duplicate id", errs)
+}
+
+func TestParseDuration(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		err  string
+	}{
+		{in: "0", want: 0},
+		{in: "0s", want: 0},
+		{in: "30s", want: 30 * time.Second},
+		{in: "20ms", want: 20 * time.Millisecond},
+		{in: "5m", want: 5 * time.Minute},
+		{in: "1h30m", want: 90 * time.Minute},
+		{in: "2d", want: 48 * time.Hour},
+		{in: "90d", want: 90 * 24 * time.Hour},
+		{in: "1d12h", want: 36 * time.Hour},
+		{in: " 5m ", want: 5 * time.Minute},
+		{in: "", err: `bad duration "" (want e.g. 30s, 5m, 2d)`},
+		{in: "5", err: `bad duration "5" (want e.g. 30s, 5m, 2d)`},
+		{in: "soon", err: `bad duration "soon" (want e.g. 30s, 5m, 2d)`},
+		{in: "5 m", err: `bad duration "5 m" (want e.g. 30s, 5m, 2d)`},
+		{in: "d", err: `bad duration "d" (want e.g. 30s, 5m, 2d)`},
+		{in: "2dx", err: `bad duration "2dx" (want e.g. 30s, 5m, 2d)`},
+		{in: "1d2d", err: `bad duration "1d2d" (want e.g. 30s, 5m, 2d)`},
+		{in: "-5s", err: `negative duration "-5s"`},
+		{in: "1d-1h", err: `negative duration "1d-1h"`},
+		{in: "106752d", err: `duration "106752d" is too long`},
+		{in: "106751d24h", err: `duration "106751d24h" is too long`},
+		{in: "99999999999999999999d", err: `duration "99999999999999999999d" is too long`},
+	} {
+		got, err := config.ParseDuration(tc.in)
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("ParseDuration(%q): %v", tc.in, err)
+		case tc.err == "" && got != tc.want:
+			t.Errorf("ParseDuration(%q) = %v, want %v", tc.in, got, tc.want)
+		case tc.err != "" && err == nil:
+			t.Errorf("ParseDuration(%q) = %v, want error %q", tc.in, got, tc.err)
+		case tc.err != "" && err.Error() != tc.err:
+			t.Errorf("ParseDuration(%q): error %q, want %q", tc.in, err, tc.err)
+		}
+	}
+}
+
+func TestFieldError(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		e    config.FieldError
+		want string
+	}{
+		{"full", config.FieldError{File: "a.yaml", Line: 3, Field: "hall.id", Msg: "required"}, "a.yaml:3: hall.id: required"},
+		{"no line", config.FieldError{File: "a.yaml", Field: "steps", Msg: "a playbook needs steps"}, "a.yaml: steps: a playbook needs steps"},
+		{"no field", config.FieldError{File: "a.yaml", Line: 8, Msg: "mapping values are not allowed in this context"}, "a.yaml:8: mapping values are not allowed in this context"},
+		{"file only", config.FieldError{File: "a.yaml", Msg: "open a.yaml: no such file or directory"}, "a.yaml: open a.yaml: no such file or directory"},
+	} {
+		if got := tc.e.Error(); got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := config.Load("testdata/no-such-file.yaml")
+	var es config.Errors
+	if !errors.As(err, &es) || len(es) != 1 || es[0].File != "testdata/no-such-file.yaml" {
+		t.Fatalf("error %v, want one FieldError naming the file", err)
+	}
+}
