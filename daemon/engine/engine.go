@@ -80,7 +80,11 @@ func (e *Engine) Start() {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	now := e.clk.Now()
 	for _, id := range ids {
+		if s := e.inputs[id]; s.since.IsZero() {
+			s.since = now
+		}
 		e.publishInput(e.inputs[id])
 	}
 	e.queue.start()

@@ -32,6 +32,7 @@ outputs:
   - {id: power-cut, line: 22, fail_safe: inactive, live_only: true}
   - {id: police-link, line: 23, fail_safe: inactive, silent_ok: true}
 smoke: {verify: persist, verify_window: 30s, confirm_window: 2m}
+commands: {auth: none}
 queue: {rate_window: 5m, surge_length: 30, clear_length: 20, surge_after: 2m, clear_after: 5m, daily_reset: "03:00"}
 roles:
   - {id: supervisor, title: 专业主管, name: Li, contact: "+86 10 1111"}

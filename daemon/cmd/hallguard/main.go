@@ -1,0 +1,241 @@
+// Command hallguard is the service hall's emergency daemon and its tools.
+//
+//	hallguard run     [-config FILE]           run the daemon
+//	hallguard check   [-config FILE]           validate a config, print every error
+//	hallguard sim     press|release|pulse INPUT [WIDTH] | list   drive the simulated hall
+//	hallguard watch   [-config FILE]           print what the daemon sends over MQTT
+//	hallguard version
+//
+// The config is -config, else $HALLGUARD_CONFIG, else
+// /etc/hallguard/hallguard.yaml if it exists, else configs/demo.yaml.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/hallguard/hallguard/daemon"
+	"github.com/hallguard/hallguard/daemon/config"
+	"github.com/hallguard/hallguard/devices/sim"
+	"github.com/hallguard/hallguard/mqtt"
+)
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFail   = 1 // runtime failure
+	exitConfig = 2 // usage or configuration error
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: hallguard COMMAND [flags]
+
+commands:
+  run      run the daemon
+  check    validate a config and its playbooks; print every error
+  sim      drive the simulated hall: press|release|pulse INPUT [WIDTH], or list
+  watch    subscribe to the hall's MQTT topics and print them readably
+  version  print the version
+
+Every command takes -config FILE (default: $HALLGUARD_CONFIG, else
+/etc/hallguard/hallguard.yaml if present, else configs/demo.yaml).
+`)
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitConfig
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return cmdRun(args, stderr)
+	case "check":
+		return cmdCheck(args, stdout, stderr)
+	case "sim":
+		return cmdSim(args, stdout, stderr)
+	case "watch":
+		return cmdWatch(args, stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "hallguard", daemon.Version)
+		return exitOK
+	case "help", "-h", "-help", "--help":
+		usage(stdout)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "hallguard: unknown command %q\n", cmd)
+	usage(stderr)
+	return exitConfig
+}
+
+func defaultConfig() string {
+	if p := os.Getenv("HALLGUARD_CONFIG"); p != "" {
+		return p
+	}
+	if _, err := os.Stat("/etc/hallguard/hallguard.yaml"); err == nil {
+		return "/etc/hallguard/hallguard.yaml"
+	}
+	return "configs/demo.yaml"
+}
+
+func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("hallguard "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", defaultConfig(), "config file")
+	return fs, path
+}
+
+func loadConfig(path string, stderr io.Writer) (*config.Config, bool) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		var es config.Errors
+		if errors.As(err, &es) {
+			for _, e := range es {
+				fmt.Fprintln(stderr, e.Error())
+			}
+			fmt.Fprintf(stderr, "%s: %d error(s)\n", path, len(es))
+		} else {
+			fmt.Fprintln(stderr, err)
+		}
+		return nil, false
+	}
+	return cfg, true
+}
+
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	fs, path := newFlags("check", stderr)
+	if err := fs.Parse(args); err != nil {
+		return exitConfig
+	}
+	if fs.NArg() == 1 { // hallguard check FILE
+		*path = fs.Arg(0)
+	}
+	cfg, ok := loadConfig(*path, stderr)
+	if !ok {
+		return exitConfig
+	}
+	fmt.Fprintf(stdout, "%s: ok: hall %s, backend %s, %d inputs, %d outputs, %d playbooks\n",
+		*path, cfg.Hall.ID, cfg.Backend, len(cfg.Inputs), len(cfg.Outputs), len(cfg.Playbooks))
+	for _, p := range cfg.Playbooks {
+		for _, o := range p.Outputs {
+			if cfg.Output(o.Output) == nil {
+				fmt.Fprintf(stdout, "note: %s: playbook %s drives output %q, which this hall does not define; it is skipped\n", p.File, p.ID, o.Output)
+			}
+		}
+	}
+	return exitOK
+}
+
+func cmdRun(args []string, stderr io.Writer) int {
+	fs, path := newFlags("run", stderr)
+	stateDir := fs.String("state-dir", "", "override state_dir")
+	httpListen := fs.String("http-listen", "", "override http.listen")
+	mqttListen := fs.String("mqtt-listen", "", "override mqtt.listen (embedded broker)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return exitConfig
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "hallguard: -log-level: %v\n", err)
+		return exitConfig
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	cfg, ok := loadConfig(*path, stderr)
+	if !ok {
+		return exitConfig
+	}
+	if *stateDir != "" {
+		cfg.StateDir = *stateDir
+	}
+	if *httpListen != "" {
+		cfg.HTTP.Listen = *httpListen
+	}
+	if *mqttListen != "" {
+		cfg.MQTT.Listen = *mqttListen
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := daemon.Run(ctx, cfg, daemon.Options{Logger: log}); err != nil {
+		log.Error("hallguard failed", "err", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+func cmdSim(args []string, stdout, stderr io.Writer) int {
+	fs, path := newFlags("sim", stderr)
+	socket := fs.String("socket", "", "sim control socket (default: sim.sock in the config's state_dir)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: hallguard sim [-config FILE] press|release|pulse INPUT [WIDTH] | list")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitConfig
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return exitConfig
+	}
+	if *socket == "" {
+		cfg, ok := loadConfig(*path, stderr)
+		if !ok {
+			return exitConfig
+		}
+		if cfg.Backend != "sim" {
+			fmt.Fprintf(stderr, "hallguard sim: %s uses backend %s, not sim\n", *path, cfg.Backend)
+			return exitConfig
+		}
+		*socket = daemon.SimSocket(cfg)
+	}
+	answer, err := sim.Send(*socket, strings.Join(fs.Args(), " "))
+	if err != nil {
+		fmt.Fprintln(stderr, "hallguard sim:", err)
+		return exitFail
+	}
+	fmt.Fprintln(stdout, answer)
+	return exitOK
+}
+
+func cmdWatch(args []string, stdout, stderr io.Writer) int {
+	fs, path := newFlags("watch", stderr)
+	brokerURL := fs.String("broker", "", "broker URL (default: from the config; the embedded broker's listen address)")
+	root := fs.String("topic", "", "topic root (default: <topic_prefix>/<hall id> from the config)")
+	if err := fs.Parse(args); err != nil {
+		return exitConfig
+	}
+	if *brokerURL == "" || *root == "" {
+		cfg, ok := loadConfig(*path, stderr)
+		if !ok {
+			return exitConfig
+		}
+		if *brokerURL == "" {
+			*brokerURL = cfg.MQTT.Broker
+			if *brokerURL == "embedded" {
+				*brokerURL = "tcp://" + cfg.MQTT.Listen
+			}
+		}
+		if *root == "" {
+			*root = cfg.MQTT.TopicPrefix + "/" + cfg.Hall.ID
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Fprintf(stderr, "watching %s/# on %s (Ctrl-C to stop)\n", *root, *brokerURL)
+	if err := mqtt.Watch(ctx, *brokerURL, *root, stdout); err != nil && ctx.Err() == nil {
+		fmt.Fprintln(stderr, "hallguard watch:", err)
+		return exitFail
+	}
+	return exitOK
+}

@@ -1,0 +1,418 @@
+package mqtt
+
+// Connection handling. paho's own reconnect is off on purpose; see the
+// comment on clientOptions.
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"os"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/hallguard/hallguard/daemon/config"
+)
+
+// minBackoff is the first reconnect delay; it doubles up to MaxReconnect.
+const minBackoff = time.Second
+
+var errTimeout = errors.New("timed out")
+
+// netSettings are the connection settings, checked and defaulted.
+type netSettings struct {
+	url            string
+	clientID       string
+	username       string
+	password       string
+	tls            *tls.Config // nil for plain TCP
+	keepalive      time.Duration
+	connectTimeout time.Duration
+	writeTimeout   time.Duration
+	maxReconnect   time.Duration
+}
+
+func newNetSettings(cfg config.MQTT, hall config.Hall, password string) (netSettings, error) {
+	u, err := url.Parse(cfg.Broker)
+	if err != nil || u.Host == "" {
+		return netSettings{}, fmt.Errorf("mqtt: broker %q is not a URL such as tcp://host:1883: %w", cfg.Broker, ErrConfig)
+	}
+	ns := netSettings{
+		url:            cfg.Broker,
+		clientID:       cfg.ClientID,
+		username:       cfg.Username,
+		password:       password,
+		keepalive:      orDefault(cfg.Keepalive.D(), 30*time.Second),
+		connectTimeout: orDefault(cfg.ConnectTimeout.D(), 10*time.Second),
+		writeTimeout:   orDefault(cfg.WriteTimeout.D(), 10*time.Second),
+		maxReconnect:   orDefault(cfg.MaxReconnect.D(), 30*time.Second),
+	}
+	if ns.clientID == "" {
+		ns.clientID = "hallguard-" + hall.ID
+	}
+	hasFiles := cfg.TLS.CAFile != "" || cfg.TLS.CertFile != "" || cfg.TLS.KeyFile != ""
+	switch u.Scheme {
+	case "tcp", "mqtt":
+		if hasFiles {
+			return netSettings{}, fmt.Errorf("mqtt: tls files given but broker %q is plain TCP (use ssl://): %w", cfg.Broker, ErrConfig)
+		}
+	case "ssl", "tls", "mqtts":
+		ns.tls, err = tlsConfig(cfg.TLS, u.Hostname())
+		if err != nil {
+			return netSettings{}, err
+		}
+	default:
+		return netSettings{}, fmt.Errorf("mqtt: broker %q: unsupported scheme %q (want tcp, mqtt, ssl, tls or mqtts): %w", cfg.Broker, u.Scheme, ErrConfig)
+	}
+	return ns, nil
+}
+
+// tlsConfig loads the CA and the optional client certificate. Without a CA
+// file the system roots are used. ServerName is set because paho's proxy
+// path (netconn.go openConnection, all_proxy) does not derive it.
+func tlsConfig(t config.TLS, host string) (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt: tls ca_file: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("mqtt: tls ca_file %s: no PEM certificate in it: %w", t.CAFile, ErrConfig)
+		}
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return nil, fmt.Errorf("mqtt: tls cert_file and key_file go together: %w", ErrConfig)
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt: tls client certificate: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// session is one MQTT connection: a paho client used for exactly one
+// connection and then dropped.
+type session struct {
+	client   paho.Client
+	end      chan struct{} // closed when the connection is over
+	endOnce  sync.Once
+	drop     chan struct{} // closed to ask the supervisor to drop it
+	dropOnce sync.Once
+	err      error // why it ended, when paho said; read after end is closed
+}
+
+func newSession() *session {
+	return &session{end: make(chan struct{}), drop: make(chan struct{})}
+}
+
+func (s *session) close() { s.closeWith(nil) }
+
+func (s *session) closeWith(err error) {
+	s.endOnce.Do(func() {
+		s.err = err
+		close(s.end)
+	})
+}
+
+// fail asks the supervisor to drop the connection: a publish failed or
+// timed out, so what follows it on this connection cannot be trusted.
+func (s *session) fail() { s.dropOnce.Do(func() { close(s.drop) }) }
+
+// lostErr says why the session ended; call it after end is closed.
+func (s *session) lostErr() error {
+	if s.err == nil {
+		return errConnectionLost
+	}
+	return fmt.Errorf("%w: %w", errConnectionLost, s.err)
+}
+
+func (s *session) ended() bool {
+	select {
+	case <-s.end:
+		return true
+	default:
+		return false
+	}
+}
+
+// supervise connects, waits for the connection to end, and reconnects with
+// back-off, until stopConn.
+func (p *Publisher) supervise() {
+	defer close(p.superDone)
+	var backoff time.Duration // the first attempt is immediate
+	for {
+		if backoff > 0 && !p.sleep(backoff) {
+			return
+		}
+		s, err := p.connect()
+		if errors.Is(err, ErrClosed) {
+			return
+		}
+		if err != nil {
+			backoff = p.nextBackoff(backoff)
+			p.log.Warn("connect failed", "broker", p.net.url, "error", err, "retry_in_seconds", backoff.Seconds())
+			continue
+		}
+		p.log.Info("connected", "broker", p.net.url, "client_id", p.net.clientID)
+		p.begin(s)
+		if p.onConn != nil {
+			p.onConn(true)
+		}
+		select {
+		case <-s.end:
+			p.log.Warn("connection lost", "broker", p.net.url, "error", s.err)
+		case <-s.drop:
+			if !s.client.IsConnectionOpen() { // the failure was the connection going
+				p.log.Warn("connection lost", "broker", p.net.url)
+				break
+			}
+			p.log.Warn("dropping connection after a failed publish", "broker", p.net.url)
+			p.goOffline(s, 0, time.Second)
+		case <-p.stopConn:
+			p.goOffline(s, 1, p.closeWait())
+		}
+		s.close()
+		p.setSession(nil)
+		if p.onConn != nil {
+			p.onConn(false)
+		}
+		select {
+		case <-p.stopConn:
+			return
+		default:
+		}
+		backoff = min(minBackoff, p.net.maxReconnect)
+	}
+}
+
+func (p *Publisher) nextBackoff(b time.Duration) time.Duration {
+	b = min(max(2*b, minBackoff), p.net.maxReconnect)
+	return b - rand.N(b/4+1) // jitter, so that many halls do not reconnect in step
+}
+
+// sleep waits d on the publisher's clock; false if stopped first.
+func (p *Publisher) sleep(d time.Duration) bool {
+	done := make(chan struct{})
+	t := p.clk.AfterFunc(d, func() { close(done) })
+	select {
+	case <-done:
+		return true
+	case <-p.stopConn:
+		t.Stop()
+		return false
+	}
+}
+
+// closeWait bounds the "offline" publish on Close by the Close context.
+func (p *Publisher) closeWait() time.Duration {
+	w := p.net.writeTimeout
+	if dl, ok := p.closeCtx.Deadline(); ok {
+		w = min(w, max(time.Until(dl), 500*time.Millisecond))
+	}
+	return w
+}
+
+// connect makes one connection attempt with a fresh paho client and sends
+// the birth message.
+func (p *Publisher) connect() (*session, error) {
+	s := newSession()
+	o := p.clientOptions()
+	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
+		s.closeWith(err)
+	})
+	c := paho.NewClient(o)
+	tok := c.Connect()
+	t := time.NewTimer(p.net.connectTimeout + p.net.writeTimeout)
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+	case <-t.C:
+		c.Disconnect(0)
+		return nil, fmt.Errorf("mqtt: connect to %s: %w", p.net.url, errTimeout)
+	case <-p.stopConn:
+		c.Disconnect(0)
+		return nil, ErrClosed
+	}
+	if err := tok.Error(); err != nil {
+		return nil, fmt.Errorf("mqtt: connect to %s: %w", p.net.url, err)
+	}
+	s.client = c
+	// Birth: the counterpart of the will, on every connection.
+	if err := wait(c.Publish(p.topics.Status(), 1, true, statusOnline), p.net.writeTimeout); err != nil {
+		c.Disconnect(0)
+		return nil, fmt.Errorf("mqtt: birth message: %w", err)
+	}
+	return s, nil
+}
+
+// clientOptions are the paho options of one connection.
+//
+// paho's auto-reconnect and ConnectRetry are off, and each connection gets
+// a new client, because with them paho itself resends what it holds in its
+// store, and that breaks the publisher's guarantees (paho v1.5.1):
+//   - reconnect() calls resume() on every reconnect, whatever CleanSession
+//     says (client.go:346); resume() resends the stored QoS 1 publishes in
+//     the order of MemoryStore.All(), which ranges over a map (memstore.go:96):
+//     reports would be reordered, and an old retained value could land after
+//     the fresh one the publisher sends on connect.
+//   - resume() re-claims each stored message id, and claimID completes the
+//     original token without error (messageids.go:97 old.flowComplete()):
+//     the Publish token would report success though no PUBACK came.
+//   - with ConnectRetry and CleanSession, publishes made before the first
+//     connection are stored and then wiped by persist.Reset() after it
+//     (client.go:293): their tokens never complete.
+//
+// Without auto-reconnect a lost connection completes every pending token
+// with an error (client.go:575 messageIds.cleanUp()), and with
+// CleanSession the store is reset on connect, so paho never resends: the
+// queue is the only source of resends. The default memory store stays.
+func (p *Publisher) clientOptions() *paho.ClientOptions {
+	o := paho.NewClientOptions().
+		AddBroker(p.net.url).
+		SetClientID(p.net.clientID).
+		SetProtocolVersion(4). // MQTT 3.1.1, no fallback to 3.1
+		SetCleanSession(true).
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetOrderMatters(true).
+		SetKeepAlive(p.net.keepalive).
+		SetPingTimeout(p.net.writeTimeout).
+		SetConnectTimeout(p.net.connectTimeout).
+		SetWriteTimeout(p.net.writeTimeout).
+		SetMaxReconnectInterval(p.net.maxReconnect).
+		SetDialer(&net.Dialer{Timeout: p.net.connectTimeout}).
+		SetWill(p.topics.Status(), statusOffline, 1, true)
+	if p.net.username != "" {
+		o.SetUsername(p.net.username).SetPassword(p.net.password)
+	}
+	if p.net.tls != nil {
+		o.SetTLSConfig(p.net.tls)
+	}
+	return o
+}
+
+// goOffline publishes "offline" retained on status and disconnects. On a
+// dropped connection the broker would not send the will after our
+// DISCONNECT [MQTT-3.1.2-10], so the status is set by hand.
+func (p *Publisher) goOffline(s *session, qos byte, d time.Duration) {
+	if err := wait(s.client.Publish(p.topics.Status(), qos, true, statusOffline), d); err != nil {
+		p.log.Warn("offline status not sent", "error", err)
+	}
+	s.client.Disconnect(250)
+}
+
+// wait waits at most d for tok, and returns its error or a timeout.
+func wait(tok paho.Token, d time.Duration) error {
+	if done(tok) { // WaitTimeout(0) may pick its timer over a completed token
+		return tok.Error()
+	}
+	if !tok.WaitTimeout(d) {
+		return errTimeout
+	}
+	return tok.Error()
+}
+
+// Subscribe subscribes to filter, given relative to the hall's root ("cmd/+"
+// is <prefix>/<hall>/cmd/+), at QoS 1, now if connected and again on every
+// connection (a clean session forgets subscriptions). handler gets the topic
+// relative to the root and the payload. Handlers run one at a time on one
+// goroutine, in arrival order; when they lag 256 messages behind, messages
+// are dropped and counted (Counters). Retained messages are ignored: a
+// command acts when it is sent, never again from the broker's store.
+func (p *Publisher) Subscribe(filter string, handler func(topic string, payload []byte)) error {
+	if handler == nil || filter == "" {
+		return fmt.Errorf("mqtt: subscribe %q: empty filter or nil handler: %w", filter, ErrConfig)
+	}
+	p.mu.Lock()
+	if p.closed.Load() {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	p.subs[filter] = handler
+	s := p.sess
+	p.mu.Unlock()
+	if s == nil || s.ended() {
+		return nil
+	}
+	return p.subscribe(s, filter, handler)
+}
+
+func (p *Publisher) subscribe(s *session, filter string, h func(string, []byte)) error {
+	return p.awaitSubscribe(p.issueSubscribe(s, filter, h))
+}
+
+type subscription struct {
+	topic string
+	tok   paho.Token
+}
+
+// issueSubscribe sends the SUBSCRIBE for filter without waiting for the
+// SUBACK.
+func (p *Publisher) issueSubscribe(s *session, filter string, h func(string, []byte)) subscription {
+	full := p.topics.Under(filter)
+	tok := s.client.Subscribe(full, 1, func(_ paho.Client, m paho.Message) {
+		if m.Retained() {
+			return
+		}
+		rel, _ := p.topics.Rel(m.Topic())
+		select {
+		case p.cmds <- command{h: h, topic: rel, payload: bytes.Clone(m.Payload())}:
+		default:
+			p.droppedCommands.Add(1)
+			p.log.Error("command dropped: handlers lag behind", "topic", rel)
+		}
+	})
+	return subscription{full, tok}
+}
+
+// awaitSubscribe waits for the SUBACK, at most the write timeout.
+func (p *Publisher) awaitSubscribe(sub subscription) error {
+	if err := wait(sub.tok, p.net.writeTimeout); err != nil {
+		return fmt.Errorf("mqtt: subscribe %s: %w", sub.topic, err)
+	}
+	if st, ok := sub.tok.(*paho.SubscribeToken); ok {
+		for _, code := range st.Result() {
+			if code == 0x80 { // SUBACK failure [MQTT-3.9.3]
+				return fmt.Errorf("mqtt: subscribe %s: refused by the broker", sub.topic)
+			}
+		}
+	}
+	return nil
+}
+
+type command struct {
+	h       func(string, []byte)
+	topic   string
+	payload []byte
+}
+
+func (p *Publisher) commandLoop() {
+	defer p.workers.Done()
+	for {
+		select {
+		case c := <-p.cmds:
+			c.h(c.topic, c.payload)
+		case <-p.stopWork:
+			return
+		}
+	}
+}

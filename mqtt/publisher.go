@@ -1,0 +1,366 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hallguard/hallguard/daemon/config"
+	"github.com/hallguard/hallguard/daemon/engine"
+	"github.com/hallguard/hallguard/devices/clock"
+)
+
+// Errors callers branch on.
+var (
+	// ErrClosed: the publisher is closed.
+	ErrClosed = errors.New("mqtt: publisher closed")
+	// ErrUndelivered: Close ended with reports not acknowledged by the broker.
+	ErrUndelivered = errors.New("mqtt: reports not delivered")
+	// ErrConfig: New was given a configuration it cannot use.
+	ErrConfig = errors.New("mqtt: invalid configuration")
+)
+
+const (
+	defaultPrefix      = config.DefaultTopicPrefix
+	defaultMaxInflight = 16
+	statusOnline       = "online"
+	statusOffline      = "offline"
+)
+
+// Options are the publisher's collaborators and hooks. Every field is
+// optional. The hooks are called from the publisher's own goroutines, never
+// from Report/Input/Queue/Condition; they must return quickly.
+type Options struct {
+	Logger *slog.Logger
+	// Clock stamps sent_at and the acknowledgement times, and paces the
+	// reconnect back-off. Network timeouts (connect, write, PUBACK) are real
+	// time, as paho's own are.
+	Clock clock.Clock
+	// Password for cfg.Username (the daemon reads cfg.PasswordFile).
+	Password string
+	// OnAck is called once per report, when its publishes got their PUBACK
+	// and it left the queue; ackedAt is from Clock.
+	OnAck func(r engine.Report, ackedAt time.Time)
+	// OnFail is called for every failed delivery attempt of a report (lost
+	// connection, error, PUBACK timeout). The report stays queued and is
+	// sent again.
+	OnFail func(r engine.Report, err error)
+	// OnConnect is called with true after each connection (birth sent) and
+	// with false when it ends.
+	OnConnect func(connected bool)
+	// MaxInflight bounds the reports published and not yet acknowledged
+	// (default 16).
+	MaxInflight int
+	// Queue holds the reports until acknowledged (default NewMemQueue()).
+	Queue Queue
+}
+
+// Counters are counts of things the publisher had to give up on, for the
+// daemon's metrics. Reports are never among them.
+type Counters struct {
+	// DroppedEvents: condition changes not sent on events/condition because
+	// more than 1024 piled up while disconnected (the retained conditions
+	// array stays exact).
+	DroppedEvents uint64
+	// DroppedCommands: commands dropped because the Subscribe handlers
+	// lagged 256 messages behind.
+	DroppedCommands uint64
+}
+
+// sink is the part of engine.Sink the publisher implements (Drive is the
+// outputs' job).
+type sink interface {
+	Report(engine.Report)
+	Input(engine.InputState)
+	Queue(engine.QueueState)
+	Condition(engine.Condition)
+}
+
+var _ sink = (*Publisher)(nil)
+
+// Publisher sends the engine's reports and state to the monitoring center.
+// Report, Input, Queue and Condition never block and may be called at any
+// time, before Start and while disconnected.
+type Publisher struct {
+	net    netSettings
+	topics Topics
+	log    *slog.Logger
+	clk    clock.Clock
+	onAck  func(engine.Report, time.Time)
+	onFail func(engine.Report, error)
+	onConn func(bool)
+	window int
+	queue  Queue
+	state  *stateStore
+
+	wakeSend  chan struct{} // a report was queued
+	wakeState chan struct{} // state changed
+	acked     chan struct{} // a report was acknowledged (Close's flush waits on it)
+	cmds      chan command
+
+	mu          sync.Mutex
+	sess        *session      // the live connection, nil between connections
+	sessChanged chan struct{} // closed and replaced whenever sess changes
+	subs        map[string]func(topic string, payload []byte)
+	started     bool
+	closed      atomic.Bool
+
+	stopWork  chan struct{} // stops the sender, state and command goroutines
+	stopConn  chan struct{} // then stops the connection supervisor
+	workers   sync.WaitGroup
+	superDone chan struct{}
+	closeCtx  context.Context // set before stopConn is closed
+	closeOnce sync.Once
+	closeErr  error
+
+	droppedCommands atomic.Uint64
+}
+
+// New checks cfg and returns a publisher for hall; nothing connects until
+// Start. cfg.Broker is a URL (tcp://, mqtt://, ssl://, tls://, mqtts://; the
+// daemon passes tcp://<listen> for the embedded broker). TLS files in cfg.TLS
+// that fail to load are an error. Zero durations get the config defaults.
+func New(cfg config.MQTT, hall config.Hall, opts Options) (*Publisher, error) {
+	ns, err := newNetSettings(cfg, hall, opts.Password)
+	if err != nil {
+		return nil, err
+	}
+	p := &Publisher{
+		net:         ns,
+		topics:      NewTopics(cfg.TopicPrefix, hall.ID),
+		log:         opts.Logger,
+		clk:         opts.Clock,
+		onAck:       opts.OnAck,
+		onFail:      opts.OnFail,
+		onConn:      opts.OnConnect,
+		window:      opts.MaxInflight,
+		queue:       opts.Queue,
+		wakeSend:    make(chan struct{}, 1),
+		wakeState:   make(chan struct{}, 1),
+		acked:       make(chan struct{}, 1),
+		cmds:        make(chan command, 256),
+		sessChanged: make(chan struct{}),
+		subs:        map[string]func(string, []byte){},
+		stopWork:    make(chan struct{}),
+		stopConn:    make(chan struct{}),
+		superDone:   make(chan struct{}),
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.log = p.log.With("component", "mqtt")
+	if p.clk == nil {
+		p.clk = clock.Real{}
+	}
+	if p.window <= 0 {
+		p.window = defaultMaxInflight
+	}
+	if p.queue == nil {
+		p.queue = NewMemQueue()
+	}
+	p.state = newStateStore(p.topics)
+	return p, nil
+}
+
+// Topics returns the publisher's topics.
+func (p *Publisher) Topics() Topics { return p.topics }
+
+// Start starts connecting and returns at once: when the broker is down, the
+// publisher keeps trying (back-off doubling from 1 s to cfg.MaxReconnect)
+// while reports queue up. ctx is only checked; Close stops the publisher.
+func (p *Publisher) Start(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("mqtt: start: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	if p.started {
+		return errors.New("mqtt: start: already started")
+	}
+	p.started = true
+	p.workers.Add(3)
+	go p.sendLoop()
+	go p.stateLoop()
+	go p.commandLoop()
+	go p.supervise()
+	return nil
+}
+
+// Close flushes and stops: it waits until every queued report is
+// acknowledged or ctx is done, stops sending, publishes "offline" retained
+// on status and disconnects. Reports still queued then are reported as
+// ErrUndelivered (and lost with the in-memory queue). Close is idempotent and
+// returns the same result every time.
+func (p *Publisher) Close(ctx context.Context) error {
+	p.closeOnce.Do(func() { p.closeErr = p.close(ctx) })
+	return p.closeErr
+}
+
+func (p *Publisher) close(ctx context.Context) error {
+	p.mu.Lock()
+	p.closed.Store(true)
+	started := p.started
+	p.mu.Unlock()
+
+	if started {
+	flush:
+		for p.queue.Len() > 0 {
+			select {
+			case <-p.acked:
+			case <-ctx.Done():
+				break flush
+			}
+		}
+		close(p.stopWork)
+		p.workers.Wait()
+		p.closeCtx = ctx
+		close(p.stopConn)
+		<-p.superDone
+	}
+	if n := p.queue.Len(); n > 0 {
+		p.log.Error("closed with reports not delivered", "pending", n)
+		if err := context.Cause(ctx); err != nil {
+			return fmt.Errorf("mqtt: close: %d reports not acknowledged: %w (%w)", n, ErrUndelivered, err)
+		}
+		return fmt.Errorf("mqtt: close: %d reports not acknowledged: %w (never started)", n, ErrUndelivered)
+	}
+	p.log.Info("closed")
+	return nil
+}
+
+// Report queues r for delivery and returns at once. r goes to
+// alerts/<playbook> (drills/alerts/<playbook> for drills) and, retained, to
+// incidents/<incident>, in report order, and stays queued until both
+// publishes are acknowledged. After Close it is still queued (a durable
+// queue keeps it for the next run) but not sent.
+func (p *Publisher) Report(r engine.Report) {
+	p.queue.Push(Message{ID: r.ID, Report: r})
+	if p.closed.Load() {
+		p.log.Error("report after close: queued, not sent", "report", r.ID)
+		return
+	}
+	signal(p.wakeSend)
+}
+
+// Input records the state of one input; only the latest per input is
+// published, retained on inputs/<id>, when connected.
+func (p *Publisher) Input(s engine.InputState) {
+	p.state.set(p.topics.Input(s.ID), newInputPayload(s))
+	signal(p.wakeState)
+}
+
+// Queue records the queue model's state; the latest is published, retained
+// on queue, when connected.
+func (p *Publisher) Queue(q engine.QueueState) {
+	p.state.set(p.topics.Queue(), newQueuePayload(q))
+	signal(p.wakeState)
+}
+
+// Condition records a condition raised or cleared: the retained array on
+// conditions holds the active ones; each change also goes to
+// events/condition.
+func (p *Publisher) Condition(c engine.Condition) {
+	p.state.condition(c)
+	signal(p.wakeState)
+}
+
+// Pending returns how many reports wait for their PUBACK.
+func (p *Publisher) Pending() int { return p.queue.Len() }
+
+// Connected reports whether the publisher has a live connection.
+func (p *Publisher) Connected() bool {
+	p.mu.Lock()
+	s := p.sess
+	p.mu.Unlock()
+	return s != nil && !s.ended() && s.client.IsConnectionOpen()
+}
+
+// Counters returns the publisher's drop counts.
+func (p *Publisher) Counters() Counters {
+	return Counters{DroppedEvents: p.state.dropped(), DroppedCommands: p.droppedCommands.Load()}
+}
+
+// setSession makes s the live connection (nil: none) and wakes the
+// goroutines waiting for a change.
+func (p *Publisher) setSession(s *session) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sess = s
+	close(p.sessChanged)
+	p.sessChanged = make(chan struct{})
+}
+
+// begin subscribes the filters on a new connection and makes it live. The
+// SUBSCRIBE packets are issued before the session is live, so they go out
+// ahead of any publish; their SUBACKs are awaited after, so that alerts do
+// not wait for them. Each filter is subscribed exactly once: those added by
+// Subscribe while this runs are caught when the session goes live, under
+// the lock Subscribe takes.
+func (p *Publisher) begin(s *session) {
+	p.mu.Lock()
+	todo := maps.Clone(p.subs)
+	p.mu.Unlock()
+	var toks []subscription
+	for f, h := range todo {
+		toks = append(toks, p.issueSubscribe(s, f, h))
+	}
+
+	p.mu.Lock()
+	p.sess = s
+	close(p.sessChanged)
+	p.sessChanged = make(chan struct{})
+	late := map[string]func(string, []byte){}
+	for f, h := range p.subs {
+		if _, ok := todo[f]; !ok {
+			late[f] = h
+		}
+	}
+	p.mu.Unlock()
+	for f, h := range late {
+		toks = append(toks, p.issueSubscribe(s, f, h))
+	}
+
+	for _, sub := range toks {
+		if err := p.awaitSubscribe(sub); err != nil {
+			// Without the subscription, commands would silently stop
+			// arriving: drop this connection so the next one subscribes again.
+			p.log.Error("resubscribe failed; reconnecting", "error", err)
+			s.fail()
+			return
+		}
+	}
+}
+
+// waitSession blocks until there is a live session other than prev, or the
+// work stops (nil).
+func (p *Publisher) waitSession(prev *session) *session {
+	for {
+		p.mu.Lock()
+		s, changed := p.sess, p.sessChanged
+		p.mu.Unlock()
+		if s != nil && s != prev && !s.ended() {
+			return s
+		}
+		select {
+		case <-changed:
+		case <-p.stopWork:
+			return nil
+		}
+	}
+}
+
+// signal wakes the goroutine waiting on c without blocking.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,90 @@
+package mqtt
+
+import (
+	"slices"
+	"sync"
+
+	"github.com/hallguard/hallguard/daemon/engine"
+)
+
+// Message is one report waiting for its PUBACK.
+type Message struct {
+	// ID is the report id (engine.Report.ID), stable across redelivery.
+	ID     string
+	Report engine.Report
+	// Redelivered is set by a queue that replays messages it may have sent
+	// before (a durable queue after a restart).
+	Redelivered bool
+}
+
+// Queue holds the reports not yet acknowledged by the broker, oldest first.
+// It is the source of truth for delivery: the publisher removes a report
+// only after its PUBACK, and after a lost connection sends again from the
+// oldest one left. Implementations must be safe for concurrent use: Push is
+// called from the engine (with its lock held, so it must not wait for the
+// network), the other methods from the publisher's sender.
+type Queue interface {
+	// Push appends m at the tail.
+	Push(m Message)
+	// Peek returns up to n of the oldest messages, oldest first, without
+	// removing them. The slice is the caller's.
+	Peek(n int) []Message
+	// Ack removes the message with the given id. An unknown id is ignored.
+	Ack(id string)
+	// Len returns how many messages are held.
+	Len() int
+}
+
+// MemQueue is the in-memory Queue: it holds everything until acknowledged,
+// without bound, and loses it when the process ends.
+type MemQueue struct {
+	mu   sync.Mutex
+	msgs []Message
+}
+
+var _ Queue = (*MemQueue)(nil)
+
+// NewMemQueue returns an empty MemQueue.
+func NewMemQueue() *MemQueue { return &MemQueue{} }
+
+// Push appends m.
+func (q *MemQueue) Push(m Message) {
+	q.mu.Lock()
+	q.msgs = append(q.msgs, m)
+	q.mu.Unlock()
+}
+
+// Peek returns up to n of the oldest messages.
+func (q *MemQueue) Peek(n int) []Message {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n = max(0, min(n, len(q.msgs)))
+	return append([]Message(nil), q.msgs[:n]...)
+}
+
+// Ack removes the oldest message with the given id.
+func (q *MemQueue) Ack(id string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i := range q.msgs {
+		if q.msgs[i].ID == id {
+			if i == 0 { // the usual case: O(1)
+				q.msgs[0] = Message{} // let the report be collected
+				q.msgs = q.msgs[1:]
+			} else {
+				q.msgs = slices.Delete(q.msgs, i, i+1)
+			}
+			break
+		}
+	}
+	if len(q.msgs) == 0 {
+		q.msgs = nil // drop the backing array after an outage
+	}
+}
+
+// Len returns how many messages are held.
+func (q *MemQueue) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.msgs)
+}

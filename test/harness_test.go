@@ -1,0 +1,258 @@
+package test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// repoRoot is the module root, one folder up from test/.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Dir(wd)
+}
+
+// hallguardBin builds the binary once per test run.
+func hallguardBin(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "hallguard-e2e-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "hallguard")
+		cmd := exec.Command("go", "build", "-o", binPath, "./daemon/cmd/hallguard")
+		cmd.Dir = repoRoot(t)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// daemonProc is a running hallguard.
+type daemonProc struct {
+	t        *testing.T
+	cmd      *exec.Cmd
+	stateDir string
+	http     string
+	mqtt     string
+	config   string
+	logs     *syncBuffer
+	done     chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// startDaemon runs `hallguard run` on config (relative to the repo root) with
+// free loopback ports and a private state dir, and waits until it is ready.
+func startDaemon(t *testing.T, config string, extra ...string) *daemonProc {
+	t.Helper()
+	d := &daemonProc{t: t, stateDir: t.TempDir(), http: freePort(t), mqtt: freePort(t),
+		config: filepath.Join(repoRoot(t), config), logs: &syncBuffer{}, done: make(chan error, 1)}
+	args := append([]string{"run", "-config", d.config, "-state-dir", d.stateDir,
+		"-http-listen", d.http, "-mqtt-listen", d.mqtt}, extra...)
+	d.cmd = exec.Command(hallguardBin(t), args...)
+	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.done <- d.cmd.Wait() }()
+	t.Cleanup(func() { d.stop() })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + d.http + "/healthz")
+		if err == nil {
+			var h struct {
+				Ready     bool `json:"ready"`
+				Connected bool `json:"mqtt_connected"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&h)
+			resp.Body.Close()
+			if h.Ready && h.Connected {
+				return d
+			}
+		}
+		select {
+		case err := <-d.done:
+			t.Fatalf("hallguard exited before ready: %v\n%s", err, d.logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hallguard not ready after 20s:\n%s", d.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM to the daemon's PID and waits for it.
+func (d *daemonProc) stop() {
+	if d.cmd.ProcessState != nil {
+		return
+	}
+	_ = d.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-d.done:
+	case <-time.After(10 * time.Second):
+		_ = d.cmd.Process.Kill()
+		<-d.done
+		d.t.Errorf("hallguard did not stop on SIGINT within 10s")
+	}
+}
+
+// hg runs a hallguard subcommand against this daemon and returns stdout.
+func (d *daemonProc) hg(args ...string) (string, error) {
+	cmd := exec.Command(hallguardBin(d.t), args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if err != nil {
+		return out.String(), fmt.Errorf("hallguard %s: %v: %s", strings.Join(args, " "), err, errb.String())
+	}
+	return out.String(), nil
+}
+
+func (d *daemonProc) sim(args ...string) {
+	d.t.Helper()
+	a := append([]string{"sim", "-socket", filepath.Join(d.stateDir, "sim.sock")}, args...)
+	if _, err := d.hg(a...); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+func (d *daemonProc) metrics() string {
+	d.t.Helper()
+	resp, err := http.Get("http://" + d.http + "/metrics")
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// metric returns the value of the sample line that starts with prefix.
+func metric(text, prefix string) (string, bool) {
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, prefix+" ") {
+			return strings.TrimPrefix(line, prefix+" "), true
+		}
+	}
+	return "", false
+}
+
+// subscriber is a real MQTT client collecting messages.
+type subscriber struct {
+	c    paho.Client
+	mu   sync.Mutex
+	msgs []message
+	cond *sync.Cond
+}
+
+type message struct {
+	Topic    string
+	Payload  []byte
+	Retained bool
+	At       time.Time
+}
+
+func subscribe(t *testing.T, broker, filter string) *subscriber {
+	t.Helper()
+	s := &subscriber{}
+	s.cond = sync.NewCond(&s.mu)
+	opts := paho.NewClientOptions().AddBroker("tcp://" + broker).SetClientID(fmt.Sprintf("e2e-%d", time.Now().UnixNano())).
+		SetAutoReconnect(true).SetCleanSession(true)
+	s.c = paho.NewClient(opts)
+	if tok := s.c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("mqtt connect: %v", tok.Error())
+	}
+	tok := s.c.Subscribe(filter, 1, func(_ paho.Client, m paho.Message) {
+		s.mu.Lock()
+		s.msgs = append(s.msgs, message{m.Topic(), append([]byte(nil), m.Payload()...), m.Retained(), time.Now()})
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("mqtt subscribe: %v", tok.Error())
+	}
+	t.Cleanup(func() { s.c.Disconnect(100) })
+	return s
+}
+
+// wait returns the first message matching ok, waiting up to d.
+func (s *subscriber) wait(t *testing.T, d time.Duration, ok func(message) bool) message {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	timer := time.AfterFunc(d, func() { s.mu.Lock(); s.cond.Broadcast(); s.mu.Unlock() })
+	defer timer.Stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		for _, m := range s.msgs {
+			if ok(m) {
+				return m
+			}
+		}
+		if time.Now().After(deadline) {
+			topics := []string{}
+			for _, m := range s.msgs {
+				topics = append(topics, m.Topic)
+			}
+			t.Fatalf("no matching MQTT message within %s; got topics %v", d, topics)
+		}
+		s.cond.Wait()
+	}
+}
+
+func (s *subscriber) all() []message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]message(nil), s.msgs...)
+}
+
+var _ = context.Background
