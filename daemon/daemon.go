@@ -25,6 +25,7 @@ import (
 	"github.com/hallguard/hallguard/devices/sim"
 	"github.com/hallguard/hallguard/mqtt"
 	"github.com/hallguard/hallguard/mqtt/broker"
+	"github.com/hallguard/hallguard/mqtt/command"
 )
 
 // BackendFactory opens a devices backend for a config.
@@ -58,19 +59,20 @@ type Options struct {
 
 // Daemon is a running hallguard. Its accessors serve tests and the CLI.
 type Daemon struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	clk     clock.Clock
-	metrics *Metrics
-	eng     *engine.Engine
-	pub     *mqtt.Publisher
-	broker  *broker.Broker
-	backend devices.Backend
-	outputs map[string]devices.Output
-	act     *actuator
-	httpLn  net.Listener
-	ready   atomic.Bool
-	wg      sync.WaitGroup
+	cfg      *config.Config
+	log      *slog.Logger
+	clk      clock.Clock
+	metrics  *Metrics
+	eng      *engine.Engine
+	pub      *mqtt.Publisher
+	broker   *broker.Broker
+	backend  devices.Backend
+	outputs  map[string]devices.Output
+	act      *actuator
+	verifier *command.Verifier
+	httpLn   net.Listener
+	ready    atomic.Bool
+	wg       sync.WaitGroup
 }
 
 // Engine returns the running engine.
@@ -114,6 +116,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 		return fmt.Errorf("daemon: state directory: %w", err)
 	}
 	d.metrics = NewMetrics(cfg)
+	if d.verifier, err = newVerifier(d); err != nil {
+		return err
+	}
 
 	// MQTT first, so the first report has somewhere to go.
 	brokerURL := cfg.MQTT.Broker
@@ -228,6 +233,9 @@ started:
 				d.log.Error("sim control socket", "err", err)
 			}
 		}()
+	}
+	if err := d.pub.Subscribe("cmd/+", d.handleCommand); err != nil {
+		return fmt.Errorf("daemon: commands: %w", err)
 	}
 	d.ready.Store(true)
 	d.log.Info("hallguard ready", "hall", cfg.Hall.ID, "backend", cfg.Backend, "inputs", len(cfg.Inputs),

@@ -364,3 +364,21 @@ func signal(c chan struct{}) {
 	default:
 	}
 }
+
+// Publish sends one QoS 1, non-retained message to a topic relative to the
+// hall's root (such as "cmd/reply") on the live connection and waits for
+// its PUBACK, at most the write timeout. It is for answers and notices that
+// are worth nothing later, so nothing is queued: without a connection it
+// fails at once. Reports never go this way.
+func (p *Publisher) Publish(rel string, payload []byte) error {
+	p.mu.Lock()
+	s := p.sess
+	p.mu.Unlock()
+	if s == nil || s.ended() {
+		return fmt.Errorf("mqtt: publish %s: not connected", rel)
+	}
+	if err := wait(s.client.Publish(p.topics.Under(rel), 1, false, payload), p.net.writeTimeout); err != nil {
+		return fmt.Errorf("mqtt: publish %s: %w", rel, err)
+	}
+	return nil
+}

@@ -4,6 +4,7 @@
 //	hallguard check   [-config FILE]           validate a config, print every error
 //	hallguard sim     press|release|pulse INPUT [WIDTH] | list   drive the simulated hall
 //	hallguard watch   [-config FILE]           print what the daemon sends over MQTT
+//	hallguard cmd     VERB [flags]             sign and send a command, print the reply
 //	hallguard version
 //
 // The config is -config, else $HALLGUARD_CONFIG, else
@@ -45,6 +46,7 @@ commands:
   check    validate a config and its playbooks; print every error
   sim      drive the simulated hall: press|release|pulse INPUT [WIDTH], or list
   watch    subscribe to the hall's MQTT topics and print them readably
+  cmd      sign and send a command (ack, resolve, false_alarm, step, trigger, report); print the reply
   version  print the version
 
 Every command takes -config FILE (default: $HALLGUARD_CONFIG, else
@@ -67,6 +69,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdSim(args, stdout, stderr)
 	case "watch":
 		return cmdWatch(args, stdout, stderr)
+	case "cmd":
+		return cmdCmd(args, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "hallguard", daemon.Version)
 		return exitOK

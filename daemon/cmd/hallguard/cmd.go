@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/hallguard/hallguard/daemon"
+	"github.com/hallguard/hallguard/mqtt"
+	"github.com/hallguard/hallguard/mqtt/command"
+)
+
+// cmdCmd signs a command, sends it on cmd/<verb> and prints the reply: the
+// reference client for the monitoring center.
+//
+//	hallguard cmd ack      -incident ID -by NAME
+//	hallguard cmd resolve  -incident ID -by NAME
+//	hallguard cmd false_alarm -incident ID -by NAME -reason TEXT
+//	hallguard cmd step     -incident ID -step STEP -by NAME [-records a,b]
+//	hallguard cmd trigger  -playbook ID [-variant V] -by NAME
+//	hallguard cmd report   -incident ID -by NAME [-impact ..] [-control ..] [-trend ..] [-other ..]
+func cmdCmd(args []string, stdout, stderr io.Writer) int {
+	fs, path := newFlags("cmd", stderr)
+	keyFile := fs.String("key", "", "command key file (default: the config's commands.key_file)")
+	brokerURL := fs.String("broker", "", "broker URL (default: from the config)")
+	root := fs.String("topic", "", "topic root (default: <topic_prefix>/<hall id>)")
+	var m command.Message
+	fs.StringVar(&m.ID, "id", "", "command id (default: random)")
+	fs.StringVar(&m.By, "by", "", "who is acting (required)")
+	fs.StringVar(&m.Incident, "incident", "", "incident id")
+	fs.StringVar(&m.Step, "step", "", "step id (step)")
+	fs.StringVar(&m.Playbook, "playbook", "", "playbook id (trigger)")
+	fs.StringVar(&m.Variant, "variant", "", "playbook variant (trigger)")
+	fs.StringVar(&m.Reason, "reason", "", "reason (false_alarm, trigger)")
+	records := fs.String("records", "", "what the step records, comma-separated")
+	var impact, control, trend, other optString
+	fs.Var(&impact, "impact", "report update: impact (§3.3 4)")
+	fs.Var(&control, "control", "report update: control (§3.3 5)")
+	fs.Var(&trend, "trend", "report update: trend (§3.3 6)")
+	fs.Var(&other, "other", "report update: other (§3.3 7)")
+	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the reply")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: hallguard cmd VERB [flags]   (verbs: %s)\n", strings.Join(command.Verbs, ", "))
+		fs.PrintDefaults()
+	}
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fs.Usage()
+		return exitConfig
+	}
+	verb := args[0]
+	if err := fs.Parse(args[1:]); err != nil {
+		return exitConfig
+	}
+	if *records != "" {
+		m.Records = strings.Split(*records, ",")
+	}
+	m.Impact, m.Control, m.Trend, m.Other = impact.p, control.p, trend.p, other.p
+	if m.ID == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		m.ID = "cmd-" + hex.EncodeToString(b[:])
+	}
+	cfg, ok := loadConfig(*path, stderr)
+	if !ok {
+		return exitConfig
+	}
+	if *brokerURL == "" {
+		*brokerURL = cfg.MQTT.Broker
+		if *brokerURL == "embedded" {
+			*brokerURL = "tcp://" + cfg.MQTT.Listen
+		}
+	}
+	if *root == "" {
+		*root = cfg.MQTT.TopicPrefix + "/" + cfg.Hall.ID
+	}
+	var payload []byte
+	if *keyFile == "" && cfg.Commands.Auth == "hmac" {
+		*keyFile = cfg.Path(cfg.Commands.KeyFile)
+	}
+	var err error
+	if *keyFile != "" {
+		key, kerr := daemon.ReadKey(*keyFile)
+		if kerr != nil {
+			fmt.Fprintln(stderr, "hallguard cmd:", kerr)
+			return exitConfig
+		}
+		payload, err = command.Sign(key, verb, m, time.Now())
+	} else {
+		m.TS = time.Now().UTC()
+		payload, err = json.Marshal(m)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "hallguard cmd:", err)
+		return exitFail
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	reply, err := mqtt.SendCommand(ctx, *brokerURL, *root, verb, m.ID, payload)
+	if err != nil {
+		fmt.Fprintln(stderr, "hallguard cmd:", err)
+		return exitFail
+	}
+	fmt.Fprintln(stdout, string(reply))
+	var r daemon.Reply
+	if json.Unmarshal(reply, &r) != nil || r.Result != "ok" {
+		return exitFail
+	}
+	return exitOK
+}
+
+// optString is a flag that distinguishes "not given" from "".
+type optString struct{ p *string }
+
+func (o *optString) String() string {
+	if o.p == nil {
+		return ""
+	}
+	return *o.p
+}
+func (o *optString) Set(s string) error { o.p = &s; return nil }

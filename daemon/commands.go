@@ -1,0 +1,120 @@
+package daemon
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hallguard/hallguard/daemon/engine"
+	"github.com/hallguard/hallguard/mqtt/command"
+)
+
+// Reply is what the daemon publishes on cmd/reply for every command.
+type Reply struct {
+	ID       string    `json:"id"`
+	Verb     string    `json:"verb"`
+	Incident string    `json:"incident,omitempty"`
+	Result   string    `json:"result"` // "ok" or "error: reason"
+	Reason   string    `json:"reason,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+// ReadKey reads a command key file (a systemd credential works): its
+// contents less surrounding white space, at least 16 bytes.
+func ReadKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("command key: %w", err)
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) < 16 {
+		return nil, fmt.Errorf("command key %s: %d bytes is too short (at least 16)", path, len(b))
+	}
+	return b, nil
+}
+
+func newVerifier(d *Daemon) (*command.Verifier, error) {
+	v := &command.Verifier{Window: d.cfg.Commands.Window.D(), MaxSize: d.cfg.Commands.MaxPayload, Clock: d.clk}
+	if d.cfg.Commands.Auth == "hmac" {
+		key, err := ReadKey(d.cfg.Path(d.cfg.Commands.KeyFile))
+		if err != nil {
+			return nil, fmt.Errorf("daemon: %w", err)
+		}
+		v.Key = key
+	}
+	return v, nil
+}
+
+// handleCommand answers one message on cmd/<verb>: verified, carried out by
+// the engine as a center command, counted and answered on cmd/reply.
+func (d *Daemon) handleCommand(topic string, payload []byte) {
+	verb := strings.TrimPrefix(topic, "cmd/")
+	if verb == "reply" {
+		return // our own answers
+	}
+	label := verb
+	if !knownVerb(verb) {
+		label = "unknown" // label values never come from payloads or topics
+	}
+	m, err := d.verifier.Verify(verb, payload)
+	if err != nil {
+		d.reject(label, m.ID, verb, "", command.Reason(err), err)
+		return
+	}
+	inc, err := d.eng.Do(engine.Command{
+		ID: m.ID, Verb: verb, Incident: m.Incident, Step: m.Step, Playbook: m.Playbook, Variant: m.Variant,
+		By: m.By, Origin: engine.OriginCenter, Authenticated: m.Authenticated, Reason: m.Reason,
+		Records: m.Records, Impact: m.Impact, Control: m.Control, Trend: m.Trend, Other: m.Other,
+	})
+	if err != nil {
+		d.reject(label, m.ID, verb, inc, engineReason(err), err)
+		return
+	}
+	d.metrics.commands.WithLabelValues(label, "ok").Inc()
+	d.log.Info("command", "id", m.ID, "verb", verb, "incident", inc, "by", m.By, "authenticated", m.Authenticated)
+	d.reply(Reply{ID: m.ID, Verb: verb, Incident: inc, Result: "ok", At: d.clk.Now().UTC()})
+}
+
+func (d *Daemon) reject(label, id, verb, inc, reason string, err error) {
+	d.metrics.commands.WithLabelValues(label, reason).Inc()
+	d.log.Warn("command rejected", "id", id, "verb", verb, "reason", reason, "err", err)
+	d.reply(Reply{ID: id, Verb: verb, Incident: inc, Result: "error: " + err.Error(), Reason: reason, At: d.clk.Now().UTC()})
+}
+
+func (d *Daemon) reply(r Reply) {
+	b, _ := json.Marshal(r)
+	if err := d.pub.Publish("cmd/reply", b); err != nil {
+		d.log.Warn("command reply not sent", "id", r.ID, "err", err)
+	}
+}
+
+func knownVerb(v string) bool {
+	for _, k := range command.Verbs {
+		if k == v {
+			return true
+		}
+	}
+	return false
+}
+
+// engineReason maps the engine's refusals to fixed metric labels.
+func engineReason(err error) string {
+	switch {
+	case errors.Is(err, engine.ErrUnknownIncident):
+		return "unknown_incident"
+	case errors.Is(err, engine.ErrNotAllowed):
+		return "not_allowed"
+	case errors.Is(err, engine.ErrUnknownVerb):
+		return "unknown_verb"
+	default:
+		return "bad_payload"
+	}
+}
+
+// CommandReasons lists every result label of hallguard_commands_total.
+var CommandReasons = []string{"ok", "too_large", "bad_payload", "unknown_verb", "unsigned", "bad_signature",
+	"expired", "replay", "unknown_incident", "not_allowed"}

@@ -1,0 +1,49 @@
+package mqtt
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// SendCommand publishes payload on <root>/cmd/<verb> at QoS 1 and returns
+// the daemon's answer on <root>/cmd/reply whose "id" is id. It is the
+// center's side of the command protocol, used by `hallguard cmd`.
+func SendCommand(ctx context.Context, brokerURL, root, verb, id string, payload []byte) ([]byte, error) {
+	topics := Topics{root: root}
+	replies := make(chan []byte, 8)
+	o := paho.NewClientOptions().AddBroker(brokerURL).SetProtocolVersion(4).
+		SetClientID(fmt.Sprintf("hallguard-cmd-%d", time.Now().UnixNano())).
+		SetAutoReconnect(false).SetConnectTimeout(10 * time.Second)
+	c := paho.NewClient(o)
+	if err := wait(c.Connect(), 10*time.Second); err != nil {
+		return nil, fmt.Errorf("mqtt: connect %s: %w", brokerURL, err)
+	}
+	defer c.Disconnect(100)
+	tok := c.Subscribe(topics.Command("reply"), 1, func(_ paho.Client, m paho.Message) {
+		var r struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(m.Payload(), &r) == nil && r.ID == id {
+			select {
+			case replies <- append([]byte(nil), m.Payload()...):
+			default:
+			}
+		}
+	})
+	if err := wait(tok, 10*time.Second); err != nil {
+		return nil, fmt.Errorf("mqtt: subscribe replies: %w", err)
+	}
+	if err := wait(c.Publish(topics.Command(verb), 1, false, payload), 10*time.Second); err != nil {
+		return nil, fmt.Errorf("mqtt: publish command: %w", err)
+	}
+	select {
+	case r := <-replies:
+		return r, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("mqtt: no reply to command %s: %w", id, ctx.Err())
+	}
+}
