@@ -1,0 +1,153 @@
+package journal
+
+import (
+	"slices"
+	"time"
+
+	"github.com/hallguard/hallguard/mqtt"
+)
+
+// Outbox is the durable mqtt.Queue: reports are written to disk before they
+// are sent and retired only on PUBACK.
+//
+//   - Push hands the report to the committer and returns at once (it runs
+//     under the engine's lock). The next group commit writes the report
+//     whole, with a "report" journal record, in one transaction.
+//   - Peek returns only reports already on disk, oldest first (push order,
+//     which is the engine's report seq order). Notify fires after each
+//     commit, so the publisher knows when to Peek again.
+//   - Ack retires a report durably, batched like every write. An Ack lost
+//     in a crash makes the report pending again after the restart: it is
+//     sent twice (same id, the center de-duplicates), never lost.
+//   - After a restart, Open loads the unacknowledged reports in order;
+//     Peek returns them with Redelivered set and their original id, seq and
+//     occurred_at (they are stored whole).
+//   - While the store is degraded (disk full, read-only), pushed reports are
+//     kept in memory and Peek returns them at once; they are written, in
+//     order, when the disk works again.
+type Outbox struct{ s *Store }
+
+var _ mqtt.Queue = (*Outbox)(nil)
+
+// Outbox returns the store's outbox.
+func (s *Store) Outbox() *Outbox { return s.outbox }
+
+// Push appends m at the tail without waiting for the disk.
+func (o *Outbox) Push(m mqtt.Message) {
+	s := o.s
+	now := s.clk.Now()
+	// Encoded here, under the caller's lock: the stored report is the
+	// report as it was pushed, whatever the engine does with it next.
+	b, err := encodeJSON(m.Report)
+	e := &entry{msg: m, report: b, pushedAt: now}
+	s.mu.Lock()
+	s.entries = append(s.entries, e)
+	if err != nil || s.closed {
+		// It cannot be written (a report time out of range, or the store is
+		// closed): it is still delivered, from memory.
+		e.visible = true
+		logAfter := s.closed && !s.loggedAfter
+		s.loggedAfter = s.loggedAfter || s.closed
+		s.mu.Unlock()
+		signal(s.notify)
+		if err != nil {
+			s.log.Error("report cannot be stored: sent from memory only", "report", m.ID, "error", err)
+		} else if logAfter {
+			s.log.Error("report pushed after close: sent from memory only", "report", m.ID)
+		}
+		return
+	}
+	s.queue = append(s.queue, &op{kind: opPush, e: e})
+	degraded := s.degraded
+	e.visible = degraded
+	s.mu.Unlock()
+	if degraded {
+		signal(s.notify)
+	} else {
+		signal(s.wake)
+	}
+}
+
+// Peek returns up to n of the oldest messages that may be sent, oldest
+// first, without removing them. Normally these are the ones on disk; a
+// report pushed but not yet committed is not returned (nor any after it).
+func (o *Outbox) Peek(n int) []mqtt.Message {
+	s := o.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n = max(0, min(n, len(s.entries)))
+	out := make([]mqtt.Message, 0, n)
+	for _, e := range s.entries {
+		if len(out) == n || !e.visible {
+			break
+		}
+		out = append(out, e.msg)
+	}
+	return out
+}
+
+// Ack retires the oldest message with the given id. An unknown id is
+// ignored.
+func (o *Outbox) Ack(id string) {
+	s := o.s
+	now := s.clk.Now()
+	s.mu.Lock()
+	i := slices.IndexFunc(s.entries, func(e *entry) bool { return e.msg.ID == id })
+	if i < 0 {
+		s.mu.Unlock()
+		return
+	}
+	e := s.entries[i]
+	if i == 0 {
+		s.entries[0] = nil
+		s.entries = s.entries[1:]
+	} else {
+		s.entries = slices.Delete(s.entries, i, i+1)
+	}
+	if len(s.entries) == 0 {
+		s.entries = nil
+	}
+	e.acked = true
+	// Not yet durable: its push op writes the retirement too.
+	queued := e.durable && !s.closed
+	if queued {
+		s.queue = append(s.queue, &op{kind: opAck, e: e, at: now})
+	}
+	degraded := s.degraded
+	s.mu.Unlock()
+	if queued && !degraded {
+		signal(s.wake)
+	}
+}
+
+// Len returns how many messages are held: every report pushed and not
+// acknowledged, including those not yet on disk.
+func (o *Outbox) Len() int {
+	s := o.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.entries)
+}
+
+// Notify returns a channel (buffer 1) that receives, without blocking the
+// store, after every commit and whenever a report becomes peekable from
+// memory. Several events may collapse into one receive. The publisher's
+// sender selects on it and then Peeks; it is never closed.
+func (o *Outbox) Notify() <-chan struct{} { return o.s.notify }
+
+// OldestPending returns the Created time of the oldest report not
+// acknowledged (the time it was pushed when Created is zero), or the zero
+// time when there is none: the "age of the oldest pending report" metric.
+func (o *Outbox) OldestPending() time.Time {
+	s := o.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.entries) == 0 {
+		return time.Time{}
+	}
+	e := s.entries[0]
+	if !e.msg.Report.Created.IsZero() {
+		return e.msg.Report.Created
+	}
+	return e.pushedAt
+}

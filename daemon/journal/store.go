@@ -1,0 +1,307 @@
+package journal
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/hallguard/hallguard/devices/clock"
+)
+
+// Defaults of Options.
+const (
+	DefaultOpenTimeout = time.Second
+	DefaultMaxBatch    = 1024
+	DefaultRetryEvery  = 10 * time.Second
+	DefaultMaxBacklog  = 100_000
+)
+
+// Options are the store's settings and hooks. Every field is optional. The
+// hooks are called from the store's committer goroutine (OnTrouble also from
+// Open, before it returns), with no lock held; they must return quickly and
+// must not call Append, Compact or Close (those wait for the committer).
+type Options struct {
+	// Clock stamps records and schedules the retries and SyncEvery
+	// (default clock.Real). Fsync latency is measured in real time.
+	Clock  clock.Clock
+	Logger *slog.Logger
+	// OpenTimeout bounds the wait for the file lock (default 1s): a second
+	// daemon on the same state directory fails fast with ErrLocked.
+	OpenTimeout time.Duration
+	// Retention is how long retired (acknowledged) outbox entries are kept
+	// before Compact deletes them; 0 keeps them forever. The reports
+	// themselves are also in the journal's "report" records.
+	Retention time.Duration
+	// JournalRetention: Compact never deletes a journal record younger than
+	// this; 0 (the default) keeps the journal forever. Pruned records are
+	// replaced by an anchor (seq and hash of the last one pruned) so Verify
+	// still checks the chain that is left; export them before (§3.5).
+	JournalRetention time.Duration
+	// SyncEvery, when > 0, holds a commit that has work for up to this long
+	// to gather more into it (more latency, fewer fsyncs). The default 0
+	// commits as soon as the committer is free; whatever arrives while a
+	// commit is in flight goes into the next one.
+	SyncEvery time.Duration
+	// MaxBatch bounds the operations (appended records, pushes, acks) of one
+	// transaction (default 1024).
+	MaxBatch int
+	// RetryEvery is how often a degraded store tries the disk again
+	// (default 10s).
+	RetryEvery time.Duration
+	// MaxBacklog bounds the journal records held in memory while degraded
+	// (default 100000); beyond it Append drops records with ErrBacklogFull.
+	// Reports pushed to the outbox are never dropped.
+	MaxBacklog int
+	// OnTrouble is called with true when the store becomes degraded, with
+	// the cause, and with false, nil when writing works again: once per
+	// transition, never per record.
+	OnTrouble func(active bool, err error)
+	// OnFsync is called after every successful commit with its duration
+	// (the write and fsync of one transaction), for a latency histogram.
+	OnFsync func(d time.Duration)
+
+	// writeFault, for tests, is called inside each write transaction after
+	// its changes; an error fails the transaction as a failing disk would.
+	writeFault func() error
+}
+
+// Stats are the store's figures for the daemon's metrics.
+type Stats struct {
+	// Records is how many journal records are on disk.
+	Records uint64
+	// Bytes is the size of the database file.
+	Bytes int64
+	// Pending is how many reports wait for their PUBACK (Outbox.Len).
+	Pending int
+	// Degraded: see Store.Degraded.
+	Degraded bool
+	// Backlog is how many operations wait for the disk.
+	Backlog int
+	// Commits counts the successful transactions since Open.
+	Commits uint64
+	// Dropped counts journal records dropped while degraded
+	// (ErrBacklogFull).
+	Dropped uint64
+}
+
+// Recovery describes how Open replaced a damaged database file. The daemon
+// raises it as trouble.
+type Recovery struct {
+	// At is when it happened (Options.Clock).
+	At time.Time
+	// Path is the database; MovedTo where the damaged file now is.
+	Path, MovedTo string
+	// Reason says what was wrong.
+	Reason string
+	// Salvaged is how many unacknowledged reports were read from the damaged
+	// file into the new one (they are sent again); Unreadable how many
+	// entries of its outbox could not be read.
+	Salvaged, Unreadable int
+	// OldLastSeq and OldLastHash are the last readable record of the damaged
+	// journal (zero and "" when none could be read); the new journal's first
+	// record, a "trouble" record, names them and the moved file.
+	OldLastSeq  uint64
+	OldLastHash string
+}
+
+func (r *Recovery) String() string {
+	return fmt.Sprintf("database %s replaced (%s); damaged file kept as %s; %d pending reports salvaged, %d unreadable",
+		r.Path, r.Reason, r.MovedTo, r.Salvaged, r.Unreadable)
+}
+
+// Store is the journal and the outbox in one bbolt file. It is safe for
+// concurrent use. A single committer goroutine does every write.
+type Store struct {
+	path string
+	opts Options
+	log  *slog.Logger
+	clk  clock.Clock
+
+	wake   chan struct{} // work for the committer (buffer 1)
+	notify chan struct{} // Outbox.Notify (buffer 1)
+	quit   chan struct{}
+	done   chan struct{} // closed when the committer has ended
+	outbox *Outbox
+
+	// dbMu guards db: readers hold it shared for their transaction; the
+	// committer takes it exclusively only to install a database, Close to
+	// close it. The committer's own transactions need no lock: it is the
+	// only one that replaces db.
+	dbMu sync.RWMutex
+	db   *bolt.DB
+
+	// Committer-owned: the chain's tip as committed.
+	lastHash string
+
+	mu          sync.Mutex
+	queue       []*op    // operations not yet on disk, in order
+	entries     []*entry // unacknowledged reports, oldest first
+	lastSeq     uint64   // committed
+	anchorSeq   uint64   // journal records up to here were pruned
+	degraded    bool
+	degErr      error
+	retryDue    bool
+	retryTimer  clock.Timer
+	closed      bool
+	loggedAfter bool // "push after close" logged
+	commits     uint64
+	dropped     uint64
+	backlogRecs int // journal records in queue held while degraded
+	recovered   *Recovery
+}
+
+// Open opens (or creates) the database at path and starts the committer.
+//
+//   - Another process holding the file: an error wrapping ErrLocked, after
+//     at most about OpenTimeout.
+//   - A damaged file (not a bbolt database, truncated, bad meta pages, a
+//     failing chain in its last records, an unreadable entry): the file is
+//     moved to <path>.corrupt-<UTC timestamp>, its unacknowledged reports
+//     are salvaged when they can be read, a fresh database is started, and
+//     Open succeeds with Recovered describing it. It never fails the same
+//     way twice on the next start.
+//   - A file system that refuses (read-only, disk full, permissions): Open
+//     succeeds with the store degraded (reports flow from memory), raises
+//     OnTrouble and retries every RetryEvery.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.OpenTimeout <= 0 {
+		opts.OpenTimeout = DefaultOpenTimeout
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = DefaultMaxBatch
+	}
+	if opts.RetryEvery <= 0 {
+		opts.RetryEvery = DefaultRetryEvery
+	}
+	if opts.MaxBacklog <= 0 {
+		opts.MaxBacklog = DefaultMaxBacklog
+	}
+	s := &Store{
+		path:     path,
+		opts:     opts,
+		log:      opts.Logger.With("component", "journal"),
+		clk:      opts.Clock,
+		wake:     make(chan struct{}, 1),
+		notify:   make(chan struct{}, 1),
+		quit:     make(chan struct{}),
+		done:     make(chan struct{}),
+		lastHash: zeroHash,
+	}
+	s.outbox = &Outbox{s: s}
+
+	db, st, err := s.openDB()
+	switch {
+	case err != nil && classify(err) == classLocked:
+		return nil, fmt.Errorf("journal: open %s: %w", path, ErrLocked)
+	case err != nil:
+		// The file system refuses: run from memory and retry.
+		s.degraded, s.degErr, s.retryDue = true, err, false
+		s.log.Error("state directory not writable: reports are kept in memory until it is",
+			"path", path, "error", err, "retry_s", s.opts.RetryEvery.Seconds())
+		s.scheduleRetryLocked()
+		if s.opts.OnTrouble != nil {
+			s.opts.OnTrouble(true, fmt.Errorf("%w: %w", ErrDegraded, err))
+		}
+	default:
+		s.install(db, st)
+		// The recovery record and salvaged reports go to disk before Open
+		// returns (or the store starts degraded with them in memory).
+		s.drain(true)
+	}
+	go s.run()
+	return s, nil
+}
+
+// Close writes what is queued (one last attempt when degraded), stops the
+// committer and closes the file. Reports pushed after Close stay in memory
+// only. Close is idempotent; the error says what could not be written.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		<-s.done
+		return nil
+	}
+	s.closed = true
+	if s.retryTimer != nil {
+		s.retryTimer.Stop()
+	}
+	s.mu.Unlock()
+	close(s.quit)
+	<-s.done
+
+	s.mu.Lock()
+	left := len(s.queue)
+	s.mu.Unlock()
+	s.dbMu.Lock()
+	var err error
+	if s.db != nil {
+		err = s.db.Close()
+		s.db = nil
+	}
+	s.dbMu.Unlock()
+	if err != nil {
+		err = fmt.Errorf("journal: close: %w", err)
+	}
+	if left > 0 {
+		err = errors.Join(err, fmt.Errorf("journal: close: %d operations not written: %w", left, ErrDegraded))
+	}
+	return err
+}
+
+// Degraded reports whether the store cannot write to disk, and why.
+func (s *Store) Degraded() (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.degraded {
+		return false, nil
+	}
+	return true, fmt.Errorf("%w: %w", ErrDegraded, s.degErr)
+}
+
+// Recovered describes the damaged database Open replaced, or is nil.
+func (s *Store) Recovered() *Recovery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.recovered
+}
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.path }
+
+// Stats returns the store's figures.
+func (s *Store) Stats() Stats {
+	s.mu.Lock()
+	st := Stats{
+		Records:  s.lastSeq - s.anchorSeq,
+		Pending:  len(s.entries),
+		Degraded: s.degraded,
+		Backlog:  len(s.queue),
+		Commits:  s.commits,
+		Dropped:  s.dropped,
+	}
+	s.mu.Unlock()
+	if fi, err := os.Stat(s.path); err == nil {
+		st.Bytes = fi.Size()
+	}
+	return st
+}
+
+// signal wakes the goroutine waiting on c without blocking.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
