@@ -83,7 +83,7 @@ func TestCommandsAreVerifiedAnsweredAndCounted(t *testing.T) {
 	for _, c := range cases {
 		var r reply
 		if c.id == "" { // an oversize payload has no id we can read back
-			if tok := sub.c.Publish(root+"/cmd/"+c.verb, 1, false, c.payload); !tok.WaitTimeout(5*time.Second) {
+			if tok := sub.c.Publish(root+"/cmd/"+c.verb, 1, false, c.payload); !tok.WaitTimeout(5 * time.Second) {
 				t.Fatal("publish")
 			}
 			m := sub.wait(t, 5*time.Second, func(m message) bool {

@@ -82,7 +82,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 		"origin": {r.Origin, "button"}, "source": {r.Source, "panic-teller-1"},
 		"hall.id": {r.Hall.ID, "demo-hall"}, "hall.name": {r.Hall.Name, "客户服务中心第一营业厅 (Demo Service Hall No. 1)"},
 		"hall.location": {r.Hall.Location, "1 Demo Road, Example City"},
-		"impact": {r.Impact, "unknown"}, "control": {r.Control, "unknown"}, "trend": {r.Trend, "unknown"},
+		"impact":        {r.Impact, "unknown"}, "control": {r.Control, "unknown"}, "trend": {r.Trend, "unknown"},
 	}
 	for field, v := range want {
 		if v[0] != v[1] {
