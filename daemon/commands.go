@@ -62,7 +62,7 @@ func (d *Daemon) handleCommand(topic string, payload []byte) {
 	}
 	m, err := d.verifier.Verify(verb, payload)
 	if err != nil {
-		d.reject(label, m.ID, verb, "", command.Reason(err), err)
+		d.reject(label, m.ID, verb, "", command.Reason(err), err, payload)
 		return
 	}
 	inc, err := d.eng.Do(engine.Command{
@@ -71,16 +71,23 @@ func (d *Daemon) handleCommand(topic string, payload []byte) {
 		Records: m.Records, Impact: m.Impact, Control: m.Control, Trend: m.Trend, Other: m.Other,
 	})
 	if err != nil {
-		d.reject(label, m.ID, verb, inc, engineReason(err), err)
+		d.reject(label, m.ID, verb, inc, engineReason(err), err, payload)
 		return
 	}
 	d.metrics.commands.WithLabelValues(label, "ok").Inc()
+	d.rec.add("command", inc, "", false, map[string]any{"id": m.ID, "verb": verb, "by": m.By, "authenticated": m.Authenticated,
+		"payload": json.RawMessage(payload)})
 	d.log.Info("command", "id", m.ID, "verb", verb, "incident", inc, "by", m.By, "authenticated", m.Authenticated)
 	d.reply(Reply{ID: m.ID, Verb: verb, Incident: inc, Result: "ok", At: d.clk.Now().UTC()})
 }
 
-func (d *Daemon) reject(label, id, verb, inc, reason string, err error) {
+func (d *Daemon) reject(label, id, verb, inc, reason string, err error, payload []byte) {
 	d.metrics.commands.WithLabelValues(label, reason).Inc()
+	rec := map[string]any{"id": id, "verb": label, "reason": reason, "error": err.Error(), "bytes": len(payload)}
+	if json.Valid(payload) && len(payload) <= d.cfg.Commands.MaxPayload {
+		rec["payload"] = json.RawMessage(payload)
+	}
+	d.rec.add("command_rejected", inc, "", false, rec)
 	d.log.Warn("command rejected", "id", id, "verb", verb, "reason", reason, "err", err)
 	d.reply(Reply{ID: id, Verb: verb, Incident: inc, Result: "error: " + err.Error(), Reason: reason, At: d.clk.Now().UTC()})
 }

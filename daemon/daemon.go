@@ -18,6 +18,7 @@ import (
 
 	"github.com/hallguard/hallguard/daemon/config"
 	"github.com/hallguard/hallguard/daemon/engine"
+	"github.com/hallguard/hallguard/daemon/journal"
 	"github.com/hallguard/hallguard/devices"
 	"github.com/hallguard/hallguard/devices/clock"
 	"github.com/hallguard/hallguard/devices/gpiocdev"
@@ -70,6 +71,8 @@ type Daemon struct {
 	outputs  map[string]devices.Output
 	act      *actuator
 	verifier *command.Verifier
+	store    *journal.Store
+	rec      *recorder
 	httpLn   net.Listener
 	ready    atomic.Bool
 	wg       sync.WaitGroup
@@ -119,6 +122,19 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	if d.verifier, err = newVerifier(d); err != nil {
 		return err
 	}
+	// The journal before MQTT: a report is durable before it is sent, and
+	// the backlog of a crash is replayed first.
+	if err := d.openJournal(); err != nil {
+		return err
+	}
+	defer func() {
+		d.rec.close()
+		if err := d.store.Close(); err != nil {
+			d.log.Error("journal close", "err", err)
+		}
+	}()
+	d.rec.add("config", "", "", false, map[string]any{"file": cfg.File, "sha256": cfg.Digest(), "hall": cfg.Hall.ID,
+		"backend": cfg.Backend, "inputs": len(cfg.Inputs), "outputs": len(cfg.Outputs), "playbooks": len(cfg.Playbooks), "version": Version})
 
 	// MQTT first, so the first report has somewhere to go.
 	brokerURL := cfg.MQTT.Broker
@@ -150,6 +166,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 			d.metrics.mqttConnected.Set(b2f(up))
 			d.log.Info("mqtt connection", "connected", up)
 		},
+		Queue: d.store.Outbox(),
 	})
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
@@ -237,6 +254,7 @@ started:
 	if err := d.pub.Subscribe("cmd/+", d.handleCommand); err != nil {
 		return fmt.Errorf("daemon: commands: %w", err)
 	}
+	go d.compactLoop(ctx)
 	d.ready.Store(true)
 	d.log.Info("hallguard ready", "hall", cfg.Hall.ID, "backend", cfg.Backend, "inputs", len(cfg.Inputs),
 		"outputs", len(cfg.Outputs), "http", d.httpLn.Addr().String(), "mqtt", cfg.MQTT.Broker)
@@ -381,7 +399,16 @@ var _ engine.Sink = (*fanout)(nil)
 
 func (f *fanout) Report(r engine.Report) {
 	f.d.metrics.report(r)
-	f.d.pub.Report(r)
+	f.d.pub.Report(r) // the outbox journals the report with it
+	switch r.Event {
+	case engine.EventRaised, engine.EventAcknowledged, engine.EventResolved, engine.EventFalseAlarm:
+		f.d.rec.add("incident", r.Incident, r.Playbook, r.Drill, map[string]any{"event": r.Event, "state": r.State,
+			"variant": r.Variant, "origin": r.Origin, "source": r.Source, "version": r.Version, "report": r.ID})
+	case engine.EventStep:
+		if n := len(r.Measures); n > 0 {
+			f.d.rec.add("step", r.Incident, r.Playbook, r.Drill, r.Measures[n-1])
+		}
+	}
 	f.d.metrics.reportsPending.Set(float64(f.d.pub.Pending()))
 	f.d.log.Info("report", "id", r.ID, "playbook", r.Playbook, "variant", r.Variant, "event", r.Event, "state", r.State)
 }
@@ -389,12 +416,16 @@ func (f *fanout) Report(r engine.Report) {
 func (f *fanout) Drive(output string, active bool, reason string) {
 	f.d.metrics.outputActive.WithLabelValues(output).Set(b2f(active))
 	f.d.act.set(output, active)
+	f.d.rec.add("output", "", "", false, map[string]any{"output": output, "active": active, "reason": reason})
 	f.d.log.Info("output", "output", output, "active", active, "reason", reason)
 }
 
 func (f *fanout) Input(s engine.InputState) {
 	f.d.metrics.input(s)
 	f.d.pub.Input(s)
+	if s.Kind != "counter" { // pulses are counted in the queue, not journalled one by one
+		f.d.rec.add("input", "", "", false, s)
+	}
 }
 
 func (f *fanout) Queue(q engine.QueueState) {
@@ -405,6 +436,7 @@ func (f *fanout) Queue(q engine.QueueState) {
 func (f *fanout) Condition(c engine.Condition) {
 	f.d.metrics.condition(c)
 	f.d.pub.Condition(c)
+	f.d.rec.add("trouble", "", "", false, c)
 	if c.Kind != "pre_alarm" || c.Active {
 		f.d.log.Warn("condition", "class", c.Class, "kind", c.Kind, "input", c.Input, "active", c.Active, "detail", c.Detail)
 	}
@@ -482,6 +514,7 @@ func (d *Daemon) routes() http.Handler {
 		}
 		_ = json.NewEncoder(w).Encode(status)
 	})
+	d.journalRoutes(mux)
 	mux.HandleFunc("/api/incidents", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(d.eng.Incidents())
@@ -491,10 +524,28 @@ func (d *Daemon) routes() http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		fmt.Fprintf(w, "hallguard %s for %s\n/metrics  Prometheus metrics\n/healthz  readiness\n/api/incidents  incidents as JSON\n", Version, d.cfg.Hall.Name)
+		fmt.Fprintf(w, "hallguard %s for %s\n/metrics  Prometheus metrics\n/healthz  readiness\n/api/incidents  incidents as JSON\n/api/journal/verify, /api/journal/export?format=jsonl|csv&since=&until=&playbook=&incident=&kind=&drill=\n", Version, d.cfg.Hall.Name)
 	})
 	return mux
 }
 
 // ErrNotReady is returned by helpers that need a ready daemon.
 var ErrNotReady = errors.New("daemon: not ready")
+
+// compactLoop drops retired outbox entries past their retention, hourly.
+func (d *Daemon) compactLoop(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := d.store.Compact(d.clk.Now()); err != nil {
+				d.log.Warn("journal compaction", "err", err)
+			} else if n > 0 {
+				d.log.Info("journal compaction", "removed", n)
+			}
+		}
+	}
+}

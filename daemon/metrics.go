@@ -38,6 +38,8 @@ type Metrics struct {
 	outputActive   *prometheus.GaugeVec
 	trouble        *prometheus.GaugeVec
 	commands       *prometheus.CounterVec
+	redelivered    prometheus.Counter
+	journalDropped prometheus.Counter
 
 	mu       sync.Mutex
 	open     map[string]string // incident id -> playbook, while open
@@ -87,6 +89,10 @@ func NewMetrics(cfg *config.Config) *Metrics {
 		Help: "1 while a condition is active, by class (trouble, tamper, supervisory) and kind."}, []string{"class", "kind"})
 	m.commands = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hallguard_commands_total",
 		Help: "Commands received, by verb and result (ok or the rejection reason)."}, []string{"verb", "result"})
+	m.redelivered = prometheus.NewCounter(prometheus.CounterOpts{Name: "hallguard_reports_redelivered_total",
+		Help: "Reports sent again after a restart (replayed from the durable outbox, redelivered: true)."})
+	m.journalDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "hallguard_journal_records_dropped_total",
+		Help: "Journal records (not reports) dropped because the in-memory backlog was full while the disk failed."})
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hallguard_build_info", Help: "Build information; the value is 1."}, []string{"version", "goversion", "revision"})
 	rev := "unknown"
 	if bi, ok := debug.ReadBuildInfo(); ok {
@@ -100,6 +106,7 @@ func NewMetrics(cfg *config.Config) *Metrics {
 	for _, c := range []prometheus.Collector{m.inputActive, m.inputEdges, m.inputLost, m.inputFault, m.handoffDropped,
 		m.incidentsOpen, m.incidentsTotal, m.queueLength, m.queueRate, m.queueSurge, m.queueArrivals, m.queueDeparts,
 		m.reportsPub, m.reportsFailed, m.reportsPending, m.latency, m.mqttConnected, m.outputActive, m.trouble, m.commands, build,
+		m.redelivered, m.journalDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
 	}

@@ -191,7 +191,28 @@ func (p *Publisher) Start(ctx context.Context) error {
 	go p.stateLoop()
 	go p.commandLoop()
 	go p.supervise()
+	if n, ok := p.queue.(Notifier); ok {
+		p.workers.Add(1)
+		go func() { // a durable queue makes reports peekable only once on disk
+			defer p.workers.Done()
+			for {
+				select {
+				case <-n.Notify():
+					signal(p.wakeSend)
+				case <-p.stopWork:
+					return
+				}
+			}
+		}()
+	}
 	return nil
+}
+
+// Notifier is implemented by queues whose pushed messages become visible to
+// Peek later than Push returns (a durable outbox: once committed to disk).
+// The publisher then also wakes its sender on every value from Notify.
+type Notifier interface {
+	Notify() <-chan struct{}
 }
 
 // Close flushes and stops: it waits until every queued report is

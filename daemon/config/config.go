@@ -17,6 +17,7 @@ type Config struct {
 	HTTP     HTTP     `yaml:"http"`
 	Roles    []Role   `yaml:"roles"`
 	Commands Commands `yaml:"commands"`
+	Journal  Journal  `yaml:"journal"`
 	StateDir string   `yaml:"state_dir"`
 	// PlaybooksDir holds the playbook files. A relative path is taken
 	// relative to the config file's folder.
@@ -25,6 +26,7 @@ type Config struct {
 	// Set by Load, not by YAML.
 	File      string      `yaml:"-"`
 	Playbooks []*Playbook `yaml:"-"`
+	digest    [32]byte
 }
 
 // Hall identifies the service hall (§3.3 1).
@@ -186,6 +188,17 @@ type Commands struct {
 	Window Duration `yaml:"window"`
 	// MaxPayload is the largest command payload accepted, in bytes.
 	MaxPayload int `yaml:"max_payload"`
+}
+
+// Journal configures the durable journal and outbox (§3.5: kept and
+// archived), one bbolt file in the state directory.
+type Journal struct {
+	// Retention: journal records younger than this are never compacted;
+	// 0 (the default) keeps the journal forever. Export before pruning.
+	Retention Duration `yaml:"retention"`
+	// OutboxRetention is how long reports already acknowledged stay in the
+	// outbox (they stay in the journal regardless). Default 30d.
+	OutboxRetention Duration `yaml:"outbox_retention"`
 }
 
 // HTTP configures the metrics/health endpoint.

@@ -2,6 +2,8 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -286,6 +288,7 @@ func Parse(path string, data []byte) (*Config, error) {
 		return nil, errs
 	}
 	c.File = path
+	c.digest = sha256.Sum256(data)
 	c.applyDefaults()
 	v := &validator{file: path, pos: pos}
 	c.validate(v)
@@ -371,3 +374,7 @@ func loadPlaybookFiles(files []string) ([]*Playbook, Errors) {
 	}
 	return pbs, errs
 }
+
+// Digest is the SHA-256 of the config file as loaded, for the journal's
+// record of every config load.
+func (c *Config) Digest() string { return hex.EncodeToString(c.digest[:]) }

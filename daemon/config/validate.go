@@ -102,6 +102,9 @@ func (c *Config) applyDefaults() {
 	if c.HTTP.Listen == "" {
 		c.HTTP.Listen = DefaultHTTPListen
 	}
+	if c.Journal.OutboxRetention == 0 {
+		c.Journal.OutboxRetention = Duration(30 * 24 * time.Hour)
+	}
 	if c.Commands.Auth == "" {
 		c.Commands.Auth = "hmac"
 	}
@@ -315,6 +318,12 @@ func (c *Config) validate(v *validator) {
 	}
 	for i, r := range c.Roles {
 		checkID(fmt.Sprintf("roles[%d].id", i), r.ID)
+	}
+	if c.Journal.Retention != 0 && c.Journal.Retention.D() < 30*24*time.Hour {
+		v.add("journal.retention", "%s is too short to keep incident records (§3.5: at least 30d, or 0 to keep forever)", c.Journal.Retention.D())
+	}
+	if c.Journal.OutboxRetention.D() < time.Hour {
+		v.add("journal.outbox_retention", "%s is too short (at least 1h)", c.Journal.OutboxRetention.D())
 	}
 	switch c.Commands.Auth {
 	case "hmac":

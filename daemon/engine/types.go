@@ -96,11 +96,11 @@ type Report struct {
 // Measure is something done about an incident: by the daemon (outputs,
 // escalations) or by people (steps).
 type Measure struct {
-	At      time.Time
-	Kind    string // output | escalation | step | note | ack | resolve
-	Text    string
-	Section string
-	By      string
+	At      time.Time `json:"at"`
+	Kind    string    `json:"kind"` // output | escalation | step | note | ack | resolve
+	Text    string    `json:"text"`
+	Section string    `json:"section,omitempty"`
+	By      string    `json:"by,omitempty"`
 }
 
 // StepState is one playbook step and whether it has been done.
@@ -126,15 +126,15 @@ type EscalationInfo struct {
 
 // InputState is the published state of one input.
 type InputState struct {
-	ID     string
-	Kind   string
-	Active bool
+	ID     string `json:"id"`
+	Kind   string `json:"kind"`
+	Active bool   `json:"active"`
 	// State is idle, active, pre-alarm (unverified smoke) or fault.
-	State     string
-	Since     time.Time
-	Faults    []string
-	Edges     uint64
-	LostEdges uint64
+	State     string    `json:"state"`
+	Since     time.Time `json:"since"`
+	Faults    []string  `json:"faults,omitempty"`
+	Edges     uint64    `json:"edges"`
+	LostEdges uint64    `json:"lost_edges"`
 }
 
 // QueueState is the published state of the queue model.
@@ -157,11 +157,11 @@ const (
 
 // Condition is a non-incident signal: trouble, tamper or supervisory.
 type Condition struct {
-	Class  string
-	Kind   string // stuck, loop_open, lost_edges, line_lost, pre_alarm, tamper, ...
-	Input  string // empty for daemon-wide conditions
-	Active bool
-	Time   time.Time
-	Detail string
-	Count  uint64
+	Class  string    `json:"class"`
+	Kind   string    `json:"kind"`            // stuck, loop_open, lost_edges, line_lost, pre_alarm, tamper, ...
+	Input  string    `json:"input,omitempty"` // empty for daemon-wide conditions
+	Active bool      `json:"active"`
+	Time   time.Time `json:"time"`
+	Detail string    `json:"detail,omitempty"`
+	Count  uint64    `json:"count,omitempty"`
 }

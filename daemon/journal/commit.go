@@ -122,6 +122,9 @@ func (s *Store) Append(recs ...Record) ([]uint64, error) {
 		prepped[i] = p
 	}
 	o := &op{kind: opAppend, recs: prepped, done: make(chan opResult, 1)}
+	if s.readOnly {
+		return nil, fmt.Errorf("journal: append: %w", ErrReadOnly)
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -35,6 +35,9 @@ func (s *Store) Outbox() *Outbox { return s.outbox }
 // Push appends m at the tail without waiting for the disk.
 func (o *Outbox) Push(m mqtt.Message) {
 	s := o.s
+	if s.readOnly {
+		return // OpenReadOnly serves inspection only
+	}
 	now := s.clk.Now()
 	// Encoded here, under the caller's lock: the stored report is the
 	// report as it was pushed, whatever the engine does with it next.
@@ -90,6 +93,9 @@ func (o *Outbox) Peek(n int) []mqtt.Message {
 // ignored.
 func (o *Outbox) Ack(id string) {
 	s := o.s
+	if s.readOnly {
+		return
+	}
 	now := s.clk.Now()
 	s.mu.Lock()
 	i := slices.IndexFunc(s.entries, func(e *entry) bool { return e.msg.ID == id })

@@ -117,10 +117,11 @@ func (r *Recovery) String() string {
 // Store is the journal and the outbox in one bbolt file. It is safe for
 // concurrent use. A single committer goroutine does every write.
 type Store struct {
-	path string
-	opts Options
-	log  *slog.Logger
-	clk  clock.Clock
+	path     string
+	opts     Options
+	readOnly bool // OpenReadOnly: no committer, every write refused
+	log      *slog.Logger
+	clk      clock.Clock
 
 	wake   chan struct{} // work for the committer (buffer 1)
 	notify chan struct{} // Outbox.Notify (buffer 1)

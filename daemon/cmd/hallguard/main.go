@@ -46,6 +46,7 @@ commands:
   check    validate a config and its playbooks; print every error
   sim      drive the simulated hall: press|release|pulse INPUT [WIDTH], or list
   watch    subscribe to the hall's MQTT topics and print them readably
+  journal  verify|list|show SEQ|export: the hash-chained journal (§3.5 archive)
   cmd      sign and send a command (ack, resolve, false_alarm, step, trigger, report); print the reply
   version  print the version
 
@@ -71,6 +72,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdWatch(args, stdout, stderr)
 	case "cmd":
 		return cmdCmd(args, stdout, stderr)
+	case "journal":
+		return cmdJournal(args, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "hallguard", daemon.Version)
 		return exitOK

@@ -1,0 +1,94 @@
+package daemon
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/hallguard/hallguard/daemon/journal"
+)
+
+// ParseFilter reads journal filters from URL query values: since, until
+// (RFC 3339 or YYYY-MM-DD), playbook, incident, kind, drill (true|false),
+// from (seq) and limit. The CLI and the HTTP API share it.
+func ParseFilter(q url.Values) (journal.Filter, error) {
+	var f journal.Filter
+	var err error
+	if f.Since, err = parseTime(q.Get("since")); err != nil {
+		return f, fmt.Errorf("since: %w", err)
+	}
+	if f.Until, err = parseTime(q.Get("until")); err != nil {
+		return f, fmt.Errorf("until: %w", err)
+	}
+	f.Playbook, f.Incident, f.Kind = q.Get("playbook"), q.Get("incident"), q.Get("kind")
+	if v := q.Get("drill"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return f, fmt.Errorf("drill: want true or false, not %q", v)
+		}
+		f.Drill = &b
+	}
+	for name, dst := range map[string]*int{"limit": &f.Limit} {
+		if v := q.Get(name); v != "" {
+			if *dst, err = strconv.Atoi(v); err != nil || *dst < 0 {
+				return f, fmt.Errorf("%s: want a whole number, not %q", name, v)
+			}
+		}
+	}
+	if v := q.Get("from"); v != "" {
+		if f.From, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return f, fmt.Errorf("from: want a sequence number, not %q", v)
+		}
+	}
+	return f, nil
+}
+
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time (want RFC 3339 or YYYY-MM-DD)", s)
+}
+
+// journalRoutes serves the journal of a running daemon (whose file lock
+// keeps other processes out) on its loopback HTTP address.
+func (d *Daemon) journalRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("/api/journal/verify", func(w http.ResponseWriter, r *http.Request) {
+		res, err := d.store.Verify()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(res)
+	})
+	mux.HandleFunc("/api/journal/export", func(w http.ResponseWriter, r *http.Request) {
+		f, err := ParseFilter(r.URL.Query())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		switch r.URL.Query().Get("format") {
+		case "", "jsonl":
+			w.Header().Set("Content-Type", "application/jsonl")
+			err = d.store.ExportJSONL(w, f)
+		case "csv":
+			w.Header().Set("Content-Type", "text/csv")
+			err = d.store.ExportCSV(w, f)
+		default:
+			http.Error(w, "format: want jsonl or csv", http.StatusBadRequest)
+			return
+		}
+		if err != nil {
+			d.log.Error("journal export", "err", err)
+		}
+	})
+}

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/hallguard/hallguard/daemon"
+	"github.com/hallguard/hallguard/daemon/journal"
+)
+
+// cmdJournal reads the journal: the file itself when no daemon holds it,
+// else the running daemon's loopback HTTP API.
+//
+//	hallguard journal verify
+//	hallguard journal list   [filters]
+//	hallguard journal show   SEQ
+//	hallguard journal export [-format jsonl|csv] [-o FILE] [filters]
+//
+// filters: -since -until (RFC 3339 or YYYY-MM-DD) -playbook -incident -kind -drill true|false -limit N
+func cmdJournal(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "usage: hallguard journal verify|list|show SEQ|export [flags]")
+		return exitConfig
+	}
+	sub, args := args[0], args[1:]
+	fs, path := newFlags("journal "+sub, stderr)
+	file := fs.String("file", "", "journal file (default: hallguard.db in the config's state_dir)")
+	format := fs.String("format", "jsonl", "export format: jsonl or csv")
+	out := fs.String("o", "", "export to this file instead of standard output")
+	q := url.Values{}
+	for _, name := range []string{"since", "until", "playbook", "incident", "kind", "drill", "limit"} {
+		name := name
+		fs.Func(name, "filter: "+name, func(v string) error { q.Set(name, v); return nil })
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitConfig
+	}
+	filter, err := daemon.ParseFilter(q)
+	if err != nil {
+		fmt.Fprintln(stderr, "hallguard journal: -"+err.Error())
+		return exitConfig
+	}
+	cfg, ok := loadConfig(*path, stderr)
+	if !ok {
+		return exitConfig
+	}
+	if *file == "" {
+		*file = daemon.JournalPath(cfg.StateDir)
+	}
+	st, err := journal.OpenReadOnly(*file, 300*time.Millisecond)
+	var api string
+	switch {
+	case errors.Is(err, journal.ErrLocked):
+		api = "http://" + cfg.HTTP.Listen + "/api/journal/"
+	case err != nil:
+		fmt.Fprintln(stderr, "hallguard journal:", err)
+		return exitFail
+	default:
+		defer st.Close()
+	}
+
+	switch sub {
+	case "verify":
+		var res journal.VerifyResult
+		if st != nil {
+			if res, err = st.Verify(); err != nil {
+				fmt.Fprintln(stderr, "hallguard journal verify:", err)
+				return exitFail
+			}
+		} else if err := getJSON(api+"verify", &res); err != nil {
+			fmt.Fprintln(stderr, "hallguard journal verify: the daemon holds the journal and its API failed:", err)
+			return exitFail
+		}
+		if res.FirstBad != 0 {
+			fmt.Fprintf(stdout, "%s: BROKEN at record %d: %s (%d records before it are intact)\n", *file, res.FirstBad, res.Reason, res.FirstBad-1)
+			return exitFail
+		}
+		fmt.Fprintf(stdout, "%s: ok: %d records, chain intact up to seq %d (hash %s)\n", *file, res.Records, res.Last, res.LastHash)
+		return exitOK
+	case "export":
+		w := stdout
+		if *out != "" {
+			f, err := os.Create(*out)
+			if err != nil {
+				fmt.Fprintln(stderr, "hallguard journal export:", err)
+				return exitFail
+			}
+			defer f.Close()
+			w = f
+		}
+		if st != nil {
+			switch *format {
+			case "jsonl":
+				err = st.ExportJSONL(w, filter)
+			case "csv":
+				err = st.ExportCSV(w, filter)
+			default:
+				err = fmt.Errorf("-format: want jsonl or csv, not %q", *format)
+			}
+		} else {
+			q.Set("format", *format)
+			err = copyHTTP(w, api+"export?"+q.Encode())
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "hallguard journal export:", err)
+			return exitFail
+		}
+		return exitOK
+	case "list", "show":
+		recs, err := records(st, api, q, filter)
+		if err != nil {
+			fmt.Fprintln(stderr, "hallguard journal:", err)
+			return exitFail
+		}
+		if sub == "show" {
+			if fs.NArg() != 1 {
+				fmt.Fprintln(stderr, "usage: hallguard journal show SEQ")
+				return exitConfig
+			}
+			seq, err := strconv.ParseUint(fs.Arg(0), 10, 64)
+			if err != nil {
+				fmt.Fprintln(stderr, "hallguard journal show: SEQ must be a number")
+				return exitConfig
+			}
+			for _, r := range recs {
+				if r.Seq == seq {
+					b, _ := json.MarshalIndent(r, "", "  ")
+					fmt.Fprintln(stdout, string(b))
+					return exitOK
+				}
+			}
+			fmt.Fprintf(stderr, "hallguard journal show: no record %d\n", seq)
+			return exitFail
+		}
+		for _, r := range recs {
+			drill := ""
+			if r.Drill {
+				drill = " DRILL"
+			}
+			data := string(r.Data)
+			if len(data) > 100 {
+				data = data[:97] + "..."
+			}
+			fmt.Fprintf(stdout, "%6d  %s  %-16s %-28s %-14s%s %s\n", r.Seq, r.Time.Local().Format("2006-01-02 15:04:05.000"),
+				r.Kind, r.Incident, r.Playbook, drill, data)
+		}
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "hallguard journal: unknown subcommand %q (want verify, list, show or export)\n", sub)
+	return exitConfig
+}
+
+func records(st *journal.Store, api string, q url.Values, f journal.Filter) ([]journal.Record, error) {
+	if st != nil {
+		return st.List(f)
+	}
+	q.Set("format", "jsonl")
+	resp, err := http.Get(api + "export?" + q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return nil, fmt.Errorf("%s: %s", resp.Status, b)
+	}
+	var out []journal.Record
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var r journal.Record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return nil, fmt.Errorf("export line: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, sc.Err()
+}
+
+func getJSON(u string, v any) error {
+	resp, err := http.Get(u)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("%s: %s", resp.Status, b)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+func copyHTTP(w io.Writer, u string) error {
+	resp, err := http.Get(u)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("%s: %s", resp.Status, b)
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
+}
+
