@@ -38,8 +38,16 @@ func New(clk clock.Clock) *Backend {
 func (b *Backend) OpenInput(spec devices.InputSpec) (devices.Input, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if _, dup := b.inputs[spec.ID]; dup {
-		return nil, fmt.Errorf("sim: input %q opened twice", spec.ID)
+	if in, ok := b.inputs[spec.ID]; ok {
+		// A closed input may be opened again, as a line is after its chip
+		// came back; it keeps its level. An open one may not.
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		if !in.closed {
+			return nil, fmt.Errorf("sim: input %q opened twice", spec.ID)
+		}
+		in.closed = false
+		return in, nil
 	}
 	in := &Input{b: b, spec: spec, level: spec.Idle}
 	b.inputs[spec.ID] = in

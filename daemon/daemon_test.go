@@ -1,0 +1,172 @@
+package daemon_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hallguard/hallguard/daemon"
+	"github.com/hallguard/hallguard/daemon/config"
+	"github.com/hallguard/hallguard/devices"
+	"github.com/hallguard/hallguard/devices/sim"
+)
+
+const hallYAML = `
+hall: {id: t-hall, name: Test hall, location: 1 Test Road}
+backend: sim
+inputs:
+  - {id: panic-1, kind: panic, variant: armed, line: 1}
+  - {id: call-1, kind: callpoint, line: 2}
+  - {id: door-1, kind: generic, line: 3, stuck_after: 2s}
+outputs:
+  - {id: siren, line: 10, fail_safe: inactive, audible: true}
+  - {id: strobe, line: 11, fail_safe: inactive}
+  - {id: door-release, line: 12, fail_safe: active}
+  - {id: police-link, line: 13, fail_safe: inactive, silent_ok: true}
+roles: [{id: supervisor}, {id: center_manager}, {id: general_manager}]
+mqtt: {broker: embedded, listen: "127.0.0.1:0"}
+http: {listen: "127.0.0.1:0"}
+commands: {auth: none}
+`
+
+type running struct {
+	t      *testing.T
+	d      *daemon.Daemon
+	sim    *sim.Backend
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func start(t *testing.T) *running {
+	t.Helper()
+	root, _ := filepath.Abs(filepath.Join("..", "configs"))
+	cfg, err := config.Parse(filepath.Join(root, "daemon-test.yaml"), []byte(hallYAML+"state_dir: "+t.TempDir()+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{t: t, cancel: cancel, done: make(chan error, 1)}
+	ready := make(chan *daemon.Daemon, 1)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	go func() {
+		r.done <- daemon.Run(ctx, cfg, daemon.Options{Logger: log, Ready: func(d *daemon.Daemon) { ready <- d }})
+	}()
+	select {
+	case r.d = <-ready:
+	case err := <-r.done:
+		t.Fatalf("Run ended before ready: %v", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("not ready after 15s")
+	}
+	r.sim = r.d.Backend().(*sim.Backend)
+	t.Cleanup(func() { r.stop() })
+	return r
+}
+
+func (r *running) stop() {
+	r.cancel()
+	select {
+	case err := <-r.done:
+		if err != nil {
+			r.t.Errorf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		r.t.Errorf("Run did not stop")
+	}
+	r.cancel = func() {}
+	r.done = make(chan error, 1)
+	r.done <- nil
+}
+
+func (r *running) eventually(what string, ok func() bool) {
+	r.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (r *running) metrics() string {
+	resp, err := http.Get("http://" + r.d.HTTPAddr() + "/metrics")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func TestOutputsFailSafeAtStartAndStop(t *testing.T) {
+	r := start(t)
+	for _, id := range []string{"siren", "strobe", "door-release", "police-link"} {
+		o := r.sim.Output(id)
+		if h := o.History(); len(h) == 0 {
+			t.Fatalf("%s never opened", id)
+		}
+	}
+	// Opened at fail-safe: the door release (fail_safe: active) started High.
+	if h := r.sim.Output("door-release").History(); h[0] != devices.High {
+		t.Errorf("door-release opened at %v, want its fail-safe level high", h[0])
+	}
+	// Running and idle: every output at rest (inactive).
+	r.eventually("outputs at rest", func() bool { return r.sim.Output("door-release").Level() == devices.Low })
+	if r.sim.Output("siren").Level() != devices.Low {
+		t.Errorf("siren not at rest")
+	}
+	r.stop()
+	if got := r.sim.Output("door-release").Level(); got != devices.High {
+		t.Errorf("door-release at stop = %v, want fail-safe high", got)
+	}
+	if got := r.sim.Output("siren").Level(); got != devices.Low {
+		t.Errorf("siren at stop = %v, want fail-safe low", got)
+	}
+}
+
+func TestSirenSilentInRobberySoundsInFire(t *testing.T) {
+	r := start(t)
+	r.sim.Input("panic-1").Press()
+	r.eventually("police link", func() bool { return r.sim.Output("police-link").Level() == devices.High })
+	time.Sleep(100 * time.Millisecond)
+	for _, id := range []string{"siren", "strobe"} {
+		for _, l := range r.sim.Output(id).History() {
+			if l == devices.High {
+				t.Fatalf("%s acted during a robbery (history %v)", id, r.sim.Output(id).History())
+			}
+		}
+	}
+	r.sim.Input("call-1").Press()
+	r.eventually("siren on fire", func() bool { return r.sim.Output("siren").Level() == devices.High })
+	r.eventually("strobe on fire", func() bool { return r.sim.Output("strobe").Level() == devices.High })
+}
+
+func TestStuckInputAndLostLine(t *testing.T) {
+	r := start(t)
+	r.sim.Input("door-1").Press()
+	r.eventually("stuck trouble", func() bool {
+		return strings.Contains(r.metrics(), `hallguard_input_fault{fault="stuck",input="door-1"} 1`)
+	})
+	r.sim.Input("door-1").Release()
+	r.eventually("stuck cleared", func() bool {
+		return strings.Contains(r.metrics(), `hallguard_input_fault{fault="stuck",input="door-1"} 0`)
+	})
+	// The line goes away (chip removed): trouble, then the daemon reopens it.
+	r.sim.Input("panic-1").Lose()
+	r.eventually("line_lost trouble", func() bool {
+		return strings.Contains(r.metrics(), `hallguard_input_fault{fault="line_lost",input="panic-1"} 1`)
+	})
+	r.eventually("line reopened", func() bool {
+		return strings.Contains(r.metrics(), `hallguard_input_fault{fault="line_lost",input="panic-1"} 0`)
+	})
+	r.sim.Input("panic-1").Press()
+	r.eventually("a press after the line came back raises robbery", func() bool {
+		return strings.Contains(r.metrics(), `hallguard_incidents_total{drill="false",origin="button",playbook="robbery"} 1`)
+	})
+}

@@ -1,0 +1,76 @@
+package sim_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hallguard/hallguard/devices"
+	"github.com/hallguard/hallguard/devices/sim"
+)
+
+func TestControlSocket(t *testing.T) {
+	b := sim.New(nil)
+	in, err := b.OpenInput(devices.InputSpec{ID: "panic-1", Idle: devices.Low})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, _ := b.OpenInput(devices.InputSpec{ID: "loop-1", Idle: devices.High})
+	var events []devices.Event
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go in.Watch(ctx, func(ev devices.Event) { events = append(events, ev) })
+	time.Sleep(10 * time.Millisecond)
+
+	sock := filepath.Join(t.TempDir(), "sim.sock")
+	go b.Serve(ctx, sock)
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		if _, err := sim.Send(sock, "list"); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cases := []struct{ req, want, err string }{
+		{"list", "ok inputs=loop-1,panic-1 outputs=", ""},
+		{"press panic-1", "ok press panic-1", ""},
+		{"press panic-1", "ok press panic-1", ""}, // same level: no edge
+		{"release panic-1", "ok release panic-1", ""},
+		{"pulse panic-1 5ms", "ok pulse panic-1", ""},
+		{"press loop-1", "ok press loop-1", ""},
+		{"press nope", "", `no input "nope"`},
+		{"pulse panic-1 1h", "", "bad pulse width"},
+		{"explode panic-1", "", "unknown request"},
+		{"press", "", "needs an input id"},
+	}
+	for _, c := range cases {
+		got, err := sim.Send(sock, c.req)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%q: err = %v, want %q", c.req, err, c.err)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("%q = %q, %v; want %q", c.req, got, err, c.want)
+		}
+	}
+	var levels []devices.Level
+	for _, ev := range events {
+		levels = append(levels, ev.Level)
+	}
+	if want := []devices.Level{devices.High, devices.Low, devices.High, devices.Low}; len(levels) != 4 || levels[0] != want[0] || levels[3] != want[3] {
+		t.Errorf("panic-1 edges = %v, want %v", levels, want)
+	}
+	for i, ev := range events {
+		if ev.Seq != uint64(i+1) {
+			t.Errorf("event %d seq = %d", i, ev.Seq)
+		}
+	}
+	// An NC input presses by going low.
+	if l, _ := nc.Read(); l != devices.Low {
+		t.Errorf("NC input after press = %v, want low", l)
+	}
+}
