@@ -211,4 +211,3 @@ func copyHTTP(w io.Writer, u string) error {
 	_, err = io.Copy(w, resp.Body)
 	return err
 }
-

@@ -19,15 +19,23 @@ DEFAULT_PKGS=(
 	./devices/gpiocdev
 	./devices/periph
 	./devices/gpiocdev/vmtest/smoke
+	./devices/gpiocdev/vmtest/daemon
 )
 read -r -a PKGS <<<"${VMTEST_PKGS:-${DEFAULT_PKGS[*]}}"
 # Shell scripts run in the VM after the Go binaries (busybox sh).
 read -r -a SCRIPTS <<<"${VMTEST_SCRIPTS:-$(echo "$HERE"/scripts/*.sh)}"
+# The hallguard binary (/usr/bin/hallguard) and the shipped playbooks
+# (/etc/hallguard/playbooks) for the whole-daemon test: auto = packed when
+# ./devices/gpiocdev/vmtest/daemon is among the packages; 1 = always; 0 = never.
+HALLGUARD=${VMTEST_HALLGUARD:-auto}
 TEST_ARGS=${VMTEST_TEST_ARGS:-}          # extra args for every *.test, e.g. -test.run=Foo
 TEST_TIMEOUT=${VMTEST_TEST_TIMEOUT:-120s} # per test binary / script
 QEMU_TIMEOUT=${VMTEST_TIMEOUT:-300}       # whole VM run, seconds
 MEM=${VMTEST_MEM:-1024}
 SMP=${VMTEST_SMP:-2}
+# qemu64 plus RDRAND, so that the kernel's RNG is ready at boot (see README:
+# "crng and TCG").
+CPU=${VMTEST_CPU:-qemu64,+rdrand}
 # VMTEST_APPEND: extra kernel command line, e.g. loglevel=7 to see more dmesg.
 # Kernel: newest of these meta packages whose linux-source-<series> of the
 # same version is available. VMTEST_KVER=6.12.117+deb12 pins an ABI instead.
@@ -263,8 +271,24 @@ for s in "${SCRIPTS[@]}"; do
 	nscr=$((nscr + 1))
 done
 [ $((nbin + nscr)) -gt 0 ] || die "nothing to run"
+# The daemon itself, static, for the whole-daemon test.
+HGDIR="$CACHE/hallguard"
+rm -rf "$HGDIR"
+if [ "$HALLGUARD" = auto ]; then
+	HALLGUARD=0
+	for pkg in "${PKGS[@]}"; do
+		case "$pkg" in *devices/gpiocdev/vmtest/daemon | *devices/gpiocdev/vmtest/daemon/) HALLGUARD=1 ;; esac
+	done
+fi
+hgnote=""
+if [ "$HALLGUARD" = 1 ]; then
+	mkdir -p "$HGDIR"
+	(cd "$REPO" && go build -trimpath -o "$HGDIR/hallguard" ./daemon/cmd/hallguard) || die "go build ./daemon/cmd/hallguard failed"
+	echo "    ./daemon/cmd/hallguard -> /usr/bin/hallguard ($(du -h "$HGDIR/hallguard" | cut -f1)), configs/playbooks -> /etc/hallguard/playbooks"
+	hgnote=", hallguard"
+fi
 unset CGO_ENABLED GOOS GOARCH
-phase_done "$nbin binaries, $nscr scripts"
+phase_done "$nbin binaries, $nscr scripts$hgnote"
 
 # ---- Phase 5: initramfs ----------------------------------------------------------
 phase initramfs "cpio -H newc"
@@ -274,6 +298,11 @@ R="$IRD/root"
 cp "$(command -v busybox)" "$R/bin/busybox"
 cp "$HERE/init" "$R/init" && chmod 755 "$R/init"
 cp -r "$TESTDIR" "$R/tests"
+if [ -x "$HGDIR/hallguard" ]; then
+	mkdir -p "$R/usr/bin" "$R/etc/hallguard/playbooks"
+	cp "$HGDIR/hallguard" "$R/usr/bin/hallguard"
+	cp "$REPO"/configs/playbooks/*.yaml "$R/etc/hallguard/playbooks/"
+fi
 # Modules in dependency order; decompressed on the host so insmod needs no xz.
 ORDER=()
 modfile() { # module name -> file in the image's tree ('-' and '_' are equivalent)
@@ -313,7 +342,7 @@ phase boot "qemu-system-x86_64 -accel tcg, timeout ${QEMU_TIMEOUT}s, serial log 
 mkdir -p "$(dirname "$LOG")"
 set +e
 timeout -k 10 "$QEMU_TIMEOUT" qemu-system-x86_64 \
-	-accel tcg -m "$MEM" -smp "$SMP" \
+	-accel tcg -cpu "$CPU" -m "$MEM" -smp "$SMP" \
 	-nodefaults -display none -no-reboot -serial stdio \
 	-kernel "$VMLINUZ" -initrd "$IRD/initrd.cpio" \
 	-append "console=ttyS0 quiet panic=-1 mitigations=off ${VMTEST_APPEND:-}" \
