@@ -56,6 +56,9 @@ type Options struct {
 	Backends map[string]BackendFactory
 	// Ready is called once inputs are open and the engine runs.
 	Ready func(*Daemon)
+	// Adjust is applied to the config again on every reload (the command
+	// line's overrides of the file).
+	Adjust func(*config.Config)
 }
 
 // Daemon is a running hallguard. Its accessors serve tests and the CLI.
@@ -73,6 +76,9 @@ type Daemon struct {
 	verifier *command.Verifier
 	store    *journal.Store
 	rec      *recorder
+	adjust   func(*config.Config)
+	reloads  *reloadMetrics
+	reloadMu sync.Mutex
 	httpLn   net.Listener
 	ready    atomic.Bool
 	wg       sync.WaitGroup
@@ -101,7 +107,7 @@ func SimSocket(cfg *config.Config) string { return filepath.Join(cfg.StateDir, "
 // Run starts hallguard for cfg and blocks until ctx is done, then shuts
 // down: inputs closed, outputs to fail-safe, pending reports flushed.
 func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
-	d := &Daemon{cfg: cfg, log: opts.Logger, clk: opts.Clock, outputs: map[string]devices.Output{}}
+	d := &Daemon{cfg: cfg, log: opts.Logger, clk: opts.Clock, outputs: map[string]devices.Output{}, adjust: opts.Adjust}
 	if d.log == nil {
 		d.log = slog.Default()
 	}
@@ -119,6 +125,8 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 		return fmt.Errorf("daemon: state directory: %w", err)
 	}
 	d.metrics = NewMetrics(cfg)
+	d.reloads = newReloadMetrics(d.metrics.Registry)
+	d.reloads.last.SetToCurrentTime()
 	if d.verifier, err = newVerifier(d); err != nil {
 		return err
 	}
@@ -137,15 +145,13 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 		"backend": cfg.Backend, "inputs": len(cfg.Inputs), "outputs": len(cfg.Outputs), "playbooks": len(cfg.Playbooks), "version": Version})
 
 	// MQTT first, so the first report has somewhere to go.
-	brokerURL := cfg.MQTT.Broker
-	if brokerURL == "embedded" {
+	mc := cfg.MQTT // the publisher's copy: the embedded broker's real address
+	if mc.Broker == "embedded" {
 		if d.broker, err = broker.Start(cfg.MQTT.Listen, d.log); err != nil {
 			return fmt.Errorf("daemon: embedded broker: %w", err)
 		}
 		defer d.broker.Close()
-		mc := cfg.MQTT
 		mc.Broker = "tcp://" + d.broker.Addr()
-		cfg.MQTT = mc
 		d.log.Info("embedded MQTT broker listening", "addr", d.broker.Addr())
 	}
 	password := ""
@@ -156,7 +162,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 		}
 		password = string(trimNewline(b))
 	}
-	d.pub, err = mqtt.New(cfg.MQTT, cfg.Hall, mqtt.Options{
+	d.pub, err = mqtt.New(mc, cfg.Hall, mqtt.Options{
 		Logger: d.log, Clock: d.clk, Password: password,
 		OnAck: d.metrics.acked,
 		OnFail: func(r engine.Report, err error) {
@@ -255,13 +261,16 @@ started:
 		return fmt.Errorf("daemon: commands: %w", err)
 	}
 	go d.compactLoop(ctx)
+	go d.watchdog(ctx)
 	d.ready.Store(true)
+	d.notifyReady()
 	d.log.Info("hallguard ready", "hall", cfg.Hall.ID, "backend", cfg.Backend, "inputs", len(cfg.Inputs),
-		"outputs", len(cfg.Outputs), "http", d.httpLn.Addr().String(), "mqtt", cfg.MQTT.Broker)
+		"outputs", len(cfg.Outputs), "http", d.httpLn.Addr().String(), "mqtt", mc.Broker)
 	if opts.Ready != nil {
 		opts.Ready(d)
 	}
 	<-ctx.Done()
+	d.notifyStopping()
 	d.log.Info("hallguard stopping")
 	return nil
 }
@@ -515,6 +524,17 @@ func (d *Daemon) routes() http.Handler {
 		_ = json.NewEncoder(w).Encode(status)
 	})
 	d.journalRoutes(mux)
+	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "POST to reload the config", http.StatusMethodNotAllowed)
+			return
+		}
+		if err := d.Reload(); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		fmt.Fprintln(w, "reloaded")
+	})
 	mux.HandleFunc("/api/incidents", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(d.eng.Incidents())

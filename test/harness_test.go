@@ -97,7 +97,10 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 func startDaemon(t *testing.T, config string, extra ...string) *daemonProc {
 	t.Helper()
 	d := &daemonProc{t: t, stateDir: t.TempDir(), http: freePort(t), mqtt: freePort(t),
-		config: filepath.Join(repoRoot(t), config), logs: &syncBuffer{}, done: make(chan error, 1)}
+		config: config, logs: &syncBuffer{}, done: make(chan error, 1)}
+	if !filepath.IsAbs(config) {
+		d.config = filepath.Join(repoRoot(t), config)
+	}
 	args := append([]string{"run", "-config", d.config, "-state-dir", d.stateDir,
 		"-http-listen", d.http, "-mqtt-listen", d.mqtt}, extra...)
 	d.cmd = exec.Command(hallguardBin(t), args...)
@@ -260,3 +263,23 @@ func (s *subscriber) all() []message {
 }
 
 var _ = context.Background
+
+// demoConfigCopy writes configs/demo.yaml, changed by edit, into a temp dir,
+// with its relative paths made absolute, and returns the file's path.
+func demoConfigCopy(t *testing.T, edit func(string) string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "configs", "demo.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(b), "playbooks_dir: playbooks", "playbooks_dir: "+filepath.Join(repoRoot(t), "configs", "playbooks"), 1)
+	s = strings.Replace(s, "key_file: demo-command.key", "key_file: "+filepath.Join(repoRoot(t), "configs", "demo-command.key"), 1)
+	if edit != nil {
+		s = edit(s)
+	}
+	path := filepath.Join(t.TempDir(), "hallguard.yaml")
+	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

@@ -111,6 +111,31 @@ func (e *Engine) Ping() {
 	e.mu.Unlock()
 }
 
+// Reconfigure switches the engine to cfg, which must have the same inputs
+// and outputs (the daemon refuses a reload that changes lines). Playbooks,
+// roles, smoke verification and queue thresholds take effect at once for
+// what comes next; open incidents keep the playbook they were raised with.
+func (e *Engine) Reconfigure(cfg *config.Config) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.cfg = cfg
+	for i := range cfg.Inputs {
+		if s := e.inputs[cfg.Inputs[i].ID]; s != nil {
+			s.cfg = &cfg.Inputs[i]
+		}
+	}
+	e.queue.q = cfg.Queue
+	e.queue.evaluate()
+}
+
+// Hold takes the engine's lock and keeps it until release is called, as a
+// hung engine would. It is for the watchdog's tests and for diagnostics;
+// nothing in normal operation calls it.
+func (e *Engine) Hold() (release func()) {
+	e.mu.Lock()
+	return e.mu.Unlock
+}
+
 // after schedules f under the engine's lock.
 func (e *Engine) after(d time.Duration, f func()) clock.Timer {
 	return e.clk.AfterFunc(d, func() {

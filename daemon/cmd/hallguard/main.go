@@ -163,18 +163,42 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if !ok {
 		return exitConfig
 	}
-	if *stateDir != "" {
-		cfg.StateDir = *stateDir
+	adjust := func(c *config.Config) { // the command line overrides the file, on reload too
+		if *stateDir != "" {
+			c.StateDir = *stateDir
+		}
+		if *httpListen != "" {
+			c.HTTP.Listen = *httpListen
+		}
+		if *mqttListen != "" {
+			c.MQTT.Listen = *mqttListen
+		}
 	}
-	if *httpListen != "" {
-		cfg.HTTP.Listen = *httpListen
-	}
-	if *mqttListen != "" {
-		cfg.MQTT.Listen = *mqttListen
-	}
+	adjust(cfg)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := daemon.Run(ctx, cfg, daemon.Options{Logger: log}); err != nil {
+	// SIGHUP reloads the config; a bad one is rejected and the old runs on.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	running := make(chan *daemon.Daemon, 1)
+	go func() {
+		var d *daemon.Daemon
+		for {
+			select {
+			case d = <-running:
+			case <-hup:
+				if d == nil {
+					log.Warn("SIGHUP before the daemon was ready: ignored")
+					continue
+				}
+				_ = d.Reload() // logged, journalled and counted by the daemon
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	if err := daemon.Run(ctx, cfg, daemon.Options{Logger: log, Adjust: adjust, Ready: func(d *daemon.Daemon) { running <- d }}); err != nil {
 		log.Error("hallguard failed", "err", err)
 		return exitFail
 	}
