@@ -29,8 +29,8 @@ read -r -a SCRIPTS <<<"${VMTEST_SCRIPTS:-$(echo "$HERE"/scripts/*.sh)}"
 # ./devices/gpiocdev/vmtest/daemon is among the packages; 1 = always; 0 = never.
 HALLGUARD=${VMTEST_HALLGUARD:-auto}
 TEST_ARGS=${VMTEST_TEST_ARGS:-}          # extra args for every *.test, e.g. -test.run=Foo
-TEST_TIMEOUT=${VMTEST_TEST_TIMEOUT:-120s} # per test binary / script
-QEMU_TIMEOUT=${VMTEST_TIMEOUT:-300}       # whole VM run, seconds
+TEST_TIMEOUT=${VMTEST_TEST_TIMEOUT:-180s} # per test binary / script
+QEMU_TIMEOUT=${VMTEST_TIMEOUT:-420}       # whole VM run, seconds
 MEM=${VMTEST_MEM:-1024}
 SMP=${VMTEST_SMP:-2}
 # qemu64 plus RDRAND, so that the kernel's RNG is ready at boot (see README:

@@ -1,0 +1,763 @@
+//go:build linux && vmtest
+
+package daemon
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/warthog618/go-gpiocdev"
+
+	"github.com/hallguard/hallguard/devices/gpiocdev/vmtest/simchip"
+	"github.com/hallguard/hallguard/mqtt/command"
+)
+
+const (
+	root         = "hallguard/vm-hall" // topic_prefix/hall id of the template
+	debounce     = 25 * time.Millisecond
+	verifyWindow = 2 * time.Second
+	presses      = 200
+	// Generous: TCG on a shared 2-core machine. None is a latency bound.
+	waitLong = 15 * time.Second
+)
+
+// Where run.sh packs the daemon and the shipped playbooks in the initramfs.
+const (
+	defaultBin       = "/usr/bin/hallguard"
+	defaultPlaybooks = "/etc/hallguard/playbooks"
+)
+
+func vmChip(t *testing.T) simchip.Chip {
+	t.Helper()
+	c, ok := simchip.FromEnv()
+	if !ok {
+		t.Skip("not inside the vmtest VM (HALLGUARD_SIM_CHIP unset)")
+	}
+	return c
+}
+
+func hallguardBin(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("HALLGUARD_VM_HALLGUARD")
+	if p == "" {
+		p = defaultBin
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("no hallguard binary at %s (run.sh packs it there): %v", p, err)
+	}
+	return p
+}
+
+func playbooksDir(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("HALLGUARD_VM_PLAYBOOKS")
+	if p == "" {
+		p = defaultPlaybooks
+	}
+	if m, _ := filepath.Glob(filepath.Join(p, "*.yaml")); len(m) == 0 {
+		t.Fatalf("no playbooks in %s (run.sh copies configs/playbooks there)", p)
+	}
+	return p
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// line returns the offset of a named line, found through the kernel
+// (gpiocdev.FindLine) and checked against init's LINE_NAMES order.
+func line(t *testing.T, c simchip.Chip, name string) int {
+	t.Helper()
+	chip, off, err := gpiocdev.FindLine(name)
+	if err != nil {
+		t.Fatalf("FindLine(%s): %v", name, err)
+	}
+	if chip != c.Name || off != c.Offset(name) {
+		t.Fatalf("FindLine(%s) = %s:%d, want %s:%d (LINE_NAMES)", name, chip, off, c.Name, c.Offset(name))
+	}
+	return off
+}
+
+// ---- the daemon process -------------------------------------------------------
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// hall is one hallguard daemon on the VM's chip.
+type hall struct {
+	t      *testing.T
+	chip   simchip.Chip
+	bin    string
+	config string
+	http   string
+	mqtt   string
+	key    []byte
+	client *http.Client
+
+	cmd     *exec.Cmd
+	logs    *syncBuffer
+	done    chan struct{} // closed when the process has exited
+	waitErr error
+	logged  bool // the log was printed with a failure already
+}
+
+// newHall writes a config for the VM's chip (free loopback ports, a fresh
+// state dir and command key) without starting anything.
+func newHall(t *testing.T) *hall {
+	t.Helper()
+	c := vmChip(t)
+	h := &hall{t: t, chip: c, bin: hallguardBin(t), http: freePort(t), mqtt: freePort(t),
+		logs: &syncBuffer{}, done: make(chan struct{}), client: &http.Client{Timeout: 10 * time.Second}}
+	var k [32]byte
+	if _, err := rand.Read(k[:]); err != nil {
+		t.Fatal(err)
+	}
+	h.key = []byte(hex.EncodeToString(k[:])) // the daemon uses the file's text as the key
+	dir := t.TempDir()
+	h.config = writeConfig(t, dir, map[string]string{
+		"CHIP": c.Name, "DEBOUNCE": debounce.String(), "VERIFY_WINDOW": verifyWindow.String(),
+		"MQTT_LISTEN": h.mqtt, "HTTP_LISTEN": h.http,
+		"STATE_DIR": filepath.Join(dir, "state"), "PLAYBOOKS_DIR": playbooksDir(t),
+	}, h.key)
+	return h
+}
+
+// check runs `hallguard check` on the config and returns its output.
+func (h *hall) check() string {
+	h.t.Helper()
+	out, err := exec.Command(h.bin, "check", "-config", h.config).CombinedOutput()
+	if err != nil {
+		h.t.Fatalf("hallguard check -config %s: %v\n%s", h.config, err, out)
+	}
+	return string(out)
+}
+
+// start runs `hallguard run` as a child process and waits until /healthz
+// says ready and connected. The test's cleanup stops it by its PID.
+func (h *hall) start() {
+	h.t.Helper()
+	h.check()
+	h.cmd = exec.Command(h.bin, "run", "-config", h.config, "-log-level", "info")
+	h.cmd.Stdout, h.cmd.Stderr = h.logs, h.logs
+	if err := h.cmd.Start(); err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Logf("hallguard run started, pid %d, mqtt %s, http %s", h.cmd.Process.Pid, h.mqtt, h.http)
+	go func() { h.waitErr = h.cmd.Wait(); close(h.done) }()
+	h.t.Cleanup(h.stop)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if resp, err := h.client.Get("http://" + h.http + "/healthz"); err == nil {
+			var st struct {
+				Ready     bool `json:"ready"`
+				Connected bool `json:"mqtt_connected"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+			if st.Ready && st.Connected {
+				return
+			}
+		}
+		if h.exited() {
+			h.fatalf("hallguard exited before it was ready: %v", h.waitErr)
+		}
+		if time.Now().After(deadline) {
+			h.fatalf("hallguard not ready after 60s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (h *hall) exited() bool {
+	select {
+	case <-h.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// fatalf fails the test with the daemon's log appended.
+func (h *hall) fatalf(format string, args ...any) {
+	h.t.Helper()
+	h.logged = true
+	h.t.Fatalf(format+"\n--- hallguard log ---\n%s", append(args, h.logs.String())...)
+}
+
+// stop sends SIGTERM to the daemon's PID and waits for it to exit (SIGKILL
+// after 20s). A failed test, or a daemon that did not exit cleanly, prints
+// the daemon's log.
+func (h *hall) stop() {
+	if h.cmd == nil || h.cmd.Process == nil {
+		return
+	}
+	if !h.exited() {
+		_ = h.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-h.done:
+		case <-time.After(20 * time.Second):
+			_ = h.cmd.Process.Kill()
+			<-h.done
+			h.t.Errorf("hallguard (pid %d) did not stop within 20s of SIGTERM; killed", h.cmd.Process.Pid)
+		}
+	}
+	if h.waitErr != nil {
+		h.t.Errorf("hallguard (pid %d) exited with %v", h.cmd.Process.Pid, h.waitErr)
+	}
+	if h.t.Failed() && !h.logged {
+		h.t.Logf("--- hallguard log ---\n%s", h.logs.String())
+	}
+}
+
+func (h *hall) metrics() string {
+	h.t.Helper()
+	resp, err := h.client.Get("http://" + h.http + "/metrics")
+	if err != nil {
+		h.fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// metric returns the value of the sample line that starts with prefix.
+func metric(text, prefix string) (string, bool) {
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for sc.Scan() {
+		if l := sc.Text(); strings.HasPrefix(l, prefix+" ") {
+			return strings.TrimPrefix(l, prefix+" "), true
+		}
+	}
+	return "", false
+}
+
+// value reads an output line's level back from sysfs (sim_gpioN/value).
+func (h *hall) value(off int) int {
+	h.t.Helper()
+	v, err := h.chip.Value(off)
+	if err != nil {
+		h.fatalf("read sim_gpio%d/value: %v", off, err)
+	}
+	return v
+}
+
+// waitValue polls sim_gpioN/value until it reads want; it returns when.
+func (h *hall) waitValue(name string, off, want int) time.Time {
+	h.t.Helper()
+	deadline := time.Now().Add(waitLong)
+	for {
+		if h.value(off) == want {
+			return time.Now()
+		}
+		if h.exited() {
+			h.fatalf("hallguard exited (%v) while waiting for %s = %d", h.waitErr, name, want)
+		}
+		if time.Now().After(deadline) {
+			h.fatalf("%s (sim_gpio%d/value) still not %d after %s", name, off, want, waitLong)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (h *hall) setPull(off int, up bool) {
+	h.t.Helper()
+	if err := h.chip.SetPull(off, up); err != nil {
+		h.fatalf("set pull of sim_gpio%d: %v", off, err)
+	}
+}
+
+// ---- the center's MQTT client ---------------------------------------------------
+
+type message struct {
+	Topic   string
+	Payload []byte
+	At      time.Time // receipt by the subscriber's callback
+}
+
+type subscriber struct {
+	h    *hall
+	c    paho.Client
+	mu   sync.Mutex
+	cond *sync.Cond
+	msgs []message
+}
+
+func (h *hall) subscribe(filter string) *subscriber {
+	h.t.Helper()
+	s := &subscriber{h: h}
+	s.cond = sync.NewCond(&s.mu)
+	opts := paho.NewClientOptions().AddBroker("tcp://" + h.mqtt).
+		SetClientID(fmt.Sprintf("vm-center-%d", time.Now().UnixNano())).
+		SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(waitLong)
+	s.c = paho.NewClient(opts)
+	if tok := s.c.Connect(); !tok.WaitTimeout(waitLong) || tok.Error() != nil {
+		h.fatalf("mqtt connect to %s: %v", h.mqtt, tok.Error())
+	}
+	tok := s.c.Subscribe(filter, 1, func(_ paho.Client, m paho.Message) {
+		at := time.Now()
+		s.mu.Lock()
+		s.msgs = append(s.msgs, message{m.Topic(), append([]byte(nil), m.Payload()...), at})
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	if !tok.WaitTimeout(waitLong) || tok.Error() != nil {
+		h.fatalf("mqtt subscribe %s: %v", filter, tok.Error())
+	}
+	h.t.Cleanup(func() { s.c.Disconnect(100) })
+	return s
+}
+
+// mark is the index the next message will get: wait(mark, ...) only looks
+// at messages received after it was taken.
+func (s *subscriber) mark() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.msgs)
+}
+
+// wait returns the first message at index >= from that matches ok, waiting
+// up to d; it fails the test (with the daemon's log) on timeout or if the
+// daemon exits.
+func (s *subscriber) wait(from int, d time.Duration, what string, ok func(message) bool) message {
+	s.h.t.Helper()
+	deadline := time.Now().Add(d)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // wake up now and then to notice a timeout or an exit
+		tk := time.NewTicker(100 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tk.C:
+				s.mu.Lock()
+				s.cond.Broadcast()
+				s.mu.Unlock()
+			}
+		}
+	}()
+	s.mu.Lock()
+	for i := from; ; {
+		for ; i < len(s.msgs); i++ {
+			if ok(s.msgs[i]) {
+				m := s.msgs[i]
+				s.mu.Unlock()
+				return m
+			}
+		}
+		if s.h.exited() || time.Now().After(deadline) {
+			n := len(s.msgs) - from
+			s.mu.Unlock()
+			if s.h.exited() {
+				s.h.fatalf("hallguard exited (%v) while waiting for %s", s.h.waitErr, what)
+			}
+			s.h.fatalf("no %s within %s (%d other messages)", what, d, n)
+		}
+		s.cond.Wait()
+	}
+}
+
+// report is the part of the report payload (mqtt.ReportPayload) read here.
+type report struct {
+	ID         string    `json:"id"`
+	Incident   string    `json:"incident"`
+	Event      string    `json:"event"`
+	Playbook   string    `json:"playbook"`
+	Section    string    `json:"section"`
+	State      string    `json:"state"`
+	Origin     string    `json:"origin"`
+	Source     string    `json:"source"`
+	Silent     bool      `json:"silent"`
+	Variant    string    `json:"variant"`
+	OccurredAt time.Time `json:"occurred_at"`
+	Measures   []struct {
+		Kind, Text string
+	} `json:"measures"`
+}
+
+func alert(playbook, event string, match func(report) bool) func(message) bool {
+	return func(m message) bool {
+		if m.Topic != root+"/alerts/"+playbook {
+			return false
+		}
+		var r report
+		return json.Unmarshal(m.Payload, &r) == nil && r.Event == event && (match == nil || match(r))
+	}
+}
+
+func decodeReport(t *testing.T, m message) report {
+	t.Helper()
+	var r report
+	if err := json.Unmarshal(m.Payload, &r); err != nil {
+		t.Fatalf("report on %s: %v\n%s", m.Topic, err, m.Payload)
+	}
+	return r
+}
+
+// resolve sends a signed center command on cmd/resolve and waits for its
+// ok on cmd/reply and for the resolved report on alerts/<playbook>.
+func (s *subscriber) resolve(playbook, incident, id string) {
+	s.h.t.Helper()
+	p, err := command.Sign(s.h.key, "resolve", command.Message{ID: id, Incident: incident, By: "vm-center"}, time.Now())
+	if err != nil {
+		s.h.t.Fatal(err)
+	}
+	from := s.mark()
+	if tok := s.c.Publish(root+"/cmd/resolve", 1, false, p); !tok.WaitTimeout(waitLong) || tok.Error() != nil {
+		s.h.fatalf("publish cmd/resolve: %v", tok.Error())
+	}
+	m := s.wait(from, waitLong, "cmd/reply to "+id, func(m message) bool {
+		var r struct{ ID string }
+		return m.Topic == root+"/cmd/reply" && json.Unmarshal(m.Payload, &r) == nil && r.ID == id
+	})
+	var r struct{ Result, Reason string }
+	_ = json.Unmarshal(m.Payload, &r)
+	if r.Result != "ok" {
+		s.h.fatalf("resolve %s: reply %s", incident, m.Payload)
+	}
+	s.wait(from, waitLong, "the resolved "+playbook+" report", alert(playbook, "resolved", func(r report) bool {
+		return r.Incident == incident && r.State == "resolved"
+	}))
+}
+
+// ---- figures -------------------------------------------------------------------
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// quantiles returns the median, p99 and max of ds (sorted in place).
+func quantiles(ds []time.Duration) (p50, p99, max time.Duration) {
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[len(ds)/2], ds[int(math.Ceil(0.99*float64(len(ds))))-1], ds[len(ds)-1]
+}
+
+type bucket struct{ le, n float64 }
+
+func histogram(t *testing.T, text, name string) []bucket {
+	t.Helper()
+	var bs []bucket
+	for _, l := range strings.Split(text, "\n") {
+		rest, ok := strings.CutPrefix(l, name+`_bucket{le="`)
+		if !ok {
+			continue
+		}
+		i := strings.Index(rest, `"}`)
+		le := math.Inf(1)
+		if rest[:i] != "+Inf" {
+			le, _ = strconv.ParseFloat(rest[:i], 64)
+		}
+		n, _ := strconv.ParseFloat(strings.TrimSpace(rest[i+2:]), 64)
+		bs = append(bs, bucket{le, n})
+	}
+	if len(bs) == 0 {
+		t.Fatalf("no %s buckets in /metrics", name)
+	}
+	return bs
+}
+
+// histogramQuantile is Prometheus's histogram_quantile over one scrape.
+func histogramQuantile(bs []bucket, q float64) float64 {
+	rank := q * bs[len(bs)-1].n
+	prevLe, prevN := 0.0, 0.0
+	for _, b := range bs {
+		if b.n >= rank {
+			if math.IsInf(b.le, 1) {
+				return prevLe
+			}
+			return prevLe + (b.le-prevLe)*(rank-prevN)/(b.n-prevN)
+		}
+		prevLe, prevN = b.le, b.n
+	}
+	return prevLe
+}
+
+// histogramMax is the upper bound of the lowest bucket holding every sample.
+func histogramMax(bs []bucket) float64 {
+	for _, b := range bs {
+		if b.n >= bs[len(bs)-1].n {
+			return b.le
+		}
+	}
+	return math.Inf(1)
+}
+
+// ---- the tests -----------------------------------------------------------------
+
+// TestHallguardCheck: the VM's config (gpiocdev on the sim chip, embedded
+// broker, the shipped playbooks) passes `hallguard check` inside the VM.
+func TestHallguardCheck(t *testing.T) {
+	h := newHall(t)
+	out := h.check()
+	t.Logf("hallguard check: %s", strings.TrimSpace(out))
+	if !strings.Contains(out, ": ok: hall vm-hall, backend gpiocdev, 7 inputs, 5 outputs") {
+		t.Errorf("hallguard check output %q, want ok for hall vm-hall, backend gpiocdev, 7 inputs, 5 outputs", out)
+	}
+}
+
+// TestPanicPressToRobberyReport presses the counter-1 panic button (a NO
+// contact to GND: pull-down = pressed) presses times. Each press must give
+// a new robbery incident on alerts/robbery; the center resolves it with a
+// signed command, the button is released and left quiet for longer than
+// the debounce before the next press. It prints the latency from the sysfs
+// write to the subscriber's receipt, and the daemon's own histogram (input
+// event timestamp to PUBACK).
+func TestPanicPressToRobberyReport(t *testing.T) {
+	h := newHall(t)
+	panicOff := line(t, h.chip, "panic0")
+	police, siren, strobe := line(t, h.chip, "spare12"), line(t, h.chip, "siren"), line(t, h.chip, "strobe")
+	h.start()
+	sub := h.subscribe(root + "/#")
+
+	// The daemon holds the line, with its bias: the button is released.
+	if p, err := h.chip.Pull(panicOff); err != nil || p != "pull-up" {
+		h.fatalf("panic0 pull = %q, %v after the daemon requested it; want pull-up (bias: pull-up)", p, err)
+	}
+	if info, err := lineInfo(h.chip.Name, panicOff); err != nil || !info.Used || info.Consumer != "hallguard" {
+		h.fatalf("panic0 line info %+v, %v; want used by consumer hallguard", info, err)
+	}
+
+	var writeToRecv, eventToRecv []time.Duration
+	seen := map[string]bool{}
+	for i := 0; i < presses; i++ {
+		from := sub.mark()
+		t0 := time.Now()
+		h.setPull(panicOff, false) // pressed: the contact closes to GND
+		m := sub.wait(from, waitLong, fmt.Sprintf("robbery report for press %d", i+1), alert("robbery", "raised", func(r report) bool {
+			return !seen[r.Incident]
+		}))
+		r := decodeReport(t, m)
+		seen[r.Incident] = true
+		writeToRecv = append(writeToRecv, m.At.Sub(t0))
+		eventToRecv = append(eventToRecv, m.At.Sub(r.OccurredAt))
+		if r.Source != "panic-teller-1" || r.Variant != "armed" || r.Origin != "button" || !r.Silent || r.State != "active" {
+			h.fatalf("press %d: report %s", i+1, m.Payload)
+		}
+		if i == 0 {
+			// Silent (§4.3): the police link acts, nothing audible or visible.
+			h.waitValue("police-link", police, 1)
+			if v, w := h.value(siren), h.value(strobe); v != 0 || w != 0 {
+				h.fatalf("robbery: siren %d strobe %d, want 0 0 (silent)", v, w)
+			}
+		}
+
+		from = sub.mark()
+		h.setPull(panicOff, true) // released
+		sub.wait(from, waitLong, fmt.Sprintf("panic-teller-1 released after press %d", i+1), func(m message) bool {
+			var in struct {
+				Active bool
+				Edges  uint64
+			}
+			return m.Topic == root+"/inputs/panic-teller-1" && json.Unmarshal(m.Payload, &in) == nil &&
+				!in.Active && in.Edges >= uint64(2*(i+1))
+		})
+		quietFrom := time.Now()
+		sub.resolve("robbery", r.Incident, fmt.Sprintf("vm-res-%d", i))
+		// The release restarts the leading-edge lockout: a press inside it
+		// would only be reported at its end. Stay quiet for twice the
+		// debounce after the release was reported.
+		if d := 2*debounce - time.Since(quietFrom); d > 0 {
+			time.Sleep(d)
+		}
+	}
+	h.waitValue("police-link", police, 0) // no robbery open any more
+	if v := h.value(siren); v != 0 {
+		h.fatalf("siren = %d after %d robberies, want 0", v, presses)
+	}
+
+	text := h.metrics()
+	for label, want := range map[string]string{
+		"hallguard_report_latency_seconds_count":                                      strconv.Itoa(presses),
+		`hallguard_incidents_total{drill="false",origin="button",playbook="robbery"}`: strconv.Itoa(presses),
+		`hallguard_incidents_active{drill="false",playbook="robbery"}`:                "0",
+		`hallguard_input_changes_total{input="panic-teller-1"}`:                       strconv.Itoa(2 * presses),
+		`hallguard_input_lost_edges_total{input="panic-teller-1"}`:                    "0",
+		`hallguard_input_handoff_dropped_total{input="panic-teller-1"}`:               "0",
+		`hallguard_commands_total{result="ok",verb="resolve"}`:                        strconv.Itoa(presses),
+	} {
+		if v, _ := metric(text, label); v != want {
+			t.Errorf("%s = %q, want %s", label, v, want)
+		}
+	}
+	bs := histogram(t, text, "hallguard_report_latency_seconds")
+	sum, _ := metric(text, "hallguard_report_latency_seconds_sum")
+	sumF, _ := strconv.ParseFloat(sum, 64)
+	w50, w99, wmax := quantiles(writeToRecv)
+	e50, e99, emax := quantiles(eventToRecv)
+	t.Logf("%d presses, sysfs write -> robbery report received by the subscriber: median %.2f ms, p99 %.2f ms, max %.2f ms",
+		presses, ms(w50), ms(w99), ms(wmax))
+	t.Logf("%d presses, event timestamp (occurred_at) -> received by the subscriber: median %.2f ms, p99 %.2f ms, max %.2f ms",
+		presses, ms(e50), ms(e99), ms(emax))
+	t.Logf("%d presses, event timestamp -> PUBACK (hallguard_report_latency_seconds, bucket-interpolated): median %.2f ms, p99 %.2f ms, max <= %g ms, mean %.2f ms",
+		presses, histogramQuantile(bs, 0.5)*1000, histogramQuantile(bs, 0.99)*1000, histogramMax(bs)*1000, sumF/presses*1000)
+}
+
+func lineInfo(chip string, off int) (gpiocdev.LineInfo, error) {
+	c, err := gpiocdev.NewChip(chip)
+	if err != nil {
+		return gpiocdev.LineInfo{}, err
+	}
+	defer c.Close()
+	return c.LineInfo(off)
+}
+
+// TestVerifiedSmokeDrivesSiren holds the hall smoke detector's line active
+// (its alarm relay closes to GND: pull-down) longer than the verify window:
+// a pre-alarm first, with the siren still off, then the verified fire, which
+// drives the siren, strobe and door release lines (read back from sysfs).
+// The power cut (60s delay in fire.yaml) stays at its fail-safe level
+// throughout; resolving the fire with a signed center command returns every
+// output to inactive.
+func TestVerifiedSmokeDrivesSiren(t *testing.T) {
+	h := newHall(t)
+	smoke := line(t, h.chip, "smoke0")
+	outs := []struct {
+		name string
+		off  int
+	}{{"siren", line(t, h.chip, "siren")}, {"strobe", line(t, h.chip, "strobe")},
+		{"door-release", line(t, h.chip, "door")}, {"power-cut", line(t, h.chip, "power-cut")},
+		{"police-link", line(t, h.chip, "spare12")}}
+	levels := func() string {
+		var b strings.Builder
+		for _, o := range outs {
+			fmt.Fprintf(&b, " %s=%d", o.name, h.value(o.off))
+		}
+		return strings.TrimSpace(b.String())
+	}
+	h.start()
+	sub := h.subscribe(root + "/#")
+	const rest = "siren=0 strobe=0 door-release=0 power-cut=0 police-link=0"
+	if got := levels(); got != rest {
+		h.fatalf("outputs before the fire: %s, want their fail-safe (inactive) levels %s", got, rest)
+	}
+	t.Logf("before the smoke: %s", levels())
+
+	// Sample the power cut all along: it must never leave its fail-safe
+	// level within this test (its 60s delay is not reached).
+	powerCut := outs[3].off
+	samples, driven := 0, 0
+	stopSampling, sampled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			if v, err := h.chip.Value(powerCut); err == nil {
+				samples++
+				if v != 0 {
+					driven++
+				}
+			}
+		}
+	}()
+	stopSampler := func() {
+		select {
+		case <-stopSampling:
+		default:
+			close(stopSampling)
+		}
+		<-sampled
+	}
+	defer stopSampler()
+
+	from := sub.mark()
+	t0 := time.Now()
+	h.setPull(smoke, false) // smoke: the detector's relay closes to GND
+	sub.wait(from, waitLong, "the smoke-hall pre-alarm", func(m message) bool {
+		var c struct {
+			Kind, Input string
+			Active      bool
+		}
+		return m.Topic == root+"/events/condition" && json.Unmarshal(m.Payload, &c) == nil &&
+			c.Kind == "pre_alarm" && c.Input == "smoke-hall" && c.Active
+	})
+	if time.Since(t0) < verifyWindow {
+		if got := levels(); got != rest {
+			h.fatalf("outputs during the pre-alarm (smoke not yet verified): %s, want %s", got, rest)
+		}
+		t.Logf("pre-alarm after %.1f ms, outputs still at rest: %s", ms(time.Since(t0)), levels())
+	}
+	m := sub.wait(from, verifyWindow+waitLong, "the fire report", alert("fire", "raised", nil))
+	r := decodeReport(t, m)
+	held := m.At.Sub(t0)
+	if held < verifyWindow {
+		h.fatalf("fire reported %s after the smoke, before the %s verify window", held, verifyWindow)
+	}
+	if r.Source != "smoke-hall" || r.Origin != "sensor" || r.Silent || r.State != "active" {
+		h.fatalf("fire report %s", m.Payload)
+	}
+	sirenAt := h.waitValue("siren", outs[0].off, 1)
+	h.waitValue("strobe", outs[1].off, 1)
+	h.waitValue("door-release", outs[2].off, 1)
+	t.Logf("fire report %.1f ms after the smoke (verify_window %s); siren line reads 1 %.2f ms after the report; outputs: %s",
+		ms(held), verifyWindow, ms(sirenAt.Sub(m.At)), levels())
+	// Keep the smoke a little longer, then clear it; the fire stays open
+	// until the center resolves it, and the power cut stays off.
+	time.Sleep(500 * time.Millisecond)
+	h.setPull(smoke, true)
+	time.Sleep(200 * time.Millisecond)
+	if got, want := levels(), "siren=1 strobe=1 door-release=1 power-cut=0 police-link=0"; got != want {
+		h.fatalf("outputs with the fire open, smoke cleared: %s, want %s", got, want)
+	}
+	sub.resolve("fire", r.Incident, "vm-res-fire")
+	for _, o := range outs[:3] {
+		h.waitValue(o.name, o.off, 0)
+	}
+	if got := levels(); got != rest {
+		h.fatalf("outputs after the fire was resolved: %s, want %s", got, rest)
+	}
+	stopSampler()
+	if driven != 0 || samples == 0 {
+		h.fatalf("power-cut read 1 in %d of %d samples during the fire, want never", driven, samples)
+	}
+	t.Logf("fire resolved by signed center command %.1f s after the smoke: %s; power-cut read 0 in all %d samples (every ~5 ms)",
+		time.Since(t0).Seconds(), levels(), samples)
+	text := h.metrics()
+	for label, want := range map[string]string{
+		`hallguard_incidents_total{drill="false",origin="sensor",playbook="fire"}`: "1",
+		`hallguard_incidents_active{drill="false",playbook="fire"}`:                "0",
+		`hallguard_output_active{output="siren"}`:                                  "0",
+		`hallguard_output_active{output="power-cut"}`:                              "0",
+	} {
+		if v, _ := metric(text, label); v != want {
+			t.Errorf("%s = %q, want %s", label, v, want)
+		}
+	}
+}
