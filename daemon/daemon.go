@@ -59,6 +59,11 @@ type Options struct {
 	// Adjust is applied to the config again on every reload (the command
 	// line's overrides of the file).
 	Adjust func(*config.Config)
+	// MemoryOutbox keeps reports in memory only, not on disk: a report is
+	// then lost if the daemon dies before the broker acknowledged it. It
+	// exists to measure what the durable path costs (make bench); never
+	// run a hall with it.
+	MemoryOutbox bool
 }
 
 // Daemon is a running hallguard. Its accessors serve tests and the CLI.
@@ -99,6 +104,14 @@ func (d *Daemon) BrokerAddr() string {
 		return ""
 	}
 	return d.broker.Addr()
+}
+
+func (d *Daemon) queue(memory bool) mqtt.Queue {
+	if memory {
+		d.log.Warn("reports are held in memory only (-outbox memory): a crash loses unacknowledged reports")
+		return mqtt.NewMemQueue()
+	}
+	return d.store.Outbox()
 }
 
 // SimSocket is the sim control socket's path for cfg.
@@ -172,7 +185,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 			d.metrics.mqttConnected.Set(b2f(up))
 			d.log.Info("mqtt connection", "connected", up)
 		},
-		Queue: d.store.Outbox(),
+		Queue: d.queue(opts.MemoryOutbox),
 	})
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)

@@ -148,54 +148,113 @@ func TestCommandsAreVerifiedAnsweredAndCounted(t *testing.T) {
 func TestPressToReportLatency(t *testing.T) {
 	const presses = 200
 	d := startDaemon(t, "configs/demo.yaml")
-	root := "hallguard/demo-hall"
-	sub := subscribe(t, d.mqtt, root+"/alerts/robbery")
-	key := demoKey(t)
-	sock := filepath.Join(d.stateDir, "sim.sock")
+	p := newPresser(t, d)
 	var recv []time.Duration
 	for i := 0; i < presses; i++ {
-		if _, err := sim.Send(sock, "press panic-teller-1"); err != nil {
-			t.Fatal(err)
-		}
-		m := sub.wait(t, 5*time.Second, func(m message) bool {
-			var r report
-			return json.Unmarshal(m.Payload, &r) == nil && r.Event == "raised" && !seen[r.Incident]
-		})
-		var r report
-		_ = json.Unmarshal(m.Payload, &r)
-		seen[r.Incident] = true
-		occurred, err := time.Parse(time.RFC3339Nano, r.OccurredAt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		recv = append(recv, m.At.Sub(occurred))
-		if _, err := sim.Send(sock, "release panic-teller-1"); err != nil {
-			t.Fatal(err)
-		}
-		// A release and press inside the 20 ms debounce period are contact
-		// bounce, not a new press: let the line settle first.
-		time.Sleep(50 * time.Millisecond)
-		p, _ := command.Sign(key, "resolve", command.Message{ID: fmt.Sprintf("res-%d", i), Incident: r.Incident, By: "center"}, time.Now())
-		if tok := sub.c.Publish(root+"/cmd/resolve", 1, false, p); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-			t.Fatal(tok.Error())
-		}
-		waitFor(t, 5*time.Second, func() bool {
-			v, _ := metric(d.metrics(), `hallguard_incidents_active{drill="false",playbook="robbery"}`)
-			return v == "0"
-		}, "the robbery to be resolved", d.logs)
+		recv = append(recv, p.press(i))
 	}
 	text := d.metrics()
 	if v, _ := metric(text, "hallguard_report_latency_seconds_count"); v != strconv.Itoa(presses) {
 		t.Fatalf("latency histogram count = %s, want %d", v, presses)
 	}
 	p50, p99 := histogramQuantile(t, text, "hallguard_report_latency_seconds", 0.5), histogramQuantile(t, text, "hallguard_report_latency_seconds", 0.99)
-	sort.Slice(recv, func(i, j int) bool { return recv[i] < recv[j] })
 	t.Logf("%d presses: event -> PUBACK (histogram, bucket-interpolated): median %.2f ms, p99 %.2f ms", presses, p50*1000, p99*1000)
-	t.Logf("%d presses: event -> subscriber receipt: median %.2f ms, p99 %.2f ms, max %.2f ms", presses,
-		ms(recv[len(recv)/2]), ms(recv[int(math.Ceil(0.99*float64(len(recv))))-1]), ms(recv[len(recv)-1]))
+	t.Logf("%d presses: event -> subscriber receipt: %s", presses, summary(recv))
 }
 
-var seen = map[string]bool{}
+// TestDurableVsMemoryOutbox measures, in one run, what the durable outbox
+// adds: two daemons, one journalling every report before sending it and one
+// holding reports in memory only (-outbox memory), pressed alternately.
+func TestDurableVsMemoryOutbox(t *testing.T) {
+	const rounds = 100
+	durable := newPresser(t, startDaemon(t, "configs/demo.yaml"))
+	memory := newPresser(t, startDaemon(t, "configs/demo.yaml", "-outbox", "memory"))
+	var a, b []time.Duration
+	for i := 0; i < rounds; i++ {
+		a = append(a, durable.press(i))
+		b = append(b, memory.press(i))
+	}
+	t.Logf("durable outbox, event -> subscriber: %s", summary(a))
+	t.Logf("memory outbox,  event -> subscriber: %s", summary(b))
+	ma, mb := median(a), median(b)
+	t.Logf("durable/memory: median %.2fx (+%.2f ms), p99 %.2fx", float64(ma)/float64(mb), ms(ma-mb),
+		float64(quantile(a, 0.99))/float64(quantile(b, 0.99)))
+	for _, d := range []*daemonProc{durable.d, memory.d} {
+		if v, _ := metric(d.metrics(), "hallguard_report_latency_seconds_count"); v != strconv.Itoa(rounds) {
+			t.Errorf("latency count = %s, want %d", v, rounds)
+		}
+	}
+	if v, _ := metric(durable.d.metrics(), "hallguard_journal_fsync_duration_seconds_count"); v == "0" || v == "" {
+		t.Errorf("the durable daemon made no journal commits")
+	}
+}
+
+// presser raises and resolves robberies on one daemon.
+type presser struct {
+	t    *testing.T
+	d    *daemonProc
+	sub  *subscriber
+	key  []byte
+	sock string
+	root string
+	seen map[string]bool
+}
+
+func newPresser(t *testing.T, d *daemonProc) *presser {
+	root := "hallguard/demo-hall"
+	return &presser{t: t, d: d, sub: subscribe(t, d.mqtt, root+"/alerts/robbery"), key: demoKey(t),
+		sock: filepath.Join(d.stateDir, "sim.sock"), root: root, seen: map[string]bool{}}
+}
+
+// press presses panic-teller-1, waits for the robbery report, resolves it
+// with a signed center command, and returns the event -> receipt latency.
+func (p *presser) press(i int) time.Duration {
+	t := p.t
+	t.Helper()
+	if _, err := sim.Send(p.sock, "press panic-teller-1"); err != nil {
+		t.Fatal(err)
+	}
+	m := p.sub.wait(t, 5*time.Second, func(m message) bool {
+		var r report
+		return json.Unmarshal(m.Payload, &r) == nil && r.Event == "raised" && !p.seen[r.Incident]
+	})
+	var r report
+	_ = json.Unmarshal(m.Payload, &r)
+	p.seen[r.Incident] = true
+	occurred, err := time.Parse(time.RFC3339Nano, r.OccurredAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sim.Send(p.sock, "release panic-teller-1"); err != nil {
+		t.Fatal(err)
+	}
+	pl, _ := command.Sign(p.key, "resolve", command.Message{ID: fmt.Sprintf("res-%d", i), Incident: r.Incident, By: "center"}, time.Now())
+	if tok := p.sub.c.Publish(p.root+"/cmd/resolve", 1, false, pl); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	waitFor(t, 5*time.Second, func() bool {
+		v, _ := metric(p.d.metrics(), `hallguard_incidents_active{drill="false",playbook="robbery"}`)
+		return v == "0"
+	}, "the robbery to be resolved", p.d.logs)
+	// A release and press inside the 20 ms debounce period are contact
+	// bounce, not a new press: let the line settle first.
+	time.Sleep(50 * time.Millisecond)
+	return m.At.Sub(occurred)
+}
+
+func quantile(d []time.Duration, q float64) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := int(math.Ceil(q*float64(len(s)))) - 1
+	return s[max(0, i)]
+}
+
+func median(d []time.Duration) time.Duration { return quantile(d, 0.5) }
+
+func summary(d []time.Duration) string {
+	return fmt.Sprintf("median %.2f ms, p99 %.2f ms, max %.2f ms (n=%d)", ms(median(d)), ms(quantile(d, 0.99)), ms(quantile(d, 1)), len(d))
+}
+
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 

@@ -150,6 +150,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	httpListen := fs.String("http-listen", "", "override http.listen")
 	mqttListen := fs.String("mqtt-listen", "", "override mqtt.listen (embedded broker)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	outbox := fs.String("outbox", "durable", "durable (reports on disk before they are sent), or memory: for measuring the durable path's cost only, a crash loses reports")
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
 	}
@@ -175,6 +176,10 @@ func cmdRun(args []string, stderr io.Writer) int {
 		}
 	}
 	adjust(cfg)
+	if *outbox != "durable" && *outbox != "memory" {
+		fmt.Fprintf(stderr, "hallguard: -outbox: want durable or memory, not %q\n", *outbox)
+		return exitConfig
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// SIGHUP reloads the config; a bad one is rejected and the old runs on.
@@ -198,7 +203,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 			}
 		}
 	}()
-	if err := daemon.Run(ctx, cfg, daemon.Options{Logger: log, Adjust: adjust, Ready: func(d *daemon.Daemon) { running <- d }}); err != nil {
+	if err := daemon.Run(ctx, cfg, daemon.Options{Logger: log, Adjust: adjust, MemoryOutbox: *outbox == "memory", Ready: func(d *daemon.Daemon) { running <- d }}); err != nil {
 		log.Error("hallguard failed", "err", err)
 		return exitFail
 	}
