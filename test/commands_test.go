@@ -255,7 +255,6 @@ func summary(d []time.Duration) string {
 	return fmt.Sprintf("median %.2f ms, p99 %.2f ms, max %.2f ms (n=%d)", ms(median(d)), ms(quantile(d, 0.99)), ms(quantile(d, 1)), len(d))
 }
 
-
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // histogramQuantile is Prometheus's histogram_quantile over one scrape.
