@@ -106,6 +106,18 @@ func (d *Daemon) BrokerAddr() string {
 	return d.broker.Addr()
 }
 
+// discovery is what Home Assistant is told, when the config enables it.
+func discovery(cfg *config.Config) *mqtt.Discovery {
+	if !cfg.MQTT.Discovery.Enabled {
+		return nil
+	}
+	d := &mqtt.Discovery{Prefix: cfg.MQTT.Discovery.Prefix, HallID: cfg.Hall.ID, HallName: cfg.Hall.Name, Version: Version}
+	for _, in := range cfg.Inputs {
+		d.Inputs = append(d.Inputs, mqtt.DiscoveryInput{ID: in.ID, Name: in.Name, Kind: in.Kind})
+	}
+	return d
+}
+
 func (d *Daemon) queue(memory bool) mqtt.Queue {
 	if memory {
 		d.log.Warn("reports are held in memory only (-outbox memory): a crash loses unacknowledged reports")
@@ -185,7 +197,8 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 			d.metrics.mqttConnected.Set(b2f(up))
 			d.log.Info("mqtt connection", "connected", up)
 		},
-		Queue: d.queue(opts.MemoryOutbox),
+		Queue:     d.queue(opts.MemoryOutbox),
+		Discovery: discovery(cfg),
 	})
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)

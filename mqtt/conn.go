@@ -261,6 +261,13 @@ func (p *Publisher) connect() (*session, error) {
 		c.Disconnect(0)
 		return nil, fmt.Errorf("mqtt: birth message: %w", err)
 	}
+	// Home Assistant discovery, retained, on every connection (a broker
+	// without persistence forgets it).
+	for _, m := range p.discovery.messages(p.topics) {
+		if err := wait(c.Publish(m.topic, 1, true, m.payload), p.net.writeTimeout); err != nil {
+			p.log.Warn("discovery message not sent", "topic", m.topic, "error", err)
+		}
+	}
 	return s, nil
 }
 

@@ -56,6 +56,8 @@ type Options struct {
 	// MaxInflight bounds the reports published and not yet acknowledged
 	// (default 16).
 	MaxInflight int
+	// Discovery, when set, announces the hall to Home Assistant.
+	Discovery *Discovery
 	// Queue holds the reports until acknowledged (default NewMemQueue()).
 	Queue Queue
 }
@@ -87,16 +89,17 @@ var _ sink = (*Publisher)(nil)
 // Report, Input, Queue and Condition never block and may be called at any
 // time, before Start and while disconnected.
 type Publisher struct {
-	net    netSettings
-	topics Topics
-	log    *slog.Logger
-	clk    clock.Clock
-	onAck  func(engine.Report, time.Time)
-	onFail func(engine.Report, error)
-	onConn func(bool)
-	window int
-	queue  Queue
-	state  *stateStore
+	net       netSettings
+	topics    Topics
+	discovery *Discovery
+	log       *slog.Logger
+	clk       clock.Clock
+	onAck     func(engine.Report, time.Time)
+	onFail    func(engine.Report, error)
+	onConn    func(bool)
+	window    int
+	queue     Queue
+	state     *stateStore
 
 	wakeSend  chan struct{} // a report was queued
 	wakeState chan struct{} // state changed
@@ -133,6 +136,7 @@ func New(cfg config.MQTT, hall config.Hall, opts Options) (*Publisher, error) {
 	p := &Publisher{
 		net:         ns,
 		topics:      NewTopics(cfg.TopicPrefix, hall.ID),
+		discovery:   opts.Discovery,
 		log:         opts.Logger,
 		clk:         opts.Clock,
 		onAck:       opts.OnAck,

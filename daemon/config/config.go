@@ -164,6 +164,15 @@ type MQTT struct {
 	WriteTimeout   Duration `yaml:"write_timeout"`
 	// MaxReconnect caps the reconnect back-off.
 	MaxReconnect Duration `yaml:"max_reconnect"`
+	// Discovery announces inputs and the queue to Home Assistant.
+	Discovery Discovery `yaml:"discovery"`
+}
+
+// Discovery configures Home Assistant MQTT discovery. Panic inputs are
+// never announced (§4.3: robbery is silent).
+type Discovery struct {
+	Enabled bool   `yaml:"enabled"`
+	Prefix  string `yaml:"prefix"` // default homeassistant
 }
 
 // TLS file paths.

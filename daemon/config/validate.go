@@ -99,6 +99,9 @@ func (c *Config) applyDefaults() {
 	if m.MaxReconnect == 0 {
 		m.MaxReconnect = Duration(30 * time.Second)
 	}
+	if m.Discovery.Prefix == "" {
+		m.Discovery.Prefix = "homeassistant"
+	}
 	if c.HTTP.Listen == "" {
 		c.HTTP.Listen = DefaultHTTPListen
 	}
@@ -306,6 +309,9 @@ func (c *Config) validate(v *validator) {
 	}
 	if strings.ContainsAny(m.TopicPrefix, "+#") || strings.HasPrefix(m.TopicPrefix, "/") || strings.HasSuffix(m.TopicPrefix, "/") {
 		v.add("mqtt.topic_prefix", "%q must not contain + or # nor start or end with /", m.TopicPrefix)
+	}
+	if p := m.Discovery.Prefix; strings.ContainsAny(p, "+#") || strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") {
+		v.add("mqtt.discovery.prefix", "%q must not contain + or # nor start or end with /", p)
 	}
 	if (m.TLS.CertFile == "") != (m.TLS.KeyFile == "") {
 		v.add("mqtt.tls.key_file", "cert_file and key_file go together")
