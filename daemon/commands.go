@@ -56,6 +56,10 @@ func (d *Daemon) handleCommand(topic string, payload []byte) {
 	if verb == "reply" {
 		return // our own answers
 	}
+	if verb == "received" && d.centerAcks != nil && topic == d.cfg.MQTT.AckTopic {
+		d.handleReceived(payload)
+		return
+	}
 	label := verb
 	if !knownVerb(verb) {
 		label = "unknown" // label values never come from payloads or topics
@@ -125,3 +129,25 @@ func engineReason(err error) string {
 // CommandReasons lists every result label of hallguard_commands_total.
 var CommandReasons = []string{"ok", "too_large", "bad_payload", "unknown_verb", "unsigned", "bad_signature",
 	"expired", "replay", "unknown_incident", "not_allowed"}
+
+// handleReceived takes the center's acknowledgement of a report (a signed
+// "received" command naming the report id): end-to-end delivery.
+func (d *Daemon) handleReceived(payload []byte) {
+	m, err := d.verifier.Verify("received", payload)
+	if err == nil && m.Report == "" {
+		err = fmt.Errorf("%w: received names no report", command.ErrBadPayload)
+	}
+	if err != nil {
+		d.reject("received", m.ID, "received", "", command.Reason(err), err, payload)
+		return
+	}
+	if !d.centerAcks.CenterAck(m.Report) {
+		// Already retired (a duplicate acknowledgement) or never ours.
+		d.metrics.commands.WithLabelValues("received", "unknown_report").Inc()
+		d.reply(Reply{ID: m.ID, Verb: "received", Result: "error: report " + m.Report + " is not awaiting acknowledgement", Reason: "unknown_report", At: d.clk.Now().UTC()})
+		return
+	}
+	d.metrics.commands.WithLabelValues("received", "ok").Inc()
+	d.rec.add("delivered", "", "", false, map[string]any{"report": m.Report, "by": m.By, "command": m.ID})
+	d.reply(Reply{ID: m.ID, Verb: "received", Result: "ok", At: d.clk.Now().UTC()})
+}

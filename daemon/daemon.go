@@ -10,10 +10,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hallguard/hallguard/daemon/config"
@@ -82,11 +84,13 @@ type Daemon struct {
 	store    *journal.Store
 	rec      *recorder
 	adjust   func(*config.Config)
-	reloads  *reloadMetrics
-	reloadMu sync.Mutex
-	httpLn   net.Listener
-	ready    atomic.Bool
-	wg       sync.WaitGroup
+	// centerAcks is set when mqtt.ack_topic asks for end-to-end delivery.
+	centerAcks *mqtt.CenterAckQueue
+	reloads    *reloadMetrics
+	reloadMu   sync.Mutex
+	httpLn     net.Listener
+	ready      atomic.Bool
+	wg         sync.WaitGroup
 }
 
 // Engine returns the running engine.
@@ -119,11 +123,16 @@ func discovery(cfg *config.Config) *mqtt.Discovery {
 }
 
 func (d *Daemon) queue(memory bool) mqtt.Queue {
+	var q mqtt.Queue = d.store.Outbox()
 	if memory {
 		d.log.Warn("reports are held in memory only (-outbox memory): a crash loses unacknowledged reports")
-		return mqtt.NewMemQueue()
+		q = mqtt.NewMemQueue()
 	}
-	return d.store.Outbox()
+	if d.cfg.MQTT.AckTopic != "" {
+		d.centerAcks = mqtt.NewCenterAckQueue(q, d.cfg.MQTT.AckTimeout.D(), d.clk)
+		return d.centerAcks
+	}
+	return q
 }
 
 // SimSocket is the sim control socket's path for cfg.
@@ -285,6 +294,18 @@ started:
 	}
 	if err := d.pub.Subscribe("cmd/+", d.handleCommand); err != nil {
 		return fmt.Errorf("daemon: commands: %w", err)
+	}
+	if d.centerAcks != nil {
+		defer d.centerAcks.Close()
+		ca := d.centerAcks
+		d.metrics.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hallguard_reports_awaiting_center",
+			Help: "Reports the broker acknowledged that still await the center's acknowledgement (mqtt.ack_topic)."},
+			func() float64 { return float64(ca.AwaitingCenter()) }))
+		if !strings.HasPrefix(cfg.MQTT.AckTopic, "cmd/") { // cmd/+ already carries it
+			if err := d.pub.Subscribe(cfg.MQTT.AckTopic, func(_ string, p []byte) { d.handleReceived(p) }); err != nil {
+				return fmt.Errorf("daemon: center acknowledgements: %w", err)
+			}
+		}
 	}
 	go d.compactLoop(ctx)
 	go d.watchdog(ctx)

@@ -96,7 +96,13 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // free loopback ports and a private state dir, and waits until it is ready.
 func startDaemon(t *testing.T, config string, extra ...string) *daemonProc {
 	t.Helper()
-	d := &daemonProc{t: t, stateDir: t.TempDir(), http: freePort(t), mqtt: freePort(t),
+	return startDaemonOn(t, config, t.TempDir(), extra...)
+}
+
+// startDaemonOn is startDaemon on a given state directory (a restart).
+func startDaemonOn(t *testing.T, config, stateDir string, extra ...string) *daemonProc {
+	t.Helper()
+	d := &daemonProc{t: t, stateDir: stateDir, http: freePort(t), mqtt: freePort(t),
 		config: config, logs: &syncBuffer{}, done: make(chan error, 1)}
 	if !filepath.IsAbs(config) {
 		d.config = filepath.Join(repoRoot(t), config)

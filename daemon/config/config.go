@@ -166,6 +166,12 @@ type MQTT struct {
 	MaxReconnect Duration `yaml:"max_reconnect"`
 	// Discovery announces inputs and the queue to Home Assistant.
 	Discovery Discovery `yaml:"discovery"`
+	// AckTopic, when set (relative to the hall's root, e.g. "cmd/received"),
+	// makes delivery end to end: a report is retired only when the center
+	// acknowledges it there by report id (a signed "received" command), and
+	// is sent again if that does not come within AckTimeout.
+	AckTopic   string   `yaml:"ack_topic"`
+	AckTimeout Duration `yaml:"ack_timeout"`
 }
 
 // Discovery configures Home Assistant MQTT discovery. Panic inputs are

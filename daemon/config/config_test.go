@@ -208,6 +208,8 @@ var invalidConfigs = []struct {
 	{"invalid-commands-key-file-unused.yaml", `testdata/invalid-commands-key-file-unused.yaml:8: commands.key_file: auth is none: the key file would be ignored`},
 	{"invalid-commands-auth.yaml", `testdata/invalid-commands-auth.yaml:7: commands.auth: unknown auth "password" (want hmac or none)`},
 	{"invalid-commands-window.yaml", `testdata/invalid-commands-window.yaml:8: commands.window: 2h0m0s is out of range (10s to 1h)`},
+	{"invalid-ack-topic.yaml", `testdata/invalid-ack-topic.yaml:8: mqtt.ack_topic: "center/+" must be a topic under the hall's root, without + or # (e.g. cmd/received)`},
+	{"invalid-ack-timeout.yaml", `testdata/invalid-ack-timeout.yaml:9: mqtt.ack_timeout: 1s is too short (at least 5s)`},
 	{"invalid-discovery-prefix.yaml", `testdata/invalid-discovery-prefix.yaml:8: mqtt.discovery.prefix: "home/#" must not contain + or # nor start or end with /`},
 	{"invalid-journal-retention.yaml", `testdata/invalid-journal-retention.yaml:8: journal.retention: 168h0m0s is too short to keep incident records (§3.5: at least 30d, or 0 to keep forever)`},
 	{"invalid-journal-outbox-retention.yaml", `testdata/invalid-journal-outbox-retention.yaml:8: journal.outbox_retention: 10m0s is too short (at least 1h)`},

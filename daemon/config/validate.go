@@ -99,6 +99,9 @@ func (c *Config) applyDefaults() {
 	if m.MaxReconnect == 0 {
 		m.MaxReconnect = Duration(30 * time.Second)
 	}
+	if m.AckTimeout == 0 {
+		m.AckTimeout = Duration(time.Minute)
+	}
 	if m.Discovery.Prefix == "" {
 		m.Discovery.Prefix = "homeassistant"
 	}
@@ -312,6 +315,12 @@ func (c *Config) validate(v *validator) {
 	}
 	if p := m.Discovery.Prefix; strings.ContainsAny(p, "+#") || strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") {
 		v.add("mqtt.discovery.prefix", "%q must not contain + or # nor start or end with /", p)
+	}
+	if m.AckTopic != "" && (strings.ContainsAny(m.AckTopic, "+#") || strings.HasPrefix(m.AckTopic, "/")) {
+		v.add("mqtt.ack_topic", "%q must be a topic under the hall's root, without + or # (e.g. cmd/received)", m.AckTopic)
+	}
+	if m.AckTimeout.D() < 5*time.Second {
+		v.add("mqtt.ack_timeout", "%s is too short (at least 5s)", m.AckTimeout.D())
 	}
 	if (m.TLS.CertFile == "") != (m.TLS.KeyFile == "") {
 		v.add("mqtt.tls.key_file", "cert_file and key_file go together")

@@ -38,6 +38,17 @@ type Message struct {
 	Control  *string  `json:"control,omitempty"`
 	Trend    *string  `json:"trend,omitempty"`
 	Other    *string  `json:"other,omitempty"`
+
+	// ImpactDetail: report, the structured §3.3 4 impact (keys property,
+	// cash_vouchers, casualties, scope). Action, Participants, Drill: drill
+	// (action start, stop or evaluate; who takes part; the drill evaluated).
+	ImpactDetail map[string]string `json:"impact_detail,omitempty"`
+	Action       string            `json:"action,omitempty"`
+	Participants []string          `json:"participants,omitempty"`
+	Drill        string            `json:"drill,omitempty"`
+
+	// Report is the report id the center acknowledges ("received").
+	Report string `json:"report,omitempty"`
 	// TS is when the command was signed; Nonce makes it unique.
 	TS    time.Time `json:"ts"`
 	Nonce string    `json:"nonce,omitempty"`
@@ -49,7 +60,7 @@ type Message struct {
 }
 
 // Verbs a hall accepts.
-var Verbs = []string{"ack", "resolve", "false_alarm", "step", "trigger", "report"}
+var Verbs = []string{"ack", "resolve", "false_alarm", "step", "trigger", "report", "received"}
 
 // Rejection reasons, as sentinel errors. Reason maps them to metric labels.
 var (
