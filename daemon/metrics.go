@@ -110,6 +110,11 @@ func NewMetrics(cfg *config.Config) *Metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
 	}
+	if _, ok := clockSynchronized(); ok {
+		f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hallguard_clock_synchronized",
+			Help: "1 while the kernel reports the system clock synchronised (adjtimex); report times depend on it."},
+			func() float64 { s, _ := clockSynchronized(); return b2f(s) }))
+	}
 	// Known label values start at 0 so dashboards and alerts see them.
 	for _, in := range cfg.Inputs {
 		m.inputActive.WithLabelValues(in.ID, in.Kind)
@@ -122,6 +127,9 @@ func NewMetrics(cfg *config.Config) *Metrics {
 	}
 	for _, o := range cfg.Outputs {
 		m.outputActive.WithLabelValues(o.ID)
+	}
+	for _, k := range []string{"journal_degraded", "journal_recovered"} {
+		m.trouble.WithLabelValues("trouble", k)
 	}
 	for _, p := range cfg.Playbooks {
 		m.incidentsOpen.WithLabelValues(p.ID, "false")
