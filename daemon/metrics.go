@@ -11,6 +11,7 @@ import (
 
 	"github.com/hallguard/hallguard/daemon/config"
 	"github.com/hallguard/hallguard/daemon/engine"
+	"github.com/hallguard/hallguard/mqtt/command"
 )
 
 // Metrics is the daemon's Prometheus instrumentation, on its own registry.
@@ -134,6 +135,10 @@ func NewMetrics(cfg *config.Config) *Metrics {
 	for _, p := range cfg.Playbooks {
 		m.incidentsOpen.WithLabelValues(p.ID, "false")
 		m.reportsPub.WithLabelValues(p.ID)
+		m.reportsFailed.WithLabelValues(p.ID)
+	}
+	for _, v := range command.Verbs {
+		m.commands.WithLabelValues(v, "ok")
 	}
 	return m
 }
