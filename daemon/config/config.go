@@ -18,6 +18,10 @@ type Config struct {
 	Roles    []Role   `yaml:"roles"`
 	Commands Commands `yaml:"commands"`
 	Journal  Journal  `yaml:"journal"`
+	Console  Console  `yaml:"console"`
+	Review   Review   `yaml:"review"` // §3.4 (plan.go)
+	Probe    Probe    `yaml:"probe"`  // §4.2
+	CCTV     CCTV     `yaml:"cctv"`   // preserve_cctv steps
 	StateDir string   `yaml:"state_dir"`
 	// PlaybooksDir holds the playbook files. A relative path is taken
 	// relative to the config file's folder.
@@ -214,6 +218,29 @@ type Journal struct {
 	// OutboxRetention is how long reports already acknowledged stay in the
 	// outbox (they stay in the journal regardless). Default 30d.
 	OutboxRetention Duration `yaml:"outbox_retention"`
+}
+
+// Console configures the staff console served at /console/ on http.listen
+// (daemon/console). PINs are kept only as PBKDF2-SHA256 hashes,
+// "pbkdf2-sha256$<iterations>$<salt, base64>$<hash, base64>", made by
+// `hallguard pin`; never in plain text.
+type Console struct {
+	// Staff may act from the console; each action asks for a PIN and is
+	// recorded under the staff member's name.
+	Staff []Staff `yaml:"staff"`
+	// DuressPINHash, entered for any action, does the action and also
+	// raises the silent duress playbook (§4.3): nothing in the hall shows it.
+	DuressPINHash string `yaml:"duress_pin_hash"`
+	// MaxPINFailures wrong PINs within Lockout lock the console's PIN entry
+	// for Lockout (default 5 in 5m).
+	MaxPINFailures int      `yaml:"max_pin_failures"`
+	Lockout        Duration `yaml:"lockout"`
+}
+
+// Staff is one member of staff who may act from the console.
+type Staff struct {
+	Name    string `yaml:"name"`
+	PINHash string `yaml:"pin_hash"`
 }
 
 // HTTP configures the metrics/health endpoint.

@@ -54,7 +54,15 @@ func TestGoodConfig(t *testing.T) {
 		{"commands.window", c.Commands.Window.D(), 90 * time.Second},
 		{"commands.max_payload", c.Commands.MaxPayload, 8192},
 		{"file", c.File, "testdata/good.yaml"},
-		{"playbooks", len(c.Playbooks), 10},
+		{"playbooks (the ten of §4, and duress)", len(c.Playbooks), 11},
+		{"console.staff[0].name", c.Console.Staff[0].Name, "Chen Jing"},
+		{"console.max_pin_failures", c.Console.MaxPINFailures, 3},
+		{"console.lockout", c.Console.Lockout.D(), 10 * time.Minute},
+		{"review.topic", c.Review.Topic, "safety/reviews"},
+		{"review.due_after", c.Review.DueAfter.D(), 14 * 24 * time.Hour},
+		{"probe.address", c.Probe.Address, "core.example:443"},
+		{"probe.failures", c.Probe.Failures, 2},
+		{"cctv.before", c.CCTV.Before.D(), 10 * time.Minute},
 	} {
 		if !reflect.DeepEqual(tc.got, tc.want) {
 			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
@@ -71,6 +79,7 @@ func TestGoodConfigSetsEveryField(t *testing.T) {
 	// Fields good.yaml cannot set, and why.
 	skip := map[string]string{
 		"mqtt.listen": "only with broker: embedded (configs/demo.yaml sets it)",
+		"probe.url":   "url or address, not both: good.yaml sets address (test/plan_day_test.go sets url)",
 	}
 	data, err := os.ReadFile("testdata/good.yaml")
 	if err != nil {
@@ -222,6 +231,25 @@ var invalidConfigs = []struct {
 	{"invalid-input-playbook-not-manual.yaml", `testdata/invalid-input-playbook-not-manual.yaml:10: inputs[0].playbook: playbook "robbery" is not manual`},
 	{"invalid-playbook-missing.yaml", `testdata/invalid-playbook-missing.yaml:4: playbooks_dir: no "robbery" playbook: the plan's §4 needs it`},
 	{"invalid-playbooks-dir.yaml", `testdata/invalid-playbooks-dir.yaml:4: playbooks_dir: no playbook files (*.yaml) in testdata/no-such-folder`},
+
+	// The staff console (daemon/console): PINs only as hashes, wrong PINs
+	// limited, the duress PIN's silent playbook present (§4.3).
+	{"invalid-console-staff-name.yaml", `testdata/invalid-console-staff-name.yaml:9: console.staff[0].name: required (actions are recorded under it)`},
+	{"invalid-console-staff-duplicate.yaml", `testdata/invalid-console-staff-duplicate.yaml:10: console.staff[1].name: "Chen Jing" is listed twice`},
+	{"invalid-console-pin-hash.yaml", "testdata/invalid-console-pin-hash.yaml:10: console.staff[0].pin_hash: not a PIN hash: want pbkdf2-sha256$<iterations>$<salt>$<hash> as `hallguard pin` prints it (never the PIN itself)"},
+	{"invalid-console-pin-iterations.yaml", `testdata/invalid-console-pin-iterations.yaml:10: console.staff[0].pin_hash: 1000 iterations is too few (at least 10000)`},
+	{"invalid-console-max-pin-failures.yaml", `testdata/invalid-console-max-pin-failures.yaml:8: console.max_pin_failures: 1000 is out of range (1 to 100)`},
+	{"invalid-console-lockout.yaml", `testdata/invalid-console-lockout.yaml:8: console.lockout: 1s is out of range (10s to 24h)`},
+	{"invalid-console-duress-playbook.yaml", `testdata/invalid-console-duress-playbook.yaml:8: console.duress_pin_hash: needs a silent, manual "duress" playbook in playbooks-min (§4.3)`},
+
+	// Review (§3.4), the business-system probe (§4.2), CCTV bookmarks.
+	{"invalid-review-topic.yaml", `testdata/invalid-review-topic.yaml:8: review.topic: "#" must be a topic under the hall's root, without + or # (e.g. reviews)`},
+	{"invalid-review-due-after.yaml", `testdata/invalid-review-due-after.yaml:8: review.due_after: 8760h0m0s is out of range (1d to 90d)`},
+	{"invalid-probe-url.yaml", `testdata/invalid-probe-url.yaml:8: probe.url: "ftp://core.example/health" is not an http:// or https:// URL`},
+	{"invalid-probe-both.yaml", `testdata/invalid-probe-both.yaml:9: probe.address: give url or address, not both`},
+	{"invalid-probe-timeout.yaml", `testdata/invalid-probe-timeout.yaml:10: probe.timeout: 30s must be above 0 and below interval 10s`},
+	{"invalid-probe-failures.yaml", `testdata/invalid-probe-failures.yaml:9: probe.failures: 50 is out of range (1 to 20)`},
+	{"invalid-cctv-payload.yaml", `testdata/invalid-cctv-payload.yaml:9: cctv.payload: not a template: template: cctv:1: unclosed action`},
 }
 
 func TestInvalidConfigs(t *testing.T) {

@@ -17,8 +17,8 @@ func TestDemoConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("configs/demo.yaml:\n%v", err)
 	}
-	if len(cfg.Playbooks) != 10 {
-		t.Errorf("playbooks = %d, want the ten plans of §4", len(cfg.Playbooks))
+	if len(cfg.Playbooks) != 11 {
+		t.Errorf("playbooks = %d, want the ten plans of §4 and duress", len(cfg.Playbooks))
 	}
 }
 
@@ -48,8 +48,8 @@ func TestShippedPlaybooks(t *testing.T) {
 			t.Errorf("%s is in %s, want %s.yaml", id, p.File, id)
 		}
 	}
-	if len(pbs) != len(planPlaybooks) {
-		t.Errorf("%d playbooks, want the %d of §4", len(pbs), len(planPlaybooks))
+	if len(pbs) != len(planPlaybooks)+1 || byID["duress"] == nil {
+		t.Errorf("%d playbooks, want the %d of §4 and duress (the console's duress PIN, §4.3)", len(pbs), len(planPlaybooks))
 	}
 
 	// §4.3 robbery: three cases, silent, resolved by the center alone.
@@ -133,7 +133,7 @@ func TestProductionTemplate(t *testing.T) {
 		{"commands.auth", c.Commands.Auth, "hmac"},
 		{"http.listen", c.HTTP.Listen, "127.0.0.1:9464"},
 		{"state_dir", c.StateDir, "/var/lib/hallguard"},
-		{"playbooks", len(c.Playbooks), 10},
+		{"playbooks", len(c.Playbooks), 11},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -120,12 +121,19 @@ func (c *Config) applyDefaults() {
 	if c.Commands.MaxPayload == 0 {
 		c.Commands.MaxPayload = 4096
 	}
+	if c.Console.MaxPINFailures == 0 {
+		c.Console.MaxPINFailures = 5
+	}
+	if c.Console.Lockout == 0 {
+		c.Console.Lockout = Duration(5 * time.Minute)
+	}
 	if c.StateDir == "" {
 		c.StateDir = DefaultStateDir
 	}
 	if c.PlaybooksDir == "" {
 		c.PlaybooksDir = "playbooks"
 	}
+	c.applyPlanDefaults()
 }
 
 var (
@@ -358,6 +366,47 @@ func (c *Config) validate(v *validator) {
 	if c.Commands.MaxPayload < 512 || c.Commands.MaxPayload > 1<<20 {
 		v.add("commands.max_payload", "%d is out of range (512 to 1048576 bytes)", c.Commands.MaxPayload)
 	}
+	c.validateConsole(v)
+	c.validatePlan(v)
+}
+
+// pinHashRe is a console PIN hash: pbkdf2-sha256$<iterations>$<salt>$<hash>,
+// salt and hash in standard base64 (`hallguard pin` makes one).
+var pinHashRe = regexp.MustCompile(`^pbkdf2-sha256\$([0-9]{4,9})\$[A-Za-z0-9+/]{11,}={0,2}\$[A-Za-z0-9+/]{43}=?$`)
+
+func (c *Config) validateConsole(v *validator) {
+	names := map[string]bool{}
+	for i, s := range c.Console.Staff {
+		f := fmt.Sprintf("console.staff[%d]", i)
+		switch {
+		case strings.TrimSpace(s.Name) == "":
+			v.add(f+".name", "required (actions are recorded under it)")
+		case names[s.Name]:
+			v.add(f+".name", "%q is listed twice", s.Name)
+		}
+		names[s.Name] = true
+		checkPINHash(v, f+".pin_hash", s.PINHash)
+	}
+	if c.Console.DuressPINHash != "" {
+		checkPINHash(v, "console.duress_pin_hash", c.Console.DuressPINHash)
+	}
+	if n := c.Console.MaxPINFailures; n < 1 || n > 100 {
+		v.add("console.max_pin_failures", "%d is out of range (1 to 100)", n)
+	}
+	if d := c.Console.Lockout.D(); d < 10*time.Second || d > 24*time.Hour {
+		v.add("console.lockout", "%s is out of range (10s to 24h)", d)
+	}
+}
+
+func checkPINHash(v *validator, field, h string) {
+	m := pinHashRe.FindStringSubmatch(h)
+	if m == nil {
+		v.add(field, "not a PIN hash: want pbkdf2-sha256$<iterations>$<salt>$<hash> as `hallguard pin` prints it (never the PIN itself)")
+		return
+	}
+	if n, _ := strconv.Atoi(m[1]); n < 10000 {
+		v.add(field, "%d iterations is too few (at least 10000)", n)
+	}
 }
 
 // Path resolves a path from the config: absolute as it is, relative from
@@ -390,6 +439,11 @@ func (c *Config) validatePlaybookRefs(v *validator) {
 			v.add(f, "no playbook %q in %s", in.Playbook, c.PlaybooksDir)
 		} else if !p.Manual {
 			v.add(f, "playbook %q is not manual", in.Playbook)
+		}
+	}
+	if c.Console.DuressPINHash != "" {
+		if p := c.Playbook("duress"); p == nil || p.Mode != "silent" || !p.Manual {
+			v.add("console.duress_pin_hash", "needs a silent, manual \"duress\" playbook in %s (§4.3)", c.PlaybooksDir)
 		}
 	}
 	for _, need := range []string{"robbery", "fire", "surge"} {
