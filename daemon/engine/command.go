@@ -39,6 +39,20 @@ type Command struct {
 	Records []string
 	// Report updates (§3.3 4–7); nil leaves a field as it is.
 	Impact, Control, Trend, Other *string
+	// ImpactDetail updates the structured §3.3 4 impact: keys property,
+	// cash_vouchers, casualties, scope (ImpactKeys).
+	ImpactDetail map[string]string
+	// Drill (§1.3): Action is start, stop or evaluate; Participants are
+	// who takes part; Drill names the drill (its incident id) to stop or
+	// evaluate; an evaluation's comment is in Reason.
+	Action       string
+	Participants []string
+	Drill        string
+	// Input is the input whose test path VerbTest fires.
+	Input string
+	// Review is what VerbReview files (§3.4); the engine fills in the
+	// incident, who and when.
+	Review *Review
 }
 
 // Sentinel errors for rejected commands; callers count them by reason.
@@ -59,8 +73,15 @@ func (e *Engine) Do(c Command) (string, error) {
 	if c.Origin != OriginStaff && c.Origin != OriginCenter {
 		return "", fmt.Errorf("%w: origin must be staff or center", ErrBadCommand)
 	}
-	if c.Verb == VerbTrigger {
+	switch c.Verb {
+	case VerbTrigger:
 		return e.trigger(c)
+	case VerbDrill:
+		return e.drillCmd(c)
+	case VerbTest:
+		return e.testInput(c)
+	case VerbReview:
+		return e.review(c)
 	}
 	inc, ok := e.incidents[c.Incident]
 	if !ok {
@@ -112,8 +133,8 @@ func (e *Engine) Do(c Command) (string, error) {
 		if st.Done {
 			return inc.ID, fmt.Errorf("%w: step %q already done by %s", ErrNotAllowed, st.ID, st.By)
 		}
-		if len(c.Records) < len(st.Records) {
-			return inc.ID, fmt.Errorf("%w: step %q records %s", ErrBadCommand, st.ID, strings.Join(st.Records, ", "))
+		if err := checkRecords(st, c.Records); err != nil {
+			return inc.ID, err
 		}
 		st.Done, st.By, st.At = true, c.By, now
 		text := st.ID
@@ -121,10 +142,17 @@ func (e *Engine) Do(c Command) (string, error) {
 			text += " (" + strings.Join(c.Records, "; ") + ")"
 		}
 		inc.measure(Measure{At: now, Kind: "step", Text: text, Section: st.Section, By: c.By})
+		if st.Action == "preserve_cctv" && !st.cctv && !inc.Drill {
+			e.preserveCCTV(inc, st)
+		}
 		e.report(inc, EventStep, nil, time.Time{})
 	case VerbReport:
 		if inc.State == StateReviewed {
 			return inc.ID, fmt.Errorf("%w: incident is reviewed", ErrNotAllowed)
+		}
+		detailed, err := setImpact(inc, c.ImpactDetail)
+		if err != nil {
+			return inc.ID, err
 		}
 		changed := false
 		for _, f := range []struct {
@@ -136,8 +164,8 @@ func (e *Engine) Do(c Command) (string, error) {
 				changed = true
 			}
 		}
-		if !changed {
-			return inc.ID, fmt.Errorf("%w: a report update names impact, control, trend or other", ErrBadCommand)
+		if !changed && !detailed {
+			return inc.ID, fmt.Errorf("%w: a report update names impact, impact_detail, control, trend or other", ErrBadCommand)
 		}
 		e.report(inc, EventUpdate, nil, time.Time{})
 	default:

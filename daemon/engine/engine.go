@@ -28,6 +28,25 @@ type Engine struct {
 	queue     *queueModel
 	outputs   map[string]bool // output id -> currently driven active
 	closed    bool
+
+	// Drills (§1.3): the one running, the records made, when each
+	// playbook was last drilled, and the overdue check.
+	running    *drillRun
+	drillRecs  map[string]*DrillRecord
+	lastDrill  map[string]time.Time
+	drillSince time.Time
+	overdue    string
+	drillTick  clock.Timer
+	walk       *walkRun
+
+	// Reviews (§3.4): incidents earlier runs closed, and the overdue
+	// condition's last detail.
+	closedPast map[string]*ClosedIncident
+	reviewsDue string
+
+	// The business-system probe's incident (§4.2) and when it went down.
+	probeInc  *Incident
+	probeDown time.Time
 }
 
 // Option configures an Engine.
@@ -51,6 +70,10 @@ func New(cfg *config.Config, sink Sink, opts ...Option) *Engine {
 		incidents: map[string]*Incident{},
 		inputs:    map[string]*inputState{},
 		outputs:   map[string]bool{},
+		drillRecs: map[string]*DrillRecord{},
+		lastDrill: map[string]time.Time{},
+
+		closedPast: map[string]*ClosedIncident{},
 	}
 	for _, o := range opts {
 		o(e)
@@ -88,6 +111,7 @@ func (e *Engine) Start() {
 		e.publishInput(e.inputs[id])
 	}
 	e.queue.start()
+	e.startDrillChecks()
 }
 
 // Close stops every timer. Outputs are returned to their fail-safe level by
@@ -101,6 +125,15 @@ func (e *Engine) Close() {
 	}
 	e.smoke.stop()
 	e.queue.stop()
+	if e.running != nil && e.running.timer != nil {
+		e.running.timer.Stop()
+	}
+	if e.drillTick != nil {
+		e.drillTick.Stop()
+	}
+	if e.walk != nil {
+		e.walk.timer.Stop()
+	}
 }
 
 // Ping takes and releases the engine's lock: the watchdog calls it to prove
@@ -191,6 +224,12 @@ func (e *Engine) Signal(sg devices.Signal) {
 	s.active = sg.Active
 	s.since = sg.Time
 	s.state = ""
+	if e.walk != nil {
+		// Walk test: the edge proves the wiring; nothing is raised.
+		e.walkSignal(s, sg.Active, sg.Time)
+		e.publishInput(s)
+		return
+	}
 	switch s.cfg.Kind {
 	case config.KindPanic:
 		if sg.Active {

@@ -28,6 +28,15 @@ type Incident struct {
 	Version    int
 
 	Impact, Control, Trend, Other string
+	// ImpactDetail is the structured §3.3 4 impact, nil until a report
+	// command gives any of it.
+	ImpactDetail *ImpactDetail
+
+	// FirstReportAt is when the initial report was made; DeliveredAt when
+	// the broker first acknowledged it (Engine.Delivered).
+	FirstReportAt, DeliveredAt time.Time
+	// Review is the §3.4 review, once filed (state reviewed).
+	Review *Review
 
 	AckedBy, ResolvedBy string
 	AckedAt, ResolvedAt time.Time
@@ -63,6 +72,10 @@ func (inc *Incident) copy() Incident {
 	c.Inputs = slices.Clone(inc.Inputs)
 	c.Steps = slices.Clone(inc.Steps)
 	c.Measures = slices.Clone(inc.Measures)
+	if inc.ImpactDetail != nil {
+		d := *inc.ImpactDetail
+		c.ImpactDetail = &d
+	}
 	c.pb, c.timers, c.outputs = nil, nil, nil
 	return c
 }
@@ -79,6 +92,8 @@ type raising struct {
 	at, trigger time.Time
 	why         string
 	inputs      []string // further inputs involved (smoke coincidence)
+	// impact and trend, when known at once, are in the initial report.
+	impact, trend string
 }
 
 // raise opens an incident and sends its initial report at once
@@ -98,8 +113,14 @@ func (e *Engine) raise(rq raising) *Incident {
 	if inc.Other == "" {
 		inc.Other = Unknown
 	}
+	if rq.impact != "" {
+		inc.Impact = rq.impact
+	}
+	if rq.trend != "" {
+		inc.Trend = rq.trend
+	}
 	for _, s := range pb.StepsFor(variant) {
-		inc.Steps = append(inc.Steps, StepState{ID: s.ID, Section: s.Section, Text: s.Text, Records: s.Records})
+		inc.Steps = append(inc.Steps, StepState{ID: s.ID, Section: s.Section, Text: s.Text, Records: s.Records, Action: s.Action})
 	}
 	inc.addInput(e.inputID(source))
 	for _, id := range rq.inputs {
@@ -133,6 +154,9 @@ func (e *Engine) raise(rq raising) *Incident {
 		}))
 	}
 	e.report(inc, EventRaised, nil, trigger)
+	if !drill {
+		e.abortDrill(inc) // §1.3: a real alarm takes priority over a drill
+	}
 	return inc
 }
 
@@ -220,6 +244,10 @@ func (e *Engine) escalate(inc *Incident, level int, esc config.Escalation) {
 func (e *Engine) report(inc *Incident, event string, esc *EscalationInfo, trigger time.Time) {
 	inc.Version++
 	e.seq++
+	now := e.clk.Now()
+	if inc.Version == 1 {
+		inc.FirstReportAt = now
+	}
 	r := Report{
 		ID: fmt.Sprintf("%s.v%d", inc.ID, inc.Version), Incident: inc.ID, Seq: e.seq, Version: inc.Version,
 		Event: event, Playbook: inc.Playbook, Section: inc.pb.Section, Variant: inc.Variant,
@@ -227,7 +255,21 @@ func (e *Engine) report(inc *Incident, event string, esc *EscalationInfo, trigge
 		Hall: e.cfg.Hall, OccurredAt: inc.OccurredAt, Type: inc.pb.Type,
 		Impact: inc.Impact, Control: inc.Control, Trend: inc.Trend, Other: inc.Other,
 		Measures: slices.Clone(inc.Measures), Steps: slices.Clone(inc.Steps), Escalation: esc,
-		Presses: inc.Presses, Inputs: slices.Clone(inc.Inputs), Created: e.clk.Now(), Trigger: trigger,
+		Presses: inc.Presses, Inputs: slices.Clone(inc.Inputs), Created: now, Trigger: trigger,
+	}
+	if inc.ImpactDetail != nil {
+		d := *inc.ImpactDetail
+		r.ImpactDetail = &d
+	}
+	if inc.Review != nil {
+		rv := *inc.Review
+		rv.Actions = slices.Clone(inc.Review.Actions)
+		r.Review = &rv
+	}
+	if !inc.open() {
+		// §3.3: the final report (resolved, false alarm, reviewed) holds
+		// the whole course of the incident.
+		r.Timeline = inc.timeline()
 	}
 	if v := inc.pb.Variant(inc.Variant); v != nil && v.Section != "" {
 		r.Section = v.Section
@@ -251,6 +293,9 @@ func (e *Engine) close(inc *Incident, resolution, by, reason string) {
 	if reason != "" {
 		text += ": " + reason
 	}
+	if !inc.Drill {
+		e.preserveUndoneCCTV(inc)
+	}
 	inc.measure(Measure{At: now, Kind: "resolve", Text: text, By: by})
 	e.applyOutputs()
 	event := EventResolved
@@ -258,4 +303,7 @@ func (e *Engine) close(inc *Incident, resolution, by, reason string) {
 		event = EventFalseAlarm
 	}
 	e.report(inc, event, nil, time.Time{})
+	if inc.Drill {
+		e.drillClosed(inc)
+	}
 }

@@ -125,8 +125,7 @@ func (m *queueModel) flip() {
 		why := fmt.Sprintf("queue length %d, arrivals %.1f/min for %s (thresholds %d, %.1f/min)",
 			m.length, rate, m.q.SurgeAfter.D(), m.q.SurgeLength, m.q.SurgeRate)
 		if pb != nil && e.openIncident("surge", false) == nil {
-			inc := e.raise(raising{pb: pb, origin: OriginSensor, source: "queue", at: now, trigger: now, why: why})
-			inc.Trend = "rising"
+			e.raise(raising{pb: pb, origin: OriginSensor, source: "queue", at: now, trigger: now, why: why, trend: "rising"})
 		}
 	} else if inc := e.openIncident("surge", false); inc != nil {
 		inc.Trend = "easing"

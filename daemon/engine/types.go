@@ -76,15 +76,22 @@ type Report struct {
 	OccurredAt time.Time   // §3.3 2
 	Type       config.Text // §3.3 3
 	Impact     string      // §3.3 4
-	Measures   []Measure   // §3.3 5
-	Control    string      // §3.3 5
-	Trend      string      // §3.3 6
-	Other      string      // §3.3 7
+	// ImpactDetail is the structured §3.3 4 impact; nil until given.
+	ImpactDetail *ImpactDetail
+	Measures     []Measure // §3.3 5
+	Control      string    // §3.3 5
+	Trend        string    // §3.3 6
+	Other        string    // §3.3 7
 
 	Steps      []StepState
 	Escalation *EscalationInfo
-	Presses    int
-	Inputs     []string
+	// Timeline is set on the final reports (resolved, false_alarm,
+	// reviewed): the incident's course and its durations.
+	Timeline *Timeline
+	// Review is set on the reviewed report (§3.4).
+	Review  *Review
+	Presses int
+	Inputs  []string
 
 	// Created is the engine time the report was made.
 	Created time.Time
@@ -112,6 +119,9 @@ type StepState struct {
 	By      string
 	At      time.Time
 	Records []string
+	// Action is the step's automatic action (preserve_cctv).
+	Action string
+	cctv   bool // its CCTV bookmark was requested
 }
 
 // EscalationInfo names whom an escalation report goes to (§2).

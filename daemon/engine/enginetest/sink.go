@@ -23,9 +23,37 @@ type Sink struct {
 	Inputs     []engine.InputState
 	Queues     []engine.QueueState
 	Conditions []engine.Condition
+	DrillRecs  []engine.DrillRecord
+	Walks      []engine.WalkRecord
+	Reviews    []engine.Review
 }
 
-var _ engine.Sink = (*Sink)(nil)
+var (
+	_ engine.Sink       = (*Sink)(nil)
+	_ engine.DrillSink  = (*Sink)(nil)
+	_ engine.WalkSink   = (*Sink)(nil)
+	_ engine.ReviewSink = (*Sink)(nil)
+)
+
+// Review records a review.
+func (s *Sink) Review(r engine.Review) { s.Lock(); s.Reviews = append(s.Reviews, r); s.Unlock() }
+
+// WalkTest records a walk-test record.
+func (s *Sink) WalkTest(r engine.WalkRecord) { s.Lock(); s.Walks = append(s.Walks, r); s.Unlock() }
+
+// Drill records a drill record.
+func (s *Sink) Drill(r engine.DrillRecord) {
+	s.Lock()
+	s.DrillRecs = append(s.DrillRecs, r)
+	s.Unlock()
+}
+
+// Drills returns the recorded drill records.
+func (s *Sink) Drills() []engine.DrillRecord {
+	s.Lock()
+	defer s.Unlock()
+	return append([]engine.DrillRecord(nil), s.DrillRecs...)
+}
 
 func (s *Sink) Report(r engine.Report) { s.Lock(); s.Reports = append(s.Reports, r); s.Unlock() }
 func (s *Sink) Drive(o string, a bool, why string) {

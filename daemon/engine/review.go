@@ -1,0 +1,176 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// VerbReview files the post-incident review (§3.4) of a resolved incident.
+const VerbReview = "review"
+
+// EventReviewed is the report made when an incident is reviewed.
+const EventReviewed = "reviewed"
+
+// Review is the §3.4 analysis of an incident: its cause, course and
+// handling, the problems and gaps it revealed, and the rectification
+// actions, each with an owner and a due date. It goes to the Safety
+// Supervision Department and is kept in the archive (§3.5).
+type Review struct {
+	Incident   string         `json:"incident"`
+	Hall       string         `json:"hall"`
+	Playbook   string         `json:"playbook"`
+	Resolution string         `json:"resolution"`
+	ResolvedAt time.Time      `json:"resolved_at"`
+	Cause      string         `json:"cause"`
+	Course     string         `json:"course"`
+	Handling   string         `json:"handling"`
+	Problems   string         `json:"problems"`
+	Actions    []ReviewAction `json:"actions"`
+	By         string         `json:"by"`
+	At         time.Time      `json:"at"`
+}
+
+// ReviewAction is one rectification action; Due is a date, YYYY-MM-DD.
+type ReviewAction struct {
+	Owner string `json:"owner"`
+	Due   string `json:"due"`
+	Text  string `json:"text"`
+}
+
+// ReviewSink is the optional part of a Sink that receives reviews. Like
+// Sink's methods, Review is called with the engine's lock held.
+type ReviewSink interface {
+	Review(Review)
+}
+
+// ClosedIncident is an incident an earlier run resolved, as the journal
+// has it, so that it can be reviewed, and counted while unreviewed, after
+// a restart.
+type ClosedIncident struct {
+	ID, Playbook, Resolution string
+	Drill                    bool
+	ResolvedAt               time.Time
+	Reviewed                 bool
+}
+
+// WithClosedIncidents seeds the incidents earlier runs closed.
+func WithClosedIncidents(cs []ClosedIncident) Option {
+	return func(e *Engine) {
+		for i := range cs {
+			c := cs[i]
+			e.closedPast[c.ID] = &c
+		}
+	}
+}
+
+func (e *Engine) review(c Command) (string, error) {
+	id := c.Incident
+	r := c.Review
+	if r == nil {
+		return id, fmt.Errorf("%w: a review needs cause, course, handling and problems (§3.4)", ErrBadCommand)
+	}
+	var missing []string
+	for _, f := range []struct{ name, v string }{{"cause", r.Cause}, {"course", r.Course}, {"handling", r.Handling}, {"problems", r.Problems}} {
+		if strings.TrimSpace(f.v) == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return id, fmt.Errorf("%w: a review needs %s (§3.4)", ErrBadCommand, strings.Join(missing, ", "))
+	}
+	for i, a := range r.Actions {
+		if strings.TrimSpace(a.Owner) == "" || strings.TrimSpace(a.Text) == "" {
+			return id, fmt.Errorf("%w: action %d needs an owner and a text", ErrBadCommand, i+1)
+		}
+		if _, err := time.Parse(time.DateOnly, a.Due); err != nil {
+			return id, fmt.Errorf("%w: action %d: due %q is not a date YYYY-MM-DD", ErrBadCommand, i+1, a.Due)
+		}
+	}
+	rv := Review{Incident: id, Hall: e.cfg.Hall.ID, Cause: r.Cause, Course: r.Course, Handling: r.Handling,
+		Problems: r.Problems, Actions: slices.Clone(r.Actions), By: c.By, At: e.clk.Now().UTC()}
+	if rv.Actions == nil {
+		rv.Actions = []ReviewAction{}
+	}
+	if inc := e.incidents[id]; inc != nil {
+		switch {
+		case inc.Drill:
+			return id, fmt.Errorf("%w: a drill is evaluated (drill evaluate), not reviewed", ErrNotAllowed)
+		case inc.State != StateResolved:
+			return id, fmt.Errorf("%w: incident is %s: only a resolved incident is reviewed", ErrNotAllowed, inc.State)
+		}
+		rv.Playbook, rv.Resolution, rv.ResolvedAt = inc.Playbook, inc.Resolution, inc.ResolvedAt.UTC()
+		inc.State = StateReviewed
+		inc.Review = &rv
+		inc.measure(Measure{At: e.clk.Now(), Kind: "note", Section: "§3.4", Text: "reviewed", By: c.By})
+		e.report(inc, EventReviewed, nil, time.Time{})
+	} else {
+		past := e.closedPast[id]
+		switch {
+		case past == nil:
+			return id, fmt.Errorf("%w %q", ErrUnknownIncident, id)
+		case past.Drill:
+			return id, fmt.Errorf("%w: a drill is evaluated (drill evaluate), not reviewed", ErrNotAllowed)
+		case past.Reviewed:
+			return id, fmt.Errorf("%w: incident is reviewed", ErrNotAllowed)
+		}
+		past.Reviewed = true
+		rv.Playbook, rv.Resolution, rv.ResolvedAt = past.Playbook, past.Resolution, past.ResolvedAt.UTC()
+	}
+	if rs, ok := e.sink.(ReviewSink); ok {
+		c := rv
+		c.Actions = slices.Clone(rv.Actions)
+		rs.Review(c)
+	}
+	e.checkReviewsDue()
+	return id, nil
+}
+
+// unreviewed lists live incidents resolved (not false alarms, not drills)
+// longer than review.due_after ago and not reviewed.
+func (e *Engine) unreviewed() []string {
+	due := e.cfg.Review.DueAfter.D()
+	if due <= 0 {
+		return nil
+	}
+	now := e.clk.Now()
+	var out []string
+	for _, inc := range e.incidents {
+		if !inc.Drill && inc.State == StateResolved && inc.Resolution == EventResolved && now.Sub(inc.ResolvedAt) >= due {
+			out = append(out, inc.ID)
+		}
+	}
+	for _, p := range e.closedPast {
+		if _, here := e.incidents[p.ID]; !here && !p.Drill && !p.Reviewed && p.Resolution == EventResolved && now.Sub(p.ResolvedAt) >= due {
+			out = append(out, p.ID)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Unreviewed returns how many incidents wait for their review past
+// review.due_after (§3.4).
+func (e *Engine) Unreviewed() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.unreviewed())
+}
+
+// checkReviewsDue raises, updates or clears the supervisory condition
+// review_overdue, listing the incidents in Detail.
+func (e *Engine) checkReviewsDue() {
+	ids := e.unreviewed()
+	detail := strings.Join(ids, " ")
+	if detail == e.reviewsDue {
+		return
+	}
+	e.reviewsDue = detail
+	if len(ids) > 0 {
+		detail = fmt.Sprintf("not reviewed within %s (§3.4): %s", e.cfg.Review.DueAfter.D(), detail)
+	}
+	e.sink.Condition(Condition{Class: ClassSupervisory, Kind: "review_overdue", Active: len(ids) > 0, Time: e.clk.Now(),
+		Detail: detail, Count: uint64(len(ids))})
+}
