@@ -54,6 +54,9 @@ import (
 //	redelivered  true when this report id may have been sent before (a resend
 //	             after a lost connection, or a replay after a restart)
 //	sent_at      when this copy was handed to the MQTT client
+//	impact_detail  §3.3 4 structured, left out until any of it is given: {"property", "cash_vouchers", "casualties", "scope"}, each "unknown" until given
+//	timeline     final reports only (resolved, false_alarm, reviewed), left out otherwise: engine.Timeline
+//	review       the reviewed report only (§3.4): engine.Review; left out otherwise
 type ReportPayload struct {
 	ID          string             `json:"id"`
 	Incident    string             `json:"incident"`
@@ -83,6 +86,10 @@ type ReportPayload struct {
 	Inputs      []string           `json:"inputs"`
 	Redelivered bool               `json:"redelivered"`
 	SentAt      *time.Time         `json:"sent_at"`
+
+	ImpactDetail *engine.ImpactDetail `json:"impact_detail,omitempty"`
+	Timeline     *engine.Timeline     `json:"timeline,omitempty"`
+	Review       *engine.Review       `json:"review,omitempty"`
 }
 
 // HallPayload identifies the hall (§3.3 1).
@@ -143,6 +150,8 @@ func NewReportPayload(r engine.Report, sentAt time.Time) ReportPayload {
 		Presses:  r.Presses,
 		Inputs:   append(make([]string, 0, len(r.Inputs)), r.Inputs...),
 		SentAt:   jsonTime(sentAt),
+
+		ImpactDetail: r.ImpactDetail, Timeline: r.Timeline, Review: r.Review,
 	}
 	for _, m := range r.Measures {
 		p.Measures = append(p.Measures, MeasurePayload{At: jsonTime(m.At), Kind: m.Kind, Text: m.Text, Section: m.Section, By: m.By})

@@ -46,6 +46,10 @@ type Message struct {
 	Action       string            `json:"action,omitempty"`
 	Participants []string          `json:"participants,omitempty"`
 	Drill        string            `json:"drill,omitempty"`
+	// Input is the input whose test path "test" fires.
+	Input string `json:"input,omitempty"`
+	// Review is what "review" files (§3.4): {"cause","course","handling","problems","actions":[{"owner","due","text"}]}.
+	Review json.RawMessage `json:"review,omitempty"`
 
 	// Report is the report id the center acknowledges ("received").
 	Report string `json:"report,omitempty"`
@@ -60,7 +64,7 @@ type Message struct {
 }
 
 // Verbs a hall accepts.
-var Verbs = []string{"ack", "resolve", "false_alarm", "step", "trigger", "report", "received"}
+var Verbs = []string{"ack", "resolve", "false_alarm", "step", "trigger", "report", "received", "drill", "test", "review"}
 
 // Rejection reasons, as sentinel errors. Reason maps them to metric labels.
 var (
