@@ -73,13 +73,20 @@ func (d *Daemon) handleCommand(topic string, payload []byte) {
 		ID: m.ID, Verb: verb, Incident: m.Incident, Step: m.Step, Playbook: m.Playbook, Variant: m.Variant,
 		By: m.By, Origin: engine.OriginCenter, Authenticated: m.Authenticated, Reason: m.Reason,
 		Records: m.Records, Impact: m.Impact, Control: m.Control, Trend: m.Trend, Other: m.Other,
+		ImpactDetail: m.ImpactDetail, Action: m.Action, Participants: m.Participants, Drill: m.Drill, Input: m.Input,
+		Review: reviewOf(m.Review),
 	})
 	if err != nil {
 		d.reject(label, m.ID, verb, inc, engineReason(err), err, payload)
 		return
 	}
 	d.metrics.commands.WithLabelValues(label, "ok").Inc()
-	d.rec.add("command", inc, "", false, map[string]any{"id": m.ID, "verb": verb, "by": m.By, "authenticated": m.Authenticated,
+	// Journal the command and wait for the commit before answering "ok":
+	// commits are in order, so the reports the command made (pushed to the
+	// outbox under the engine's lock, before this) are then on disk too. A
+	// crash can no longer leave the center holding an "ok" for a report
+	// that no journal has.
+	d.rec.addSync("command", inc, "", false, map[string]any{"id": m.ID, "verb": verb, "by": m.By, "authenticated": m.Authenticated,
 		"payload": json.RawMessage(payload)})
 	d.log.Info("command", "id", m.ID, "verb", verb, "incident", inc, "by", m.By, "authenticated", m.Authenticated)
 	d.reply(Reply{ID: m.ID, Verb: verb, Incident: inc, Result: "ok", At: d.clk.Now().UTC()})

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hallguard/hallguard/daemon/config"
+	"github.com/hallguard/hallguard/daemon/console"
 	"github.com/hallguard/hallguard/daemon/engine"
 	"github.com/hallguard/hallguard/daemon/journal"
 	"github.com/hallguard/hallguard/devices"
@@ -91,6 +92,7 @@ type Daemon struct {
 	httpLn     net.Listener
 	ready      atomic.Bool
 	wg         sync.WaitGroup
+	plan       *planState // plan.go: false alarms, timelines, drills
 }
 
 // Engine returns the running engine.
@@ -161,6 +163,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	d.metrics = NewMetrics(cfg)
 	d.reloads = newReloadMetrics(d.metrics.Registry)
 	d.reloads.last.SetToCurrentTime()
+	d.plan = newPlanState(d)
 	if d.verifier, err = newVerifier(d); err != nil {
 		return err
 	}
@@ -198,7 +201,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	}
 	d.pub, err = mqtt.New(mc, cfg.Hall, mqtt.Options{
 		Logger: d.log, Clock: d.clk, Password: password,
-		OnAck: d.metrics.acked,
+		OnAck: d.onAck,
 		OnFail: func(r engine.Report, err error) {
 			d.metrics.reportsFailed.WithLabelValues(r.Playbook).Inc()
 		},
@@ -246,8 +249,13 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	}()
 	d.act = newActuator(d)
 
-	d.eng = engine.New(cfg, &fanout{d: d}, engine.WithClock(d.clk))
+	d.eng = engine.New(cfg, &fanout{d: d}, engine.WithClock(d.clk), d.drillHistory(), engine.WithFirstSeq(lastReportSeq(d.store)))
 	defer d.eng.Close()
+	// Incidents open at the last stop or crash are reopened first: a robbery
+	// latches until the center resolves it, whatever happens to the box.
+	if n := d.eng.Restore(latestReports(d.store)); n > 0 {
+		d.log.Warn("incidents restored from the journal", "incidents", n)
+	}
 
 	// Inputs: each opened, read, conditioned and watched in its own goroutine.
 	inCtx, stopInputs := context.WithCancel(ctx)
@@ -309,6 +317,7 @@ started:
 	}
 	go d.compactLoop(ctx)
 	go d.watchdog(ctx)
+	go d.probeLoop(ctx) // probe.go: the business system (§4.2)
 	d.ready.Store(true)
 	d.notifyReady()
 	d.log.Info("hallguard ready", "hall", cfg.Hall.ID, "backend", cfg.Backend, "inputs", len(cfg.Inputs),
@@ -455,6 +464,7 @@ var _ engine.Sink = (*fanout)(nil)
 
 func (f *fanout) Report(r engine.Report) {
 	f.d.metrics.report(r)
+	f.d.planReport(r)
 	f.d.pub.Report(r) // the outbox journals the report with it
 	switch r.Event {
 	case engine.EventRaised, engine.EventAcknowledged, engine.EventResolved, engine.EventFalseAlarm:
@@ -571,6 +581,10 @@ func (d *Daemon) routes() http.Handler {
 		_ = json.NewEncoder(w).Encode(status)
 	})
 	d.journalRoutes(mux)
+	if err := console.Mount(mux, console.Options{Engine: d.eng, Config: d.cfg, Connected: d.pub.Connected, Clock: d.clk, Logger: d.log, Record: d.rec.add,
+		Counted: func(verb, result string) { d.metrics.commands.WithLabelValues(verb, result).Inc() }, Registerer: d.metrics.Registry}); err != nil {
+		d.log.Error("staff console not served", "err", err)
+	}
 	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			http.Error(w, "POST to reload the config", http.StatusMethodNotAllowed)

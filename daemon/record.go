@@ -131,6 +131,21 @@ func (r *recorder) add(kind, incident, playbook string, drill bool, data any) {
 	}
 }
 
+// addSync appends a record and waits until it is on disk (and with it
+// everything pushed to the journal before). While the disk fails it
+// returns at once: the store keeps the record and reports flow from memory.
+func (r *recorder) addSync(kind, incident, playbook string, drill bool, data any) {
+	b, err := json.Marshal(data)
+	if err != nil {
+		r.d.log.Error("journal record not encodable", "kind", kind, "err", err)
+		return
+	}
+	rec := journal.Record{Time: r.d.clk.Now(), Kind: kind, Incident: incident, Playbook: playbook, Drill: drill, Data: b}
+	if _, err := r.d.store.Append(rec); err != nil && !errors.Is(err, journal.ErrDegraded) {
+		r.d.log.Error("journal append", "kind", kind, "err", err)
+	}
+}
+
 func (r *recorder) loop() {
 	defer close(r.done)
 	for {
@@ -162,4 +177,58 @@ func (r *recorder) flush() {
 func (r *recorder) close() {
 	close(r.stop)
 	<-r.done
+}
+
+// lastReportSeq is the highest report seq in the journal's recent records,
+// so that a restarted daemon continues the sequence rather than reuse it.
+func lastReportSeq(st *journal.Store) uint64 {
+	from := uint64(0)
+	if n := st.Stats().Records; n > 20000 {
+		from = n - 20000
+	}
+	recs, err := st.List(journal.Filter{Kind: "report", From: from})
+	if err != nil {
+		return 0
+	}
+	var last uint64
+	for _, r := range recs {
+		var d struct {
+			Seq uint64 `json:"seq"`
+		}
+		if json.Unmarshal(r.Data, &d) == nil && d.Seq > last {
+			last = d.Seq
+		}
+	}
+	return last
+}
+
+// latestReports returns, per incident in the journal's recent records, its
+// latest report: what Engine.Restore reopens after a restart or crash.
+func latestReports(st *journal.Store) []engine.Report {
+	from := uint64(0)
+	if n := st.Stats().Records; n > 50000 {
+		from = n - 50000
+	}
+	recs, err := st.List(journal.Filter{Kind: "report", From: from})
+	if err != nil {
+		return nil
+	}
+	latest := map[string]engine.Report{}
+	for _, rec := range recs {
+		var d struct {
+			Report json.RawMessage `json:"report"`
+		}
+		var r engine.Report
+		if json.Unmarshal(rec.Data, &d) != nil || json.Unmarshal(d.Report, &r) != nil {
+			continue
+		}
+		if prev, ok := latest[r.Incident]; !ok || r.Version > prev.Version {
+			latest[r.Incident] = r
+		}
+	}
+	out := make([]engine.Report, 0, len(latest))
+	for _, r := range latest {
+		out = append(out, r)
+	}
+	return out
 }

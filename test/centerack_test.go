@@ -2,6 +2,7 @@ package test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -46,14 +47,21 @@ func TestCenterAcknowledgement(t *testing.T) {
 		return isRobbery(m) && strings.Contains(string(m.Payload), `"id":"`+r.ID+`"`) && strings.Contains(string(m.Payload), `"redelivered":true`)
 	})
 
-	// The center acknowledges it: no more resends.
-	p, err := command.Sign(demoKey(t), "received", command.Message{ID: "rcv-1", By: "center", Report: r.ID}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep := send(t, sub2, root, "received", "rcv-1", p)
-	if rep.Result != "ok" {
-		t.Fatalf("received: %+v", rep)
+	// The restarted daemon also reports that it restored the incident (v2).
+	restored := sub2.wait(t, 10*time.Second, func(m message) bool {
+		return isRobbery(m) && strings.Contains(string(m.Payload), `"id":"`+r.Incident+`.v2"`)
+	})
+	_ = restored
+	// The center acknowledges both: no more resends.
+	for i, id := range []string{r.ID, r.Incident + ".v2"} {
+		cid := fmt.Sprintf("rcv-%d", i)
+		p, err := command.Sign(demoKey(t), "received", command.Message{ID: cid, By: "center", Report: id}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep := send(t, sub2, root, "received", cid, p); rep.Result != "ok" {
+			t.Fatalf("received %s: %+v", id, rep)
+		}
 	}
 	waitFor(t, 5*time.Second, func() bool {
 		v, _ := metric(d2.metrics(), "hallguard_outbox_pending")

@@ -48,6 +48,10 @@ commands:
   watch    subscribe to the hall's MQTT topics and print them readably
   journal  verify|list|show SEQ|export: the hash-chained journal (§3.5 archive)
   cmd      sign and send a command (ack, resolve, false_alarm, step, trigger, report); print the reply
+  pin      read a PIN on standard input, print its hash for the console config
+  drill    start PLAYBOOK --participants ..|stop|evaluate DRILL --comment ..: drills (§1.3)
+  review   INCIDENT --cause .. --course .. --handling .. --problems .. [--actions ..]: file the §3.4 review
+  report   INCIDENT [--format md|json] [--lang zh|en|both]: the full incident report from the journal
   version  print the version
 
 Every command takes -config FILE (default: $HALLGUARD_CONFIG, else
@@ -72,8 +76,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdWatch(args, stdout, stderr)
 	case "cmd":
 		return cmdCmd(args, stdout, stderr)
+	case "drill":
+		return drillCmd(args, stdout, stderr)
+	case "review":
+		return reviewCmd(args, stdout, stderr)
+	case "report":
+		return reportCmd(args, stdout, stderr)
 	case "journal":
 		return cmdJournal(args, stdout, stderr)
+	case "pin":
+		return cmdPin(args, os.Stdin, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "hallguard", daemon.Version)
 		return exitOK

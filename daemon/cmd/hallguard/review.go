@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hallguard/hallguard/daemon"
+	"github.com/hallguard/hallguard/daemon/engine"
+	"github.com/hallguard/hallguard/daemon/journal"
+	"github.com/hallguard/hallguard/mqtt/command"
+)
+
+// reviewCmd files the post-incident review (§3.4) of a resolved incident:
+//
+//	hallguard review INCIDENT --cause .. --course .. --handling .. --problems .. \
+//	    [--actions "owner:YYYY-MM-DD:text;..."] [--by NAME]
+//
+// The hall journals it, publishes it on <review.topic>/<incident> for the
+// Safety Supervision Department, and moves the incident to reviewed.
+func reviewCmd(args []string, stdout, stderr io.Writer) int {
+	fs, path := newFlags("review", stderr)
+	keyFile := fs.String("key", "", "command key file (default: the config's commands.key_file)")
+	brokerURL := fs.String("broker", "", "broker URL (default: from the config)")
+	root := fs.String("topic", "", "topic root (default: <topic_prefix>/<hall id>)")
+	by := fs.String("by", os.Getenv("USER"), "who reviews")
+	var rv engine.Review
+	fs.StringVar(&rv.Cause, "cause", "", "the cause (required)")
+	fs.StringVar(&rv.Course, "course", "", "the course of events (required)")
+	fs.StringVar(&rv.Handling, "handling", "", "how it was handled (required)")
+	fs.StringVar(&rv.Problems, "problems", "", "problems and gaps revealed (required; \"none\" if none)")
+	actions := fs.String("actions", "", `rectification actions, "owner:YYYY-MM-DD:text" separated by ;`)
+	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the reply")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, `usage: hallguard review INCIDENT --cause .. --course .. --handling .. --problems .. [--actions "owner:due:text;..."]`)
+		fs.PrintDefaults()
+	}
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fs.Usage()
+		return exitConfig
+	}
+	incident := args[0]
+	if err := fs.Parse(args[1:]); err != nil {
+		return exitConfig
+	}
+	for _, a := range strings.Split(*actions, ";") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		parts := strings.SplitN(a, ":", 3)
+		if len(parts) != 3 {
+			fmt.Fprintf(stderr, "hallguard review: action %q: want owner:YYYY-MM-DD:text\n", a)
+			return exitConfig
+		}
+		rv.Actions = append(rv.Actions, engine.ReviewAction{Owner: strings.TrimSpace(parts[0]), Due: strings.TrimSpace(parts[1]), Text: strings.TrimSpace(parts[2])})
+	}
+	b, err := json.Marshal(rv)
+	if err != nil {
+		fmt.Fprintln(stderr, "hallguard review:", err)
+		return exitFail
+	}
+	cfg, ok := loadConfig(*path, stderr)
+	if !ok {
+		return exitConfig
+	}
+	m := command.Message{By: *by, Incident: incident, Review: b}
+	return sendSigned(cfg, "review", m, *keyFile, *brokerURL, *root, *timeout, stdout, stderr)
+}
+
+// reportCmd renders an incident's full report from the journal, for
+// printing and filing (§3.5):
+//
+//	hallguard report INCIDENT [--format md|json] [--lang zh|en|both] [-o FILE]
+//
+// It opens the journal read-only, or, while the daemon holds it, reads it
+// through the daemon's loopback HTTP API (http.listen, or --http).
+func reportCmd(args []string, stdout, stderr io.Writer) int {
+	fs, path := newFlags("report", stderr)
+	file := fs.String("file", "", "journal file (default: hallguard.db in the config's state_dir)")
+	api := fs.String("http", "", "the daemon's HTTP address (default: the config's http.listen)")
+	format := fs.String("format", "md", "md or json")
+	lang := fs.String("lang", "both", "zh, en or both (md)")
+	out := fs.String("o", "", "write to this file instead of standard output")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: hallguard report INCIDENT [--format md|json] [--lang zh|en|both] [-o FILE]")
+		fs.PrintDefaults()
+	}
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fs.Usage()
+		return exitConfig
+	}
+	incident := args[0]
+	if err := fs.Parse(args[1:]); err != nil {
+		return exitConfig
+	}
+	if *format != "md" && *format != "json" {
+		fmt.Fprintf(stderr, "hallguard report: format %q: want md or json\n", *format)
+		return exitConfig
+	}
+	if *lang != "zh" && *lang != "en" && *lang != "both" {
+		fmt.Fprintf(stderr, "hallguard report: lang %q: want zh, en or both\n", *lang)
+		return exitConfig
+	}
+	cfg, ok := loadConfig(*path, stderr)
+	if !ok {
+		return exitConfig
+	}
+	if *file == "" {
+		*file = daemon.JournalPath(cfg.StateDir)
+	}
+	if *api == "" {
+		*api = cfg.HTTP.Listen
+	}
+	var jsonl bytes.Buffer
+	st, err := journal.OpenReadOnly(*file, 300*time.Millisecond)
+	switch {
+	case errors.Is(err, journal.ErrLocked):
+		u := "http://" + *api + "/api/journal/export?format=jsonl&incident=" + url.QueryEscape(incident)
+		resp, err := http.Get(u)
+		if err != nil {
+			fmt.Fprintln(stderr, "hallguard report: the daemon holds the journal and its API failed:", err)
+			return exitFail
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(resp.Body)
+			fmt.Fprintf(stderr, "hallguard report: %s: %s\n", resp.Status, b)
+			return exitFail
+		}
+		if _, err := io.Copy(&jsonl, resp.Body); err != nil {
+			fmt.Fprintln(stderr, "hallguard report:", err)
+			return exitFail
+		}
+	case err != nil:
+		fmt.Fprintln(stderr, "hallguard report:", err)
+		return exitFail
+	default:
+		err := st.ExportJSONL(&jsonl, journal.Filter{Incident: incident})
+		st.Close()
+		if err != nil {
+			fmt.Fprintln(stderr, "hallguard report:", err)
+			return exitFail
+		}
+	}
+	f, err := daemon.ReadIncidentFile(&jsonl, incident)
+	if err != nil {
+		fmt.Fprintln(stderr, "hallguard", err)
+		return exitFail
+	}
+	var doc bytes.Buffer
+	if *format == "json" {
+		err = daemon.RenderIncidentJSON(&doc, f)
+	} else {
+		err = daemon.RenderIncidentMarkdown(&doc, f, *lang)
+	}
+	if err == nil {
+		if *out != "" {
+			err = os.WriteFile(*out, doc.Bytes(), 0o640)
+		} else {
+			_, err = stdout.Write(doc.Bytes())
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "hallguard report:", err)
+		return exitFail
+	}
+	return exitOK
+}
