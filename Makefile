@@ -139,3 +139,42 @@ ops-systemd:
 # Everything above plus the dashboard test (a live scrape of the binary).
 ops-check: ops-rules ops-check-metrics ops-systemd
 	$(GO) test -count=1 -run 'Ops' ./test/
+
+# Fault tests against Debian's mosquitto (apt-get install mosquitto; root for
+# the tmpfs): broker and daemon SIGKILLs, a full disk, a damaged journal
+# (test/fault_test.go, configs/mosquitto/).
+.PHONY: fault
+fault:
+	$(GO) test -tags fault -count=1 -v -timeout 20m ./test/ -run Fault
+
+# The staff console (daemon/console) end to end in Debian's headless
+# Chromium (apt-get install chromium; no browser download) driven by
+# playwright-core, against bin/hallguard on configs/demo.yaml.
+# `cd test/console && npm run screenshots` remakes daemon/console/screenshots/.
+console-test: build
+	cd test/console && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+	cd test/console && node --test --test-concurrency=1 console.test.mjs
+
+# --- Benchmarks (test/bench/README.md) -----------------------------------------
+# make bench: the release binary (make build, and make cross for the binary
+# sizes) against Debian's mosquitto on 127.0.0.1 with
+# configs/mosquitto/mosquitto.conf. One table, also written to
+# test/bench/results.json (git-ignored). BENCH_FLAGS=-quick for a short
+# development run (the outage and idle windows are then 10 s, not 60 s).
+# make bench-nodered: the optional peer comparison; Node-RED is installed
+# with npm into test/bench/.nodered (git-ignored).
+BENCH_FLAGS ?=
+BENCH_MOSQUITTO = command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || \
+	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mosquitto; }
+
+.PHONY: bench bench-nodered
+
+bench: build cross
+	@$(BENCH_MOSQUITTO)
+	$(GO) run ./test/bench -bin $(BIN) -dist dist $(BENCH_FLAGS)
+
+bench-nodered: build
+	@$(BENCH_MOSQUITTO)
+	@[ -f test/bench/.nodered/node_modules/node-red/red.js ] || \
+		npm install --prefix test/bench/.nodered --no-audit --no-fund --loglevel=error node-red
+	$(GO) run ./test/bench -nodered -bin $(BIN) $(BENCH_FLAGS)
