@@ -1,0 +1,150 @@
+package main
+
+// hallguard end to end: a sim edge injected into the running binary (press
+// panic-teller-1 on the control socket) to the robbery report, received by
+// a subscriber (occurred_at -> receipt) and acknowledged by the broker (the
+// daemon's hallguard_report_latency_seconds histogram, event -> PUBACK).
+// Each round the robbery is resolved with a signed center command.
+
+import (
+	"fmt"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/hallguard/hallguard/mqtt/command"
+)
+
+type presser struct {
+	d        *daemon
+	sim      *simConn
+	c        paho.Client
+	alerts   *inbox
+	key      []byte
+	n        int
+	released time.Time
+	// where the time goes: occurred_at -> sent_at (engine, outbox, sender)
+	// and sent_at -> receipt (MQTT)
+	inside, wire dist
+}
+
+func newPresser(d *daemon, c paho.Client, key []byte) (*presser, error) {
+	in, err := subscribe(c, d.root()+"/alerts/robbery")
+	if err != nil {
+		return nil, err
+	}
+	s, err := dialSim(d.sock())
+	if err != nil {
+		return nil, err
+	}
+	return &presser{d: d, sim: s, c: c, alerts: in, key: key}, nil
+}
+
+// panicDebounce is panic-teller-1's debounce in configs/demo.yaml. The
+// debounce is leading-edge: the press is reported at once and starts a
+// lockout; the release, which comes within it here (right after the
+// report), restarts it and is reported at its end, which starts one more.
+// A press inside that would be taken for bounce and reported only at the
+// end of the lockout, late: so the next press waits 2 debounce periods
+// after the release, and 10 ms more.
+const panicDebounce = 20 * time.Millisecond
+
+// press raises a robbery and returns occurred_at -> receipt of its report;
+// then it releases the button and resolves the robbery.
+func (p *presser) press() (time.Duration, error) {
+	if w := 2*panicDebounce + 10*time.Millisecond - time.Since(p.released); w > 0 {
+		time.Sleep(w)
+	}
+	p.n++
+	if err := p.sim.do("press panic-teller-1"); err != nil {
+		return 0, err
+	}
+	m, err := p.alerts.take(10*time.Second, func(m msg) bool {
+		r, ok := parseReport(m)
+		return ok && r.Event == "raised"
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%s: robbery report: %w", p.d.hall, err)
+	}
+	r, _ := parseReport(m)
+	occurred, err := time.Parse(time.RFC3339Nano, r.OccurredAt)
+	if err != nil {
+		return 0, err
+	}
+	if sent, err := time.Parse(time.RFC3339Nano, r.SentAt); err == nil {
+		p.inside, p.wire = append(p.inside, sent.Sub(occurred)), append(p.wire, m.At.Sub(sent))
+	}
+	if err := p.sim.do("release panic-teller-1"); err != nil {
+		return 0, err
+	}
+	p.released = time.Now()
+	pl, err := command.Sign(p.key, "resolve", command.Message{ID: fmt.Sprintf("bench-res-%d-%d", time.Now().UnixNano(), p.n), Incident: r.Incident, By: "bench-center"}, time.Now())
+	if err != nil {
+		return 0, err
+	}
+	if err := publish(p.c, p.d.root()+"/cmd/resolve", pl); err != nil {
+		return 0, err
+	}
+	if _, err := p.alerts.take(10*time.Second, func(m msg) bool {
+		rr, ok := parseReport(m)
+		return ok && rr.Incident == r.Incident && rr.Event == "resolved"
+	}); err != nil {
+		return 0, fmt.Errorf("%s: resolved report: %w", p.d.hall, err)
+	}
+	return m.At.Sub(occurred), nil
+}
+
+// triggerer raises a manual playbook with a signed cmd/trigger (the MQTT
+// trigger path) and resolves it: the counterpart of the Node-RED flow.
+type triggerer struct {
+	d      *daemon
+	c      paho.Client
+	alerts *inbox
+	key    []byte
+	n      int
+}
+
+func newTriggerer(d *daemon, c paho.Client, key []byte) (*triggerer, error) {
+	in, err := subscribe(c, d.root()+"/alerts/illness")
+	if err != nil {
+		return nil, err
+	}
+	return &triggerer{d: d, c: c, alerts: in, key: key}, nil
+}
+
+// trigger publishes cmd/trigger and returns publish -> receipt of the
+// alert; then resolves the incident.
+func (t *triggerer) trigger() (time.Duration, error) {
+	t.n++
+	pl, err := command.Sign(t.key, "trigger", command.Message{ID: fmt.Sprintf("bench-trig-%d-%d", time.Now().UnixNano(), t.n), Playbook: "illness", By: "bench-center"}, time.Now())
+	if err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	if err := publish(t.c, t.d.root()+"/cmd/trigger", pl); err != nil {
+		return 0, err
+	}
+	m, err := t.alerts.take(10*time.Second, func(m msg) bool {
+		r, ok := parseReport(m)
+		return ok && r.Event == "raised"
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%s: illness report: %w", t.d.hall, err)
+	}
+	lat := m.At.Sub(t0)
+	r, _ := parseReport(m)
+	pl, err = command.Sign(t.key, "resolve", command.Message{ID: fmt.Sprintf("bench-tres-%d-%d", time.Now().UnixNano(), t.n), Incident: r.Incident, By: "bench-center"}, time.Now())
+	if err != nil {
+		return 0, err
+	}
+	if err := publish(t.c, t.d.root()+"/cmd/resolve", pl); err != nil {
+		return 0, err
+	}
+	if _, err := t.alerts.take(10*time.Second, func(m msg) bool {
+		rr, ok := parseReport(m)
+		return ok && rr.Incident == r.Incident && rr.Event == "resolved"
+	}); err != nil {
+		return 0, fmt.Errorf("%s: resolved report: %w", t.d.hall, err)
+	}
+	return lat, nil
+}

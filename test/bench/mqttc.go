@@ -1,0 +1,135 @@
+package main
+
+// The harness's MQTT clients (paho, like the daemon): subscribers that
+// timestamp every message on arrival, and the bare publisher of the floor.
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+var clientSeq atomic.Int64
+
+func connect(brokerURL, name string, lost func()) (paho.Client, error) {
+	opts := paho.NewClientOptions().AddBroker(brokerURL).
+		SetClientID(fmt.Sprintf("bench-%s-%d-%d", name, time.Now().UnixNano()%1e9, clientSeq.Add(1))).
+		SetProtocolVersion(4).SetCleanSession(true).SetAutoReconnect(false).SetConnectRetry(false).
+		SetKeepAlive(60 * time.Second).SetConnectTimeout(5 * time.Second).SetWriteTimeout(10 * time.Second)
+	if lost != nil {
+		opts.SetConnectionLostHandler(func(paho.Client, error) { lost() })
+	}
+	c := paho.NewClient(opts)
+	tok := c.Connect()
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		return nil, fmt.Errorf("mqtt connect %s: %v", brokerURL, tok.Error())
+	}
+	return c, nil
+}
+
+// msg is one received message with its arrival time.
+type msg struct {
+	Topic   string
+	Payload []byte
+	At      time.Time
+}
+
+// inbox collects the messages of one subscription.
+type inbox struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	msgs []msg
+}
+
+func newInbox() *inbox {
+	b := &inbox{}
+	b.cond = sync.NewCond(&b.mu)
+	return b
+}
+
+func (b *inbox) put(m msg) {
+	b.mu.Lock()
+	b.msgs = append(b.msgs, m)
+	b.cond.Broadcast()
+	b.mu.Unlock()
+}
+
+// take removes and returns the first message for which ok is true, waiting
+// up to d for it.
+func (b *inbox) take(d time.Duration, ok func(msg) bool) (msg, error) {
+	deadline := time.Now().Add(d)
+	t := time.AfterFunc(d, func() { b.mu.Lock(); b.cond.Broadcast(); b.mu.Unlock() })
+	defer t.Stop()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for {
+		for i, m := range b.msgs {
+			if ok(m) {
+				b.msgs = append(b.msgs[:i], b.msgs[i+1:]...)
+				return m, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return msg{}, fmt.Errorf("no matching message within %s (%d others held)", d, len(b.msgs))
+		}
+		b.cond.Wait()
+	}
+}
+
+func (b *inbox) all() []msg {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]msg(nil), b.msgs...)
+}
+
+func (b *inbox) len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.msgs)
+}
+
+func (b *inbox) reset() {
+	b.mu.Lock()
+	b.msgs = nil
+	b.mu.Unlock()
+}
+
+// subscribe subscribes c to filter at QoS 1 into a new inbox.
+func subscribe(c paho.Client, filter string) (*inbox, error) {
+	b := newInbox()
+	tok := c.Subscribe(filter, 1, func(_ paho.Client, m paho.Message) {
+		at := time.Now()
+		b.put(msg{m.Topic(), append([]byte(nil), m.Payload()...), at})
+	})
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		return nil, fmt.Errorf("subscribe %s: %v", filter, tok.Error())
+	}
+	return b, nil
+}
+
+func publish(c paho.Client, topic string, payload []byte) error {
+	tok := c.Publish(topic, 1, false, payload)
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		return fmt.Errorf("publish %s: %v", topic, tok.Error())
+	}
+	return nil
+}
+
+// report is the part of a hallguard report the harness reads.
+type report struct {
+	ID         string `json:"id"`
+	Incident   string `json:"incident"`
+	Event      string `json:"event"`
+	Playbook   string `json:"playbook"`
+	OccurredAt string `json:"occurred_at"`
+	SentAt     string `json:"sent_at"`
+}
+
+func parseReport(m msg) (report, bool) {
+	var r report
+	return r, json.Unmarshal(m.Payload, &r) == nil && r.ID != ""
+}
