@@ -416,7 +416,7 @@ func (d *Daemon) runInput(ctx context.Context, in config.Input, opened chan<- st
 
 		// The backend's callback hands off without blocking; a full buffer
 		// is counted and folded into the next event's Lost.
-		events := make(chan devices.Event, 4096)
+		events := make(chan devices.Event, 512) // the backend buffers too (kernel + its queue); a full one is counted
 		var dropped atomic.Uint64
 		done := make(chan struct{})
 		go func() {
