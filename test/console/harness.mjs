@@ -58,6 +58,15 @@ export async function startDaemon(prev) {
       return execFileSync(BIN, ['sim', '-socket', path.join(dir, 'state', 'sim.sock'), ...args], { cwd: ROOT }).toString();
     },
     async state() { return (await fetch(d.base + '/console/api/state')).text(); },
+    // resolveAll resolves every open incident (silent ones included) with a
+    // signed center command through `hallguard cmd`, as the center would.
+    async resolveAll() {
+      const incs = await (await fetch(d.base + '/api/incidents')).json();
+      for (const inc of incs.filter((i) => i.State === 'active' || i.State === 'acknowledged')) {
+        execFileSync(BIN, ['cmd', 'resolve', '-config', 'configs/demo.yaml', '-broker', `tcp://127.0.0.1:${mqttPort}`,
+          '-incident', inc.ID, '-by', 'center-op-7'], { cwd: ROOT });
+      }
+    },
     async metric(name) {
       const m = (await (await fetch(d.base + '/metrics')).text()).match(new RegExp('^' + name + ' (\\S+)$', 'm'));
       return m ? Number(m[1]) : undefined;
