@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
+
 	"bytes"
 	"context"
 	"fmt"
@@ -31,6 +33,9 @@ func (d *Daemon) probeLoop(ctx context.Context) {
 	// The first success also tells the engine, so that an outage the probe
 	// opened before a restart is resolved (the engine ignores it otherwise).
 	failures, opened, first := 0, false, true
+	up := prometheus.NewGauge(prometheus.GaugeOpts{Name: "hallguard_probe_up",
+		Help: "1 if the last business-system check (§4.2, probe:) succeeded, 0 if it failed."})
+	d.metrics.Registry.MustRegister(up)
 	t := time.NewTicker(p.Interval.D())
 	defer t.Stop()
 	for {
@@ -39,6 +44,7 @@ func (d *Daemon) probeLoop(ctx context.Context) {
 			return
 		}
 		now := d.clk.Now()
+		up.Set(b2f(err == nil))
 		if err != nil {
 			failures++
 			d.log.Warn("business system check failed", "check", check, "failures", failures, "err", err)

@@ -66,4 +66,5 @@ func TestReadmeDocumentsEveryMetric(t *testing.T) {
 // optionalMetrics are documented but exported only with some config.
 var optionalMetrics = map[string]bool{
 	"hallguard_reports_awaiting_center": true, // mqtt.ack_topic
+	"hallguard_probe_up":                true, // probe:
 }
