@@ -3,7 +3,6 @@ package daemon
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -77,7 +76,7 @@ func (d *Daemon) handleCommand(topic string, payload []byte) {
 		Review: reviewOf(m.Review),
 	})
 	if err != nil {
-		d.reject(label, m.ID, verb, inc, engineReason(err), err, payload)
+		d.reject(label, m.ID, verb, inc, engine.Reason(err), err, payload)
 		return
 	}
 	d.metrics.commands.WithLabelValues(label, "ok").Inc()
@@ -119,19 +118,6 @@ func knownVerb(v string) bool {
 	return false
 }
 
-// engineReason maps the engine's refusals to fixed metric labels.
-func engineReason(err error) string {
-	switch {
-	case errors.Is(err, engine.ErrUnknownIncident):
-		return "unknown_incident"
-	case errors.Is(err, engine.ErrNotAllowed):
-		return "not_allowed"
-	case errors.Is(err, engine.ErrUnknownVerb):
-		return "unknown_verb"
-	default:
-		return "bad_payload"
-	}
-}
 
 // CommandReasons lists every result label of hallguard_commands_total.
 var CommandReasons = []string{"ok", "too_large", "bad_payload", "unknown_verb", "unsigned", "bad_signature",

@@ -380,7 +380,7 @@ func (c *Console) serveAction(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, engine.ErrBadCommand) || errors.Is(err, errHidden) {
 			code = http.StatusBadRequest
 		}
-		writeJSON(w, code, actionReply{Error: c.safeError(err), Reason: reason(err)})
+		writeJSON(w, code, actionReply{Error: c.safeError(err), Reason: engine.Reason(err)})
 		return
 	}
 	writeJSON(w, http.StatusOK, actionReply{OK: true, Incident: inc})
@@ -428,10 +428,10 @@ func (c *Console) do(req ActionRequest) (string, error) {
 		inc, err = c.eng.Do(cmd)
 	}
 	if err != nil {
-		c.counted(req.Verb, reason(err))
+		c.counted(req.Verb, engine.Reason(err))
 		c.record("command_rejected", inc, "", false, map[string]any{"id": cmd.ID, "verb": req.Verb, "by": req.Staff,
-			"reason": reason(err), "error": err.Error(), "via": "console", "payload": req.withoutPIN()})
-		c.log.Warn("console command rejected", "id", cmd.ID, "verb", req.Verb, "by", req.Staff, "reason", reason(err))
+			"reason": engine.Reason(err), "error": err.Error(), "via": "console", "payload": req.withoutPIN()})
+		c.log.Warn("console command rejected", "id", cmd.ID, "verb", req.Verb, "by", req.Staff, "reason", engine.Reason(err))
 		return inc, err
 	}
 	c.counted(req.Verb, "ok")
@@ -460,9 +460,9 @@ func (c *Console) duressAlarm(req ActionRequest) {
 			Origin: engine.OriginStaff, Other: &other})
 	}
 	if err != nil {
-		c.counted(verb, reason(err))
+		c.counted(verb, engine.Reason(err))
 		c.record("command_rejected", inc, DuressPlaybook, false, map[string]any{"id": id, "verb": verb, "by": req.Staff,
-			"playbook": DuressPlaybook, "reason": reason(err), "error": err.Error(), "via": "console", "duress": true})
+			"playbook": DuressPlaybook, "reason": engine.Reason(err), "error": err.Error(), "via": "console", "duress": true})
 		c.log.Error("duress alarm not raised", "err", err)
 		return
 	}
@@ -499,20 +499,6 @@ func (c *Console) safeError(err error) string {
 	return msg
 }
 
-// reason maps the engine's refusals to the result labels of
-// hallguard_commands_total (as the daemon does for MQTT commands).
-func reason(err error) string {
-	switch {
-	case errors.Is(err, engine.ErrUnknownIncident):
-		return "unknown_incident"
-	case errors.Is(err, engine.ErrNotAllowed):
-		return "not_allowed"
-	case errors.Is(err, engine.ErrUnknownVerb):
-		return "unknown_verb"
-	default:
-		return "bad_payload"
-	}
-}
 
 // limiter locks PIN entry, for everyone (a wrong PIN names no one), after
 // max failures within window, for window.

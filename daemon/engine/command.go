@@ -195,3 +195,18 @@ func (e *Engine) trigger(c Command) (string, error) {
 	inc := e.raise(raising{pb: pb, variant: c.Variant, origin: c.Origin, source: c.By, at: e.clk.Now(), why: c.Reason})
 	return inc.ID, nil
 }
+
+// Reason maps a refusal from Do to its fixed label for metrics and replies:
+// unknown_incident, not_allowed, unknown_verb or bad_payload.
+func Reason(err error) string {
+	switch {
+	case errors.Is(err, ErrUnknownIncident):
+		return "unknown_incident"
+	case errors.Is(err, ErrNotAllowed):
+		return "not_allowed"
+	case errors.Is(err, ErrUnknownVerb):
+		return "unknown_verb"
+	default:
+		return "bad_payload"
+	}
+}
