@@ -118,7 +118,6 @@ func knownVerb(v string) bool {
 	return false
 }
 
-
 // CommandReasons lists every result label of hallguard_commands_total.
 var CommandReasons = []string{"ok", "too_large", "bad_payload", "unknown_verb", "unsigned", "bad_signature",
 	"expired", "replay", "unknown_incident", "not_allowed"}

@@ -499,7 +499,6 @@ func (c *Console) safeError(err error) string {
 	return msg
 }
 
-
 // limiter locks PIN entry, for everyone (a wrong PIN names no one), after
 // max failures within window, for window.
 type limiter struct {
