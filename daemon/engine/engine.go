@@ -225,10 +225,16 @@ func (e *Engine) Signal(sg devices.Signal) {
 	s.since = sg.Time
 	s.state = ""
 	if e.walk != nil {
-		// Walk test: the edge proves the wiring; nothing is raised.
-		e.walkSignal(s, sg.Active, sg.Time)
-		e.publishInput(s)
-		return
+		_, proven := e.walk.seen[s.cfg.ID]
+		if !(s.cfg.Kind == config.KindPanic && sg.Active && proven) {
+			// Walk test: the edge proves the wiring; nothing is raised.
+			e.walkSignal(s, sg.Active, sg.Time)
+			e.publishInput(s)
+			return
+		}
+		// A panic button already proven in this walk test is pressed again:
+		// that is a real robbery until the center says otherwise (§4.3; a
+		// missed press is worse than a false alarm).
 	}
 	switch s.cfg.Kind {
 	case config.KindPanic:
