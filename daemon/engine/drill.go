@@ -266,6 +266,15 @@ func (e *Engine) emitDrill(r *DrillRecord) {
 	}
 }
 
+// noteSilentDuringDrill records in the running drill that a real silent
+// incident was raised during it, without ending the drill.
+func (e *Engine) noteSilentDuringDrill(inc *Incident) {
+	if d := e.running; d != nil {
+		d.rec.Comments = append(d.rec.Comments, DrillComment{At: e.clk.Now(), By: "hallguard",
+			Text: fmt.Sprintf("real silent %s incident %s raised during this drill; the drill went on in the hall so that nothing there changed (§4.3)", inc.Playbook, inc.ID)})
+	}
+}
+
 // abortDrill ends the running drill because real incident inc was raised
 // (§1.3: a real alarm takes priority over a drill).
 func (e *Engine) abortDrill(inc *Incident) {

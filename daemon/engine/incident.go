@@ -154,7 +154,14 @@ func (e *Engine) raise(rq raising) *Incident {
 		}))
 	}
 	e.report(inc, EventRaised, nil, trigger)
-	if !drill {
+	switch {
+	case drill:
+	case pb.Mode == "silent":
+		// §4.3: a silent alarm must change nothing in the hall, so a running
+		// drill goes on (its card, its siren); the center has the robbery,
+		// and the drill's record says so.
+		e.noteSilentDuringDrill(inc)
+	default:
 		e.abortDrill(inc) // §1.3: a real alarm takes priority over a drill
 	}
 	return inc

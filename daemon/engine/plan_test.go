@@ -255,25 +255,30 @@ func TestFireDrillRecord(t *testing.T) {
 }
 
 // §1.3: a real alarm takes priority: the drill is aborted and recorded so.
+// (A silent one does not: see TestSilentAlarmDoesNotAbortADrill.)
 func TestRealAlarmAbortsDrill(t *testing.T) {
 	h := newHall(t, "")
 	id := startDrill(t, h, "fire")
 	h.clk.Advance(time.Minute)
-	h.press("panic-1")
+	real := staff(engine.VerbTrigger)
+	real.Playbook = "illness"
+	if _, err := h.eng.Do(real); err != nil {
+		t.Fatal(err)
+	}
 	h.clk.Advance(30 * time.Millisecond)
-	rob := h.sink.ReportsOf("robbery")
+	rob := h.sink.ReportsOf("illness")
 	if len(rob) != 1 || rob[0].Drill {
-		t.Fatalf("robbery reports %+v", rob)
+		t.Fatalf("illness reports %+v", rob)
 	}
 	fire := last(t, h.sink.ReportsOf("fire"))
-	if fire.Event != engine.EventResolved || !fire.Drill || !strings.Contains(fire.Measures[len(fire.Measures)-1].Text, "drill aborted: real robbery incident "+rob[0].Incident) {
+	if fire.Event != engine.EventResolved || !fire.Drill || !strings.Contains(fire.Measures[len(fire.Measures)-1].Text, "drill aborted: real illness incident "+rob[0].Incident) {
 		t.Errorf("drill's last report %s %v", fire.Event, fire.Measures)
 	}
 	if fire.Seq < rob[0].Seq {
 		t.Error("the drill's end was reported before the real alarm")
 	}
 	if h.sink.Level("siren") {
-		t.Error("drill siren still on during a robbery")
+		t.Error("drill siren still on after a real alarm aborted the drill")
 	}
 	ds := h.sink.Drills()
 	if len(ds) != 1 || ds[0].ID != id || ds[0].Outcome != engine.DrillAborted || ds[0].AbortedBy != rob[0].Incident {
