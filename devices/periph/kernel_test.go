@@ -24,12 +24,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"periph.io/x/host/v3/gpioioctl"
 
 	"github.com/hallguard/hallguard/devices"
+	"github.com/hallguard/hallguard/devices/clock"
 )
 
 const base = 8 // first sim offset these tests use
@@ -315,6 +317,87 @@ func TestKernelOutput(t *testing.T) {
 				t.Errorf("at Close: physical %d, want fail-safe %d", atClose, phys(c.failSafe, c.activeLow))
 			}
 		})
+	}
+}
+
+// faultLog records what conditioning reports.
+type faultLog struct {
+	mu      sync.Mutex
+	signals []devices.Signal
+	faults  []devices.Fault
+}
+
+func (f *faultLog) Signal(s devices.Signal) {
+	f.mu.Lock()
+	f.signals = append(f.signals, s)
+	f.mu.Unlock()
+}
+func (f *faultLog) Fault(x devices.Fault) { f.mu.Lock(); f.faults = append(f.faults, x); f.mu.Unlock() }
+func (f *faultLog) has(kind devices.FaultKind, active bool) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, x := range f.faults {
+		if x.Kind == kind && x.Active == active {
+			return true
+		}
+	}
+	return false
+}
+
+// An NC loop to ground (closed: low, active-low: logical high) that is cut
+// floats up to the pull-up: conditioning reports the activation at once and,
+// once the loop stays open past stuck_after, the tamper fault loop_open.
+func TestKernelNCLoopOpenIsTamper(t *testing.T) {
+	chip := simChip(t)
+	b := newKernelBackend(t, chip)
+	s := simAt(t, chip, base+6)
+	in, err := b.OpenInput(devices.InputSpec{ID: "vault", Line: devices.LineRef{Offset: base + 6}, Bias: devices.BiasPullUp, ActiveLow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	// Close the loop after the request: gpio-sim applies the request's bias
+	// over its simulated pull, as a real pull-up is overridden by a contact.
+	s.pull(false) // the loop is closed: the contact holds the line low
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if l, _ := in.Read(); l == devices.High {
+			break
+		}
+	}
+	log := &faultLog{}
+	cond := devices.NewConditioner(devices.ConditionSpec{ID: "vault", Contact: devices.NC, StuckAfter: time.Second}, clock.Real{}, log)
+	l, err := in.Read()
+	if err != nil || l != devices.High {
+		t.Fatalf("closed NC loop: Read = %v, %v; want high", l, err)
+	}
+	cond.Start(l, time.Now())
+	defer cond.Stop()
+	evs, _ := watchAll(t, in)
+	go func() {
+		for ev := range evs {
+			cond.Edge(ev)
+		}
+	}()
+	s.pull(true) // the wire is cut
+	deadline := time.Now().Add(5 * time.Second)
+	for !log.has(devices.FaultLoopOpen, true) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !log.has(devices.FaultLoopOpen, true) {
+		t.Fatalf("no loop_open tamper after the loop was cut: faults %+v", log.faults)
+	}
+	log.mu.Lock()
+	if len(log.signals) == 0 || !log.signals[0].Active {
+		t.Errorf("the cut was not reported as an activation first: %+v", log.signals)
+	}
+	log.mu.Unlock()
+	s.pull(false) // repaired
+	deadline = time.Now().Add(5 * time.Second)
+	for !log.has(devices.FaultLoopOpen, false) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !log.has(devices.FaultLoopOpen, false) {
+		t.Errorf("loop_open not cleared after the loop was closed again")
 	}
 }
 

@@ -761,3 +761,36 @@ func TestVerifiedSmokeDrivesSiren(t *testing.T) {
 		}
 	}
 }
+
+// TestZZChipRemovedWhileRunning removes the GPIO chip (configfs live=0)
+// under the running daemon: every input raises line_lost trouble, and the
+// daemon neither crashes nor stops serving. It runs last: the chip is gone.
+func TestZZChipRemovedWhileRunning(t *testing.T) {
+	h := newHall(t)
+	h.start()
+	if err := h.chip.Unplug(); err != nil {
+		t.Fatalf("unplug the chip: %v", err)
+	}
+	start := time.Now()
+	deadline := start.Add(15 * time.Second)
+	want := `hallguard_input_fault{fault="line_lost",input="panic-teller-1"} 1`
+	for !strings.Contains(h.metrics(), want) {
+		if h.exited() {
+			h.fatalf("hallguard exited after the chip was removed: %v", h.waitErr)
+		}
+		if time.Now().After(deadline) {
+			h.fatalf("no line_lost trouble 15s after the chip was removed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("line_lost trouble %.0f ms after the chip was removed", ms(time.Since(start)))
+	time.Sleep(time.Second)
+	if h.exited() {
+		h.fatalf("hallguard exited after the chip was removed: %v", h.waitErr)
+	}
+	resp, err := h.client.Get("http://" + h.http + "/healthz")
+	if err != nil {
+		h.fatalf("healthz after the chip was removed: %v", err)
+	}
+	resp.Body.Close()
+}
