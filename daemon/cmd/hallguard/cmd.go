@@ -1,17 +1,11 @@
 package main
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
-	"github.com/hallguard/hallguard/daemon"
-	"github.com/hallguard/hallguard/mqtt"
 	"github.com/hallguard/hallguard/mqtt/command"
 )
 
@@ -60,57 +54,11 @@ func cmdCmd(args []string, stdout, stderr io.Writer) int {
 		m.Records = strings.Split(*records, ",")
 	}
 	m.Impact, m.Control, m.Trend, m.Other = impact.p, control.p, trend.p, other.p
-	if m.ID == "" {
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		m.ID = "cmd-" + hex.EncodeToString(b[:])
-	}
 	cfg, ok := loadConfig(*path, stderr)
 	if !ok {
 		return exitConfig
 	}
-	if *brokerURL == "" {
-		*brokerURL = cfg.MQTT.Broker
-		if *brokerURL == "embedded" {
-			*brokerURL = "tcp://" + cfg.MQTT.Listen
-		}
-	}
-	if *root == "" {
-		*root = cfg.MQTT.TopicPrefix + "/" + cfg.Hall.ID
-	}
-	var payload []byte
-	if *keyFile == "" && cfg.Commands.Auth == "hmac" {
-		*keyFile = cfg.Path(cfg.Commands.KeyFile)
-	}
-	var err error
-	if *keyFile != "" {
-		key, kerr := daemon.ReadKey(*keyFile)
-		if kerr != nil {
-			fmt.Fprintln(stderr, "hallguard cmd:", kerr)
-			return exitConfig
-		}
-		payload, err = command.Sign(key, verb, m, time.Now())
-	} else {
-		m.TS = time.Now().UTC()
-		payload, err = json.Marshal(m)
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "hallguard cmd:", err)
-		return exitFail
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-	defer cancel()
-	reply, err := mqtt.SendCommand(ctx, *brokerURL, *root, verb, m.ID, payload)
-	if err != nil {
-		fmt.Fprintln(stderr, "hallguard cmd:", err)
-		return exitFail
-	}
-	fmt.Fprintln(stdout, string(reply))
-	var r daemon.Reply
-	if json.Unmarshal(reply, &r) != nil || r.Result != "ok" {
-		return exitFail
-	}
-	return exitOK
+	return sendSigned(cfg, verb, m, *keyFile, *brokerURL, *root, *timeout, stdout, stderr)
 }
 
 // optString is a flag that distinguishes "not given" from "".
