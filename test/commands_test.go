@@ -3,7 +3,9 @@ package test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -129,6 +131,41 @@ func TestCommandsAreVerifiedAnsweredAndCounted(t *testing.T) {
 			t.Errorf("%s = %q, want %s", label, v, want)
 		}
 	}
+
+	// Every rejection is journalled, with its reason; the accepted ack too.
+	// (Rejections are journalled off the command path: poll.)
+	wantJournal := []string{"command_rejected/bad_signature", "command_rejected/expired", "command_rejected/too_large",
+		"command_rejected/unsigned", "command_rejected/replay", "command_rejected/unknown_incident", "command/"}
+	journalled := func() map[string]bool {
+		got := map[string]bool{}
+		resp, err := http.Get("http://" + d.http + "/api/journal/export?format=jsonl")
+		if err != nil {
+			return got
+		}
+		jl, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, line := range strings.Split(strings.TrimSpace(string(jl)), "\n") {
+			var rec struct {
+				Kind string `json:"kind"`
+				Data struct {
+					Reason string `json:"reason"`
+				} `json:"data"`
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && (rec.Kind == "command_rejected" || rec.Kind == "command") {
+				got[rec.Kind+"/"+rec.Data.Reason] = true
+			}
+		}
+		return got
+	}
+	waitFor(t, 5*time.Second, func() bool {
+		got := journalled()
+		for _, w := range wantJournal {
+			if !got[w] {
+				return false
+			}
+		}
+		return true
+	}, fmt.Sprintf("journal records %v", wantJournal), d.logs)
 
 	// hallguard cmd, the reference client, resolves it with a signed command.
 	out, err := d.hg("cmd", "resolve", "-config", d.config, "-broker", "tcp://"+d.mqtt, "-incident", inc, "-by", "center-op-7")
