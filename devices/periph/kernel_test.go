@@ -20,9 +20,6 @@ package periph
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -32,59 +29,50 @@ import (
 
 	"github.com/hallguard/hallguard/devices"
 	"github.com/hallguard/hallguard/devices/clock"
+	"github.com/hallguard/hallguard/devices/gpiocdev/vmtest/simchip"
 )
 
 const base = 8 // first sim offset these tests use
 
 func simChip(t *testing.T) string {
 	t.Helper()
-	c := os.Getenv("HALLGUARD_SIM_CHIP")
-	if c == "" {
+	c, ok := simchip.FromEnv()
+	if !ok {
 		t.Fatal("HALLGUARD_SIM_CHIP is not set (e.g. gpiochip1); the vmtest tag means running in the VM")
 	}
-	return filepath.Base(c)
+	return c.Name
 }
 
-// simLine drives and reads one gpio-sim line through sysfs.
+// simLine drives and reads one gpio-sim line through sysfs (vmtest/simchip).
 type simLine struct {
-	t   *testing.T
-	dir string
+	t      *testing.T
+	chip   simchip.Chip
+	offset int
 }
 
 func simAt(t *testing.T, chip string, offset int) simLine {
 	t.Helper()
-	dir := os.Getenv("HALLGUARD_SIM_BANK_SYSFS")
-	if dir == "" {
-		m, err := filepath.Glob(filepath.Join("/sys/devices/platform/gpio-sim.*", chip))
-		if err != nil || len(m) != 1 {
-			t.Fatalf("gpio-sim bank of %s: %d matches, err %v", chip, len(m), err)
-		}
-		dir = m[0]
+	c, ok := simchip.FromEnv()
+	if !ok || c.Name != chip {
+		t.Fatalf("gpio-sim chip %s not described by the VM's environment", chip)
 	}
-	return simLine{t: t, dir: filepath.Join(dir, "sim_gpio"+strconv.Itoa(offset))}
+	return simLine{t: t, chip: c, offset: offset}
 }
 
 func (s simLine) pull(up bool) {
 	s.t.Helper()
-	v := "pull-down"
-	if up {
-		v = "pull-up"
-	}
-	if err := os.WriteFile(filepath.Join(s.dir, "pull"), []byte(v), 0); err != nil {
-		s.t.Fatalf("set %s pull: %v", s.dir, err)
+	if err := s.chip.SetPull(s.offset, up); err != nil {
+		s.t.Fatalf("set line %d pull: %v", s.offset, err)
 	}
 }
 
 func (s simLine) value() int {
 	s.t.Helper()
-	b, err := os.ReadFile(filepath.Join(s.dir, "value"))
+	v, err := s.chip.Value(s.offset)
 	if err != nil {
-		s.t.Fatalf("read %s value: %v", s.dir, err)
+		s.t.Fatalf("read line %d value: %v", s.offset, err)
 	}
-	if strings.TrimSpace(string(b)) == "1" {
-		return 1
-	}
-	return 0
+	return v
 }
 
 func newKernelBackend(t *testing.T, chip string) devices.Backend {
@@ -404,10 +392,10 @@ func TestKernelNCLoopOpenIsTamper(t *testing.T) {
 // On kernels where a removed chip's line fd fails reads at once (ENODEV),
 // Watch sees WaitForEdge return early and reports ErrLineLost. Keep it last.
 func TestKernelZZChipRemoval(t *testing.T) {
-	if os.Getenv("HALLGUARD_SIM_CONFIGFS") == "" {
-		t.Skip("HALLGUARD_SIM_CONFIGFS not set")
+	sc, ok := simchip.FromEnv()
+	if !ok || sc.Configfs == "" {
+		t.Fatal("HALLGUARD_SIM_CONFIGFS not set: the VM's init must export it")
 	}
-	live := filepath.Join(os.Getenv("HALLGUARD_SIM_CONFIGFS"), "live")
 	chip := simChip(t)
 	b := newKernelBackend(t, chip)
 	in, err := b.OpenInput(devices.InputSpec{ID: "doomed", Line: devices.LineRef{Offset: base}, Bias: devices.BiasPullUp})
@@ -417,7 +405,7 @@ func TestKernelZZChipRemoval(t *testing.T) {
 	_, done := watchAll(t, in)
 	time.Sleep(200 * time.Millisecond) // let WaitForEdge set up its file
 	start := time.Now()
-	if err := os.WriteFile(live, []byte("0"), 0); err != nil {
+	if err := sc.Unplug(); err != nil {
 		t.Fatalf("unplug: %v", err)
 	}
 	select {
