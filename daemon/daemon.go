@@ -89,10 +89,14 @@ type Daemon struct {
 	centerAcks *mqtt.CenterAckQueue
 	reloads    *reloadMetrics
 	reloadMu   sync.Mutex
-	httpLn     net.Listener
-	ready      atomic.Bool
-	wg         sync.WaitGroup
-	plan       *planState // plan.go: false alarms, timelines, drills
+	// Conditions raised before MQTT and the recorder exist (see condition).
+	condMu    sync.Mutex
+	condReady bool
+	condEarly []engine.Condition
+	httpLn    net.Listener
+	ready     atomic.Bool
+	wg        sync.WaitGroup
+	plan      *planState // plan.go: false alarms, timelines, drills
 }
 
 // Engine returns the running engine.
@@ -218,6 +222,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	if err := d.pub.Start(ctx); err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
+	d.attachConditions()
 	defer func() {
 		fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer fcancel()
@@ -499,14 +504,7 @@ func (f *fanout) Queue(q engine.QueueState) {
 	f.d.pub.Queue(q)
 }
 
-func (f *fanout) Condition(c engine.Condition) {
-	f.d.metrics.condition(c)
-	f.d.pub.Condition(c)
-	f.d.rec.add("trouble", "", "", false, c)
-	if c.Kind != "pre_alarm" || c.Active {
-		f.d.log.Warn("condition", "class", c.Class, "kind", c.Kind, "input", c.Input, "active", c.Active, "detail", c.Detail)
-	}
-}
+func (f *fanout) Condition(c engine.Condition) { f.d.condition(c) }
 
 // actuator applies output changes outside the engine's lock.
 type actuator struct {

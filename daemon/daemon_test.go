@@ -5,10 +5,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/hallguard/hallguard/daemon"
 	"github.com/hallguard/hallguard/daemon/config"
@@ -44,8 +47,14 @@ type running struct {
 
 func start(t *testing.T) *running {
 	t.Helper()
+	return startIn(t, t.TempDir())
+}
+
+// startIn runs the test hall with stateDir as its state directory.
+func startIn(t *testing.T, stateDir string) *running {
+	t.Helper()
 	root, _ := filepath.Abs(filepath.Join("..", "configs"))
-	cfg, err := config.Parse(filepath.Join(root, "daemon-test.yaml"), []byte(hallYAML+"state_dir: "+t.TempDir()+"\n"))
+	cfg, err := config.Parse(filepath.Join(root, "daemon-test.yaml"), []byte(hallYAML+"state_dir: "+stateDir+"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,5 +177,44 @@ func TestStuckInputAndLostLine(t *testing.T) {
 	r.sim.Input("panic-1").Press()
 	r.eventually("a press after the line came back raises robbery", func() bool {
 		return strings.Contains(r.metrics(), `hallguard_incidents_total{drill="false",origin="button",playbook="robbery"} 1`)
+	})
+}
+
+// A journal found damaged at start is moved aside, and the trouble reaches
+// the center (the retained conditions topic) and the fresh journal, though
+// it was found before MQTT was up.
+func TestDamagedJournalAtStartReachesTheCenter(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "hallguard.db"), []byte("not a bbolt file, damaged"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := startIn(t, dir)
+	got := make(chan string, 4)
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + r.d.BrokerAddr()).SetClientID("center-test"))
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	defer c.Disconnect(50)
+	c.Subscribe("hallguard/t-hall/conditions", 1, func(_ paho.Client, m paho.Message) { got <- string(m.Payload()) })
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case p := <-got:
+			if strings.Contains(p, `"kind":"journal_recovered"`) && strings.Contains(p, `"active":true`) {
+				goto journal
+			}
+		case <-deadline:
+			t.Fatal("journal_recovered never reached the retained conditions topic")
+		}
+	}
+journal:
+	r.eventually("a trouble record in the fresh journal", func() bool {
+		resp, err := http.Get("http://" + r.d.HTTPAddr() + "/api/journal/export?kind=trouble")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), "journal_recovered")
 	})
 }

@@ -76,17 +76,47 @@ func (d *Daemon) openJournal() error {
 }
 
 // daemonCondition raises or clears a daemon-wide condition (not tied to an
-// input) through the same paths as the engine's: metrics, MQTT, journal.
+// input) through the same path as the engine's conditions.
 func (d *Daemon) daemonCondition(class, kind string, active bool, detail string) {
-	c := engine.Condition{Class: class, Kind: kind, Active: active, Time: d.clk.Now(), Detail: detail}
+	d.condition(engine.Condition{Class: class, Kind: kind, Active: active, Time: d.clk.Now(), Detail: detail})
+}
+
+// condition sends a condition everywhere conditions go: metrics, MQTT (the
+// retained conditions topic), the journal and the log. One raised before
+// MQTT and the journal recorder exist (a damaged journal found at start) is
+// held and delivered by attachConditions, so the center is still told.
+func (d *Daemon) condition(c engine.Condition) {
 	d.metrics.condition(c)
-	if d.pub != nil {
-		d.pub.Condition(c)
-	}
-	if active {
-		d.log.Error("trouble", "kind", kind, "detail", detail)
+	d.condMu.Lock()
+	if !d.condReady {
+		d.condEarly = append(d.condEarly, c)
+		d.condMu.Unlock()
 	} else {
-		d.log.Info("trouble cleared", "kind", kind)
+		d.condMu.Unlock()
+		d.pub.Condition(c)
+		d.rec.add("trouble", "", "", false, c)
+	}
+	switch {
+	case c.Kind == "pre_alarm" && !c.Active:
+	case c.Input == "" && c.Active:
+		d.log.Error("trouble", "class", c.Class, "kind", c.Kind, "detail", c.Detail)
+	case c.Input == "":
+		d.log.Info("trouble cleared", "kind", c.Kind)
+	default:
+		d.log.Warn("condition", "class", c.Class, "kind", c.Kind, "input", c.Input, "active", c.Active, "detail", c.Detail)
+	}
+}
+
+// attachConditions delivers the conditions held since start, once the
+// publisher and the recorder exist, and sends later ones straight through.
+func (d *Daemon) attachConditions() {
+	d.condMu.Lock()
+	early := d.condEarly
+	d.condEarly, d.condReady = nil, true
+	d.condMu.Unlock()
+	for _, c := range early {
+		d.pub.Condition(c)
+		d.rec.add("trouble", "", "", false, c)
 	}
 }
 
