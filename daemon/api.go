@@ -31,11 +31,9 @@ func ParseFilter(q url.Values) (journal.Filter, error) {
 		}
 		f.Drill = &b
 	}
-	for name, dst := range map[string]*int{"limit": &f.Limit} {
-		if v := q.Get(name); v != "" {
-			if *dst, err = strconv.Atoi(v); err != nil || *dst < 0 {
-				return f, fmt.Errorf("%s: want a whole number, not %q", name, v)
-			}
+	if v := q.Get("limit"); v != "" {
+		if f.Limit, err = strconv.Atoi(v); err != nil || f.Limit < 0 {
+			return f, fmt.Errorf("limit: want a whole number, not %q", v)
 		}
 	}
 	if v := q.Get("from"); v != "" {

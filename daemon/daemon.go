@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -254,11 +253,12 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	}()
 	d.act = newActuator(d)
 
-	d.eng = engine.New(cfg, &fanout{d: d}, engine.WithClock(d.clk), d.drillHistory(), engine.WithFirstSeq(lastReportSeq(d.store)))
+	openBefore, lastSeq := reportHistory(d.store)
+	d.eng = engine.New(cfg, &fanout{d: d}, engine.WithClock(d.clk), d.drillHistory(), engine.WithFirstSeq(lastSeq))
 	defer d.eng.Close()
 	// Incidents open at the last stop or crash are reopened first: a robbery
 	// latches until the center resolves it, whatever happens to the box.
-	if n := d.eng.Restore(latestReports(d.store)); n > 0 {
+	if n := d.eng.Restore(openBefore); n > 0 {
 		d.log.Warn("incidents restored from the journal", "incidents", n)
 	}
 
@@ -607,9 +607,6 @@ func (d *Daemon) routes() http.Handler {
 	})
 	return mux
 }
-
-// ErrNotReady is returned by helpers that need a ready daemon.
-var ErrNotReady = errors.New("daemon: not ready")
 
 // compactLoop drops retired outbox entries past their retention, hourly.
 func (d *Daemon) compactLoop(ctx context.Context) {

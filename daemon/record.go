@@ -209,56 +209,39 @@ func (r *recorder) close() {
 	<-r.done
 }
 
-// lastReportSeq is the highest report seq in the journal's recent records,
-// so that a restarted daemon continues the sequence rather than reuse it.
-func lastReportSeq(st *journal.Store) uint64 {
-	from := uint64(0)
-	if n := st.Stats().Records; n > 20000 {
-		from = n - 20000
-	}
-	recs, err := st.List(journal.Filter{Kind: "report", From: from})
-	if err != nil {
-		return 0
-	}
-	var last uint64
-	for _, r := range recs {
-		var d struct {
-			Seq uint64 `json:"seq"`
-		}
-		if json.Unmarshal(r.Data, &d) == nil && d.Seq > last {
-			last = d.Seq
-		}
-	}
-	return last
-}
-
-// latestReports returns, per incident in the journal's recent records, its
-// latest report: what Engine.Restore reopens after a restart or crash.
-func latestReports(st *journal.Store) []engine.Report {
+// reportHistory reads the journal's recent report records once, at start:
+// the latest report of each incident (what Engine.Restore reopens after a
+// restart or crash) and the highest report seq used (so that the sequence
+// continues rather than repeats).
+func reportHistory(st *journal.Store) (latest []engine.Report, lastSeq uint64) {
 	from := uint64(0)
 	if n := st.Stats().Records; n > 50000 {
 		from = n - 50000
 	}
 	recs, err := st.List(journal.Filter{Kind: "report", From: from})
 	if err != nil {
-		return nil
+		return nil, 0
 	}
-	latest := map[string]engine.Report{}
+	byIncident := map[string]engine.Report{}
 	for _, rec := range recs {
 		var d struct {
+			Seq    uint64          `json:"seq"`
 			Report json.RawMessage `json:"report"`
 		}
-		var r engine.Report
-		if json.Unmarshal(rec.Data, &d) != nil || json.Unmarshal(d.Report, &r) != nil {
+		if json.Unmarshal(rec.Data, &d) != nil {
 			continue
 		}
-		if prev, ok := latest[r.Incident]; !ok || r.Version > prev.Version {
-			latest[r.Incident] = r
+		lastSeq = max(lastSeq, d.Seq)
+		var r engine.Report
+		if json.Unmarshal(d.Report, &r) != nil {
+			continue
+		}
+		if prev, ok := byIncident[r.Incident]; !ok || r.Version > prev.Version {
+			byIncident[r.Incident] = r
 		}
 	}
-	out := make([]engine.Report, 0, len(latest))
-	for _, r := range latest {
-		out = append(out, r)
+	for _, r := range byIncident {
+		latest = append(latest, r)
 	}
-	return out
+	return latest, lastSeq
 }
