@@ -99,7 +99,7 @@ func (d *Daemon) condition(c engine.Condition) {
 	switch {
 	case c.Kind == "pre_alarm" && !c.Active:
 	case c.Input == "" && c.Active:
-		d.log.Error("trouble", "class", c.Class, "kind", c.Kind, "detail", c.Detail)
+		d.log.Error("trouble", "kind", c.Kind, "class", c.Class, "detail", c.Detail)
 	case c.Input == "":
 		d.log.Info("trouble cleared", "kind", c.Kind)
 	default:
