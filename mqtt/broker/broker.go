@@ -54,7 +54,7 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 	if err := srv.AddHook(g, nil); err != nil {
 		return nil, fmt.Errorf("broker: hook: %w", err)
 	}
-	tcp := listeners.NewTCP(listeners.Config{Type: listeners.TypeTCP, ID: listenerID, Address: addr})
+	tcp := &listener{id: listenerID, address: addr, conns: map[net.Conn]struct{}{}}
 	if err := srv.AddListener(tcp); err != nil { // Init listens: after this, connections queue up
 		return nil, fmt.Errorf("broker: listen on %s: %w", addr, err)
 	}
@@ -97,8 +97,10 @@ func (b *Broker) Close() error {
 		// Clients.GetByListener, which takes the clients' read lock twice
 		// (clients.go:95 calls cl.Len under RLock): a client
 		// connecting or leaving in between deadlocks Close. Disconnect the
-		// clients from a copy instead; srv.Close then finds the listener
-		// closed and only waits for the client goroutines.
+		// clients from a copy instead. The listener's Close stops its
+		// accept loop and waits for every connection it handed to mochi
+		// (see listener), so srv.Close finds it closed and its
+		// ClientsWg.Wait no longer races a late ClientsWg.Add.
 		b.srv.Listeners.CloseAll(func(id string) {
 			for _, cl := range b.srv.Clients.GetAll() {
 				if cl.Net.Listener == id && !cl.Closed() {
@@ -111,6 +113,118 @@ func (b *Broker) Close() error {
 		}
 	})
 	return b.closeErr
+}
+
+// listener is mochi's TCP listener (listeners/tcp.go) with one change in the
+// shutdown order. mochi's accept loop starts a goroutine per connection, and
+// that goroutine calls Listeners.ClientsWg.Add only once it runs
+// (server.go attachClient), so Server.Close's ClientsWg.Wait can race a
+// connection accepted just before the listener closed: a data race under
+// -race, and "WaitGroup is reused" panics. This listener counts each
+// connection before its goroutine starts, and Close returns only after it
+// has stopped accepting, disconnected the clients, closed every connection
+// still being set up, and waited for all of their goroutines. By then every
+// Add and Done on ClientsWg has happened.
+type listener struct {
+	id, address string
+	log         *slog.Logger
+
+	mu     sync.Mutex
+	ln     net.Listener
+	closed bool
+	conns  map[net.Conn]struct{} // handed to mochi, not yet returned
+	served sync.WaitGroup        // the accept loop
+	active sync.WaitGroup        // one per connection handed to mochi
+}
+
+var _ listeners.Listener = (*listener)(nil)
+
+func (l *listener) ID() string       { return l.id }
+func (l *listener) Protocol() string { return "tcp" }
+
+func (l *listener) Address() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ln != nil {
+		return l.ln.Addr().String()
+	}
+	return l.address
+}
+
+// Init listens on the address; mochi calls it from AddListener.
+func (l *listener) Init(log *slog.Logger) error {
+	ln, err := net.Listen("tcp", l.address)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.ln, l.log = ln, log
+	l.mu.Unlock()
+	return nil
+}
+
+// Serve accepts until Close; mochi calls it once, from Server.Serve.
+func (l *listener) Serve(establish listeners.EstablishFn) {
+	l.mu.Lock()
+	if l.closed || l.ln == nil {
+		l.mu.Unlock()
+		return
+	}
+	l.served.Add(1) // under mu, before Close can set closed and Wait
+	l.mu.Unlock()
+	defer l.served.Done()
+	for {
+		conn, err := l.ln.Accept()
+		if err != nil {
+			return // closed
+		}
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			_ = conn.Close()
+			continue
+		}
+		l.conns[conn] = struct{}{}
+		l.active.Add(1)
+		l.mu.Unlock()
+		go func() {
+			defer l.active.Done()
+			if err := establish(l.id, conn); err != nil && l.log != nil {
+				l.log.Debug("client ended", "err", err)
+			}
+			l.mu.Lock()
+			delete(l.conns, conn)
+			l.mu.Unlock()
+		}()
+	}
+}
+
+// Close stops accepting, lets closeClients disconnect the attached clients,
+// closes what is left (connections still in their CONNECT exchange) and
+// waits until every connection's goroutine has returned. A second call only
+// waits.
+func (l *listener) Close(closeClients listeners.CloseFn) {
+	l.mu.Lock()
+	first := !l.closed
+	l.closed = true
+	ln := l.ln
+	l.mu.Unlock()
+	if ln == nil {
+		return
+	}
+	if first {
+		_ = ln.Close()
+	}
+	l.served.Wait() // no Accept can hand out a connection after this
+	if first {
+		closeClients(l.id)
+		l.mu.Lock()
+		for c := range l.conns {
+			_ = c.Close()
+		}
+		l.mu.Unlock()
+	}
+	l.active.Wait()
 }
 
 // drain waits until no PUBLISH is being routed and no connected client has

@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -127,5 +128,70 @@ func TestDisconnectPublishesWill(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("will not delivered")
+	}
+}
+
+// TestCloseWhileClientsConnect starts a broker and closes it while raw
+// clients are connecting, 200 times. Under -race this failed on mochi's own
+// TCP listener: its accept loop hands each connection to a goroutine that
+// calls ClientsWg.Add only once it runs, so Close's ClientsWg.Wait raced
+// that Add (mochi server.go attachClient; listeners/tcp.go Serve). Every
+// Close must also return with the port free and no client goroutine left.
+func TestCloseWhileClientsConnect(t *testing.T) {
+	for i := 0; i < 200; i++ {
+		b, err := Start("127.0.0.1:0", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := b.Addr()
+		stop := make(chan struct{})
+		dialed := make(chan struct{})
+		var signal sync.Once
+		var wg sync.WaitGroup
+		for c := 0; c < 4; c++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					conn, err := net.DialTimeout("tcp", addr, time.Second)
+					signal.Do(func() { close(dialed) })
+					if err != nil {
+						return // the listener is closed
+					}
+					// half a CONNECT, a whole one, or nothing: each takes
+					// another path through mochi's attachClient.
+					switch i % 3 {
+					case 0:
+						_, _ = conn.Write([]byte{0x10, 0x0d, 0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0, 30, 0, 1, 'x'})
+					case 1:
+						_, _ = conn.Write([]byte{0x10})
+					}
+					_ = conn.Close()
+				}
+			}()
+		}
+		<-dialed
+		done := make(chan error, 1)
+		go func() { done <- b.Close() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("round %d: Close: %v", i, err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("round %d: Close did not return", i)
+		}
+		close(stop)
+		wg.Wait()
+		if l, err := net.Listen("tcp", addr); err != nil {
+			t.Fatalf("round %d: port still taken after Close: %v", i, err)
+		} else {
+			l.Close()
+		}
 	}
 }
