@@ -298,9 +298,15 @@ started:
 	go srv.Serve(d.httpLn)
 	defer srv.Close()
 
+	// The sim control socket exists before READY=1, so a client that dials
+	// it right after READY finds it.
 	if sb, ok := d.backend.(*sim.Backend); ok {
+		sl, err := sim.Listen(SimSocket(cfg))
+		if err != nil {
+			return fmt.Errorf("daemon: %w", err)
+		}
 		go func() {
-			if err := sb.Serve(ctx, SimSocket(cfg)); err != nil {
+			if err := sb.Serve(ctx, sl); err != nil {
 				d.log.Error("sim control socket", "err", err)
 			}
 		}()

@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -217,4 +218,47 @@ journal:
 		b, _ := io.ReadAll(resp.Body)
 		return strings.Contains(string(b), "journal_recovered")
 	})
+}
+
+// TestSimSocketExistsWhenReady: READY=1 (and Options.Ready) promises that
+// every control surface is up. The sim control socket used to be created by
+// a goroutine started just before READY, so a client that dialled it right
+// after READY could find no socket: make bench's drain phase failed that way
+// on a busy machine ("sim.sock: connect: no such file or directory") and
+// stopped the daemon 2 ms after it became ready.
+func TestSimSocketExistsWhenReady(t *testing.T) {
+	for i := 0; i < 20; i++ {
+		dir := t.TempDir()
+		root, _ := filepath.Abs(filepath.Join("..", "configs"))
+		cfg, err := config.Parse(filepath.Join(root, "daemon-test.yaml"), []byte(hallYAML+"state_dir: "+dir+"\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		found := make(chan error, 1)
+		done := make(chan error, 1)
+		go func() {
+			done <- daemon.Run(ctx, cfg, daemon.Options{Logger: slog.New(slog.DiscardHandler), Ready: func(*daemon.Daemon) {
+				fi, err := os.Stat(daemon.SimSocket(cfg))
+				if err == nil && fi.Mode().Perm() != 0o600 {
+					err = fmt.Errorf("mode %v, want 0600", fi.Mode().Perm())
+				}
+				found <- err
+			}})
+		}()
+		select {
+		case err := <-found:
+			if err != nil {
+				t.Fatalf("round %d: sim socket at READY: %v", i, err)
+			}
+		case err := <-done:
+			t.Fatalf("Run ended before ready: %v", err)
+		case <-time.After(15 * time.Second):
+			t.Fatal("not ready after 15s")
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -22,25 +22,28 @@ import (
 // MaxPulse bounds the pulse width a client may ask for.
 const MaxPulse = 10 * time.Second
 
-// Serve listens on the unix socket path and answers requests until ctx is
-// done. A stale socket file left by a crash is replaced.
-func (b *Backend) Serve(ctx context.Context, path string) error {
+// Listen creates the control socket at path, mode 0600 from its creation
+// (under a umask, so there is no moment at which others could connect). A
+// stale socket file left by a crash is replaced. Call it before announcing
+// readiness, then Serve the listener: once Listen returns, clients can
+// connect.
+func Listen(path string) (net.Listener, error) {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("sim: control socket: %w", err)
+		return nil, fmt.Errorf("sim: control socket: %w", err)
 	}
-	l, err := net.Listen("unix", path)
+	l, err := listenPrivate(path)
 	if err != nil {
-		return fmt.Errorf("sim: control socket: %w", err)
+		return nil, fmt.Errorf("sim: control socket: %w", err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		l.Close()
-		return fmt.Errorf("sim: control socket: %w", err)
-	}
-	go func() {
-		<-ctx.Done()
-		l.Close()
-	}()
-	defer os.Remove(path)
+	return l, nil
+}
+
+// Serve answers requests on l (from Listen) until ctx is done, then closes
+// l and removes its socket file.
+func (b *Backend) Serve(ctx context.Context, l net.Listener) error {
+	stop := context.AfterFunc(ctx, func() { l.Close() })
+	defer stop()
+	defer l.Close()
 	for {
 		conn, err := l.Accept()
 		if err != nil {

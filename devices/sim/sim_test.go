@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,14 +26,14 @@ func TestControlSocket(t *testing.T) {
 	time.Sleep(10 * time.Millisecond)
 
 	sock := filepath.Join(t.TempDir(), "sim.sock")
-	go b.Serve(ctx, sock)
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		if _, err := sim.Send(sock, "list"); err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
+	l, err := sim.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("control socket after Listen: %v, mode %v; want 0600", err, fi.Mode().Perm())
+	}
+	go b.Serve(ctx, l)
 	cases := []struct{ req, want, err string }{
 		{"list", "ok inputs=loop-1,panic-1 outputs=", ""},
 		{"press panic-1", "ok press panic-1", ""},
