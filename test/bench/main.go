@@ -103,6 +103,7 @@ func main() {
 			fmt.Printf("\nwritten to %s (key %q)\n", b.outPath(), key)
 		}
 	}
+	fmt.Println(b.res.verdict(err))
 	os.Exit(code)
 }
 

@@ -165,6 +165,26 @@ func (r *result) print(w *os.File) {
 	}
 }
 
+// verdict is the bench's last line. It separates the two ways a run can
+// end badly: the harness failed (harnessErr, exit 1: a figure could not be
+// measured, which is a bug to fix) and a target was missed (exit 0: targets
+// are for reading, not gating; the table names each miss).
+func (r *result) verdict(harnessErr error) string {
+	if harnessErr != nil {
+		return "bench: HARNESS FAILED (exit 1): " + harnessErr.Error()
+	}
+	var missed []string
+	for _, rw := range r.Rows {
+		if rw.Met == met(false) {
+			missed = append(missed, rw.Name)
+		}
+	}
+	if len(missed) == 0 {
+		return fmt.Sprintf("bench: harness ok; every target met (%d rows)", len(r.Rows))
+	}
+	return fmt.Sprintf("bench: harness ok; %d target(s) missed, reported not gating (exit 0): %s", len(missed), strings.Join(missed, "; "))
+}
+
 // save writes r into the JSON file under key, keeping the other keys (make
 // bench and make bench-nodered each own one).
 func (r *result) save(path, key string) error {
