@@ -29,6 +29,14 @@ fmt-check:
 test: vet fmt-check
 	$(GO) test -race -count=1 ./...
 
+# Every test five times under the race detector, then the whole-binary tests
+# (test/) five times more, each in a fresh process: for flakes that show only
+# on a busy machine. Run it with load alongside (README, "Testing").
+.PHONY: soak
+soak: vet
+	$(GO) test -race -count=5 -timeout 90m ./...
+	for i in 1 2 3 4 5; do $(GO) test -count=1 -timeout 20m ./test/ || exit 1; done
+
 # Stripped, version-stamped release binaries for the Pi-class boxes.
 cross:
 	@mkdir -p dist
