@@ -419,27 +419,39 @@ func (d *Daemon) runInput(ctx context.Context, in config.Input, opened chan<- st
 			signalled = true
 		}
 
-		// The backend's callback hands off without blocking; a full buffer
-		// is counted and folded into the next event's Lost.
-		events := make(chan devices.Event, 512) // the backend buffers too (kernel + its queue); a full one is counted
-		var dropped atomic.Uint64
+		// The backend's callback hands off without blocking. A full
+		// hand-off drops its oldest edge, never the newest, and counts it;
+		// once conditioning has caught up after a drop, the line is read
+		// again and its level delivered, so an engine stall always ends
+		// with the line's true level (§4.4: a chattering detector that
+		// latches in alarm must still end in fire).
+		ho := newHandoff(handoffSize)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			for ev := range events {
-				ev.Lost += dropped.Swap(0)
+			last := level
+			for {
+				ev, caughtUp, ok := ho.get()
+				if !ok {
+					return
+				}
 				cond.Edge(ev)
+				last = ev.Level
+				if !caughtUp {
+					continue
+				}
+				if l, err := line.Read(); err == nil && l != last {
+					cond.Edge(devices.Event{Line: in.ID, Level: l, Time: d.clk.Now(), Seq: ev.Seq})
+					last = l
+				}
 			}
 		}()
 		err = line.Watch(ctx, func(ev devices.Event) {
-			select {
-			case events <- ev:
-			default:
-				dropped.Add(1)
+			if ho.put(ev) {
 				d.metrics.handoffDropped.WithLabelValues(in.ID).Inc()
 			}
 		})
-		close(events)
+		ho.close()
 		<-done
 		cond.Stop()
 		line.Close()
