@@ -376,6 +376,10 @@ func (d *Daemon) runInput(ctx context.Context, in config.Input, opened chan<- st
 	adapter := engineHandler{d.eng}
 	lost := false
 	signalled := false
+	// One conditioner for the life of the input, across reopens: it knows
+	// what was reported before the line was lost, so a reopen can report
+	// the true level both ways (Conditioner.Start).
+	var cond *devices.Conditioner
 	for {
 		line, err := d.backend.OpenInput(spec)
 		var level devices.Level
@@ -407,12 +411,14 @@ func (d *Daemon) runInput(ctx context.Context, in config.Input, opened chan<- st
 			d.eng.Fault(devices.Fault{Input: in.ID, Kind: devices.FaultLineLost, Active: false, Time: d.clk.Now()})
 			lost = false
 		}
-		debounce := spec.Debounce
-		if line.KernelDebounce() {
-			debounce = 0
+		if cond == nil {
+			debounce := spec.Debounce
+			if line.KernelDebounce() {
+				debounce = 0
+			}
+			cond = devices.NewConditioner(devices.ConditionSpec{ID: in.ID, Contact: devices.Contact(in.Contact),
+				Debounce: debounce, StuckAfter: in.StuckAfter.D(), Alarm: alarmInput(in)}, d.clk, adapter)
 		}
-		cond := devices.NewConditioner(devices.ConditionSpec{ID: in.ID, Contact: devices.Contact(in.Contact),
-			Debounce: debounce, StuckAfter: in.StuckAfter.D()}, d.clk, adapter)
 		cond.Start(level, d.clk.Now())
 		if !signalled {
 			opened <- in.ID
@@ -467,6 +473,13 @@ func (d *Daemon) runInput(ctx context.Context, in config.Input, opened chan<- st
 		case <-time.After(2 * time.Second):
 		}
 	}
+}
+
+// alarmInput reports whether in is a hold-up or manual fire input, where a
+// doubtful signal (a reopened line, a pulse the backend missed) counts as
+// an activation (§4.3, §4.4).
+func alarmInput(in config.Input) bool {
+	return in.Kind == config.KindPanic || in.Kind == config.KindCallpoint
 }
 
 type engineHandler struct{ e *engine.Engine }

@@ -1,10 +1,18 @@
 package daemon_test
 
 import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hallguard/hallguard/daemon"
+	"github.com/hallguard/hallguard/daemon/config"
+	"github.com/hallguard/hallguard/devices/sim"
 )
 
 // metricValue returns the value of the sample whose name and labels start
@@ -67,5 +75,117 @@ func TestHandoffOverflowKeepsFinalLevel(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if v := r.metricValue(`hallguard_input_active{input="door-1",kind="generic"}`); v != 1 {
 		t.Errorf("door-1 active = %v after settling, want 1 (the line is pressed)", v)
+	}
+}
+
+// reopenYAML is a hall with a smoke detector whose verification window is
+// longer than the daemon's 2 s reopen delay, and a confirm window short
+// enough that only a detector still active counts as the second one.
+const reopenYAML = `
+hall: {id: t-hall, name: Test hall, location: 1 Test Road}
+backend: sim
+inputs:
+  - {id: panic-1, kind: panic, variant: armed, line: 1}
+  - {id: smoke-1, kind: smoke, line: 2}
+  - {id: smoke-2, kind: smoke, line: 3}
+  - {id: door-1, kind: generic, line: 4, stuck_after: 1s}
+outputs:
+  - {id: siren, line: 10, fail_safe: inactive, audible: true}
+  - {id: power-cut, line: 11, fail_safe: inactive, live_only: true}
+  - {id: police-link, line: 13, fail_safe: inactive, silent_ok: true}
+smoke: {verify: persist, verify_window: 5s, confirm_window: 1s}
+roles: [{id: supervisor}, {id: center_manager}, {id: general_manager}]
+mqtt: {broker: embedded, listen: "127.0.0.1:0"}
+http: {listen: "127.0.0.1:0"}
+commands: {auth: none}
+`
+
+// startYAML runs a hall described by yaml (backend sim) in a fresh state
+// directory.
+func startYAML(t *testing.T, yaml string) *running {
+	t.Helper()
+	root, _ := filepath.Abs(filepath.Join("..", "configs"))
+	cfg, err := config.Parse(filepath.Join(root, "daemon-test.yaml"), []byte(yaml+"state_dir: "+t.TempDir()+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{t: t, cancel: cancel, done: make(chan error, 1)}
+	ready := make(chan *daemon.Daemon, 1)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	go func() {
+		r.done <- daemon.Run(ctx, cfg, daemon.Options{Logger: log, Ready: func(d *daemon.Daemon) { ready <- d }})
+	}()
+	select {
+	case r.d = <-ready:
+	case err := <-r.done:
+		t.Fatalf("Run ended before ready: %v", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("not ready after 15s")
+	}
+	r.sim = r.d.Backend().(*sim.Backend)
+	t.Cleanup(func() { r.stop() })
+	return r
+}
+
+// loseAndReopen makes the line fail, runs change while it is gone, and
+// waits for the daemon to have reopened it.
+func (r *running) loseAndReopen(id string, change func()) {
+	r.t.Helper()
+	lost := `hallguard_input_fault{fault="line_lost",input="` + id + `"}`
+	r.sim.Input(id).Lose()
+	r.eventually(id+" line_lost", func() bool { return r.metricValue(lost) == 1 })
+	change()
+	r.eventually(id+" reopened", func() bool { return r.metricValue(lost) == 0 })
+}
+
+// A line lost while active and reopened idle reports idle: the stuck fault
+// it had clears, and the engine no longer holds it active (§3.2: no false
+// report of a state the line is not in).
+func TestReopenedLineReportsIdleAndClearsStuck(t *testing.T) {
+	r := startYAML(t, reopenYAML)
+	door := r.sim.Input("door-1")
+	door.Press()
+	r.eventually("stuck", func() bool { return r.metricValue(`hallguard_input_fault{fault="stuck",input="door-1"}`) == 1 })
+	r.loseAndReopen("door-1", door.Release)
+	r.eventually("door-1 idle after the reopen", func() bool {
+		return r.metricValue(`hallguard_input_active{input="door-1",kind="generic"}`) == 0
+	})
+	r.eventually("stuck cleared after the reopen", func() bool {
+		return r.metricValue(`hallguard_input_fault{fault="stuck",input="door-1"}`) == 0
+	})
+}
+
+// A smoke detector in pre-alarm when its line dropped, back idle when the
+// line returns, must not end in fire through the verification timer: that
+// false alarm would cut the hall's power (§4.4 3, §3.2).
+func TestReopenedIdleSmokeCancelsVerification(t *testing.T) {
+	r := startYAML(t, reopenYAML)
+	smoke := r.sim.Input("smoke-1")
+	smoke.Press()
+	r.eventually("smoke-1 active (pre-alarm)", func() bool {
+		return r.metricValue(`hallguard_input_active{input="smoke-1",kind="smoke"}`) == 1
+	})
+	pressed := time.Now()
+	r.loseAndReopen("smoke-1", smoke.Release)
+	r.eventually("smoke-1 idle after the reopen", func() bool {
+		return r.metricValue(`hallguard_input_active{input="smoke-1",kind="smoke"}`) == 0
+	})
+	// Past the 5 s verification window: still no fire.
+	time.Sleep(time.Until(pressed.Add(6 * time.Second)))
+	if v := r.metricValue(`hallguard_incidents_total{drill="false",origin="sensor",playbook="fire"}`); v > 0 {
+		t.Fatalf("fire raised by a detector whose line came back idle (incidents_total %v)", v)
+	}
+	// The second detector alone is a pre-alarm, not a confirmation by a
+	// stale "active" of the first (§4.4 two-detector rule).
+	r.sim.Input("smoke-2").Press()
+	r.eventually("smoke-2 active", func() bool {
+		return r.metricValue(`hallguard_input_active{input="smoke-2",kind="smoke"}`) == 1
+	})
+	time.Sleep(200 * time.Millisecond)
+	for _, inc := range r.d.Engine().Incidents() {
+		if inc.Playbook == "fire" && strings.Contains(inc.Other, "two detectors") {
+			t.Fatalf("fire confirmed by two detectors, one of them idle: %+v", inc)
+		}
 	}
 }

@@ -33,6 +33,10 @@ type ConditionSpec struct {
 	// StuckAfter raises FaultStuck (NO) or FaultLoopOpen (NC) when the input
 	// stays active this long; 0 turns it off.
 	StuckAfter time.Duration
+	// Alarm marks a hold-up or manual fire input (panic, call point), where
+	// a doubtful signal counts as an activation: a line reopened active
+	// is reported active again, even if it was active before it was lost.
+	Alarm bool
 }
 
 // Signal is a conditioned change of an input: debounced, with the contact
@@ -123,17 +127,41 @@ func (s ConditionSpec) Active(l Level) bool {
 	return l == High
 }
 
-// Start sets the level read when the line was opened. An input already
-// active at start is reported as a Signal at once, so that a press held
-// across a restart is not missed.
+// Start sets the level read when the line was opened, and again each time
+// it is reopened after a loss (its chip removed and back).
+//
+// At the first start an input already active is reported at once, so that
+// a press held across a restart is not missed. At a reopen the level read
+// is the truth, both ways: an input that was active and came back inactive
+// is reported inactive, which clears its stuck or loop-open fault and, in
+// the engine, a smoke pre-alarm the lost line left behind (§4.4: no fire,
+// and no power cut, from a detector that is idle). An input that came back
+// active is reported active if it was not; an Alarm input is reported
+// active again even if it was (a reopened hold-up line is a doubtful
+// signal, and counts as an alarm, §4.3).
 func (c *Conditioner) Start(l Level, t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	first := !c.started
 	c.started = true
+	if c.lockout != nil {
+		c.lockout.Stop()
+		c.lockout = nil
+	}
 	c.raw, c.rawTime = l, t
-	c.reported = false
-	if c.spec.Active(l) {
-		c.report(true, t, 0)
+	a := c.spec.Active(l)
+	switch {
+	case first:
+		c.reported = false
+		if a {
+			c.report(true, t, 0)
+		}
+	case a != c.reported, a && c.spec.Alarm:
+		c.report(a, t, 0)
+	case a && c.stuck == nil && !c.faulted && c.spec.StuckAfter > 0:
+		// Still active, as before the loss: the stuck timer Stop cancelled
+		// runs again.
+		c.stuck = c.clk.AfterFunc(c.spec.StuckAfter, c.stuckFired)
 	}
 }
 
@@ -210,7 +238,8 @@ func (c *Conditioner) stuckFired() {
 		Detail: fmt.Sprintf("active for %s", c.spec.StuckAfter)})
 }
 
-// Stop cancels pending timers.
+// Stop cancels pending timers. The line can be started again (Start) when
+// it is reopened; what was reported stays known until then.
 func (c *Conditioner) Stop() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
