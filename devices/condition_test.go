@@ -16,8 +16,12 @@ type record struct {
 	faults  []devices.Fault
 }
 
-func (r *record) Signal(s devices.Signal) { r.mu.Lock(); r.signals = append(r.signals, s); r.mu.Unlock() }
-func (r *record) Fault(f devices.Fault)   { r.mu.Lock(); r.faults = append(r.faults, f); r.mu.Unlock() }
+func (r *record) Signal(s devices.Signal) {
+	r.mu.Lock()
+	r.signals = append(r.signals, s)
+	r.mu.Unlock()
+}
+func (r *record) Fault(f devices.Fault) { r.mu.Lock(); r.faults = append(r.faults, f); r.mu.Unlock() }
 
 func (r *record) take() ([]devices.Signal, []devices.Fault) {
 	r.mu.Lock()
