@@ -7,11 +7,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/hallguard/hallguard/daemon"
 	"github.com/hallguard/hallguard/daemon/config"
+	"github.com/hallguard/hallguard/daemon/engine"
+	"github.com/hallguard/hallguard/devices"
+	"github.com/hallguard/hallguard/devices/clock"
 	"github.com/hallguard/hallguard/devices/sim"
 )
 
@@ -104,6 +108,12 @@ commands: {auth: none}
 // directory.
 func startYAML(t *testing.T, yaml string) *running {
 	t.Helper()
+	return startWith(t, yaml, daemon.Options{})
+}
+
+// startWith is startYAML with options (Logger and Ready are set here).
+func startWith(t *testing.T, yaml string, opts daemon.Options) *running {
+	t.Helper()
 	root, _ := filepath.Abs(filepath.Join("..", "configs"))
 	cfg, err := config.Parse(filepath.Join(root, "daemon-test.yaml"), []byte(yaml+"state_dir: "+t.TempDir()+"\n"))
 	if err != nil {
@@ -114,7 +124,8 @@ func startYAML(t *testing.T, yaml string) *running {
 	ready := make(chan *daemon.Daemon, 1)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	go func() {
-		r.done <- daemon.Run(ctx, cfg, daemon.Options{Logger: log, Ready: func(d *daemon.Daemon) { ready <- d }})
+		opts.Logger, opts.Ready = log, func(d *daemon.Daemon) { ready <- d }
+		r.done <- daemon.Run(ctx, cfg, opts)
 	}()
 	select {
 	case r.d = <-ready:
@@ -123,9 +134,68 @@ func startYAML(t *testing.T, yaml string) *running {
 	case <-time.After(15 * time.Second):
 		t.Fatal("not ready after 15s")
 	}
-	r.sim = r.d.Backend().(*sim.Backend)
+	switch b := r.d.Backend().(type) {
+	case *sim.Backend:
+		r.sim = b
+	case *lossyBackend:
+		r.sim = b.Backend
+	}
 	t.Cleanup(func() { r.stop() })
 	return r
+}
+
+// lossyBackend is the sim with a hook to deliver what a hardware backend
+// delivers when it missed edges.
+type lossyBackend struct {
+	*sim.Backend
+	mu  sync.Mutex
+	fns map[string]func(devices.Event)
+	seq uint64
+}
+
+func lossy() (*lossyBackend, map[string]daemon.BackendFactory) {
+	b := &lossyBackend{Backend: sim.New(nil), fns: map[string]func(devices.Event){}, seq: 1000}
+	return b, map[string]daemon.BackendFactory{"sim": func(*config.Config, clock.Clock) (devices.Backend, error) { return b, nil }}
+}
+
+func (b *lossyBackend) OpenInput(spec devices.InputSpec) (devices.Input, error) {
+	in, err := b.Backend.OpenInput(spec)
+	if err != nil {
+		return nil, err
+	}
+	return &lossyInput{Input: in, b: b}, nil
+}
+
+type lossyInput struct {
+	devices.Input
+	b *lossyBackend
+}
+
+func (in *lossyInput) Watch(ctx context.Context, fn func(devices.Event)) error {
+	in.b.mu.Lock()
+	in.b.fns[in.ID()] = fn
+	in.b.mu.Unlock()
+	return in.Input.Watch(ctx, fn)
+}
+
+// watched reports whether the daemon watches input id.
+func (b *lossyBackend) watched(id string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.fns[id] != nil
+}
+
+// missPulse delivers what gpiocdev delivers when the kernel lost a pulse's
+// first edge: the second, back at the line's current level, after a
+// sequence gap of one.
+func (b *lossyBackend) missPulse(id string) {
+	b.mu.Lock()
+	fn := b.fns[id]
+	b.seq += 2
+	seq := b.seq
+	b.mu.Unlock()
+	l, _ := b.Backend.Input(id).Read()
+	fn(devices.Event{Line: id, Level: l, Time: time.Now(), Seq: seq, Lost: 1})
 }
 
 // loseAndReopen makes the line fail, runs change while it is gone, and
@@ -188,4 +258,45 @@ func TestReopenedIdleSmokeCancelsVerification(t *testing.T) {
 			t.Fatalf("fire confirmed by two detectors, one of them idle: %+v", inc)
 		}
 	}
+}
+
+// A pulse the backend missed on a panic line (a sequence gap that ends at
+// the idle level) raises robbery, and the report says it was inferred from
+// lost edges (§4.3: a doubtful signal on a hold-up input is an alarm).
+// lost_edges trouble is raised as well. On a generic input the same gap is
+// trouble only.
+func TestMissedPulseOnPanicLineRaisesRobbery(t *testing.T) {
+	b, backends := lossy()
+	r := startWith(t, hallYAML, daemon.Options{Backends: backends})
+	r.eventually("inputs watched", func() bool { return b.watched("panic-1") && b.watched("door-1") })
+
+	b.missPulse("door-1")
+	r.eventually("lost edges counted on door-1", func() bool {
+		return r.metricValue(`hallguard_input_lost_edges_total{input="door-1"}`) == 1
+	})
+	if n := len(r.d.Engine().Incidents()); n != 0 {
+		t.Fatalf("a missed pulse on a generic input raised %d incidents, want trouble only", n)
+	}
+
+	b.missPulse("panic-1")
+	r.eventually("robbery raised", func() bool {
+		return r.metricValue(`hallguard_incidents_total{drill="false",origin="button",playbook="robbery"}`) == 1
+	})
+	var inc engine.Incident
+	for _, i := range r.d.Engine().Incidents() {
+		if i.Playbook == "robbery" {
+			inc = i
+		}
+	}
+	found := false
+	for _, m := range inc.Measures {
+		found = found || strings.Contains(m.Text, "inferred from lost edges")
+	}
+	if !found {
+		t.Errorf("robbery measures %+v do not say the activation was inferred from lost edges", inc.Measures)
+	}
+	if v := r.metricValue(`hallguard_input_lost_edges_total{input="panic-1"}`); v != 1 {
+		t.Errorf("lost edges on panic-1 = %v, want 1 (trouble as well as the alarm)", v)
+	}
+	r.eventually("police link on", func() bool { return r.sim.Output("police-link").Level() == devices.High })
 }
