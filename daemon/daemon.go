@@ -153,6 +153,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	if d.clk == nil {
 		d.clk = clock.Real{}
 	}
+	// A careless but valid config runs, and says so (`hallguard check
+	// -strict` refuses it).
+	for _, w := range cfg.Warnings {
+		d.log.Warn("config warning", "file", w.File, "line", w.Line, "field", w.Field, "warning", w.Msg)
+	}
 	backends := opts.Backends
 	if backends == nil {
 		backends = Backends()
