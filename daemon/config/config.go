@@ -34,7 +34,7 @@ type Config struct {
 	// with its file, line and field. `hallguard check` prints them, `check
 	// -strict` refuses the config for them, and `run` logs them.
 	Warnings Errors `yaml:"-"`
-	digest    [32]byte
+	digest   [32]byte
 }
 
 // Hall identifies the service hall (§3.3 1).
