@@ -153,6 +153,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	if d.clk == nil {
 		d.clk = clock.Real{}
 	}
+	// A careless but valid config runs, and says so (`hallguard check
+	// -strict` refuses it).
+	for _, w := range cfg.Warnings {
+		d.log.Warn("config warning", "file", w.File, "line", w.Line, "field", w.Field, "warning", w.Msg)
+	}
 	backends := opts.Backends
 	if backends == nil {
 		backends = Backends()
@@ -382,6 +387,10 @@ func (d *Daemon) runInput(ctx context.Context, in config.Input, opened chan<- st
 	adapter := engineHandler{d.eng}
 	lost := false
 	signalled := false
+	// One conditioner for the life of the input, across reopens: it knows
+	// what was reported before the line was lost, so a reopen can report
+	// the true level both ways (Conditioner.Start).
+	var cond *devices.Conditioner
 	for {
 		line, err := d.backend.OpenInput(spec)
 		var level devices.Level
@@ -413,39 +422,53 @@ func (d *Daemon) runInput(ctx context.Context, in config.Input, opened chan<- st
 			d.eng.Fault(devices.Fault{Input: in.ID, Kind: devices.FaultLineLost, Active: false, Time: d.clk.Now()})
 			lost = false
 		}
-		debounce := spec.Debounce
-		if line.KernelDebounce() {
-			debounce = 0
+		if cond == nil {
+			debounce := spec.Debounce
+			if line.KernelDebounce() {
+				debounce = 0
+			}
+			cond = devices.NewConditioner(devices.ConditionSpec{ID: in.ID, Contact: devices.Contact(in.Contact),
+				Debounce: debounce, StuckAfter: in.StuckAfter.D(), Alarm: alarmInput(in)}, d.clk, adapter)
 		}
-		cond := devices.NewConditioner(devices.ConditionSpec{ID: in.ID, Contact: devices.Contact(in.Contact),
-			Debounce: debounce, StuckAfter: in.StuckAfter.D()}, d.clk, adapter)
 		cond.Start(level, d.clk.Now())
 		if !signalled {
 			opened <- in.ID
 			signalled = true
 		}
 
-		// The backend's callback hands off without blocking; a full buffer
-		// is counted and folded into the next event's Lost.
-		events := make(chan devices.Event, 512) // the backend buffers too (kernel + its queue); a full one is counted
-		var dropped atomic.Uint64
+		// The backend's callback hands off without blocking. A full
+		// hand-off drops its oldest edge, never the newest, and counts it;
+		// once conditioning has caught up after a drop, the line is read
+		// again and its level delivered, so an engine stall always ends
+		// with the line's true level (§4.4: a chattering detector that
+		// latches in alarm must still end in fire).
+		ho := newHandoff(handoffSize)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			for ev := range events {
-				ev.Lost += dropped.Swap(0)
+			last := level
+			for {
+				ev, caughtUp, ok := ho.get()
+				if !ok {
+					return
+				}
 				cond.Edge(ev)
+				last = ev.Level
+				if !caughtUp {
+					continue
+				}
+				if l, err := line.Read(); err == nil && l != last {
+					cond.Edge(devices.Event{Line: in.ID, Level: l, Time: d.clk.Now(), Seq: ev.Seq})
+					last = l
+				}
 			}
 		}()
 		err = line.Watch(ctx, func(ev devices.Event) {
-			select {
-			case events <- ev:
-			default:
-				dropped.Add(1)
+			if ho.put(ev) {
 				d.metrics.handoffDropped.WithLabelValues(in.ID).Inc()
 			}
 		})
-		close(events)
+		ho.close()
 		<-done
 		cond.Stop()
 		line.Close()
@@ -461,6 +484,13 @@ func (d *Daemon) runInput(ctx context.Context, in config.Input, opened chan<- st
 		case <-time.After(2 * time.Second):
 		}
 	}
+}
+
+// alarmInput reports whether in is a hold-up or manual fire input, where a
+// doubtful signal (a reopened line, a pulse the backend missed) counts as
+// an activation (§4.3, §4.4).
+func alarmInput(in config.Input) bool {
+	return in.Kind == config.KindPanic || in.Kind == config.KindCallpoint
 }
 
 type engineHandler struct{ e *engine.Engine }

@@ -33,7 +33,19 @@ type ConditionSpec struct {
 	// StuckAfter raises FaultStuck (NO) or FaultLoopOpen (NC) when the input
 	// stays active this long; 0 turns it off.
 	StuckAfter time.Duration
+	// Alarm marks a hold-up or manual fire input (panic, call point), where
+	// a doubtful signal counts as an activation (§4.3, §4.4): an activation
+	// hidden in a gap of lost edges is reported (Signal.Inferred), and a
+	// line reopened active is reported active again, even if it was active
+	// before it was lost. On other inputs lost edges are trouble only.
+	Alarm bool
+	// LostEdgesClear is how long the line must go without losing another
+	// edge before FaultLostEdges clears; 0 means DefaultLostEdgesClear.
+	LostEdgesClear time.Duration
 }
+
+// DefaultLostEdgesClear is ConditionSpec.LostEdgesClear's default.
+const DefaultLostEdgesClear = time.Minute
 
 // Signal is a conditioned change of an input: debounced, with the contact
 // type applied.
@@ -44,14 +56,20 @@ type Signal struct {
 	Time time.Time
 	// Seq is the sequence number of that edge.
 	Seq uint64
+	// Inferred is set on an activation no edge showed: the edges around a
+	// gap of Lost lost edges prove that the input was activated in it (a
+	// pulse the backend missed). Only Alarm inputs report these.
+	Inferred bool
+	Lost     uint64
 }
 
 // FaultKind names a fault that conditioning or a backend detects.
 type FaultKind string
 
 // Faults. Stuck and LoopOpen are trouble and tamper signals respectively;
-// LostEdges is momentary (it carries a Count); LineLost comes from Watch
-// failing.
+// LostEdges carries the Count of each loss and clears once the line has
+// gone ConditionSpec.LostEdgesClear without another; LineLost comes from
+// Watch failing.
 const (
 	FaultStuck     FaultKind = "stuck"
 	FaultLoopOpen  FaultKind = "loop_open"
@@ -96,15 +114,17 @@ type Conditioner struct {
 	clk  clock.Clock
 	out  Handler
 
-	mu       sync.Mutex
-	started  bool
-	raw      Level     // last raw level seen
-	rawTime  time.Time // time of the last raw edge
-	rawSeq   uint64
-	reported bool // last reported active state
-	lockout  clock.Timer
-	stuck    clock.Timer
-	faulted  bool // stuck/loop-open fault raised
+	mu        sync.Mutex
+	started   bool
+	raw       Level     // last raw level seen
+	rawTime   time.Time // time of the last raw edge
+	rawSeq    uint64
+	reported  bool // last reported active state
+	lockout   clock.Timer
+	stuck     clock.Timer
+	faulted   bool // stuck/loop-open fault raised
+	lost      bool // lost_edges raised and not yet cleared
+	lostQuiet clock.Timer
 }
 
 // NewConditioner returns a conditioner that reports to out.
@@ -123,17 +143,44 @@ func (s ConditionSpec) Active(l Level) bool {
 	return l == High
 }
 
-// Start sets the level read when the line was opened. An input already
-// active at start is reported as a Signal at once, so that a press held
-// across a restart is not missed.
+// Start sets the level read when the line was opened, and again each time
+// it is reopened after a loss (its chip removed and back).
+//
+// At the first start an input already active is reported at once, so that
+// a press held across a restart is not missed. At a reopen the level read
+// is the truth, both ways: an input that was active and came back inactive
+// is reported inactive, which clears its stuck or loop-open fault and, in
+// the engine, a smoke pre-alarm the lost line left behind (§4.4: no fire,
+// and no power cut, from a detector that is idle). An input that came back
+// active is reported active if it was not; an Alarm input is reported
+// active again even if it was (a reopened hold-up line is a doubtful
+// signal, and counts as an alarm, §4.3).
 func (c *Conditioner) Start(l Level, t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	first := !c.started
 	c.started = true
+	if c.lockout != nil {
+		c.lockout.Stop()
+		c.lockout = nil
+	}
 	c.raw, c.rawTime = l, t
-	c.reported = false
-	if c.spec.Active(l) {
-		c.report(true, t, 0)
+	a := c.spec.Active(l)
+	switch {
+	case first:
+		c.reported = false
+		if a {
+			c.report(true, t, 0)
+		}
+	case a != c.reported, a && c.spec.Alarm:
+		c.report(a, t, 0)
+	case a && c.stuck == nil && !c.faulted && c.spec.StuckAfter > 0:
+		// Still active, as before the loss: the stuck timer Stop cancelled
+		// runs again.
+		c.stuck = c.clk.AfterFunc(c.spec.StuckAfter, c.stuckFired)
+	}
+	if c.lost && c.lostQuiet == nil {
+		c.lostQuiet = c.clk.AfterFunc(c.lostEdgesClear(), c.lostCleared)
 	}
 }
 
@@ -141,11 +188,17 @@ func (c *Conditioner) Start(l Level, t time.Time) {
 func (c *Conditioner) Edge(ev Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if ev.Lost > 0 {
-		c.out.Fault(Fault{Input: c.spec.ID, Kind: FaultLostEdges, Active: true, Time: ev.Time, Count: ev.Lost})
-	}
+	wasActive := c.spec.Active(c.raw)
 	c.started = true
 	c.raw, c.rawTime, c.rawSeq = ev.Level, ev.Time, ev.Seq
+	if ev.Lost > 0 {
+		c.lostEdges(ev)
+		if c.spec.Alarm && hiddenActivation(wasActive, c.spec.Active(ev.Level), ev.Lost) {
+			// §4.3, §4.4: a pulse the backend missed on a hold-up or
+			// call-point line is an alarm, reported as inferred.
+			c.emit(Signal{Input: c.spec.ID, Active: true, Time: ev.Time, Seq: ev.Seq, Inferred: true, Lost: ev.Lost})
+		}
+	}
 	if c.spec.Debounce <= 0 {
 		if a := c.spec.Active(ev.Level); a != c.reported {
 			c.report(a, ev.Time, ev.Seq)
@@ -164,6 +217,48 @@ func (c *Conditioner) Edge(ev Event) {
 	}
 }
 
+// hiddenActivation reports whether lost edges between a raw level that was
+// active (or not) and an edge to a level that is active (or not) must have
+// held an activation that no edge showed. Edges alternate, so a gap that
+// ends where it started hid a pulse (an activation and its end, or an end
+// and a re-activation), and two or more lost before a visible release hid
+// a re-activation. One lost edge before a change is the change itself, not
+// yet seen (a level found by a read).
+func hiddenActivation(wasActive, isActive bool, lost uint64) bool {
+	return wasActive == isActive || (wasActive && !isActive && lost >= 2)
+}
+
+// lostEdges raises FaultLostEdges for ev's gap and (re)starts the wait
+// after which it clears.
+func (c *Conditioner) lostEdges(ev Event) {
+	c.lost = true
+	c.out.Fault(Fault{Input: c.spec.ID, Kind: FaultLostEdges, Active: true, Time: ev.Time, Count: ev.Lost})
+	if c.lostQuiet != nil {
+		c.lostQuiet.Stop()
+	}
+	c.lostQuiet = c.clk.AfterFunc(c.lostEdgesClear(), c.lostCleared)
+}
+
+func (c *Conditioner) lostEdgesClear() time.Duration {
+	if c.spec.LostEdgesClear > 0 {
+		return c.spec.LostEdgesClear
+	}
+	return DefaultLostEdgesClear
+}
+
+// lostCleared runs when the line has gone LostEdgesClear without a loss.
+func (c *Conditioner) lostCleared() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lostQuiet = nil
+	if !c.lost {
+		return
+	}
+	c.lost = false
+	c.out.Fault(Fault{Input: c.spec.ID, Kind: FaultLostEdges, Active: false, Time: c.clk.Now(),
+		Detail: fmt.Sprintf("no edge lost for %s", c.lostEdgesClear())})
+}
+
 // quiet runs when the line has been stable for the debounce period.
 func (c *Conditioner) quiet() {
 	c.mu.Lock()
@@ -176,8 +271,14 @@ func (c *Conditioner) quiet() {
 }
 
 func (c *Conditioner) report(active bool, t time.Time, seq uint64) {
+	c.emit(Signal{Input: c.spec.ID, Active: active, Time: t, Seq: seq})
+}
+
+// emit reports s and keeps the stuck timer and fault in step with it.
+func (c *Conditioner) emit(s Signal) {
+	active, t := s.Active, s.Time
 	c.reported = active
-	c.out.Signal(Signal{Input: c.spec.ID, Active: active, Time: t, Seq: seq})
+	c.out.Signal(s)
 	if c.stuck != nil {
 		c.stuck.Stop()
 		c.stuck = nil
@@ -210,14 +311,15 @@ func (c *Conditioner) stuckFired() {
 		Detail: fmt.Sprintf("active for %s", c.spec.StuckAfter)})
 }
 
-// Stop cancels pending timers.
+// Stop cancels pending timers. The line can be started again (Start) when
+// it is reopened; what was reported stays known until then.
 func (c *Conditioner) Stop() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, t := range []clock.Timer{c.lockout, c.stuck} {
+	for _, t := range []clock.Timer{c.lockout, c.stuck, c.lostQuiet} {
 		if t != nil {
 			t.Stop()
 		}
 	}
-	c.lockout, c.stuck = nil, nil
+	c.lockout, c.stuck, c.lostQuiet = nil, nil, nil
 }

@@ -30,7 +30,11 @@ type Config struct {
 	// Set by Load, not by YAML.
 	File      string      `yaml:"-"`
 	Playbooks []*Playbook `yaml:"-"`
-	digest    [32]byte
+	// Warnings are the careless parts of a valid config (warn.go), each
+	// with its file, line and field. `hallguard check` prints them, `check
+	// -strict` refuses the config for them, and `run` logs them.
+	Warnings Errors `yaml:"-"`
+	digest   [32]byte
 }
 
 // Hall identifies the service hall (§3.3 1).

@@ -25,6 +25,9 @@ type FieldError struct {
 	Line  int    // 0 when unknown
 	Field string // dotted path, e.g. inputs[2].variant
 	Msg   string
+	// Warning marks a problem of a valid config (Config.Warnings): careless,
+	// not wrong. It prints as "file:line: field: warning: message".
+	Warning bool
 }
 
 func (e FieldError) Error() string {
@@ -35,6 +38,9 @@ func (e FieldError) Error() string {
 	}
 	if e.Field != "" {
 		b.WriteString(": " + e.Field)
+	}
+	if e.Warning {
+		b.WriteString(": warning")
 	}
 	b.WriteString(": " + e.Msg)
 	return b.String()
@@ -311,6 +317,9 @@ func Parse(path string, data []byte) (*Config, error) {
 	if len(v.errs) > 0 {
 		return nil, v.errs
 	}
+	w := &validator{file: path, pos: pos}
+	c.warn(w)
+	c.Warnings = w.errs
 	return c, nil
 }
 

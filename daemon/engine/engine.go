@@ -239,11 +239,12 @@ func (e *Engine) Signal(sg devices.Signal) {
 	switch s.cfg.Kind {
 	case config.KindPanic:
 		if sg.Active {
-			e.panicPressed(s.cfg, sg.Time)
+			e.panicPressed(s.cfg, sg.Time, lostNote(sg)...)
 		}
 	case config.KindCallpoint:
 		if sg.Active {
-			e.raiseFire(s.cfg.ID, OriginButton, sg.Time, sg.Time, "manual call point")
+			e.raiseFireWith(raising{origin: OriginButton, source: s.cfg.ID, at: sg.Time, trigger: sg.Time,
+				why: "manual call point", notes: lostNote(sg)})
 		}
 	case config.KindSmoke:
 		e.smoke.signal(s, sg)
@@ -279,8 +280,11 @@ func (e *Engine) Fault(f devices.Fault) {
 		c.Class = ClassTrouble
 	}
 	if f.Kind == devices.FaultLostEdges {
-		s.lost += f.Count
-		c.Active = true
+		// Raised with each loss's count; cleared by conditioning once the
+		// line has behaved for a while.
+		if f.Active {
+			s.lost += f.Count
+		}
 	} else {
 		s.faults[string(f.Kind)] = f.Active
 	}
@@ -288,8 +292,20 @@ func (e *Engine) Fault(f devices.Fault) {
 	e.publishInput(s)
 }
 
+// lostNote is the measure saying that sg's activation was inferred from
+// lost edges (§3.2: the report says truthfully how the alarm was known),
+// or nothing for an activation an edge showed.
+func lostNote(sg devices.Signal) []Measure {
+	if !sg.Inferred {
+		return nil
+	}
+	return []Measure{{At: sg.Time, Kind: "note", By: "hallguard",
+		Text: fmt.Sprintf("%s: activation inferred from lost edges (%d edges lost; a doubtful signal on an alarm input counts as an alarm)", sg.Input, sg.Lost)}}
+}
+
 // panicPressed handles §4.3: raise robbery at once, or add to the open one.
-func (e *Engine) panicPressed(in *config.Input, at time.Time) {
+// notes go into the incident's measures (lostNote).
+func (e *Engine) panicPressed(in *config.Input, at time.Time, notes ...Measure) {
 	pb := e.cfg.Playbook("robbery")
 	if pb == nil {
 		return
@@ -301,25 +317,37 @@ func (e *Engine) panicPressed(in *config.Input, at time.Time) {
 		if in.Variant != inc.Variant {
 			inc.measure(Measure{At: at, Kind: "note", Text: fmt.Sprintf("%s pressed (variant %s)", in.ID, in.Variant)})
 		}
+		for _, m := range notes {
+			inc.measure(m)
+		}
 		return
 	}
-	e.raise(raising{pb: pb, variant: in.Variant, origin: OriginButton, source: in.ID, at: at, trigger: at})
+	e.raise(raising{pb: pb, variant: in.Variant, origin: OriginButton, source: in.ID, at: at, trigger: at, notes: notes})
 }
 
 // raiseFire handles §4.4: raise fire, or add the source to the open one.
 func (e *Engine) raiseFire(source, origin string, at, trigger time.Time, why string, more ...string) {
+	e.raiseFireWith(raising{origin: origin, source: source, at: at, trigger: trigger, why: why, inputs: more})
+}
+
+// raiseFireWith is raiseFire for a raising that carries notes too.
+func (e *Engine) raiseFireWith(rq raising) {
 	pb := e.cfg.Playbook("fire")
 	if pb == nil {
 		return
 	}
 	if inc := e.openIncident("fire", false); inc != nil {
-		inc.addInput(source)
-		for _, id := range more {
+		inc.addInput(rq.source)
+		for _, id := range rq.inputs {
 			inc.addInput(id)
+		}
+		for _, m := range rq.notes {
+			inc.measure(m)
 		}
 		return
 	}
-	e.raise(raising{pb: pb, origin: origin, source: source, at: at, trigger: trigger, why: why, inputs: more})
+	rq.pb = pb
+	e.raise(rq)
 }
 
 // openIncident returns the unresolved incident of a playbook, or nil.

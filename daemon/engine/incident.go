@@ -94,6 +94,9 @@ type raising struct {
 	inputs      []string // further inputs involved (smoke coincidence)
 	// impact and trend, when known at once, are in the initial report.
 	impact, trend string
+	// notes are measures known at once (an activation inferred from lost
+	// edges), in the initial report.
+	notes []Measure
 }
 
 // raise opens an incident and sends its initial report at once
@@ -127,6 +130,9 @@ func (e *Engine) raise(rq raising) *Incident {
 		inc.addInput(id)
 	}
 	e.incidents[inc.ID] = inc
+	for _, m := range rq.notes {
+		inc.measure(m)
+	}
 
 	// Outputs first, so the initial report lists what was done.
 	for _, po := range pb.Outputs {

@@ -469,6 +469,65 @@ func TestKernelNCLoopOpenIsTamper(t *testing.T) {
 	}
 }
 
+// A pulse the kernel lost on a panic line (#11 item 2): its press is
+// dropped from a full 2-event buffer, so the release that follows comes
+// after a seqno gap, at the idle level. The conditioner of an alarm input
+// reports the activation hidden in the gap, flagged Inferred, before that
+// release, and raises lost_edges as well.
+func TestKernelSeqnoGapOnPanicLineIsAnActivation(t *testing.T) {
+	chip := simChip(t)
+	b := newKernelBackend(t, Options{DefaultChip: chip, ProbeInterval: -1})
+	s := simAt(t, chip, 7)
+	in, err := b.OpenInput(devices.InputSpec{ID: "panic", Line: devices.LineRef{Offset: 7}, Bias: devices.BiasPullUp, ActiveLow: true, EventBuffer: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	s.pull(true) // released: the NO contact is open, the pull-up holds the line high
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if l, _ := in.Read(); l == devices.Low {
+			break
+		}
+	}
+	l, err := in.Read()
+	if err != nil || l != devices.Low {
+		t.Fatalf("released: Read = %v, %v; want low", l, err)
+	}
+	log := &faultLog{}
+	cond := devices.NewConditioner(devices.ConditionSpec{ID: "panic", Alarm: true}, clock.Real{}, log)
+	cond.Start(l, time.Now())
+	defer cond.Stop()
+	// Before Watch drains anything: press, release, press. The queue of 2
+	// keeps the newest two, the release (after a gap of one) and the press.
+	for _, up := range []bool{false, true, false} {
+		s.pull(up)
+		time.Sleep(30 * time.Millisecond) // apart, so that gpio-sim does not merge them
+	}
+	time.Sleep(100 * time.Millisecond)
+	evs, _, _ := watchAll(t, in)
+	got := quiet(evs, 500*time.Millisecond)
+	for _, ev := range got {
+		cond.Edge(ev)
+	}
+	t.Logf("events after the gap: %+v", got)
+	if len(got) == 0 || got[0].Lost == 0 || got[0].Level != devices.Low {
+		t.Fatalf("events %+v, want a release at the idle level after a seqno gap first", got)
+	}
+	log.mu.Lock()
+	sig := append([]devices.Signal(nil), log.signals...)
+	log.mu.Unlock()
+	if len(sig) == 0 || !sig[0].Active || !sig[0].Inferred {
+		t.Fatalf("signals %+v, want first an activation inferred from the lost edges", sig)
+	}
+	if !log.has(devices.FaultLostEdges, true) {
+		t.Errorf("no lost_edges trouble with the inferred activation: faults %+v", log.faults)
+	}
+	if last := sig[len(sig)-1]; !last.Active {
+		t.Errorf("last signal %+v, want active (the line is pressed)", last)
+	}
+	s.pull(true)
+}
+
 // Unplugging the chip ends Watch with ErrLineLost within a few probe
 // intervals, and Read, Set and Close neither hang nor panic. Keep it last.
 func TestKernelZZChipRemoval(t *testing.T) {

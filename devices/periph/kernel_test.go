@@ -389,6 +389,58 @@ func TestKernelNCLoopOpenIsTamper(t *testing.T) {
 	}
 }
 
+// A pulse periph saw only as edges (#11 item 2): pressed and released
+// before Watch reads the first edge, so when it does the level is back at
+// idle. Watch reports the edge with Lost 1 at the level it reads, and the
+// conditioner of an alarm input reports the activation hidden in it,
+// flagged Inferred, with lost_edges as well. (periph reads one edge per
+// WaitForEdge, so the release that follows counts as another missed pulse:
+// an extra press on the same incident, never a missed one.)
+func TestKernelMissedPulseOnPanicLineIsAnActivation(t *testing.T) {
+	chip := simChip(t)
+	b := newKernelBackend(t, chip)
+	s := simAt(t, chip, base+3)
+	s.pull(true) // released: the NO contact is open, the pull-up holds the line high
+	in, err := b.OpenInput(devices.InputSpec{ID: "panic", Line: devices.LineRef{Offset: base + 3}, Bias: devices.BiasPullUp, ActiveLow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	l, _ := in.Read()
+	if l != devices.Low {
+		t.Fatalf("released: Read = %v, want low", l)
+	}
+	log := &faultLog{}
+	cond := devices.NewConditioner(devices.ConditionSpec{ID: "panic", Alarm: true}, clock.Real{}, log)
+	cond.Start(l, time.Now())
+	defer cond.Stop()
+	s.pull(false) // pressed
+	time.Sleep(30 * time.Millisecond)
+	s.pull(true) // released before anyone read the level
+	time.Sleep(100 * time.Millisecond)
+	evs, _ := watchAll(t, in)
+	got := quiet(evs, 500*time.Millisecond)
+	for _, ev := range got {
+		cond.Edge(ev)
+	}
+	t.Logf("events: %+v", got)
+	if len(got) == 0 || got[0].Lost == 0 || got[0].Level != devices.Low {
+		t.Fatalf("events %+v, want first an edge at the idle level with Lost set", got)
+	}
+	log.mu.Lock()
+	sig := append([]devices.Signal(nil), log.signals...)
+	log.mu.Unlock()
+	if len(sig) == 0 || !sig[0].Active || !sig[0].Inferred {
+		t.Fatalf("signals %+v, want first an activation inferred from the lost edge", sig)
+	}
+	if !log.has(devices.FaultLostEdges, true) {
+		t.Errorf("no lost_edges trouble with the inferred activation: faults %+v", log.faults)
+	}
+	if last := sig[len(sig)-1]; last.Active {
+		t.Errorf("last signal %+v, want inactive (the line is released)", last)
+	}
+}
+
 // On kernels where a removed chip's line fd fails reads at once (ENODEV),
 // Watch sees WaitForEdge return early and reports ErrLineLost. Keep it last.
 func TestKernelZZChipRemoval(t *testing.T) {

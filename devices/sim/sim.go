@@ -174,16 +174,18 @@ func (in *Input) Watch(ctx context.Context, fn func(devices.Event)) error {
 }
 
 // Set drives the line to logical level l. A change of level is an edge and
-// is delivered to the watcher; setting the same level again is not.
+// is delivered to the watcher; setting the same level again is not. A
+// closed input (its chip lost) still changes level, as a wire does with
+// nobody watching: it is what Read finds when the line is opened again.
 func (in *Input) Set(l devices.Level) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if in.closed || l == in.level {
+	if l == in.level {
 		return
 	}
 	in.level = l
 	in.seq++
-	if in.fn != nil {
+	if in.fn != nil && !in.closed {
 		in.fn(devices.Event{Line: in.spec.ID, Level: l, Time: in.b.clk.Now(), Seq: in.seq})
 	}
 }

@@ -134,6 +134,7 @@ func loadConfig(path string, stderr io.Writer) (*config.Config, bool) {
 
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	fs, path := newFlags("check", stderr)
+	strict := fs.Bool("strict", false, "treat warnings (careless but valid settings, such as an unsupervised alarm input) as errors")
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
 	}
@@ -144,8 +145,19 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitConfig
 	}
-	fmt.Fprintf(stdout, "%s: ok: hall %s, backend %s, %d inputs, %d outputs, %d playbooks\n",
-		*path, cfg.Hall.ID, cfg.Backend, len(cfg.Inputs), len(cfg.Outputs), len(cfg.Playbooks))
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(stderr, w.Error())
+	}
+	if *strict && len(cfg.Warnings) > 0 {
+		fmt.Fprintf(stderr, "%s: %d error(s) (-strict: warnings are errors)\n", *path, len(cfg.Warnings))
+		return exitConfig
+	}
+	warned := ""
+	if n := len(cfg.Warnings); n > 0 {
+		warned = fmt.Sprintf(", %d warning(s)", n)
+	}
+	fmt.Fprintf(stdout, "%s: ok: hall %s, backend %s, %d inputs, %d outputs, %d playbooks%s\n",
+		*path, cfg.Hall.ID, cfg.Backend, len(cfg.Inputs), len(cfg.Outputs), len(cfg.Playbooks), warned)
 	for _, p := range cfg.Playbooks {
 		for _, o := range p.Outputs {
 			if cfg.Output(o.Output) == nil {

@@ -140,6 +140,13 @@ type hall struct {
 // state dir and command key) without starting anything.
 func newHall(t *testing.T) *hall {
 	t.Helper()
+	return newHallWith(t, nil)
+}
+
+// newHallWith is newHall with some of the template's values replaced
+// (EVENT_BUFFER, VERIFY_WINDOW, ...).
+func newHallWith(t *testing.T, vars map[string]string) *hall {
+	t.Helper()
 	c := vmChip(t)
 	h := &hall{t: t, chip: c, bin: hallguardBin(t), http: freePort(t), mqtt: freePort(t),
 		logs: &syncBuffer{}, done: make(chan struct{}), client: &http.Client{Timeout: 10 * time.Second}}
@@ -149,11 +156,15 @@ func newHall(t *testing.T) *hall {
 	}
 	h.key = []byte(hex.EncodeToString(k[:])) // the daemon uses the file's text as the key
 	dir := t.TempDir()
-	h.config = writeConfig(t, dir, map[string]string{
+	all := map[string]string{
 		"CHIP": c.Name, "DEBOUNCE": debounce.String(), "VERIFY_WINDOW": verifyWindow.String(),
-		"MQTT_LISTEN": h.mqtt, "HTTP_LISTEN": h.http,
+		"MQTT_LISTEN": h.mqtt, "HTTP_LISTEN": h.http, "EVENT_BUFFER": "1024",
 		"STATE_DIR": filepath.Join(dir, "state"), "PLAYBOOKS_DIR": playbooksDir(t),
-	}, h.key)
+	}
+	for k, v := range vars {
+		all[k] = v
+	}
+	h.config = writeConfig(t, dir, all, h.key)
 	return h
 }
 
@@ -758,6 +769,126 @@ func TestVerifiedSmokeDrivesSiren(t *testing.T) {
 	} {
 		if v, _ := metric(text, label); v != want {
 			t.Errorf("%s = %q, want %s", label, v, want)
+		}
+	}
+}
+
+// signal sends sig to the daemon's PID.
+func (h *hall) signal(sig syscall.Signal) {
+	h.t.Helper()
+	if err := h.cmd.Process.Signal(sig); err != nil {
+		h.fatalf("signal %v to pid %d: %v", sig, h.cmd.Process.Pid, err)
+	}
+}
+
+// measured reports whether a report's measures hold text.
+func measured(r report, text string) bool {
+	for _, m := range r.Measures {
+		if strings.Contains(m.Text, text) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestSeqnoGapOnPanicLineRaisesRobbery (#11 item 2): with the kernel's
+// event buffer at 2 and the daemon stopped (SIGSTOP), panic0 is pressed,
+// released and pressed again. The kernel keeps the newest two events: the
+// release, after a seqno gap that swallowed the first press, and the second
+// press. Once the daemon runs again (SIGCONT), the robbery it raises comes
+// from the press hidden in the gap, and its first report says the activation
+// was inferred from lost edges.
+func TestSeqnoGapOnPanicLineRaisesRobbery(t *testing.T) {
+	h := newHallWith(t, map[string]string{"EVENT_BUFFER": "2"})
+	panic0 := line(t, h.chip, "panic0")
+	h.start()
+	sub := h.subscribe(root + "/#")
+	from := sub.mark()
+	h.signal(syscall.SIGSTOP)
+	stopped := true
+	defer func() {
+		if stopped {
+			_ = h.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	for _, up := range []bool{false, true, false} { // press, release, press (pull-down = pressed)
+		h.setPull(panic0, up)
+		time.Sleep(30 * time.Millisecond) // apart, so that gpio-sim does not merge them
+	}
+	h.signal(syscall.SIGCONT)
+	stopped = false
+	m := sub.wait(from, waitLong, "the robbery report", alert("robbery", "raised", nil))
+	r := decodeReport(t, m)
+	t.Logf("robbery %s: measures %+v", r.Incident, r.Measures)
+	if !measured(r, "inferred from lost edges") {
+		h.fatalf("the robbery's first report does not say it was inferred from lost edges: %s", m.Payload)
+	}
+	if v, _ := metric(h.metrics(), `hallguard_input_lost_edges_total{input="panic-teller-1"}`); v == "" || v == "0" {
+		h.fatalf("hallguard_input_lost_edges_total for panic-teller-1 = %q, want the gap counted", v)
+	}
+	h.setPull(panic0, true)
+}
+
+// TestLineReaddedIdleClearsState (#11 item 3): smoke0 is active (a
+// pre-alarm under a 30 s verification window) when the chip is removed;
+// the chip comes back with the line idle. Once the daemon has reopened the
+// line, its retained state is idle, the pre-alarm is cleared, and no fire
+// follows when the verification window runs out.
+func TestLineReaddedIdleClearsState(t *testing.T) {
+	const window = 20 * time.Second
+	h := newHallWith(t, map[string]string{"VERIFY_WINDOW": window.String()})
+	smoke := line(t, h.chip, "smoke0")
+	h.start()
+	sub := h.subscribe(root + "/#")
+	from := sub.mark()
+	pressed := time.Now()
+	h.setPull(smoke, false) // smoke
+	sub.wait(from, waitLong, "the pre-alarm", func(m message) bool {
+		return m.Topic == root+"/events/condition" && strings.Contains(string(m.Payload), `"kind":"pre_alarm"`) &&
+			strings.Contains(string(m.Payload), `"active":true`)
+	})
+	from = sub.mark()
+	if err := h.chip.Unplug(); err != nil {
+		h.fatalf("unplug the chip: %v", err)
+	}
+	lost := `hallguard_input_fault{fault="line_lost",input="smoke-hall"}`
+	deadline := time.Now().Add(waitLong)
+	for v, _ := metric(h.metrics(), lost); v != "1"; v, _ = metric(h.metrics(), lost) {
+		if time.Now().After(deadline) {
+			h.fatalf("no line_lost for smoke-hall within %s of the unplug", waitLong)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	name, err := h.chip.Replug()
+	if err != nil {
+		h.fatalf("replug the chip: %v", err)
+	}
+	t.Logf("chip back as %s (the daemon's pull-up request leaves smoke0 idle)", name)
+	deadline = time.Now().Add(waitLong)
+	for v, _ := metric(h.metrics(), lost); v != "0"; v, _ = metric(h.metrics(), lost) {
+		if time.Now().After(deadline) {
+			h.fatalf("smoke-hall not reopened within %s of the replug", waitLong)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	sub.wait(from, waitLong, "smoke-hall idle on inputs/smoke-hall", func(m message) bool {
+		var st struct {
+			Active bool   `json:"active"`
+			State  string `json:"state"`
+		}
+		return m.Topic == root+"/inputs/smoke-hall" && json.Unmarshal(m.Payload, &st) == nil && !st.Active && st.State == "idle"
+	})
+	sub.wait(from, waitLong, "the pre-alarm cleared", func(m message) bool {
+		return m.Topic == root+"/events/condition" && strings.Contains(string(m.Payload), `"kind":"pre_alarm"`) &&
+			strings.Contains(string(m.Payload), `"active":false`)
+	})
+	// Past the verification window: no fire.
+	time.Sleep(time.Until(pressed.Add(window + 2*time.Second)))
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	for _, m := range sub.msgs[from:] {
+		if m.Topic == root+"/alerts/fire" {
+			h.fatalf("fire raised by a detector whose line came back idle: %s", m.Payload)
 		}
 	}
 }
