@@ -92,10 +92,13 @@ type Daemon struct {
 	condMu    sync.Mutex
 	condReady bool
 	condEarly []engine.Condition
-	httpLn    net.Listener
-	ready     atomic.Bool
-	wg        sync.WaitGroup
-	plan      *planState // plan.go: false alarms, timelines, drills
+	// Sources of journal_slow now active (notify.go).
+	slowMu sync.Mutex
+	slowBy map[string]bool
+	httpLn net.Listener
+	ready  atomic.Bool
+	wg     sync.WaitGroup
+	plan   *planState // plan.go: false alarms, timelines, drills
 }
 
 // Engine returns the running engine.

@@ -28,7 +28,16 @@ func (d *Daemon) openJournal() error {
 	st, err := journal.Open(JournalPath(d.cfg.StateDir), journal.Options{
 		Clock: d.clk, Logger: d.log,
 		Retention: d.cfg.Journal.OutboxRetention.D(), JournalRetention: d.cfg.Journal.Retention.D(),
-		OnFsync: func(dur time.Duration) { fsync.Observe(dur.Seconds()) },
+		OnFsync:      func(dur time.Duration) { fsync.Observe(dur.Seconds()) },
+		ReportBudget: d.cfg.Journal.ReportBudget.D(),
+		// §3.2: a report the disk holds past the budget goes from memory.
+		OnSlow: func(active bool, err error) {
+			detail := ""
+			if err != nil {
+				detail = err.Error()
+			}
+			d.journalSlow(slowBudget, active, detail)
+		},
 		OnTrouble: func(active bool, err error) {
 			detail := ""
 			if err != nil {

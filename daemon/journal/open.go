@@ -390,7 +390,7 @@ func (s *Store) recoverFile(cause error) (*bolt.DB, *loadedState, error) {
 	}
 	s.mu.Lock()
 	s.recovered = rec
-	s.queue = append(ops, s.queue...)
+	s.lane = append(ops, s.lane...) // ahead of everything, in this order
 	s.entries = append(salvaged, s.entries...)
 	s.backlogRecs++
 	s.mu.Unlock()
