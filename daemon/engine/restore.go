@@ -137,3 +137,12 @@ func hasMeasure(inc *Incident, text string) bool {
 	}
 	return false
 }
+
+// ContinueSeq makes the report sequence continue after n, the highest seq
+// the journal has seen, if it is not already past it (WithFirstSeq, for a
+// journal read only after the engine started).
+func (e *Engine) ContinueSeq(n uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.seq = max(e.seq, n)
+}

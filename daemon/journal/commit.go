@@ -416,6 +416,9 @@ func (s *Store) putPush(o *op, ob, rb *bolt.Bucket, put func(*Record) error) err
 	if err := ob.Put(seqKey(key), v); err != nil {
 		return err
 	}
+	if err := indexReport(ob.Tx(), r, e.report); err != nil {
+		return err
+	}
 	if o.ackedInTx {
 		if err := rb.Put(seqKey(key), []byte(timeText(s.clk.Now()))); err != nil {
 			return err
