@@ -92,10 +92,17 @@ type Daemon struct {
 	condMu    sync.Mutex
 	condReady bool
 	condEarly []engine.Condition
-	httpLn    net.Listener
-	ready     atomic.Bool
-	wg        sync.WaitGroup
-	plan      *planState // plan.go: false alarms, timelines, drills
+	// restorePending: the open incidents could not be read at start
+	// (journal_unreadable); retried when the journal's disk works again.
+	restoreMu      sync.Mutex
+	restorePending bool
+	// Sources of journal_slow now active (notify.go).
+	slowMu sync.Mutex
+	slowBy map[string]bool
+	httpLn net.Listener
+	ready  atomic.Bool
+	wg     sync.WaitGroup
+	plan   *planState // plan.go: false alarms, timelines, drills
 }
 
 // Engine returns the running engine.
@@ -258,14 +265,13 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	}()
 	d.act = newActuator(d)
 
-	openBefore, lastSeq := reportHistory(d.store)
-	d.eng = engine.New(cfg, &fanout{d: d}, engine.WithClock(d.clk), d.drillHistory(), engine.WithFirstSeq(lastSeq))
+	d.restoreMu.Lock()
+	d.eng = engine.New(cfg, &fanout{d: d}, engine.WithClock(d.clk), d.drillHistory())
+	d.restoreMu.Unlock()
 	defer d.eng.Close()
-	// Incidents open at the last stop or crash are reopened first: a robbery
-	// latches until the center resolves it, whatever happens to the box.
-	if n := d.eng.Restore(openBefore); n > 0 {
-		d.log.Warn("incidents restored from the journal", "incidents", n)
-	}
+	// Incidents open at the last stop or crash are reopened first, from the
+	// journal's index of open incidents, and the report seq continues.
+	d.restoreOpen()
 
 	// Inputs: each opened, read, conditioned and watched in its own goroutine.
 	inCtx, stopInputs := context.WithCancel(ctx)

@@ -28,13 +28,25 @@ func (d *Daemon) openJournal() error {
 	st, err := journal.Open(JournalPath(d.cfg.StateDir), journal.Options{
 		Clock: d.clk, Logger: d.log,
 		Retention: d.cfg.Journal.OutboxRetention.D(), JournalRetention: d.cfg.Journal.Retention.D(),
-		OnFsync: func(dur time.Duration) { fsync.Observe(dur.Seconds()) },
+		OnFsync:      func(dur time.Duration) { fsync.Observe(dur.Seconds()) },
+		ReportBudget: d.cfg.Journal.ReportBudget.D(),
+		// §3.2: a report the disk holds past the budget goes from memory.
+		OnSlow: func(active bool, err error) {
+			detail := ""
+			if err != nil {
+				detail = err.Error()
+			}
+			d.journalSlow(slowBudget, active, detail)
+		},
 		OnTrouble: func(active bool, err error) {
 			detail := ""
 			if err != nil {
 				detail = err.Error()
 			}
 			d.daemonCondition(engine.ClassTrouble, "journal_degraded", active, detail)
+			if !active {
+				go d.retryRestore()
+			}
 		},
 	})
 	if err != nil {
@@ -209,39 +221,44 @@ func (r *recorder) close() {
 	<-r.done
 }
 
-// reportHistory reads the journal's recent report records once, at start:
-// the latest report of each incident (what Engine.Restore reopens after a
-// restart or crash) and the highest report seq used (so that the sequence
-// continues rather than repeats).
-func reportHistory(st *journal.Store) (latest []engine.Report, lastSeq uint64) {
-	from := uint64(0)
-	if n := st.Stats().Records; n > 50000 {
-		from = n - 50000
-	}
-	recs, err := st.List(journal.Filter{Kind: "report", From: from})
+// troubleJournalUnreadable is raised while the open incidents could not be
+// read from the journal at start (read-only, degraded or damaged disk):
+// incidents open at the stop are then not restored, and the center must
+// know (§3.2). It clears once the journal can be read and they are.
+const troubleJournalUnreadable = "journal_unreadable"
+
+// restoreOpen reads the open incidents from the journal's index and
+// restores them into the engine (a robbery latches until the center
+// resolves it, whatever happens to the box). If the journal cannot be read,
+// journal_unreadable is raised and restoreOpen is tried again whenever the
+// journal's disk works again (retryRestore).
+func (d *Daemon) restoreOpen() {
+	d.restoreMu.Lock()
+	defer d.restoreMu.Unlock()
+	open, lastSeq, err := d.store.OpenIncidents()
 	if err != nil {
-		return nil, 0
+		d.restorePending = true
+		d.daemonCondition(engine.ClassTrouble, troubleJournalUnreadable, true,
+			"incidents open at the last stop are not restored: "+err.Error())
+		return
 	}
-	byIncident := map[string]engine.Report{}
-	for _, rec := range recs {
-		var d struct {
-			Seq    uint64          `json:"seq"`
-			Report json.RawMessage `json:"report"`
-		}
-		if json.Unmarshal(rec.Data, &d) != nil {
-			continue
-		}
-		lastSeq = max(lastSeq, d.Seq)
-		var r engine.Report
-		if json.Unmarshal(d.Report, &r) != nil {
-			continue
-		}
-		if prev, ok := byIncident[r.Incident]; !ok || r.Version > prev.Version {
-			byIncident[r.Incident] = r
-		}
+	d.eng.ContinueSeq(lastSeq)
+	if n := d.eng.Restore(open); n > 0 {
+		d.log.Warn("incidents restored from the journal", "incidents", n)
 	}
-	for _, r := range byIncident {
-		latest = append(latest, r)
+	if d.restorePending {
+		d.restorePending = false
+		d.daemonCondition(engine.ClassTrouble, troubleJournalUnreadable, false, "")
 	}
-	return latest, lastSeq
+}
+
+// retryRestore is called when the journal's disk works again: a restore
+// that could not be done at start is done now.
+func (d *Daemon) retryRestore() {
+	d.restoreMu.Lock()
+	pending := d.restorePending
+	d.restoreMu.Unlock()
+	if pending {
+		d.restoreOpen()
+	}
 }

@@ -54,6 +54,7 @@ import (
 //	redelivered  true when this report id may have been sent before (a resend
 //	             after a lost connection, or a replay after a restart)
 //	sent_at      when this copy was handed to the MQTT client
+//	not_durable  true when this copy left before the journal had it on disk (a failing or hung disk: trouble journal_degraded or journal_slow is raised); left out otherwise
 //	impact_detail  §3.3 4 structured, left out until any of it is given: {"property", "cash_vouchers", "casualties", "scope"}, each "unknown" until given
 //	timeline     final reports only (resolved, false_alarm, reviewed), left out otherwise: engine.Timeline
 //	review       the reviewed report only (§3.4): engine.Review; left out otherwise
@@ -86,6 +87,8 @@ type ReportPayload struct {
 	Inputs      []string           `json:"inputs"`
 	Redelivered bool               `json:"redelivered"`
 	SentAt      *time.Time         `json:"sent_at"`
+	// NotDurable: sent from memory before the journal had it on disk.
+	NotDurable bool `json:"not_durable,omitempty"`
 
 	ImpactDetail *engine.ImpactDetail `json:"impact_detail,omitempty"`
 	Timeline     *engine.Timeline     `json:"timeline,omitempty"`

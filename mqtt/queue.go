@@ -15,6 +15,10 @@ type Message struct {
 	// Redelivered is set by a queue that replays messages it may have sent
 	// before (a durable queue after a restart).
 	Redelivered bool
+	// NotDurable is set by a durable queue that lets a report go before it
+	// is on disk (the disk failing, or slower than its report budget): the
+	// center is told, and the report is sent again once it is.
+	NotDurable bool
 }
 
 // Queue holds the reports not yet acknowledged by the broker, oldest first.

@@ -222,6 +222,10 @@ type Journal struct {
 	// OutboxRetention is how long reports already acknowledged stay in the
 	// outbox (they stay in the journal regardless). Default 30d.
 	OutboxRetention Duration `yaml:"outbox_retention"`
+	// ReportBudget is how long a report may wait for the disk before it is
+	// sent from memory, flagged not yet durable, with trouble journal_slow
+	// raised (§3.2: reported without delay). Default 1s; 10ms to 10s.
+	ReportBudget Duration `yaml:"report_budget"`
 }
 
 // Console configures the staff console served at /console/ on http.listen

@@ -222,6 +222,7 @@ var invalidConfigs = []struct {
 	{"invalid-discovery-prefix.yaml", `testdata/invalid-discovery-prefix.yaml:8: mqtt.discovery.prefix: "home/#" must not contain + or # nor start or end with /`},
 	{"invalid-journal-retention.yaml", `testdata/invalid-journal-retention.yaml:8: journal.retention: 168h0m0s is too short to keep incident records (§3.5: at least 30d, or 0 to keep forever)`},
 	{"invalid-journal-outbox-retention.yaml", `testdata/invalid-journal-outbox-retention.yaml:8: journal.outbox_retention: 10m0s is too short (at least 1h)`},
+	{"invalid-journal-report-budget.yaml", `testdata/invalid-journal-report-budget.yaml:8: journal.report_budget: 5m0s is out of range (10ms to 10s; §3.2: reported without delay)`},
 	{"invalid-commands-max-payload.yaml", `testdata/invalid-commands-max-payload.yaml:8: commands.max_payload: 100 is out of range (512 to 1048576 bytes)`},
 
 	// Playbooks and what they refer to. The role error is in the playbook's

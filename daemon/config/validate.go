@@ -112,6 +112,9 @@ func (c *Config) applyDefaults() {
 	if c.Journal.OutboxRetention == 0 {
 		c.Journal.OutboxRetention = Duration(30 * 24 * time.Hour)
 	}
+	if c.Journal.ReportBudget == 0 {
+		c.Journal.ReportBudget = Duration(time.Second)
+	}
 	if c.Commands.Auth == "" {
 		c.Commands.Auth = "hmac"
 	}
@@ -347,6 +350,9 @@ func (c *Config) validate(v *validator) {
 	}
 	if c.Journal.OutboxRetention.D() < time.Hour {
 		v.add("journal.outbox_retention", "%s is too short (at least 1h)", c.Journal.OutboxRetention.D())
+	}
+	if b := c.Journal.ReportBudget.D(); b < 10*time.Millisecond || b > 10*time.Second {
+		v.add("journal.report_budget", "%s is out of range (10ms to 10s; §3.2: reported without delay)", b)
 	}
 	switch c.Commands.Auth {
 	case "hmac":

@@ -8,6 +8,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/hallguard/hallguard/devices/clock"
 	"github.com/hallguard/hallguard/mqtt"
 )
 
@@ -20,6 +21,13 @@ import (
 // commit is in flight waits in the queue and goes into the next one. So
 // under load the number of fsyncs follows the disk's speed, not the number
 // of records, and an idle store commits at once, with no batching delay.
+//
+// Reports take their own lane (s.lane: outbox pushes and acks): each commit
+// takes the lane first, then fills up from the queue, so a report waits for
+// at most the one commit in flight, never for a backlog of other records
+// (§3.2). Appends are cut into ops of at most MaxBatch records for the same
+// reason: no commit is bigger than MaxBatch. Within each lane the order of
+// the calls is kept; the journal's chain is the commit order.
 //
 // The queue is a mutex-guarded slice plus a wake channel with a buffer of 1,
 // not a channel of requests: Outbox.Push runs under the engine's lock and
@@ -73,8 +81,9 @@ type entry struct {
 	msg      mqtt.Message
 	report   []byte // encoding/json of msg.Report, taken at Push
 	pushedAt time.Time
-	key      uint64 // outbox key, once durable
-	record   uint64 // journal seq of its report record, once durable
+	budget   clock.Timer // ReportBudget timer, until durable
+	key      uint64      // outbox key, once durable
+	record   uint64      // journal seq of its report record, once durable
 	durable  bool
 	// visible: Peek may return it. Durable entries are; while degraded,
 	// every entry is (reports flow from memory).
@@ -121,9 +130,16 @@ func (s *Store) Append(recs ...Record) ([]uint64, error) {
 		}
 		prepped[i] = p
 	}
-	o := &op{kind: opAppend, recs: prepped, done: make(chan opResult, 1)}
 	if s.readOnly {
 		return nil, fmt.Errorf("journal: append: %w", ErrReadOnly)
+	}
+	// At most MaxBatch records per op, so that no commit is so big that a
+	// report waits long behind it.
+	var ops []*op
+	for rest := prepped; len(rest) > 0; {
+		n := min(len(rest), s.opts.MaxBatch)
+		ops = append(ops, &op{kind: opAppend, recs: rest[:n:n], done: make(chan opResult, 1)})
+		rest = rest[n:]
 	}
 	s.mu.Lock()
 	if s.closed {
@@ -141,17 +157,30 @@ func (s *Store) Append(recs ...Record) ([]uint64, error) {
 			}
 			return nil, fmt.Errorf("journal: append: %w: %w (%w)", ErrBacklogFull, ErrDegraded, cause)
 		}
-		o.replied = true
+		for _, o := range ops {
+			o.replied = true
+		}
 		s.backlogRecs += len(prepped)
-		s.queue = append(s.queue, o)
+		s.queue = append(s.queue, ops...)
 		s.mu.Unlock()
 		return nil, fmt.Errorf("journal: append: held in memory: %w (%w)", ErrDegraded, cause)
 	}
-	s.queue = append(s.queue, o)
+	s.queue = append(s.queue, ops...)
 	s.mu.Unlock()
 	signal(s.wake)
-	res := <-o.done
-	return res.seqs, res.err
+	var seqs []uint64
+	var err error
+	for _, o := range ops {
+		res := <-o.done
+		if err == nil {
+			err = res.err
+		}
+		seqs = append(seqs, res.seqs...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return seqs, nil
 }
 
 // Compact deletes what has outlived its retention at now: retired outbox
@@ -203,7 +232,7 @@ func (s *Store) gather() {
 		return
 	}
 	s.mu.Lock()
-	skip := s.degraded || len(s.queue) >= s.opts.MaxBatch
+	skip := s.degraded || len(s.queue)+len(s.lane) >= s.opts.MaxBatch
 	s.mu.Unlock()
 	if skip {
 		return
@@ -235,7 +264,7 @@ func (s *Store) drain(force bool) {
 			force = false
 			continue
 		}
-		batch, base := s.takeBatchLocked()
+		batch, nLane, base := s.takeBatchLocked()
 		degraded := s.degraded
 		s.mu.Unlock()
 		if len(batch) == 0 && !degraded {
@@ -248,31 +277,42 @@ func (s *Store) drain(force bool) {
 			s.failed(err)
 			return
 		}
-		s.succeeded(batch, seq, hash)
+		s.succeeded(batch, nLane, seq, hash)
 		force = false
 	}
 }
 
-// takeBatchLocked returns the head of the queue, up to MaxBatch records and
-// ops, and the committed seq it continues from.
-func (s *Store) takeBatchLocked() ([]*op, uint64) {
-	n, units := 0, 0
-	for n < len(s.queue) {
-		o := s.queue[n]
-		u := 1
-		if o.kind == opAppend {
-			u = len(o.recs)
+// takeBatchLocked returns the next batch, up to MaxBatch records and ops:
+// the report lane first, then the queue; how many of them came from the
+// lane; and the committed seq it continues from.
+func (s *Store) takeBatchLocked() ([]*op, int, uint64) {
+	var batch []*op
+	units := 0
+	take := func(q []*op) int {
+		n := 0
+		for n < len(q) {
+			o := q[n]
+			u := 1
+			if o.kind == opAppend {
+				u = len(o.recs)
+			}
+			if len(batch) > 0 && units+u > s.opts.MaxBatch {
+				break
+			}
+			if o.kind == opPush {
+				o.ackedInTx = o.e.acked
+			}
+			batch = append(batch, o)
+			n++
+			units += u
 		}
-		if n > 0 && units+u > s.opts.MaxBatch {
-			break
-		}
-		if o.kind == opPush {
-			o.ackedInTx = o.e.acked
-		}
-		n++
-		units += u
+		return n
 	}
-	return slices.Clone(s.queue[:n]), s.lastSeq
+	nLane := take(s.lane)
+	if nLane == len(s.lane) {
+		take(s.queue)
+	}
+	return batch, nLane, s.lastSeq
 }
 
 // commit writes batch in one transaction continuing the chain from seq
@@ -280,6 +320,8 @@ func (s *Store) takeBatchLocked() ([]*op, uint64) {
 func (s *Store) commit(batch []*op, base uint64) (uint64, string, error) {
 	seq, prev := base, s.lastHash
 	start := time.Now()
+	s.commitStart.Store(start.UnixNano())
+	defer s.commitStart.Store(0)
 	err := guard(func() error {
 		return s.db.Update(func(tx *bolt.Tx) error {
 			jb, ob, rb, mb := tx.Bucket(bJournal), tx.Bucket(bOutbox), tx.Bucket(bRetired), tx.Bucket(bMeta)
@@ -374,6 +416,9 @@ func (s *Store) putPush(o *op, ob, rb *bolt.Bucket, put func(*Record) error) err
 	if err := ob.Put(seqKey(key), v); err != nil {
 		return err
 	}
+	if err := indexReport(ob.Tx(), r, e.report); err != nil {
+		return err
+	}
 	if o.ackedInTx {
 		if err := rb.Put(seqKey(key), []byte(timeText(s.clk.Now()))); err != nil {
 			return err
@@ -444,19 +489,15 @@ func (s *Store) compactTx(o *op, jb, ob, rb, mb *bolt.Bucket) error {
 	return nil
 }
 
-// succeeded applies a committed batch: waiters answered, pushes durable,
+// succeeded applies a committed batch (its first nLane ops from the
+// report lane, the rest from the queue): waiters answered, pushes durable,
 // trouble cleared.
-func (s *Store) succeeded(batch []*op, seq uint64, hash string) {
+func (s *Store) succeeded(batch []*op, nLane int, seq uint64, hash string) {
 	s.lastHash = hash
 	s.mu.Lock()
 	s.lastSeq = seq
-	for i := range batch {
-		s.queue[i] = nil
-	}
-	s.queue = s.queue[len(batch):]
-	if len(s.queue) == 0 {
-		s.queue = nil
-	}
+	s.lane = dropHead(s.lane, nLane)
+	s.queue = dropHead(s.queue, len(batch)-nLane)
 	for _, o := range batch {
 		switch o.kind {
 		case opAppend:
@@ -468,8 +509,13 @@ func (s *Store) succeeded(batch []*op, seq uint64, hash string) {
 		case opPush:
 			e := o.e
 			e.key, e.record, e.durable, e.visible = o.key, o.record, true, true
+			e.msg.NotDurable = false
+			if e.budget != nil {
+				e.budget.Stop()
+				e.budget = nil
+			}
 			if e.acked && !o.ackedInTx {
-				s.queue = append(s.queue, &op{kind: opAck, e: e, at: s.clk.Now()})
+				s.lane = append(s.lane, &op{kind: opAck, e: e, at: s.clk.Now()})
 			}
 		case opCompact:
 			if o.anchor != nil {
@@ -485,11 +531,21 @@ func (s *Store) succeeded(batch []*op, seq uint64, hash string) {
 		since = s.degErr
 		s.degraded, s.degErr = false, nil
 	}
-	more := len(s.queue) > 0
+	fast := s.slow && s.allDurableLocked()
+	if fast {
+		s.slow = false
+	}
+	more := len(s.queue)+len(s.lane) > 0
 	s.mu.Unlock()
 	signal(s.notify)
 	if more {
 		signal(s.wake)
+	}
+	if fast {
+		s.log.Info("journal keeps up again: every report held is on disk")
+		if s.opts.OnSlow != nil {
+			s.opts.OnSlow(false, nil)
+		}
 	}
 	if recovered {
 		s.log.Info("state directory writable again: backlog being written", "after", since)
@@ -510,28 +566,35 @@ func (s *Store) failed(err error) {
 	for _, e := range s.entries {
 		e.visible = true
 	}
+	for _, e := range s.entries {
+		e.msg.NotDurable = e.msg.NotDurable || !e.durable
+	}
 	derr := fmt.Errorf("journal: append: held in memory: %w (%w)", ErrDegraded, err)
-	kept := s.queue[:0]
-	for _, o := range s.queue {
-		switch o.kind {
-		case opAppend:
-			if !o.replied {
-				o.replied = true
-				s.backlogRecs += len(o.recs)
-				o.done <- opResult{err: derr}
+	keep := func(q []*op) []*op {
+		kept := q[:0]
+		for _, o := range q {
+			switch o.kind {
+			case opAppend:
+				if !o.replied {
+					o.replied = true
+					s.backlogRecs += len(o.recs)
+					o.done <- opResult{err: derr}
+				}
+			case opCompact:
+				o.done <- opResult{err: fmt.Errorf("journal: compact: %w (%w)", ErrDegraded, err)}
+				continue
 			}
-		case opCompact:
-			o.done <- opResult{err: fmt.Errorf("journal: compact: %w (%w)", ErrDegraded, err)}
-			continue
+			kept = append(kept, o)
 		}
-		kept = append(kept, o)
+		for i := len(kept); i < len(q); i++ {
+			q[i] = nil
+		}
+		return kept
 	}
-	for i := len(kept); i < len(s.queue); i++ {
-		s.queue[i] = nil
-	}
-	s.queue = kept
+	s.lane = keep(s.lane)
+	s.queue = keep(s.queue)
 	s.scheduleRetryLocked()
-	backlog := len(s.queue)
+	backlog := len(s.queue) + len(s.lane)
 	s.mu.Unlock()
 	signal(s.notify)
 	if first {
@@ -597,11 +660,61 @@ func (s *Store) install(db *bolt.DB, st *loadedState) {
 func (s *Store) final() {
 	s.drain(true)
 	s.mu.Lock()
-	for _, o := range s.queue {
+	for _, o := range slices.Concat(s.lane, s.queue) {
 		if o.done != nil && !o.replied {
 			o.replied = true
 			o.done <- opResult{err: fmt.Errorf("journal: %w before written", ErrClosed)}
 		}
 	}
 	s.mu.Unlock()
+}
+
+// dropHead removes the first n ops of q.
+func dropHead(q []*op, n int) []*op {
+	for i := range n {
+		q[i] = nil
+	}
+	q = q[n:]
+	if len(q) == 0 {
+		return nil
+	}
+	return q
+}
+
+// allDurableLocked reports whether every report held is on disk.
+func (s *Store) allDurableLocked() bool {
+	for _, e := range s.entries {
+		if !e.durable {
+			return false
+		}
+	}
+	return true
+}
+
+// budgetExpired is the ReportBudget timer of one pushed report: if the disk
+// still has not committed it, it and every report behind it are made
+// sendable from memory, flagged NotDurable, and the store turns slow.
+func (s *Store) budgetExpired(e *entry) {
+	s.mu.Lock()
+	if e.durable || e.acked || s.closed {
+		s.mu.Unlock()
+		return
+	}
+	first := !s.slow
+	s.slow = true
+	for _, x := range s.entries {
+		if !x.durable && !x.visible {
+			x.visible, x.msg.NotDurable = true, true
+		}
+	}
+	s.mu.Unlock()
+	signal(s.notify)
+	if first {
+		err := fmt.Errorf("journal: report %s not on disk after %s: sent from memory, not yet durable", e.msg.ID, s.opts.ReportBudget)
+		s.log.Error("disk too slow for the report budget: reports sent from memory until it catches up",
+			"report", e.msg.ID, "budget_s", s.opts.ReportBudget.Seconds())
+		if s.opts.OnSlow != nil {
+			s.opts.OnSlow(true, err)
+		}
+	}
 }

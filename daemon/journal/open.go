@@ -23,10 +23,17 @@ var (
 	bOutbox  = []byte("outbox")  // seqKey(n) → wireEntry, n in push order
 	bRetired = []byte("retired") // seqKey(n) → time acknowledged (timeText)
 	bMeta    = []byte("meta")
+	// bIncidents is the index of open incidents: incident id → the
+	// encoding/json of its latest report, while that report says active
+	// or acknowledged (drills left out). Restore reads it, whatever the
+	// journal's size.
+	bIncidents = []byte("incidents")
 
 	kFormat = []byte("format") // hashDomain
 	kTip    = []byte("tip")    // wireLink of the last record
 	kAnchor = []byte("anchor") // wireLink of the last record pruned
+	// kReportSeq is the highest engine report seq journalled (decimal).
+	kReportSeq = []byte("report_seq")
 )
 
 // tailCheck is how many of the last records Open verifies.
@@ -57,6 +64,7 @@ type loadedState struct {
 	anchorHash string
 	pending    []*entry // unacknowledged, in push order
 	needInit   bool     // buckets to create
+	needIndex  bool     // the index of open incidents to build (an older file)
 }
 
 // ioError marks an error of the file system (not of the file's content).
@@ -174,8 +182,13 @@ func (s *Store) load(db *bolt.DB) (*loadedState, error) {
 	}
 	if st.needInit {
 		err := db.Update(func(tx *bolt.Tx) error {
-			for _, name := range [][]byte{bJournal, bOutbox, bRetired, bMeta} {
+			for _, name := range [][]byte{bJournal, bOutbox, bRetired, bMeta, bIncidents} {
 				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
+			}
+			if st.needIndex {
+				if err := buildIndex(tx); err != nil {
 					return err
 				}
 			}
@@ -193,7 +206,8 @@ func (s *Store) load(db *bolt.DB) (*loadedState, error) {
 // reads the unacknowledged outbox entries.
 func readState(tx *bolt.Tx) (*loadedState, error) {
 	st := &loadedState{lastHash: zeroHash, anchorHash: zeroHash}
-	known := map[string]bool{string(bJournal): true, string(bOutbox): true, string(bRetired): true, string(bMeta): true}
+	known := map[string]bool{string(bJournal): true, string(bOutbox): true, string(bRetired): true, string(bMeta): true,
+		string(bIncidents): true}
 	var names int
 	if err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
 		if !known[string(name)] {
@@ -205,6 +219,7 @@ func readState(tx *bolt.Tx) (*loadedState, error) {
 		return nil, err
 	}
 	st.needInit = names < len(known)
+	st.needIndex = tx.Bucket(bIncidents) == nil
 	mb := tx.Bucket(bMeta)
 	if names > 0 && (mb == nil || !bytes.Equal(mb.Get(kFormat), []byte(hashDomain))) {
 		return nil, corruptf("meta: format is not %q", hashDomain)
@@ -390,7 +405,7 @@ func (s *Store) recoverFile(cause error) (*bolt.DB, *loadedState, error) {
 	}
 	s.mu.Lock()
 	s.recovered = rec
-	s.queue = append(ops, s.queue...)
+	s.lane = append(ops, s.lane...) // ahead of everything, in this order
 	s.entries = append(salvaged, s.entries...)
 	s.backlogRecs++
 	s.mu.Unlock()

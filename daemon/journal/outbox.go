@@ -48,7 +48,7 @@ func (o *Outbox) Push(m mqtt.Message) {
 	if err != nil || s.closed {
 		// It cannot be written (a report time out of range, or the store is
 		// closed): it is still delivered, from memory.
-		e.visible = true
+		e.visible, e.msg.NotDurable = true, true
 		logAfter := s.closed && !s.loggedAfter
 		s.loggedAfter = s.loggedAfter || s.closed
 		s.mu.Unlock()
@@ -60,13 +60,19 @@ func (o *Outbox) Push(m mqtt.Message) {
 		}
 		return
 	}
-	s.queue = append(s.queue, &op{kind: opPush, e: e})
+	s.lane = append(s.lane, &op{kind: opPush, e: e})
+	// While the disk is failing or too slow, reports go from memory at once.
+	fromMemory := s.degraded || s.slow
+	e.visible, e.msg.NotDurable = fromMemory, fromMemory
+	if !fromMemory {
+		e.budget = s.clk.AfterFunc(s.opts.ReportBudget, func() { s.budgetExpired(e) })
+	}
 	degraded := s.degraded
-	e.visible = degraded
 	s.mu.Unlock()
-	if degraded {
+	if fromMemory {
 		signal(s.notify)
-	} else {
+	}
+	if !degraded {
 		signal(s.wake)
 	}
 }
@@ -117,7 +123,7 @@ func (o *Outbox) Ack(id string) {
 	// Not yet durable: its push op writes the retirement too.
 	queued := e.durable && !s.closed
 	if queued {
-		s.queue = append(s.queue, &op{kind: opAck, e: e, at: now})
+		s.lane = append(s.lane, &op{kind: opAck, e: e, at: now})
 	}
 	degraded := s.degraded
 	s.mu.Unlock()

@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 
@@ -60,6 +61,12 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 func (s *Store) scan(f Filter, fn func(*Record) error) error {
 	next := max(f.From, 1)
 	matched := 0
+	var kind []byte
+	if f.Kind != "" {
+		if b, err := encodeJSON(f.Kind); err == nil {
+			kind = append([]byte(`"kind":`), b...)
+		}
+	}
 	for {
 		var got []Record
 		end := false
@@ -75,6 +82,15 @@ func (s *Store) scan(f Filter, fn func(*Record) error) error {
 				if k == nil {
 					end = true
 					return nil
+				}
+				if kind != nil && !bytes.Contains(v, kind) && len(k) == 8 {
+					// Not of the kind asked for (the stored encoding
+					// always holds "kind":"<kind>"): not decoded, so that
+					// reading one kind at start does not cost a decode of
+					// the whole journal. Verify still checks every record.
+					next = keySeq(k) + 1
+					k, v = c.Next()
+					continue
 				}
 				r, err := decodeRecord(k, v)
 				if err != nil {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -19,6 +20,8 @@ const (
 	DefaultMaxBatch    = 1024
 	DefaultRetryEvery  = 10 * time.Second
 	DefaultMaxBacklog  = 100_000
+	// DefaultReportBudget: see Options.ReportBudget.
+	DefaultReportBudget = time.Second
 )
 
 // Options are the store's settings and hooks. Every field is optional. The
@@ -61,6 +64,16 @@ type Options struct {
 	// the cause, and with false, nil when writing works again: once per
 	// transition, never per record.
 	OnTrouble func(active bool, err error)
+	// ReportBudget is how long a pushed report may wait for the disk
+	// (default 1s). A report not committed by then — a hung fsync, a disk
+	// that answers in seconds — is made sendable from memory, flagged
+	// NotDurable, and OnSlow is raised; it is still written, in order, when
+	// the disk answers (§3.2: reported without delay, whatever the disk).
+	ReportBudget time.Duration
+	// OnSlow is called with true when a report outlived ReportBudget
+	// waiting for the disk, with the cause, and with false, nil once every
+	// report held is on disk again: once per transition.
+	OnSlow func(active bool, err error)
 	// OnFsync is called after every successful commit with its duration
 	// (the write and fsync of one transaction), for a latency histogram.
 	OnFsync func(d time.Duration)
@@ -80,8 +93,11 @@ type Stats struct {
 	Pending int
 	// Degraded: see Store.Degraded.
 	Degraded bool
-	// Backlog is how many operations wait for the disk.
+	// Backlog is how many operations wait for the disk (both lanes).
 	Backlog int
+	// Slow: a report outlived ReportBudget waiting for the disk and
+	// reports are being sent from memory (OnSlow).
+	Slow bool
 	// Commits counts the successful transactions since Open.
 	Commits uint64
 	// Dropped counts journal records dropped while degraded
@@ -139,13 +155,22 @@ type Store struct {
 	// Committer-owned: the chain's tip as committed.
 	lastHash string
 
-	mu          sync.Mutex
-	queue       []*op    // operations not yet on disk, in order
+	// commitStart is the real time (UnixNano) the commit in flight began,
+	// 0 when the committer is not inside the disk (CommitAge).
+	commitStart atomic.Int64
+
+	mu sync.Mutex
+	// lane holds the report lane's operations (outbox pushes and acks, and
+	// a recovery's first records): every commit takes them first, ahead of
+	// queue, so a report never waits behind other journal records (§3.2).
+	lane        []*op
+	queue       []*op    // other operations not yet on disk, in order
 	entries     []*entry // unacknowledged reports, oldest first
 	lastSeq     uint64   // committed
 	anchorSeq   uint64   // journal records up to here were pruned
 	degraded    bool
 	degErr      error
+	slow        bool // a report outlived ReportBudget (OnSlow)
 	retryDue    bool
 	retryTimer  clock.Timer
 	closed      bool
@@ -187,6 +212,9 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	if opts.MaxBacklog <= 0 {
 		opts.MaxBacklog = DefaultMaxBacklog
+	}
+	if opts.ReportBudget <= 0 {
+		opts.ReportBudget = DefaultReportBudget
 	}
 	s := &Store{
 		path:     path,
@@ -243,7 +271,7 @@ func (s *Store) Close() error {
 	<-s.done
 
 	s.mu.Lock()
-	left := len(s.queue)
+	left := len(s.queue) + len(s.lane)
 	s.mu.Unlock()
 	s.dbMu.Lock()
 	var err error
@@ -271,6 +299,18 @@ func (s *Store) Degraded() (bool, error) {
 	return true, fmt.Errorf("%w: %w", ErrDegraded, s.degErr)
 }
 
+// CommitAge is how long the commit in flight has been inside the disk
+// (write and fsync), in real time; 0 when the committer is not writing. A
+// hung disk shows as a CommitAge that keeps growing: the daemon's watchdog
+// reads it.
+func (s *Store) CommitAge() time.Duration {
+	start := s.commitStart.Load()
+	if start == 0 {
+		return 0
+	}
+	return max(time.Since(time.Unix(0, start)), time.Nanosecond)
+}
+
 // Recovered describes the damaged database Open replaced, or is nil.
 func (s *Store) Recovered() *Recovery {
 	s.mu.Lock()
@@ -288,7 +328,8 @@ func (s *Store) Stats() Stats {
 		Records:  s.lastSeq - s.anchorSeq,
 		Pending:  len(s.entries),
 		Degraded: s.degraded,
-		Backlog:  len(s.queue),
+		Slow:     s.slow,
+		Backlog:  len(s.queue) + len(s.lane),
 		Commits:  s.commits,
 		Dropped:  s.dropped,
 	}

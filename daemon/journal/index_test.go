@@ -1,0 +1,121 @@
+package journal
+
+import (
+	"encoding/json"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/hallguard/hallguard/daemon/engine"
+	"github.com/hallguard/hallguard/devices/clock"
+	"github.com/hallguard/hallguard/mqtt"
+)
+
+// incidentReport is report i of incident inc in state st.
+func incidentReport(i int, inc, st string, seq uint64) mqtt.Message {
+	r := report(i)
+	r.Incident, r.State, r.Seq, r.Drill = inc, st, seq, false
+	r.ID = inc + ".v" + string(rune('0'+r.Version))
+	return mqtt.Message{ID: r.ID, Report: r}
+}
+
+func chatter(t *testing.T, s *Store, n int) {
+	t.Helper()
+	recs := make([]Record, n)
+	for i := range recs {
+		recs[i] = Record{Kind: "input", Data: json.RawMessage(`{"id":"door-1","active":true}`)}
+	}
+	if _, err := s.Append(recs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func openIDs(t *testing.T, s *Store) (map[string]engine.Report, uint64) {
+	t.Helper()
+	open, seq, err := s.OpenIncidents()
+	if err != nil {
+		t.Fatalf("OpenIncidents: %v", err)
+	}
+	out := map[string]engine.Report{}
+	for _, r := range open {
+		out[r.Incident] = r
+	}
+	return out, seq
+}
+
+// TestOpenIncidentsFoundWhateverTheJournalSize: an acknowledged robbery
+// followed by 60,000 records of a chattering door is still found after a
+// restart (the index of open incidents, not a window of recent records),
+// with its latest report; a resolved incident is not; the highest report
+// seq is known so that the sequence continues.
+func TestOpenIncidentsFoundWhateverTheJournalSize(t *testing.T) {
+	clk := clock.NewFake(t0)
+	path := dbPath(t)
+	s := openT(t, path, Options{Clock: clk})
+	ob := s.Outbox()
+	ob.Push(incidentReport(0, "rob-1", engine.StateActive, 1))
+	ob.Push(incidentReport(1, "rob-1", engine.StateAcknowledged, 2))
+	ob.Push(incidentReport(3, "fire-1", engine.StateActive, 3))
+	ob.Push(incidentReport(4, "fire-1", engine.StateResolved, 4))
+	waitFor(t, "4 durable", func() bool { return len(ob.Peek(10)) == 4 })
+	for _, m := range ob.Peek(10) {
+		ob.Ack(m.ID)
+	}
+	chatter(t, s, 60_000)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openT(t, path, Options{Clock: clk})
+	open, seq := openIDs(t, s)
+	if len(open) != 1 || open["rob-1"].State != engine.StateAcknowledged || open["rob-1"].Version != 2 {
+		t.Fatalf("open incidents after 60,000 records: %+v, want rob-1 acknowledged (v2) only", open)
+	}
+	if seq != 4 {
+		t.Errorf("last report seq = %d, want 4", seq)
+	}
+}
+
+// TestOpenIncidentIndexBuiltForAnOlderJournal: a journal written before
+// the index existed gets it built from its report records at Open.
+func TestOpenIncidentIndexBuiltForAnOlderJournal(t *testing.T) {
+	clk := clock.NewFake(t0)
+	path := dbPath(t)
+	s := openT(t, path, Options{Clock: clk})
+	ob := s.Outbox()
+	ob.Push(incidentReport(0, "rob-1", engine.StateActive, 5))
+	ob.Push(incidentReport(3, "fire-1", engine.StateActive, 6))
+	ob.Push(incidentReport(4, "fire-1", engine.StateResolved, 7))
+	waitFor(t, "3 durable", func() bool { return len(ob.Peek(10)) == 3 })
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// As the previous version left it: no index, no report seq.
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bIncidents) != nil {
+			if err := tx.DeleteBucket(bIncidents); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bMeta).Delete(kReportSeq)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s = openT(t, path, Options{Clock: clk})
+	open, seq := openIDs(t, s)
+	if len(open) != 1 || open["rob-1"].Version != 1 {
+		t.Fatalf("open incidents of an older journal: %+v, want rob-1", open)
+	}
+	if seq != 7 {
+		t.Errorf("last report seq = %d, want 7", seq)
+	}
+	if res, err := s.Verify(); err != nil || res.FirstBad != 0 {
+		t.Errorf("Verify: %+v %v", res, err)
+	}
+}
