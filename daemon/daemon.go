@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -128,7 +129,11 @@ func discovery(cfg *config.Config) *mqtt.Discovery {
 		return nil
 	}
 	d := &mqtt.Discovery{Prefix: cfg.MQTT.Discovery.Prefix, HallID: cfg.Hall.ID, HallName: cfg.Hall.Name, Version: Version}
+	silent := silentInputs(cfg)
 	for _, in := range cfg.Inputs {
+		if slices.Contains(silent, in.ID) {
+			continue // §4.3: never announced
+		}
 		d.Inputs = append(d.Inputs, mqtt.DiscoveryInput{ID: in.ID, Name: in.Name, Kind: in.Kind})
 	}
 	return d
@@ -198,16 +203,20 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 
 	// MQTT first, so the first report has somewhere to go.
 	mc := cfg.MQTT // the publisher's copy: the embedded broker's real address
+	password := ""
 	if mc.Broker == "embedded" {
-		if d.broker, err = broker.Start(cfg.MQTT.Listen, d.log); err != nil {
+		auth, pw, err := brokerAuth(cfg)
+		if err != nil {
+			return fmt.Errorf("daemon: embedded broker: %w", err)
+		}
+		if d.broker, err = broker.Start(cfg.MQTT.Listen, d.log, broker.WithAuth(auth)); err != nil {
 			return fmt.Errorf("daemon: embedded broker: %w", err)
 		}
 		defer d.broker.Close()
 		mc.Broker = "tcp://" + d.broker.Addr()
-		d.log.Info("embedded MQTT broker listening", "addr", d.broker.Addr())
-	}
-	password := ""
-	if cfg.MQTT.PasswordFile != "" {
+		mc.Username, password = BrokerUser, pw
+		d.log.Info("embedded MQTT broker listening", "addr", d.broker.Addr(), "password_file", BrokerPasswordFile(cfg))
+	} else if cfg.MQTT.PasswordFile != "" {
 		b, err := os.ReadFile(cfg.MQTT.PasswordFile)
 		if err != nil {
 			return fmt.Errorf("daemon: mqtt password_file: %w", err)
@@ -224,8 +233,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 			d.metrics.mqttConnected.Set(b2f(up))
 			d.log.Info("mqtt connection", "connected", up)
 		},
-		Queue:     d.queue(opts.MemoryOutbox),
-		Discovery: discovery(cfg),
+		Queue:        d.queue(opts.MemoryOutbox),
+		Discovery:    discovery(cfg),
+		SilentInputs: silentInputs(cfg),
 	})
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)

@@ -46,10 +46,12 @@ func (d *Discovery) messages(t Topics) []discoveryMessage {
 			cfg[k] = v
 		}
 		cfg["device"] = device
-		uid := objectID("hallguard_" + d.HallID + "_" + object)
-		cfg["unique_id"] = uid
+		cfg["unique_id"] = objectID("hallguard_" + d.HallID + "_" + object)
 		b, _ := json.Marshal(cfg)
-		out = append(out, discoveryMessage{topic: fmt.Sprintf("%s/%s/%s/config", d.Prefix, component, uid), payload: b})
+		// <prefix>/<component>/<node_id>/<object_id>/config with the hall id
+		// as node id: a level of its own, so a shared broker's ACL can give
+		// each hall only its own (hallguard.acl: homeassistant/+/%u/+/config).
+		out = append(out, discoveryMessage{topic: fmt.Sprintf("%s/%s/%s/%s/config", d.Prefix, component, objectID(d.HallID), objectID(object)), payload: b})
 	}
 	for _, in := range d.Inputs {
 		if in.Kind == "panic" {

@@ -58,6 +58,14 @@ type Options struct {
 	MaxInflight int
 	// Discovery, when set, announces the hall to Home Assistant.
 	Discovery *Discovery
+	// SilentInputs are the inputs whose state is never published (panic
+	// buttons, generic inputs raising a silent playbook): §4.3, nothing in
+	// the hall may show a robbery, and a retained inputs/<id> is readable
+	// by any screen. Their topics are cleared (an empty retained message)
+	// on every connection, the same whatever their state, so that a value
+	// an older version left there goes. Inputs of kind panic are silent
+	// even when not listed.
+	SilentInputs []string
 	// Queue holds the reports until acknowledged (default NewMemQueue()).
 	Queue Queue
 }
@@ -100,6 +108,7 @@ type Publisher struct {
 	window    int
 	queue     Queue
 	state     *stateStore
+	silent    map[string]bool // input ids never published (SilentInputs)
 
 	wakeSend  chan struct{} // a report was queued
 	wakeState chan struct{} // state changed
@@ -168,6 +177,11 @@ func New(cfg config.MQTT, hall config.Hall, opts Options) (*Publisher, error) {
 		p.queue = NewMemQueue()
 	}
 	p.state = newStateStore(p.topics)
+	p.silent = map[string]bool{}
+	for _, id := range opts.SilentInputs {
+		p.silent[id] = true
+		p.state.set(p.topics.Input(id), clearRetained{})
+	}
 	return p, nil
 }
 
@@ -276,8 +290,12 @@ func (p *Publisher) Report(r engine.Report) {
 }
 
 // Input records the state of one input; only the latest per input is
-// published, retained on inputs/<id>, when connected.
+// published, retained on inputs/<id>, when connected. The state of a silent
+// input (Options.SilentInputs, kind panic) is dropped here: §4.3.
 func (p *Publisher) Input(s engine.InputState) {
+	if p.silent[s.ID] || s.Kind == config.KindPanic {
+		return
+	}
 	p.state.set(p.topics.Input(s.ID), newInputPayload(s))
 	signal(p.wakeState)
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -251,13 +252,13 @@ func TestBrokerRestartMidStream(t *testing.T) {
 func TestInputStateCoalesces(t *testing.T) {
 	b := startBroker(t, "127.0.0.1:0")
 	topics := NewTopics("", testHall.ID)
-	col := collect(t, b.URL(), topics.Input("panic-1"))
+	col := collect(t, b.URL(), topics.Input("smoke-1"))
 	p, err := New(testConfig(b.URL(), "hg-inputs"), testHall, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	in := func(edges uint64) engine.InputState {
-		return engine.InputState{ID: "panic-1", Kind: config.KindPanic, Active: edges%2 == 1, State: "idle", Since: t0, Edges: edges}
+		return engine.InputState{ID: "smoke-1", Kind: config.KindSmoke, Active: edges%2 == 1, State: "idle", Since: t0, Edges: edges}
 	}
 	edgesOf := func(s string) uint64 {
 		var got InputPayload
@@ -273,8 +274,8 @@ func TestInputStateCoalesces(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close(context.Background()) })
-	eventually(t, "input state", func() bool { return len(col.on("/inputs/panic-1")) > 0 })
-	if got := col.payloads("/inputs/panic-1"); len(got) != 1 || edgesOf(got[0]) != 100 {
+	eventually(t, "input state", func() bool { return len(col.on("/inputs/smoke-1")) > 0 })
+	if got := col.payloads("/inputs/smoke-1"); len(got) != 1 || edgesOf(got[0]) != 100 {
 		t.Fatalf("published %d values before settling (%v), want only the last", len(got), got)
 	}
 
@@ -282,12 +283,50 @@ func TestInputStateCoalesces(t *testing.T) {
 	for i := range 100 {
 		p.Input(in(uint64(101 + i)))
 	}
-	eventually(t, "retained input is the last", func() bool { return edgesOf(retainedOn(t, b.URL(), topics.Input("panic-1"))) == 200 })
+	eventually(t, "retained input is the last", func() bool { return edgesOf(retainedOn(t, b.URL(), topics.Input("smoke-1"))) == 200 })
 	eventually(t, "subscriber got the last", func() bool {
-		got := col.payloads("/inputs/panic-1")
+		got := col.payloads("/inputs/smoke-1")
 		return edgesOf(got[len(got)-1]) == 200
 	})
-	t.Logf("200 updates, %d publishes", len(col.on("/inputs/panic-1")))
+	t.Logf("200 updates, %d publishes", len(col.on("/inputs/smoke-1")))
+}
+
+// TestSilentInputsPublishNothing: a panic button (or a generic input that
+// raises a silent playbook) never has a retained state a hall screen could
+// show (§4.3: robbery is silent), and a stale one left by an older version
+// is cleared on connection.
+func TestSilentInputsPublishNothing(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	topics := NewTopics("", testHall.ID)
+	stale := paho.NewClient(paho.NewClientOptions().AddBroker(b.URL()).SetClientID("stale").SetProtocolVersion(4))
+	if err := wait(stale.Connect(), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(stale.Publish(topics.Input("panic-1"), 1, true, `{"id":"panic-1","active":true,"edges":7}`), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	stale.Disconnect(50)
+
+	col := collect(t, b.URL(), topics.Under("inputs/#"))
+	p := startPublisher(t, testConfig(b.URL(), "hg-silent"), Options{SilentInputs: []string{"panic-1", "duress-1"}})
+	for i := range 5 {
+		p.Input(engine.InputState{ID: "panic-1", Kind: config.KindPanic, Active: i%2 == 0, State: "active", Since: t0, Edges: uint64(i + 1)})
+		p.Input(engine.InputState{ID: "panic-2", Kind: config.KindPanic, Active: i%2 == 0, State: "active", Since: t0, Edges: uint64(i + 1)})
+		p.Input(engine.InputState{ID: "duress-1", Kind: config.KindGeneric, Active: i%2 == 0, State: "active", Since: t0, Edges: uint64(i + 1)})
+	}
+	p.Input(engine.InputState{ID: "smoke-1", Kind: config.KindSmoke, State: "idle", Since: t0, Edges: 1})
+	eventually(t, "smoke input published", func() bool { return len(col.on("/inputs/smoke-1")) > 0 })
+	eventually(t, "stale panic state cleared", func() bool { return retainedOn(t, b.URL(), topics.Input("panic-1")) == "" })
+	for _, id := range []string{"panic-1", "panic-2", "duress-1"} {
+		if got := retainedOn(t, b.URL(), topics.Input(id)); got != "" {
+			t.Errorf("retained on inputs/%s: %s", id, got)
+		}
+		for _, m := range col.on("/inputs/" + id) {
+			if len(m.payload) > 0 && !strings.Contains(string(m.payload), `"edges":7`) {
+				t.Errorf("published on inputs/%s: %s", id, m.payload)
+			}
+		}
+	}
 }
 
 func TestConditions(t *testing.T) {

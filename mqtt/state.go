@@ -64,6 +64,10 @@ func (s *stateStore) condition(c engine.Condition) {
 	}
 }
 
+// clearRetained is the value of a topic whose retained message is deleted:
+// it is published as an empty retained payload [MQTT-3.3.1-10].
+type clearRetained struct{}
+
 type retained struct {
 	topic string
 	value any
@@ -144,6 +148,10 @@ func (p *Publisher) publishState(s *session) {
 		}
 		var toks []waiting
 		for _, r := range rs {
+			if _, ok := r.value.(clearRetained); ok {
+				toks = append(toks, waiting{r.topic, s.client.Publish(r.topic, 1, true, []byte{})})
+				continue
+			}
 			b, err := marshal(r.value)
 			if err != nil { // cannot happen: the payloads hold only JSON-safe values
 				p.log.Error("state not encoded", "topic", r.topic, "error", err)

@@ -16,7 +16,7 @@ import (
 )
 
 // ErrNotLoopback is returned by Start for a listen address that is not a
-// loopback IP: the embedded broker has no authentication.
+// loopback IP: the embedded broker has no TLS.
 var ErrNotLoopback = errors.New("broker: listen address is not on loopback")
 
 // drainTimeout bounds how long Close waits for subscribers to acknowledge
@@ -39,8 +39,18 @@ type Broker struct {
 // "127.0.0.1:0" for a port chosen by the OS) and returns once it listens.
 // The host must be a loopback IP; anything else is refused with
 // ErrNotLoopback. log may be nil; mochi logs only warnings and errors unless
-// log is enabled for debug.
-func Start(addr string, log *slog.Logger) (*Broker, error) {
+// log is enabled for debug. Without WithAuth every client may do anything
+// (tests); the daemon always starts it with WithAuth.
+func Start(addr string, log *slog.Logger, opts ...Option) (*Broker, error) {
+	var set settings
+	for _, o := range opts {
+		o(&set)
+	}
+	if set.auth != nil {
+		if err := set.auth.check(); err != nil {
+			return nil, err
+		}
+	}
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("broker: listen address %q: %w", addr, err)
@@ -50,7 +60,7 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 	}
 
 	srv := mochi.New(&mochi.Options{Logger: quiet(log)})
-	g := &gate{}
+	g := &gate{auth: set.auth, log: quiet(log)}
 	if err := srv.AddHook(g, nil); err != nil {
 		return nil, fmt.Errorf("broker: hook: %w", err)
 	}
@@ -247,13 +257,16 @@ func (b *Broker) idle() bool {
 	return true
 }
 
-// gate allows every client and topic, as mochi's hooks/auth AllowHook does
-// (that package is not imported: its ledger pulls in a YAML module), refuses
+// gate authenticates clients and applies the ACL when auth is set (auth.go;
+// mochi's hooks/auth is not imported: its ledger pulls in another YAML
+// module, and its rules cannot reserve a client id or check a will), refuses
 // PUBLISH packets once the broker is closing, and counts the ones being
 // routed (between OnPublish, before the PUBACK, and OnPublished, after the
 // copies to subscribers are queued).
 type gate struct {
 	mochi.HookBase
+	auth    *Auth // nil: everyone may do anything
+	log     *slog.Logger
 	closing atomic.Bool
 	busy    atomic.Int64
 }
@@ -269,12 +282,6 @@ func (g *gate) Provides(b byte) bool {
 	}
 	return false
 }
-
-// OnConnectAuthenticate allows every client: the listener is on loopback.
-func (g *gate) OnConnectAuthenticate(*mochi.Client, packets.Packet) bool { return true }
-
-// OnACLCheck allows every topic, for reading and writing.
-func (g *gate) OnACLCheck(*mochi.Client, string, bool) bool { return true }
 
 // OnPublish rejects the packet while closing: mochi then neither
 // acknowledges nor forwards it (server.go processPublish, ErrRejectPacket).

@@ -1,9 +1,13 @@
 // Package broker runs the embedded MQTT broker (mochi-mqtt) that the default
-// run and the tests use: one TCP listener on a loopback address, every client
-// allowed.
+// run and the tests use: one TCP listener on a loopback address. The daemon
+// starts it WithAuth: clients authenticate against a password file
+// (LoadPasswordFile, EnsurePasswordFile), only the daemon writes the hall's
+// report, status and state topics and uses its client id, others write only
+// cmd/ (auth.go). Without WithAuth every client is allowed (tests only).
 //
-// What it must not do: listen on anything but loopback (there is no
-// authentication, so a non-loopback address is refused), or log chattily
+// What it must not do: listen on anything but loopback (there is no TLS, so
+// a non-loopback address is refused), let anyone but the daemon overwrite a
+// retained report or take over the daemon's session, or log chattily
 // (mochi's own info lines are kept below the logger's level unless the logger
 // asks for debug).
 //

@@ -1,0 +1,74 @@
+package daemon
+
+import (
+	"path/filepath"
+
+	"github.com/hallguard/hallguard/daemon/config"
+	"github.com/hallguard/hallguard/mqtt"
+	"github.com/hallguard/hallguard/mqtt/broker"
+)
+
+// BrokerUser is the daemon's user name on the embedded broker.
+const BrokerUser = "hallguard"
+
+// BrokerPasswordFile is the embedded broker's password file: one
+// user:password per line, mode 0600. The daemon adds its own user with a
+// random password on first start; an installer may add users (the center's
+// bridge, Home Assistant) and restart.
+func BrokerPasswordFile(cfg *config.Config) string {
+	return filepath.Join(cfg.StateDir, "broker.passwd")
+}
+
+// brokerAuth makes the daemon's credential when it has none yet and returns
+// the embedded broker's authentication and ACL: only the daemon writes the
+// hall's topics and uses its client id; others (users of the password file,
+// and anonymous local clients such as `hallguard watch`) read, and write
+// only cmd/<verb> (not cmd/reply), the center's acknowledgement topic and
+// Home Assistant's own status topic. Commands are signed (§3.2: no false
+// alarm), so writing cmd/ gives nothing without the key. (issue #12 §4)
+func brokerAuth(cfg *config.Config) (broker.Auth, string, error) {
+	path := BrokerPasswordFile(cfg)
+	password, err := broker.EnsurePasswordFile(path, BrokerUser)
+	if err != nil {
+		return broker.Auth{}, "", err
+	}
+	users, err := broker.LoadPasswordFile(path)
+	if err != nil {
+		return broker.Auth{}, "", err
+	}
+	t := mqtt.NewTopics(cfg.MQTT.TopicPrefix, cfg.Hall.ID)
+	a := broker.Auth{
+		Users:       users,
+		Daemon:      BrokerUser,
+		ReservedIDs: []string{cfg.MQTT.ClientID},
+		OthersWrite: []string{t.Command("+")},
+		OthersDeny:  []string{t.Command("reply")},
+		Anonymous:   true,
+	}
+	if cfg.MQTT.AckTopic != "" {
+		a.OthersWrite = append(a.OthersWrite, t.Under(cfg.MQTT.AckTopic))
+	}
+	if cfg.MQTT.Discovery.Enabled {
+		a.OthersWrite = append(a.OthersWrite, cfg.MQTT.Discovery.Prefix+"/status") // Home Assistant's birth
+	}
+	return a, password, nil
+}
+
+// silentInputs are the inputs whose state is never published on MQTT nor
+// announced to Home Assistant: panic buttons, and generic inputs raising a
+// silent playbook (§4.3: nothing in the hall may show a robbery).
+func silentInputs(cfg *config.Config) []string {
+	var ids []string
+	for _, in := range cfg.Inputs {
+		silent := in.Kind == config.KindPanic
+		if in.Kind == config.KindGeneric && in.Playbook != "" {
+			if pb := cfg.Playbook(in.Playbook); pb != nil && pb.Mode == "silent" {
+				silent = true
+			}
+		}
+		if silent {
+			ids = append(ids, in.ID)
+		}
+	}
+	return ids
+}

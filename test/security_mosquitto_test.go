@@ -1,0 +1,228 @@
+//go:build security
+
+package test
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// aclMosquitto is Debian's mosquitto on configs/mosquitto/hall-broker.conf
+// and hallguard.acl, with users demo-hall, other-hall and center.
+type aclMosquitto struct {
+	hall, center string // listener addresses
+	logs         *syncBuffer
+}
+
+var aclPasswords = map[string]string{"demo-hall": "demo-hall-pw", "other-hall": "other-hall-pw", "center": "center-pw"}
+
+func startACLMosquitto(t *testing.T) *aclMosquitto {
+	t.Helper()
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		bin = "/usr/sbin/mosquitto"
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("mosquitto not found: apt-get install -y --no-install-recommends mosquitto")
+	}
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} { // mosquitto drops root for its own user
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	passwd := filepath.Join(dir, "passwd")
+	for user, pw := range aclPasswords {
+		args := []string{"-b", passwd, user, pw}
+		if _, err := os.Stat(passwd); err != nil {
+			args = append([]string{"-c"}, args...)
+		}
+		if out, err := exec.Command("mosquitto_passwd", args...).CombinedOutput(); err != nil {
+			t.Fatalf("mosquitto_passwd: %v: %s", err, out)
+		}
+	}
+	acl, err := os.ReadFile(filepath.Join(repoRoot(t), "configs", "mosquitto", "hallguard.acl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	aclPath := filepath.Join(dir, "hallguard.acl")
+	src, err := os.ReadFile(filepath.Join(repoRoot(t), "configs", "mosquitto", "hall-broker.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &aclMosquitto{hall: freePort(t), center: freePort(t), logs: &syncBuffer{}}
+	ports := []string{m.hall, m.center}
+	var lines []string
+	for _, l := range strings.Split(string(src), "\n") {
+		switch {
+		case strings.HasPrefix(l, "listener "):
+			if len(ports) == 0 {
+				t.Fatal("hall-broker.conf: more than two listeners")
+			}
+			_, port, _ := net.SplitHostPort(ports[0])
+			ports = ports[1:]
+			l = "listener " + port + " 127.0.0.1"
+		case strings.HasPrefix(l, "password_file "):
+			l = "password_file " + passwd
+		case strings.HasPrefix(l, "acl_file "):
+			l = "acl_file " + aclPath
+		}
+		lines = append(lines, l)
+	}
+	conf := filepath.Join(dir, "mosquitto.conf")
+	for path, b := range map[string][]byte{aclPath: acl, conf: []byte(strings.Join(lines, "\n"))} {
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(passwd, 0o644); err != nil { // readable by the mosquitto user
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", conf)
+	cmd.Stdout, cmd.Stderr = m.logs, m.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt) // by its PID
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	for _, addr := range []string{m.hall, m.center} {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("mosquitto not listening on %s:\n%s", addr, m.logs)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return m
+}
+
+// mqttAs connects to addr as user (anonymous when "") and collects every
+// message on the filter, if any.
+func mqttAs(t *testing.T, addr, clientID, user, filter string) (*subscriber, error) {
+	t.Helper()
+	s := &subscriber{}
+	s.cond = sync.NewCond(&s.mu)
+	o := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(clientID).SetProtocolVersion(4).
+		SetAutoReconnect(false).SetCleanSession(true).SetConnectTimeout(5 * time.Second)
+	if user != "" {
+		o.SetUsername(user).SetPassword(aclPasswords[user])
+	}
+	s.c = paho.NewClient(o)
+	if tok := s.c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		return nil, fmt.Errorf("connect as %q: %v", user, tok.Error())
+	}
+	t.Cleanup(func() { s.c.Disconnect(100) })
+	if filter != "" {
+		tok := s.c.Subscribe(filter, 1, func(_ paho.Client, m paho.Message) {
+			s.mu.Lock()
+			s.msgs = append(s.msgs, message{m.Topic(), append([]byte(nil), m.Payload()...), m.Retained(), time.Now()})
+			s.cond.Broadcast()
+			s.mu.Unlock()
+		})
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			return nil, fmt.Errorf("subscribe %s: %v", filter, tok.Error())
+		}
+	}
+	return s, nil
+}
+
+func TestSecurityMosquittoACL(t *testing.T) {
+	m := startACLMosquitto(t)
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "mqtt-password")
+	if err := os.WriteFile(pwFile, []byte(aclPasswords["demo-hall"]+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := demoConfigCopy(t, func(s string) string {
+		return strings.Replace(s, "  broker: embedded\n  listen: 127.0.0.1:1883\n",
+			"  broker: tcp://"+m.hall+"\n  username: demo-hall\n  password_file: "+pwFile+"\n", 1)
+	})
+	center, err := mqttAs(t, m.center, "center-dispatch", "center", "hallguard/#")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemonOn(t, cfg, filepath.Join(dir, "state"))
+
+	// Everything the hall publishes and reads gets through.
+	center.wait(t, 10*time.Second, func(m message) bool { return m.Topic == demoRoot+"/status" && string(m.Payload) == "online" })
+	d.sim("press", "panic-teller-1")
+	center.wait(t, 10*time.Second, func(m message) bool { return m.Topic == demoRoot+"/alerts/robbery" })
+	inc := center.wait(t, 10*time.Second, func(m message) bool { return strings.HasPrefix(m.Topic, demoRoot+"/incidents/") })
+	d.sim("pulse", "beam-entrance")
+	center.wait(t, 10*time.Second, func(m message) bool { return m.Topic == demoRoot+"/inputs/beam-entrance" })
+	center.wait(t, 10*time.Second, func(m message) bool { return m.Topic == demoRoot+"/queue" })
+	center.wait(t, 10*time.Second, func(m message) bool { return m.Topic == demoRoot+"/conditions" })
+	center.wait(t, 10*time.Second, func(m message) bool { return m.Topic == demoRoot+"/journal/head" })
+	if tok := center.c.Publish(demoRoot+"/cmd/ack", 1, false, `{"id":"acl-probe"}`); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("center command: %v", tok.Error())
+	}
+	center.wait(t, 10*time.Second, func(m message) bool {
+		return m.Topic == demoRoot+"/cmd/reply" && strings.Contains(string(m.Payload), "acl-probe")
+	})
+
+	// forged: what must not reach the center, published before a marker
+	// the publisher may send; the marker's arrival proves the forged one
+	// would have arrived by then.
+	forged := strings.Replace(string(inc.Payload), `"state":"active"`, `"state":"resolved"`, 1)
+	try := func(who *subscriber, topic, marker string) {
+		t.Helper()
+		if tok := who.c.Publish(topic, 1, true, forged); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish: %v", tok.Error())
+		}
+		if tok := who.c.Publish(marker, 1, false, "marker"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("marker: %v", tok.Error())
+		}
+		center.wait(t, 10*time.Second, func(m message) bool { return m.Topic == marker })
+		for _, got := range center.all() {
+			if got.Topic == topic && string(got.Payload) == forged {
+				t.Fatalf("a forged message on %s reached the center", topic)
+			}
+		}
+	}
+	other, err := mqttAs(t, m.hall, "hallguard-demo-hall", "other-hall", "") // also the demo hall's client id
+	if err != nil {
+		t.Fatal(err)
+	}
+	try(other, inc.Topic, "hallguard/other-hall/status")
+	try(other, demoRoot+"/status", "hallguard/other-hall/status")
+	centerPub, err := mqttAs(t, m.center, "center-tool", "center", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	try(centerPub, inc.Topic, "hallguard/other-hall/cmd/marker")
+	try(centerPub, demoRoot+"/cmd/reply", "hallguard/other-hall/cmd/marker")
+	for _, addr := range []string{m.hall, m.center} {
+		if _, err := mqttAs(t, addr, "anon", "", ""); err == nil {
+			t.Fatalf("an anonymous client connected to %s", addr)
+		}
+	}
+	if strings.Contains(d.logs.String(), "connection lost") {
+		t.Fatalf("the hall lost its connection (client id taken over?):\n%s", d.logs)
+	}
+	attack(t, "mosquitto + hallguard.acl: other hall and center write demo-hall's incidents/, status, cmd/reply; other hall takes demo-hall's client id; anonymous connect",
+		"nothing forged reached the center; hall stayed connected; anonymous refused; hall's status, alerts, incidents, inputs, queue, conditions, journal/head and cmd/reply all delivered")
+}
