@@ -17,7 +17,8 @@ import (
 )
 
 // cmdJournal reads the journal: the file itself when no daemon holds it,
-// else the running daemon's loopback HTTP API.
+// else the running daemon's API on its local listener (http.local_listen,
+// or -local).
 //
 //	hallguard journal verify
 //	hallguard journal list   [filters]
@@ -34,7 +35,8 @@ func cmdJournal(args []string, stdout, stderr io.Writer) int {
 	fs, path := newFlags("journal "+sub, stderr)
 	file := fs.String("file", "", "journal file (default: hallguard.db in the config's state_dir)")
 	format := fs.String("format", "jsonl", "export format: jsonl or csv")
-	out := fs.String("o", "", "export to this file instead of standard output")
+	out := fs.String("o", "", "export to this file instead of standard output (created 0600; never through a symlink)")
+	local := fs.String("local", "", "the running daemon's local listener (default: the config's http.local_listen)")
 	q := url.Values{}
 	for _, name := range []string{"since", "until", "playbook", "incident", "kind", "drill", "limit"} {
 		name := name
@@ -59,7 +61,10 @@ func cmdJournal(args []string, stdout, stderr io.Writer) int {
 	var api string
 	switch {
 	case errors.Is(err, journal.ErrLocked):
-		api = "http://" + cfg.HTTP.Listen + "/api/journal/"
+		if *local == "" {
+			*local = cfg.HTTP.LocalListen
+		}
+		api = "http://" + *local + "/api/journal/"
 	case err != nil:
 		fmt.Fprintln(stderr, "hallguard journal:", err)
 		return exitFail
