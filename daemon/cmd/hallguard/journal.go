@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/hallguard/hallguard/daemon"
@@ -93,7 +94,7 @@ func cmdJournal(args []string, stdout, stderr io.Writer) int {
 	case "export":
 		w := stdout
 		if *out != "" {
-			f, err := os.Create(*out)
+			f, err := createPrivate(*out)
 			if err != nil {
 				fmt.Fprintln(stderr, "hallguard journal export:", err)
 				return exitFail
@@ -215,4 +216,36 @@ func copyHTTP(w io.Writer, u string) error {
 	}
 	_, err = io.Copy(w, resp.Body)
 	return err
+}
+
+// createPrivate opens path for the archive: never through a symlink (a
+// link planted where the archive goes would otherwise redirect it onto
+// another file), a regular file only, mode 0600 whatever the umask or the
+// file's earlier mode (issue #12 §7).
+func createPrivate(path string) (*os.File, error) {
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		return nil, fmt.Errorf("%s is a symlink: refusing to write through it", path)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, fmt.Errorf("%s is a symlink: refusing to write through it", path)
+		}
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s is not a regular file", path)
+	}
+	if err == nil {
+		err = f.Chmod(0o600) // on the open file, not the path
+	}
+	if err == nil {
+		err = f.Truncate(0)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
