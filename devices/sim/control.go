@@ -28,12 +28,8 @@ func (b *Backend) Serve(ctx context.Context, path string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("sim: control socket: %w", err)
 	}
-	l, err := net.Listen("unix", path)
+	l, err := listenPrivate(path) // 0600 from bind(2), never chmod-ed after
 	if err != nil {
-		return fmt.Errorf("sim: control socket: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		l.Close()
 		return fmt.Errorf("sim: control socket: %w", err)
 	}
 	go func() {
