@@ -102,7 +102,7 @@ ops-rules:
 # series exist, through `promtool check metrics`, which must print nothing.
 ops-check-metrics: build
 	@set -eu; d=$$(mktemp -d); \
-	$(BIN) run -config configs/demo.yaml -state-dir $$d/state -http-listen 127.0.0.1:0 -mqtt-listen 127.0.0.1:0 >$$d/log 2>&1 & pid=$$!; \
+	$(BIN) run -config configs/demo.yaml -state-dir $$d/state -http-listen 127.0.0.1:0 -local-listen 127.0.0.1:0 -mqtt-listen 127.0.0.1:0 >$$d/log 2>&1 & pid=$$!; \
 	trap 'kill $$pid 2>/dev/null || true; wait $$pid 2>/dev/null || true; rm -rf $$d' EXIT; \
 	addr=""; for i in $$(seq 200); do \
 		addr=$$(sed -n 's/.*msg="hallguard ready".* http=\([0-9.:]*\).*/\1/p' $$d/log); \

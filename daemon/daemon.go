@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hallguard/hallguard/daemon/config"
 	"github.com/hallguard/hallguard/daemon/console"
@@ -62,6 +60,10 @@ type Options struct {
 	// Adjust is applied to the config again on every reload (the command
 	// line's overrides of the file).
 	Adjust func(*config.Config)
+	// EnableReload serves POST /-/reload on the local listener (off by
+	// default, as Prometheus's --web.enable-lifecycle); SIGHUP always
+	// reloads.
+	EnableReload bool
 	// MemoryOutbox keeps reports in memory only, not on disk: a report is
 	// then lost if the daemon dies before the broker acknowledged it. It
 	// exists to measure what the durable path costs (make bench); never
@@ -98,12 +100,19 @@ type Daemon struct {
 	restoreMu      sync.Mutex
 	restorePending bool
 	// Sources of journal_slow now active (notify.go).
-	slowMu sync.Mutex
-	slowBy map[string]bool
-	httpLn net.Listener
-	ready  atomic.Bool
-	wg     sync.WaitGroup
-	plan   *planState // plan.go: false alarms, timelines, drills
+	slowMu  sync.Mutex
+	slowBy  map[string]bool
+	httpLn  net.Listener
+	localLn net.Listener
+	// live is the config in force: cfg at start, the new one after each
+	// reload. Whatever may change live reads it (config()); cfg stays for
+	// what only a restart changes.
+	live         atomic.Pointer[config.Config]
+	console      *console.Console
+	enableReload bool
+	ready        atomic.Bool
+	wg           sync.WaitGroup
+	plan         *planState // plan.go: false alarms, timelines, drills
 }
 
 // Engine returns the running engine.
@@ -112,8 +121,14 @@ func (d *Daemon) Engine() *engine.Engine { return d.eng }
 // Backend returns the devices backend (a *sim.Backend for backend: sim).
 func (d *Daemon) Backend() devices.Backend { return d.backend }
 
-// HTTPAddr returns the address the HTTP server listens on.
+// HTTPAddr returns the operations listener's address (/metrics, /healthz).
 func (d *Daemon) HTTPAddr() string { return d.httpLn.Addr().String() }
+
+// LocalAddr returns the local listener's address (console, /api/*, reload).
+func (d *Daemon) LocalAddr() string { return d.localLn.Addr().String() }
+
+// config is the config in force (it changes on reload).
+func (d *Daemon) config() *config.Config { return d.live.Load() }
 
 // BrokerAddr returns the embedded broker's address, or "".
 func (d *Daemon) BrokerAddr() string {
@@ -158,7 +173,9 @@ func SimSocket(cfg *config.Config) string { return filepath.Join(cfg.StateDir, "
 // Run starts hallguard for cfg and blocks until ctx is done, then shuts
 // down: inputs closed, outputs to fail-safe, pending reports flushed.
 func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
-	d := &Daemon{cfg: cfg, log: opts.Logger, clk: opts.Clock, outputs: map[string]devices.Output{}, adjust: opts.Adjust}
+	d := &Daemon{cfg: cfg, log: opts.Logger, clk: opts.Clock, outputs: map[string]devices.Output{}, adjust: opts.Adjust,
+		enableReload: opts.EnableReload}
+	d.live.Store(cfg)
 	if d.log == nil {
 		d.log = slog.Default()
 	}
@@ -312,12 +329,11 @@ started:
 	d.eng.Start()
 	d.act.rest()
 
-	if d.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
-		return fmt.Errorf("daemon: http: %w", err)
+	stopHTTP, err := d.serveHTTP()
+	if err != nil {
+		return err
 	}
-	srv := &http.Server{Handler: d.routes(), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(d.httpLn)
-	defer srv.Close()
+	defer stopHTTP()
 
 	// The sim control socket exists before READY=1, so a client that dials
 	// it right after READY finds it.
@@ -353,7 +369,8 @@ started:
 	d.ready.Store(true)
 	d.notifyReady()
 	d.log.Info("hallguard ready", "hall", cfg.Hall.ID, "backend", cfg.Backend, "inputs", len(cfg.Inputs),
-		"outputs", len(cfg.Outputs), "http", d.httpLn.Addr().String(), "mqtt", mc.Broker)
+		"outputs", len(cfg.Outputs), "http", d.httpLn.Addr().String(), "local", d.localLn.Addr().String(),
+		"reload_api", d.enableReload, "mqtt", mc.Broker)
 	if opts.Ready != nil {
 		opts.Ready(d)
 	}
@@ -619,45 +636,37 @@ func (a *actuator) loop() {
 	}
 }
 
-func (d *Daemon) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{Registry: d.metrics.Registry}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		status := map[string]any{"ready": d.ready.Load(), "mqtt_connected": d.pub.Connected(), "reports_pending": d.pub.Pending(), "hall": d.cfg.Hall.ID}
-		if !d.ready.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-		_ = json.NewEncoder(w).Encode(status)
-	})
-	d.journalRoutes(mux)
-	if err := console.Mount(mux, console.Options{Engine: d.eng, Config: d.cfg, Connected: d.pub.Connected, Clock: d.clk, Logger: d.log, Record: d.rec.add,
-		Counted: func(verb, result string) { d.metrics.commands.WithLabelValues(verb, result).Inc() }, Registerer: d.metrics.Registry}); err != nil {
+// serveHTTP opens both listeners and serves them (http.go); stop closes
+// them and every connection.
+func (d *Daemon) serveHTTP() (stop func(), err error) {
+	cfg := d.cfg
+	c, err := console.New(console.Options{Engine: d.eng, Config: cfg, Connected: d.pub.Connected, Clock: d.clk, Logger: d.log, Record: d.rec.add,
+		Counted: func(verb, result string) { d.metrics.commands.WithLabelValues(verb, result).Inc() }, Registerer: d.metrics.Registry})
+	if err != nil {
 		d.log.Error("staff console not served", "err", err)
+	} else {
+		d.console = c
 	}
-	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			http.Error(w, "POST to reload the config", http.StatusMethodNotAllowed)
-			return
-		}
-		if err := d.Reload(); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		fmt.Fprintln(w, "reloaded")
-	})
-	mux.HandleFunc("/api/incidents", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(d.eng.Incidents())
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
-			http.NotFound(w, r)
-			return
-		}
-		fmt.Fprintf(w, "hallguard %s for %s\n/metrics  Prometheus metrics\n/healthz  readiness\n/api/incidents  incidents as JSON\n/api/journal/verify, /api/journal/export?format=jsonl|csv&since=&until=&playbook=&incident=&kind=&drill=\n", Version, d.cfg.Hall.Name)
-	})
-	return mux
+	tlsCfg, err := localTLS(cfg.HTTP.LocalTLS, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if d.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+		return nil, fmt.Errorf("daemon: http.listen: %w", err)
+	}
+	if d.localLn, err = net.Listen("tcp", cfg.HTTP.LocalListen); err != nil {
+		d.httpLn.Close()
+		return nil, fmt.Errorf("daemon: http.local_listen: %w", err)
+	}
+	ops := &http.Server{Handler: d.opsRoutes(), ReadHeaderTimeout: 5 * time.Second}
+	go ops.Serve(d.httpLn)
+	local := &http.Server{Handler: d.localRoutes(), ReadHeaderTimeout: 5 * time.Second, TLSConfig: tlsCfg}
+	if tlsCfg != nil {
+		go local.ServeTLS(d.localLn, "", "")
+	} else {
+		go local.Serve(d.localLn)
+	}
+	return func() { ops.Close(); local.Close() }, nil
 }
 
 // compactLoop drops retired outbox entries past their retention, hourly.

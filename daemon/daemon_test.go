@@ -34,7 +34,7 @@ outputs:
   - {id: police-link, line: 13, fail_safe: inactive, silent_ok: true}
 roles: [{id: supervisor}, {id: center_manager}, {id: general_manager}]
 mqtt: {broker: embedded, listen: "127.0.0.1:0"}
-http: {listen: "127.0.0.1:0"}
+http: {listen: "127.0.0.1:0", local_listen: "127.0.0.1:0"}
 commands: {auth: none}
 `
 
@@ -210,7 +210,7 @@ func TestDamagedJournalAtStartReachesTheCenter(t *testing.T) {
 	}
 journal:
 	r.eventually("a trouble record in the fresh journal", func() bool {
-		resp, err := http.Get("http://" + r.d.HTTPAddr() + "/api/journal/export?kind=trouble")
+		resp, err := http.Get("http://" + r.d.LocalAddr() + "/api/journal/export?kind=trouble")
 		if err != nil {
 			return false
 		}

@@ -130,7 +130,7 @@ func (d *Daemon) drillRecords() engine.Option {
 func (f *fanout) Drill(r engine.DrillRecord) {
 	d := f.d
 	d.rec.add("drill", r.ID, r.Playbook, true, r)
-	if r.Outcome != engine.DrillAborted && d.cfg.Playbook(r.Playbook) != nil {
+	if r.Outcome != engine.DrillAborted && d.config().Playbook(r.Playbook) != nil {
 		d.plan.drillLast.WithLabelValues(r.Playbook).Set(float64(r.EndedAt.Unix()))
 	}
 	d.log.Info("drill record", "drill", r.ID, "playbook", r.Playbook, "outcome", r.Outcome, "comments", len(r.Comments))
@@ -243,5 +243,5 @@ func (f *fanout) Review(r engine.Review) {
 		d.log.Error("review not encodable", "incident", r.Incident, "err", err)
 		return
 	}
-	go d.publishRecord(d.cfg.Review.Topic+"/"+r.Incident, b)
+	go d.publishRecord(d.config().Review.Topic+"/"+r.Incident, b)
 }

@@ -101,8 +101,9 @@ func (d *Daemon) probeOnce(ctx context.Context, client *http.Client, url, addres
 // cctv.topic.
 func (f *fanout) PreserveCCTV(r engine.CCTVRequest) {
 	d := f.d
+	cctv := d.config().CCTV // the config in force (reload)
 	var b bytes.Buffer
-	tpl, err := template.New("cctv").Option("missingkey=error").Parse(d.cfg.CCTV.Payload)
+	tpl, err := template.New("cctv").Option("missingkey=error").Parse(cctv.Payload)
 	if err == nil {
 		err = tpl.Execute(&b, map[string]string{"Incident": r.Incident, "Hall": r.Hall, "Playbook": r.Playbook, "Step": r.Step,
 			"From": r.From.Format(time.RFC3339), "Until": r.Until.Format(time.RFC3339)})
@@ -111,7 +112,7 @@ func (f *fanout) PreserveCCTV(r engine.CCTVRequest) {
 		d.log.Error("cctv bookmark not rendered", "incident", r.Incident, "err", err)
 		return
 	}
-	d.rec.add("cctv", r.Incident, r.Playbook, false, map[string]any{"topic": d.cfg.CCTV.Topic, "step": r.Step,
+	d.rec.add("cctv", r.Incident, r.Playbook, false, map[string]any{"topic": cctv.Topic, "step": r.Step,
 		"from": r.From, "until": r.Until})
-	go d.publishRecord(d.cfg.CCTV.Topic, b.Bytes())
+	go d.publishRecord(cctv.Topic, b.Bytes())
 }

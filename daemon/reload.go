@@ -11,7 +11,8 @@ import (
 )
 
 // ErrNeedsRestart marks a reload refused because it changes what only a
-// restart can change (lines, MQTT, HTTP, storage, the hall's id).
+// restart can change (lines, MQTT, HTTP, storage, the hall's id, the
+// business-system probe).
 var ErrNeedsRestart = fmt.Errorf("needs a restart")
 
 type reloadMetrics struct {
@@ -56,9 +57,9 @@ func (d *Daemon) Reload() error {
 		result = "needs_restart"
 		err = fmt.Errorf("%s: %w: %s changed", path, ErrNeedsRestart, strings.Join(diff, ", "))
 	}
-	d.reloads.total.WithLabelValues(result).Inc()
 	rec := map[string]any{"event": "reload", "file": path, "result": result}
 	if err != nil {
+		d.reloads.total.WithLabelValues(result).Inc()
 		d.reloads.success.Set(0)
 		rec["error"] = err.Error()
 		d.rec.add("config", "", "", false, rec)
@@ -68,11 +69,32 @@ func (d *Daemon) Reload() error {
 		}
 		return err
 	}
-	d.eng.Reconfigure(next)
+	// Everything that reads the config switches at once (issue #11 item
+	// 14): the console, the engine and the daemon's own readers. The
+	// console's part is checked first: if it cannot take next, nothing
+	// switches and the reload is refused.
+	apply := func() {
+		d.eng.Reconfigure(next)
+		d.live.Store(next)
+	}
+	if d.console != nil {
+		err = d.console.Switch(next, apply)
+	} else {
+		apply()
+	}
+	if err != nil {
+		d.reloads.total.WithLabelValues("invalid").Inc()
+		d.reloads.success.Set(0)
+		rec["result"], rec["error"] = "invalid", err.Error()
+		d.rec.add("config", "", "", false, rec)
+		d.log.Error("config reload rejected; the old config keeps running", "file", path, "err", err)
+		return err
+	}
 	d.reloads.success.Set(1)
 	d.reloads.last.SetToCurrentTime()
 	rec["sha256"] = next.Digest()
 	rec["playbooks"] = len(next.Playbooks)
+	d.reloads.total.WithLabelValues(result).Inc()
 	d.rec.add("config", "", "", false, rec)
 	d.log.Info("config reloaded", "file", path, "playbooks", len(next.Playbooks))
 	return nil
@@ -89,6 +111,8 @@ func restartOnly(old, next *config.Config) []string {
 		{"inputs", old.Inputs, next.Inputs}, {"outputs", old.Outputs, next.Outputs}, {"mqtt", old.MQTT, next.MQTT},
 		{"http", old.HTTP, next.HTTP}, {"state_dir", old.StateDir, next.StateDir}, {"commands", old.Commands, next.Commands},
 		{"journal", old.Journal, next.Journal},
+		// Read once at start by the probe loop (probe.go).
+		{"probe", old.Probe, next.Probe},
 	} {
 		if !reflect.DeepEqual(s.a, s.b) {
 			diff = append(diff, s.name)

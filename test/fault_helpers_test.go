@@ -237,6 +237,7 @@ type faultHall struct {
 	config   string
 	stateDir string
 	http     string
+	local    string // -local-listen: /api/*
 	client   *http.Client
 
 	mu   sync.Mutex
@@ -256,7 +257,7 @@ type faultProc struct {
 
 func newFaultHall(t *testing.T, config, stateDir string) *faultHall {
 	t.Helper()
-	h := &faultHall{t: t, bin: hallguardBin(t), config: config, stateDir: stateDir, http: freePort(t),
+	h := &faultHall{t: t, bin: hallguardBin(t), config: config, stateDir: stateDir, http: freePort(t), local: freePort(t),
 		client: &http.Client{Timeout: 10 * time.Second}}
 	t.Cleanup(h.stop)
 	return h
@@ -267,7 +268,7 @@ func newFaultHall(t *testing.T, config, stateDir string) *faultHall {
 func (h *faultHall) start(connected bool) *faultProc {
 	h.t.Helper()
 	r := &faultProc{logs: &syncBuffer{}, done: make(chan struct{})}
-	r.cmd = exec.Command(h.bin, "run", "-config", h.config, "-state-dir", h.stateDir, "-http-listen", h.http)
+	r.cmd = exec.Command(h.bin, "run", "-config", h.config, "-state-dir", h.stateDir, "-http-listen", h.http, "-local-listen", h.local)
 	r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
 	h.mu.Lock()
 	r.n = len(h.runs) + 1
@@ -350,7 +351,7 @@ func (h *faultHall) logs() string {
 }
 
 func (h *faultHall) get(path string) ([]byte, error) {
-	resp, err := h.client.Get("http://" + h.http + path)
+	resp, err := h.client.Get("http://" + h.local + path)
 	if err != nil {
 		return nil, err
 	}

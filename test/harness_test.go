@@ -74,10 +74,13 @@ type daemonProc struct {
 	cmd      *exec.Cmd
 	stateDir string
 	http     string
-	mqtt     string
-	config   string
-	logs     *syncBuffer
-	done     chan error
+	// local is the local listener's address: the console, /api/* and
+	// /-/reload (-local-listen).
+	local  string
+	mqtt   string
+	config string
+	logs   *syncBuffer
+	done   chan error
 }
 
 type syncBuffer struct {
@@ -103,12 +106,12 @@ func startDaemon(t *testing.T, config string, extra ...string) *daemonProc {
 func startDaemonOn(t *testing.T, config, stateDir string, extra ...string) *daemonProc {
 	t.Helper()
 	d := &daemonProc{t: t, stateDir: stateDir, http: freePort(t), mqtt: freePort(t),
-		config: config, logs: &syncBuffer{}, done: make(chan error, 1)}
+		config: config, logs: &syncBuffer{}, done: make(chan error, 1), local: freePort(t)}
 	if !filepath.IsAbs(config) {
 		d.config = filepath.Join(repoRoot(t), config)
 	}
 	args := append([]string{"run", "-config", d.config, "-state-dir", d.stateDir,
-		"-http-listen", d.http, "-mqtt-listen", d.mqtt}, extra...)
+		"-http-listen", d.http, "-local-listen", d.local, "-mqtt-listen", d.mqtt}, extra...)
 	d.cmd = exec.Command(hallguardBin(t), args...)
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
 	if err := d.cmd.Start(); err != nil {

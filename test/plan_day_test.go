@@ -321,7 +321,7 @@ func TestPlanDay(t *testing.T) {
 
 	// Every incident renders as a report for the archive (§3.5).
 	for _, inc := range []string{surge.Incident, raised.Incident, drill, down.Incident} {
-		md, err := d.hg("report", inc, "--lang", "both", "-config", d.config, "--http", d.http, "-file", filepath.Join(d.stateDir, "hallguard.db"))
+		md, err := d.hg("report", inc, "--lang", "both", "-config", d.config, "--local", d.local, "-file", filepath.Join(d.stateDir, "hallguard.db"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -331,7 +331,7 @@ func TestPlanDay(t *testing.T) {
 				t.Errorf("report of %s has no %q:\n%s", inc, want, md)
 			}
 		}
-		js, err := d.hg("report", inc, "--format", "json", "-config", d.config, "--http", d.http, "-file", filepath.Join(d.stateDir, "hallguard.db"))
+		js, err := d.hg("report", inc, "--format", "json", "-config", d.config, "--local", d.local, "-file", filepath.Join(d.stateDir, "hallguard.db"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -348,7 +348,7 @@ func TestPlanDay(t *testing.T) {
 			t.Errorf("json report of %s: review %v", inc, doc.Review)
 		}
 	}
-	md, _ := d.hg("report", surge.Incident, "--lang", "en", "-config", d.config, "--http", d.http, "-file", filepath.Join(d.stateDir, "hallguard.db"))
+	md, _ := d.hg("report", surge.Incident, "--lang", "en", "-config", d.config, "--local", d.local, "-file", filepath.Join(d.stateDir, "hallguard.db"))
 	for _, want := range []string{"- **Cause**: pension day", "| queue display at the door | Li Na | 2026-12-15 |", "| Acknowledged |", "two more counters open"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("surge report has no %q:\n%s", want, md)

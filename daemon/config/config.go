@@ -228,7 +228,7 @@ type Journal struct {
 	ReportBudget Duration `yaml:"report_budget"`
 }
 
-// Console configures the staff console served at /console/ on http.listen
+// Console configures the staff console served at /console/ on http.local_listen
 // (daemon/console). PINs are kept only as PBKDF2-SHA256 hashes,
 // "pbkdf2-sha256$<iterations>$<salt, base64>$<hash, base64>", made by
 // `hallguard pin`; never in plain text.
@@ -249,11 +249,39 @@ type Console struct {
 type Staff struct {
 	Name    string `yaml:"name"`
 	PINHash string `yaml:"pin_hash"`
+	// Label is what the console's name picker shows for this person (a
+	// counter or a first name, say); the name itself never reaches the page
+	// (issue #12 §1). Default: the position in the list, 1, 2, ...
+	Label string `yaml:"label"`
 }
 
-// HTTP configures the metrics/health endpoint.
+// HTTP configures the two listeners (issue #12 §2).
 type HTTP struct {
+	// Listen serves /metrics and /healthz: operations may open it to their
+	// Prometheus.
 	Listen string `yaml:"listen"`
+	// LocalListen serves the staff console, /api/* (incidents, the
+	// journal) and /-/reload: loopback, unless LocalTLS is complete (TLS
+	// and client certificates).
+	LocalListen string   `yaml:"local_listen"`
+	LocalTLS    LocalTLS `yaml:"local_tls"`
+	// Hosts are the host names (besides IP literals and localhost) that a
+	// request may name in its Host header, on either listener: a name
+	// Prometheus scrapes by, say. Anything else is refused (DNS rebinding).
+	Hosts []string `yaml:"hosts"`
+}
+
+// LocalTLS is TLS with client authentication for the local listener.
+type LocalTLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile: clients must present a certificate signed by it.
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// Complete reports whether TLS and client authentication are both set.
+func (t LocalTLS) Complete() bool {
+	return t.CertFile != "" && t.KeyFile != "" && t.ClientCAFile != ""
 }
 
 // Role is one member of the emergency leadership group (§2).

@@ -56,6 +56,10 @@ func TestGoodConfig(t *testing.T) {
 		{"file", c.File, "testdata/good.yaml"},
 		{"playbooks (the ten of §4, and duress)", len(c.Playbooks), 11},
 		{"console.staff[0].name", c.Console.Staff[0].Name, "Chen Jing"},
+		{"console.staff[0].label", c.Console.Staff[0].Label, "Teller 1"},
+		{"http.local_listen", c.HTTP.LocalListen, "10.20.0.7:9465"},
+		{"http.local_tls.client_ca_file", c.HTTP.LocalTLS.ClientCAFile, "/etc/hallguard/tls/kiosk-ca.pem"},
+		{"http.hosts", c.HTTP.Hosts, []string{"hall-07.branch.example"}},
 		{"console.max_pin_failures", c.Console.MaxPINFailures, 3},
 		{"console.lockout", c.Console.Lockout.D(), 10 * time.Minute},
 		{"review.topic", c.Review.Topic, "safety/reviews"},
@@ -210,6 +214,10 @@ var invalidConfigs = []struct {
 
 	// HTTP.
 	{"invalid-http-listen.yaml", `testdata/invalid-http-listen.yaml:7: http.listen: "localhost" is not host:port`},
+	{"invalid-http-local-listen-lan.yaml", `testdata/invalid-http-local-listen-lan.yaml:7: http.local_listen: "0.0.0.0:9465" is reachable from the network: the console, /api/* and reload need a loopback address, or http.local_tls with cert_file, key_file and client_ca_file`},
+	{"invalid-http-local-listen-tls-only.yaml", `testdata/invalid-http-local-listen-tls-only.yaml:8: http.local_tls: cert_file, key_file and client_ca_file go together (TLS and client certificates)`},
+	{"invalid-http-local-listen-same.yaml", `testdata/invalid-http-local-listen-same.yaml:8: http.local_listen: "127.0.0.1:9464" is http.listen too: the two listeners need their own addresses`},
+	{"invalid-console-staff-label.yaml", `testdata/invalid-console-staff-label.yaml:10: console.staff[1].label: "Teller" is shown for two people`},
 
 	// Commands from the center (the HMAC that lets only the center resolve
 	// a robbery, §4.3).

@@ -15,6 +15,7 @@ import (
 // Defaults applied before validation.
 const (
 	DefaultHTTPListen   = "127.0.0.1:9464"
+	DefaultLocalListen  = "127.0.0.1:9465"
 	DefaultMQTTListen   = "127.0.0.1:1883"
 	DefaultTopicPrefix  = "hallguard"
 	DefaultStateDir     = "/var/lib/hallguard"
@@ -108,6 +109,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.HTTP.Listen == "" {
 		c.HTTP.Listen = DefaultHTTPListen
+	}
+	if c.HTTP.LocalListen == "" {
+		c.HTTP.LocalListen = DefaultLocalListen
 	}
 	if c.Journal.OutboxRetention == 0 {
 		c.Journal.OutboxRetention = Duration(30 * 24 * time.Hour)
@@ -342,6 +346,7 @@ func (c *Config) validate(v *validator) {
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 		v.add("http.listen", "%q is not host:port", c.HTTP.Listen)
 	}
+	c.validateLocalListen(v)
 	for i, r := range c.Roles {
 		checkID(fmt.Sprintf("roles[%d].id", i), r.ID)
 	}
@@ -376,12 +381,48 @@ func (c *Config) validate(v *validator) {
 	c.validatePlan(v)
 }
 
+// validateLocalListen refuses a local listener (console, /api/*, reload)
+// that others than the box can reach, unless it has TLS and client
+// authentication (issue #12 §2).
+func (c *Config) validateLocalListen(v *validator) {
+	h := c.HTTP
+	host, _, err := net.SplitHostPort(h.LocalListen)
+	if err != nil {
+		v.add("http.local_listen", "%q is not host:port", h.LocalListen)
+		return
+	}
+	t := h.LocalTLS
+	if (t.CertFile != "" || t.KeyFile != "" || t.ClientCAFile != "") && !t.Complete() {
+		v.add("http.local_tls", "cert_file, key_file and client_ca_file go together (TLS and client certificates)")
+	} else if !IsLoopback(host) && !t.Complete() {
+		v.add("http.local_listen", "%q is reachable from the network: the console, /api/* and reload need a loopback address, or http.local_tls with cert_file, key_file and client_ca_file", h.LocalListen)
+	}
+	if _, port, _ := net.SplitHostPort(h.Listen); h.LocalListen == h.Listen && port != "0" {
+		v.add("http.local_listen", "%q is http.listen too: the two listeners need their own addresses", h.LocalListen)
+	}
+	for i, name := range h.Hosts {
+		if name == "" || strings.ContainsAny(name, ":/ ") {
+			v.add(fmt.Sprintf("http.hosts[%d]", i), "%q is not a host name (no port, no scheme)", name)
+		}
+	}
+}
+
+// IsLoopback reports whether host (from host:port) names the box itself:
+// a loopback IP or localhost. An empty host is every interface.
+func IsLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
 // pinHashRe is a console PIN hash: pbkdf2-sha256$<iterations>$<salt>$<hash>,
 // salt and hash in standard base64 (`hallguard pin` makes one).
 var pinHashRe = regexp.MustCompile(`^pbkdf2-sha256\$([0-9]{4,9})\$[A-Za-z0-9+/]{11,}={0,2}\$[A-Za-z0-9+/]{43}=?$`)
 
 func (c *Config) validateConsole(v *validator) {
-	names := map[string]bool{}
+	names, labels := map[string]bool{}, map[string]bool{}
 	for i, s := range c.Console.Staff {
 		f := fmt.Sprintf("console.staff[%d]", i)
 		switch {
@@ -391,6 +432,15 @@ func (c *Config) validateConsole(v *validator) {
 			v.add(f+".name", "%q is listed twice", s.Name)
 		}
 		names[s.Name] = true
+		if s.Label != "" {
+			switch {
+			case labels[s.Label]:
+				v.add(f+".label", "%q is shown for two people", s.Label)
+			case len([]rune(s.Label)) > 24:
+				v.add(f+".label", "%q is too long for the picker (at most 24 characters)", s.Label)
+			}
+			labels[s.Label] = true
+		}
 		checkPINHash(v, f+".pin_hash", s.PINHash)
 	}
 	if c.Console.DuressPINHash != "" {

@@ -19,11 +19,18 @@ type State struct {
 	Manual    []PlaybookView `json:"manual"`
 	Drillable []PlaybookView `json:"drillable"`
 	Drill     *DrillView     `json:"drill"`
-	Staff     []string       `json:"staff"`
-	Locked    bool           `json:"locked"`
+	// Staff are the people who may act, as the page lists them to pick
+	// from: an opaque id and the configured label, never the name.
+	Staff []StaffView `json:"staff"`
 	// Boot changes when the daemon restarts: the page then reloads itself
 	// (new CSRF token, perhaps new assets).
 	Boot string `json:"boot"`
+}
+
+// StaffView is one staff member on the page.
+type StaffView struct {
+	ID    string `json:"id"`
+	Label string `json:"label"`
 }
 
 // HallState names the hall.
@@ -130,15 +137,14 @@ func visible(cfg *config.Config, incs []engine.Incident) []engine.Incident {
 	return out
 }
 
-func (c *Console) snapshot() State {
-	cfg := c.cfg
+func (c *Console) snapshot(view *view) State {
+	cfg := view.cfg
 	st := State{
 		Hall:      HallState{ID: cfg.Hall.ID, Name: cfg.Hall.Name},
 		Incidents: []IncidentView{},
 		Manual:    []PlaybookView{},
 		Drillable: []PlaybookView{},
-		Staff:     []string{},
-		Locked:    c.limiter.locked(c.clk.Now()),
+		Staff:     []StaffView{},
 		Boot:      c.boot,
 	}
 	if c.connected != nil {
@@ -159,6 +165,9 @@ func (c *Console) snapshot() State {
 		}
 		for _, s := range inc.Steps {
 			sv := StepView{ID: s.ID, Section: s.Section, Text: text(s.Text), Done: s.Done, By: s.By, Records: s.Records}
+			if l, ok := view.labels[s.By]; ok { // a staff member: their label, not the name
+				sv.By = l
+			}
 			if !s.At.IsZero() {
 				at := s.At.UTC()
 				sv.At = &at
@@ -179,8 +188,8 @@ func (c *Console) snapshot() State {
 		}
 		st.Drillable = append(st.Drillable, playbookView(pb))
 	}
-	for _, s := range cfg.Console.Staff {
-		st.Staff = append(st.Staff, s.Name)
+	for _, m := range view.order {
+		st.Staff = append(st.Staff, StaffView{ID: m.id, Label: m.label})
 	}
 	return st
 }

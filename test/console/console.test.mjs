@@ -31,14 +31,15 @@ after(async () => {
 test('staff trigger §4.7 illness and mark a step with a PIN: the MQTT report names them', async () => {
   await page.click('#btn-raise');
   await page.click('.choice[data-playbook="illness"]');
-  await enterPIN(page, 'Chen Jing', '1234');
+  await enterPIN(page, 'Teller 1', '1234');
   await page.waitForSelector(card('illness'));
   await c.wait('the raised report', (m) => m.topic === 'hallguard/demo-hall/alerts/illness' && m.json.event === 'raised' && m.json.source === 'Chen Jing');
 
   await page.click(`${card('illness')} .step[data-step="help_call_120"]`);
-  await enterPIN(page, 'Chen Jing', '1234');
+  await enterPIN(page, 'Teller 1', '1234');
   await page.waitForSelector(`${card('illness')} .step.done[data-step="help_call_120"]`);
-  assert.match(await page.textContent(`${card('illness')} .step[data-step="help_call_120"]`), /Chen Jing/);
+  // The hall screen shows the staff member's label, never the name.
+  assert.match(await page.textContent(`${card('illness')} .step[data-step="help_call_120"]`), /Teller 1/);
   const m = await c.wait('the step report', (m) => m.topic === 'hallguard/demo-hall/alerts/illness' && m.json.event === 'step');
   const st = m.json.steps.find((s) => s.id === 'help_call_120');
   assert.equal(st.done, true);
@@ -54,8 +55,8 @@ test('staff trigger §4.7 illness and mark a step with a PIN: the MQTT report na
 
 test('a wrong PIN is refused and counted', async () => {
   await page.click(`${card('illness')} .step[data-step="serious_call_120"]`);
-  await enterPIN(page, 'Liu Yang', '0000');
-  await waitFor('the refusal', async () => (await page.textContent('#pin-error')) === 'PIN错误');
+  await enterPIN(page, 'Teller 2', '0000');
+  await waitFor('the refusal', async () => (await page.textContent('#pin-error')) === 'PIN错误或当前无法执行');
   await page.click('#m-close');
   assert.equal(await page.locator(`${card('illness')} .step.done[data-step="serious_call_120"]`).count(), 0);
   assert.equal(await d.metric('hallguard_console_pin_failures_total'), 1);
@@ -86,9 +87,9 @@ test('a panic press leaves the console exactly as it was, while the robbery reac
 test('the duress PIN does the action, sends the silent duress report, and shows nothing else', async () => {
   const cards = await page.locator('article').count();
   await page.click(`${card('illness')} .step[data-step="notify_family"]`);
-  await enterPIN(page, 'Liu Yang', '9999');
+  await enterPIN(page, 'Teller 2', '9999');
   await page.waitForSelector(`${card('illness')} .step.done[data-step="notify_family"]`);
-  assert.match(await page.textContent(`${card('illness')} .step[data-step="notify_family"]`), /Liu Yang/);
+  assert.match(await page.textContent(`${card('illness')} .step[data-step="notify_family"]`), /Teller 2/);
   const dr = await c.wait('the duress report', (m) => m.topic === 'hallguard/demo-hall/alerts/duress' && m.json.event === 'raised');
   assert.equal(dr.json.silent, true);
   assert.equal(dr.json.source, 'Liu Yang');
@@ -127,11 +128,11 @@ test('a drill (§1.3) is started and stopped from the console', async () => {
   await page.click('#btn-drill');
   await page.click('.choice[data-playbook="illness"]');
   await page.fill('.field[name="participants"]', 'Chen Jing, Liu Yang');
-  await enterPIN(page, 'Chen Jing', '1234');
+  await enterPIN(page, 'Teller 1', '1234');
   await page.waitForSelector(`${card('illness')}.drill`);
   await c.wait('the drill report', (m) => m.topic === 'hallguard/demo-hall/drills/alerts/illness' && m.json.drill === true && m.json.event === 'raised');
   await page.click('#btn-drill');
-  await enterPIN(page, 'Liu Yang', '5678');
+  await enterPIN(page, 'Teller 2', '5678');
   await page.waitForSelector('#idle:not([hidden])');
   const rec = await c.wait('the drill record', (m) => m.topic.startsWith('hallguard/demo-hall/drills/') && m.json.outcome === 'completed');
   assert.deepEqual(rec.json.participants, ['Chen Jing', 'Liu Yang']);

@@ -38,14 +38,17 @@ export async function waitFor(what, fn, timeout = 10000, every = 100) {
 export async function startDaemon(prev) {
   const dir = prev ? prev.dir : fs.mkdtempSync(path.join(os.tmpdir(), 'hallguard-console-'));
   const httpPort = prev ? prev.httpPort : await freePort();
+  const localPort = prev ? prev.localPort : await freePort();
   const mqttPort = prev ? prev.mqttPort : await freePort();
   const log = fs.openSync(path.join(dir, 'daemon.log'), 'a');
   const proc = spawn(BIN, ['run', '-config', 'configs/demo.yaml', '-state-dir', path.join(dir, 'state'),
-    '-http-listen', `127.0.0.1:${httpPort}`, '-mqtt-listen', `127.0.0.1:${mqttPort}`],
+    '-http-listen', `127.0.0.1:${httpPort}`, '-local-listen', `127.0.0.1:${localPort}`, '-mqtt-listen', `127.0.0.1:${mqttPort}`],
   { cwd: ROOT, stdio: ['ignore', log, log] });
   const exited = new Promise((r) => proc.once('exit', r));
   const d = {
-    dir, httpPort, mqttPort, proc, pid: proc.pid, base: `http://127.0.0.1:${httpPort}`,
+    // base is the local listener (console, /api/*); ops is http.listen
+    // (/metrics, /healthz).
+    dir, httpPort, localPort, mqttPort, proc, pid: proc.pid, base: `http://127.0.0.1:${localPort}`, ops: `http://127.0.0.1:${httpPort}`,
     logs: () => fs.readFileSync(path.join(dir, 'daemon.log'), 'utf8'),
     async stop() {
       if (proc.exitCode === null) process.kill(proc.pid, 'SIGTERM'); // by PID
@@ -68,13 +71,13 @@ export async function startDaemon(prev) {
       }
     },
     async metric(name) {
-      const m = (await (await fetch(d.base + '/metrics')).text()).match(new RegExp('^' + name + ' (\\S+)$', 'm'));
+      const m = (await (await fetch(d.ops + '/metrics')).text()).match(new RegExp('^' + name + ' (\\S+)$', 'm'));
       return m ? Number(m[1]) : undefined;
     },
   };
   await waitFor('hallguard ready', async () => {
     if (proc.exitCode !== null) throw new Error('hallguard exited:\n' + d.logs());
-    try { return (await (await fetch(d.base + '/healthz')).json()).ready; } catch { return false; }
+    try { return (await (await fetch(d.ops + '/healthz')).json()).ready; } catch { return false; }
   }, 20000);
   return d;
 }
@@ -117,9 +120,10 @@ export async function browser() {
   return { ctx, page, errors, offsite, async close() { await ctx.close(); fs.rmSync(dir, { recursive: true, force: true }); } };
 }
 
-// enterPIN picks the staff member and types the PIN on the pad.
+// enterPIN picks the staff member by the label the picker shows (the page
+// never has names) and types the PIN on the pad.
 export async function enterPIN(page, staff, pin) {
-  await page.click(`.name[data-staff="${staff}"]`);
+  await page.click(`.name[data-label="${staff}"]`);
   for (const k of pin) await page.click(`.key[data-key="${k}"]`);
   await page.click('.key[data-key="OK"]');
 }

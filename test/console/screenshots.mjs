@@ -26,14 +26,14 @@ await shot('fire', async (d, page) => {
   d.sim('press', 'callpoint-exit');
   await page.waitForSelector('article[data-playbook="fire"]');
   await page.click('article[data-playbook="fire"] .step[data-step]');
-  await enterPIN(page, 'Chen Jing', '1234');
+  await enterPIN(page, 'Teller 1', '1234');
   await page.waitForSelector('article[data-playbook="fire"] .step.done');
 });
 await shot('surge', async (d, page) => {
   for (let i = 0; i < 12; i++) d.sim('pulse', 'beam-entrance');
   await page.click('#btn-raise');
   await page.click('.choice[data-playbook="surge"]');
-  await enterPIN(page, 'Liu Yang', '5678');
+  await enterPIN(page, 'Teller 2', '5678');
   await page.waitForSelector('article[data-playbook="surge"]');
   await page.click('#btn-lang');
 });

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/hallguard/hallguard/daemon"
@@ -17,7 +18,8 @@ import (
 )
 
 // cmdJournal reads the journal: the file itself when no daemon holds it,
-// else the running daemon's loopback HTTP API.
+// else the running daemon's API on its local listener (http.local_listen,
+// or -local).
 //
 //	hallguard journal verify
 //	hallguard journal list   [filters]
@@ -34,7 +36,8 @@ func cmdJournal(args []string, stdout, stderr io.Writer) int {
 	fs, path := newFlags("journal "+sub, stderr)
 	file := fs.String("file", "", "journal file (default: hallguard.db in the config's state_dir)")
 	format := fs.String("format", "jsonl", "export format: jsonl or csv")
-	out := fs.String("o", "", "export to this file instead of standard output")
+	out := fs.String("o", "", "export to this file instead of standard output (created 0600; never through a symlink)")
+	local := fs.String("local", "", "the running daemon's local listener (default: the config's http.local_listen)")
 	q := url.Values{}
 	for _, name := range []string{"since", "until", "playbook", "incident", "kind", "drill", "limit"} {
 		name := name
@@ -59,7 +62,10 @@ func cmdJournal(args []string, stdout, stderr io.Writer) int {
 	var api string
 	switch {
 	case errors.Is(err, journal.ErrLocked):
-		api = "http://" + cfg.HTTP.Listen + "/api/journal/"
+		if *local == "" {
+			*local = cfg.HTTP.LocalListen
+		}
+		api = "http://" + *local + "/api/journal/"
 	case err != nil:
 		fmt.Fprintln(stderr, "hallguard journal:", err)
 		return exitFail
@@ -88,7 +94,7 @@ func cmdJournal(args []string, stdout, stderr io.Writer) int {
 	case "export":
 		w := stdout
 		if *out != "" {
-			f, err := os.Create(*out)
+			f, err := createPrivate(*out)
 			if err != nil {
 				fmt.Fprintln(stderr, "hallguard journal export:", err)
 				return exitFail
@@ -210,4 +216,36 @@ func copyHTTP(w io.Writer, u string) error {
 	}
 	_, err = io.Copy(w, resp.Body)
 	return err
+}
+
+// createPrivate opens path for the archive: never through a symlink (a
+// link planted where the archive goes would otherwise redirect it onto
+// another file), a regular file only, mode 0600 whatever the umask or the
+// file's earlier mode (issue #12 §7).
+func createPrivate(path string) (*os.File, error) {
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		return nil, fmt.Errorf("%s is a symlink: refusing to write through it", path)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, fmt.Errorf("%s is a symlink: refusing to write through it", path)
+		}
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s is not a regular file", path)
+	}
+	if err == nil {
+		err = f.Chmod(0o600) // on the open file, not the path
+	}
+	if err == nil {
+		err = f.Truncate(0)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -171,7 +172,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 func cmdRun(args []string, stderr io.Writer) int {
 	fs, path := newFlags("run", stderr)
 	stateDir := fs.String("state-dir", "", "override state_dir")
-	httpListen := fs.String("http-listen", "", "override http.listen")
+	httpListen := fs.String("http-listen", "", "override http.listen (/metrics, /healthz)")
+	localListen := fs.String("local-listen", "", "override http.local_listen (console, /api/*, reload): loopback unless http.local_tls is complete")
+	enableReload := fs.Bool("enable-reload", false, "serve POST /-/reload on the local listener (SIGHUP always reloads)")
 	mqttListen := fs.String("mqtt-listen", "", "override mqtt.listen (embedded broker)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	outbox := fs.String("outbox", "durable", "durable (reports on disk before they are sent), or memory: for measuring the durable path's cost only, a crash loses reports")
@@ -198,8 +201,16 @@ func cmdRun(args []string, stderr io.Writer) int {
 		if *mqttListen != "" {
 			c.MQTT.Listen = *mqttListen
 		}
+		if *localListen != "" {
+			c.HTTP.LocalListen = *localListen
+		}
 	}
 	adjust(cfg)
+	// The override is held to the file's rule (issue #12 §2).
+	if host, _, err := net.SplitHostPort(cfg.HTTP.LocalListen); err != nil || (!config.IsLoopback(host) && !cfg.HTTP.LocalTLS.Complete()) {
+		fmt.Fprintf(stderr, "hallguard: -local-listen %q: the console, /api/* and reload need a loopback host:port, or http.local_tls with cert_file, key_file and client_ca_file\n", cfg.HTTP.LocalListen)
+		return exitConfig
+	}
 	if *outbox != "durable" && *outbox != "memory" {
 		fmt.Fprintf(stderr, "hallguard: -outbox: want durable or memory, not %q\n", *outbox)
 		return exitConfig
@@ -227,7 +238,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 			}
 		}
 	}()
-	if err := daemon.Run(ctx, cfg, daemon.Options{Logger: log, Adjust: adjust, MemoryOutbox: *outbox == "memory", Ready: func(d *daemon.Daemon) { running <- d }}); err != nil {
+	if err := daemon.Run(ctx, cfg, daemon.Options{Logger: log, Adjust: adjust, EnableReload: *enableReload, MemoryOutbox: *outbox == "memory", Ready: func(d *daemon.Daemon) { running <- d }}); err != nil {
 		log.Error("hallguard failed", "err", err)
 		return exitFail
 	}

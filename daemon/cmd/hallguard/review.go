@@ -84,7 +84,8 @@ func reviewCmd(args []string, stdout, stderr io.Writer) int {
 func reportCmd(args []string, stdout, stderr io.Writer) int {
 	fs, path := newFlags("report", stderr)
 	file := fs.String("file", "", "journal file (default: hallguard.db in the config's state_dir)")
-	api := fs.String("http", "", "the daemon's HTTP address (default: the config's http.listen)")
+	api := fs.String("local", "", "the running daemon's local listener (default: the config's http.local_listen)")
+	fs.StringVar(api, "http", "", "the older name of -local")
 	format := fs.String("format", "md", "md or json")
 	lang := fs.String("lang", "both", "zh, en or both (md)")
 	out := fs.String("o", "", "write to this file instead of standard output")
@@ -116,7 +117,7 @@ func reportCmd(args []string, stdout, stderr io.Writer) int {
 		*file = daemon.JournalPath(cfg.StateDir)
 	}
 	if *api == "" {
-		*api = cfg.HTTP.Listen
+		*api = cfg.HTTP.LocalListen
 	}
 	var jsonl bytes.Buffer
 	st, err := journal.OpenReadOnly(*file, 300*time.Millisecond)

@@ -11,7 +11,7 @@
       drill_stop: '结束演练', lang: 'EN', connected: '中心已连接', disconnected: '中心未连接',
       rising: '↑', falling: '↓', steady: '→', per_min: '人/分', active: '进行中', acknowledged: '已确认', drill_tag: '演练',
       ack: '确认', resolve: '处置完毕', report: '报告进展', done_by: '完成:', step: '完成步骤', pin: '请选择姓名并输入PIN',
-      who: '操作人', enter: '确认', clear: '清除', cancel: '取消', wrong_pin: 'PIN错误', locked: 'PIN错误次数过多,请稍后再试',
+      who: '操作人', enter: '确认', clear: '清除', cancel: '取消', wrong_pin: 'PIN错误', refused: 'PIN错误或当前无法执行', locked: 'PIN错误次数过多,请稍后再试',
       choose_variant: '请选择情形', impact: '影响和危害程度 (§3.3 4)', control: '已采取措施及控制程度 (§3.3 5)',
       trend: '事态发展趋势 (§3.3 6)', participants: '参加人员 (§1.3)', records: '记录', pick_playbook: '选择预案',
       drill_pick: '选择演练预案', occurred: '发生于', drill_running: '演练进行中', sent: '已完成', reload: '请刷新页面',
@@ -22,7 +22,7 @@
       drill_stop: 'Stop drill', lang: '中文', connected: 'Center connected', disconnected: 'Center not connected',
       rising: '↑', falling: '↓', steady: '→', per_min: '/min', active: 'Active', acknowledged: 'Acknowledged', drill_tag: 'DRILL',
       ack: 'Acknowledge', resolve: 'Resolve', report: 'Report update', done_by: 'Done:', step: 'Step done', pin: 'Choose your name and enter your PIN',
-      who: 'Staff', enter: 'OK', clear: 'Clear', cancel: 'Cancel', wrong_pin: 'Wrong PIN', locked: 'Too many wrong PINs: wait and try again',
+      who: 'Staff', enter: 'OK', clear: 'Clear', cancel: 'Cancel', wrong_pin: 'Wrong PIN', refused: 'Wrong PIN, or not possible now', locked: 'Too many wrong PINs: wait and try again',
       choose_variant: 'Choose the case', impact: 'Impact (§3.3 4)', control: 'Measures and control (§3.3 5)',
       trend: 'Trend (§3.3 6)', participants: 'Participants (§1.3)', records: 'Records', pick_playbook: 'Choose the plan',
       drill_pick: 'Choose the plan to drill', occurred: 'Since', drill_running: 'Drill in progress', sent: 'Done', reload: 'Reload the page',
@@ -163,8 +163,9 @@
   // posts it. form: null, 'report', 'records' or 'participants'.
   function ask(req, summary, form, ctx) {
     var body = openModal(t('pin'));
+    // Staff are listed by opaque id and label: the page never has a name.
     var chosen = localStorage.getItem('hallguard-staff');
-    if (state && state.staff.indexOf(chosen) < 0) chosen = null;
+    if (state && !state.staff.some(function (s) { return s.id === chosen; })) chosen = null;
     var pin = '';
     var wrap = el('div', 'pinwrap');
     var left = el('div', 'pinleft');
@@ -190,12 +191,13 @@
     }
     left.appendChild(el('div', 'label', t('who')));
     var names = el('div', 'names');
-    (state ? state.staff : []).forEach(function (n) {
-      var b = el('button', 'name' + (n === chosen ? ' sel' : ''), n);
-      b.dataset.staff = n;
+    (state ? state.staff : []).forEach(function (s) {
+      var b = el('button', 'name' + (s.id === chosen ? ' sel' : ''), s.label);
+      b.dataset.staff = s.id;
+      b.dataset.label = s.label;
       b.addEventListener('click', function () {
-        chosen = n;
-        names.querySelectorAll('.name').forEach(function (x) { x.classList.toggle('sel', x.dataset.staff === n); });
+        chosen = s.id;
+        names.querySelectorAll('.name').forEach(function (x) { x.classList.toggle('sel', x.dataset.staff === s.id); });
       });
       names.appendChild(b);
     });
@@ -254,7 +256,7 @@
         }
         var reason = res.body.reason;
         if (reason === 'csrf') { location.reload(); return; }
-        err.textContent = reason === 'bad_pin' ? t('wrong_pin') : reason === 'locked' ? t('locked') : (res.body.error || String(res.status));
+        err.textContent = reason === 'refused' ? t('refused') : reason === 'locked' ? t('locked') : (res.body.error || String(res.status));
       }).catch(function () {
         busy = false;
         err.textContent = t('offline');
@@ -297,14 +299,16 @@
   }
 
   // Live updates. EventSource reconnects by itself (retry: 1s); if it gives
-  // up (an HTTP error while the daemon restarts) a new one is made.
+  // up (an HTTP error while the daemon restarts, or 503 when the daemon's
+  // cap of open streams is reached) the state is fetched once and a new
+  // stream is tried after 2 s.
   var es = null;
   function connect() {
     es = new EventSource('/console/events');
     es.addEventListener('state', function (e) { apply(JSON.parse(e.data)); });
     es.addEventListener('open', refresh);
     es.addEventListener('error', function () {
-      if (es.readyState === EventSource.CLOSED) setTimeout(connect, 2000);
+      if (es.readyState === EventSource.CLOSED) { refresh(); setTimeout(connect, 2000); }
     });
   }
 

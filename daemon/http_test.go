@@ -1,0 +1,210 @@
+package daemon_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hallguard/hallguard/daemon"
+	"github.com/hallguard/hallguard/daemon/config"
+)
+
+// Issue #12 §2 (the HTTP surface) and issue #11 item 14 (reload applies
+// what it says), on the daemon in this process.
+
+// startFile runs the test hall from a config file (so that Reload reads
+// it again), with extra YAML appended, and returns the file's path.
+func startFile(t *testing.T, extra string, opts daemon.Options) (*running, string) {
+	t.Helper()
+	root, _ := filepath.Abs(filepath.Join("..", "configs"))
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hallguard.yaml")
+	base := hallYAML
+	if strings.HasPrefix(extra, "http:") { // extra's own http section
+		base = strings.Replace(base, "http: {listen: \"127.0.0.1:0\", local_listen: \"127.0.0.1:0\"}\n", "", 1)
+	}
+	body := base + "state_dir: " + filepath.Join(dir, "state") + "\nplaybooks_dir: " + filepath.Join(root, "playbooks") + "\n" + extra
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{t: t, cancel: cancel, done: make(chan error, 1)}
+	ready := make(chan *daemon.Daemon, 1)
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	opts.Ready = func(d *daemon.Daemon) { ready <- d }
+	go func() { r.done <- daemon.Run(ctx, cfg, opts) }()
+	select {
+	case r.d = <-ready:
+	case err := <-r.done:
+		t.Fatalf("Run ended before ready: %v", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("not ready after 15s")
+	}
+	t.Cleanup(func() { r.stop() })
+	return r, path
+}
+
+func do(t *testing.T, method, url string, hdr map[string]string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	for k, v := range hdr {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestListenersSplitOperationsFromLocal: http.listen serves /metrics and
+// /healthz only; the console, /api/* and reload are on the local listener.
+func TestListenersSplitOperationsFromLocal(t *testing.T) {
+	r, _ := startFile(t, "", daemon.Options{})
+	ops, local := "http://"+r.d.HTTPAddr(), "http://"+r.d.LocalAddr()
+	for _, tc := range []struct {
+		url  string
+		want int
+	}{
+		{ops + "/metrics", 200}, {ops + "/healthz", 200},
+		{ops + "/api/incidents", 404}, {ops + "/api/journal/export", 404}, {ops + "/api/journal/verify", 404},
+		{ops + "/console/", 404}, {ops + "/console/api/state", 404},
+		{local + "/api/incidents", 200}, {local + "/api/journal/verify", 200}, {local + "/api/journal/export", 200},
+		{local + "/console/", 200}, {local + "/console/api/state", 200},
+	} {
+		if code, body := do(t, http.MethodGet, tc.url, nil); code != tc.want {
+			t.Errorf("GET %s: %d, want %d (%.80s)", tc.url, code, tc.want, body)
+		}
+	}
+	if code, _ := do(t, http.MethodPost, ops+"/-/reload", nil); code != http.StatusNotFound {
+		t.Errorf("POST /-/reload on http.listen: %d, want 404", code)
+	}
+}
+
+// TestEveryRouteChecksHostAndOrigin: on both listeners, a foreign Host is
+// 421 and a request from another origin is 403, whatever the route.
+func TestEveryRouteChecksHostAndOrigin(t *testing.T) {
+	r, _ := startFile(t, "", daemon.Options{EnableReload: true})
+	ops, local := "http://"+r.d.HTTPAddr(), "http://"+r.d.LocalAddr()
+	routes := []struct{ method, url string }{
+		{"GET", ops + "/metrics"}, {"GET", ops + "/healthz"}, {"GET", ops + "/"},
+		{"GET", local + "/api/incidents"}, {"GET", local + "/api/journal/export"}, {"GET", local + "/api/journal/verify"},
+		{"GET", local + "/console/api/state"}, {"GET", local + "/console/"}, {"POST", local + "/-/reload"}, {"GET", local + "/"},
+	}
+	for _, rt := range routes {
+		for _, tc := range []struct {
+			name string
+			hdr  map[string]string
+			want int
+		}{
+			{"Host evil.example", map[string]string{"Host": "evil.example"}, http.StatusMisdirectedRequest},
+			{"Host evil.example:9465", map[string]string{"Host": "evil.example:9465"}, http.StatusMisdirectedRequest},
+			{"Origin evil.example", map[string]string{"Origin": "http://evil.example", "Content-Type": "text/plain"}, http.StatusForbidden},
+			{"Sec-Fetch-Site cross-site", map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+		} {
+			if code, body := do(t, rt.method, rt.url, tc.hdr); code != tc.want {
+				t.Errorf("%s %s with %s: %d, want %d (%.80s)", rt.method, rt.url, tc.name, code, tc.want, body)
+			}
+		}
+	}
+	if v := reloadsOK(t, r); v != "0" {
+		t.Errorf("reloads done by refused requests: %s", v)
+	}
+	// The box itself, by IP or localhost, same-origin: served.
+	if code, _ := do(t, http.MethodGet, local+"/api/incidents", map[string]string{"Origin": local, "Sec-Fetch-Site": "same-origin"}); code != http.StatusOK {
+		t.Errorf("same-origin GET /api/incidents: %d, want 200", code)
+	}
+}
+
+// TestHTTPHostsAllowsConfiguredNames: localhost and a name in http.hosts
+// (how Prometheus scrapes a hall) are served; other names are not.
+func TestHTTPHostsAllowsConfiguredNames(t *testing.T) {
+	r, _ := startFile(t, "http: {listen: \"127.0.0.1:0\", local_listen: \"127.0.0.1:0\", hosts: [hall-07.branch.example]}\n", daemon.Options{})
+	for host, want := range map[string]int{"localhost": 200, "hall-07.branch.example:9464": 200, "HALL-07.branch.example": 200,
+		"hall-08.branch.example": http.StatusMisdirectedRequest} {
+		if code, _ := do(t, http.MethodGet, "http://"+r.d.HTTPAddr()+"/metrics", map[string]string{"Host": host}); code != want {
+			t.Errorf("Host %s: %d, want %d", host, code, want)
+		}
+	}
+}
+
+func reloadsOK(t *testing.T, r *running) string {
+	t.Helper()
+	for _, l := range strings.Split(r.metrics(), "\n") {
+		if v, ok := strings.CutPrefix(l, `hallguard_config_reloads_total{result="ok"} `); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// TestReloadOverHTTPOffUnlessEnabled: without EnableReload (-enable-reload)
+// POST /-/reload is refused and reloads nothing; with it, it reloads.
+func TestReloadOverHTTPOffUnlessEnabled(t *testing.T) {
+	r, _ := startFile(t, "", daemon.Options{})
+	if code, _ := do(t, http.MethodPost, "http://"+r.d.LocalAddr()+"/-/reload", nil); code != http.StatusForbidden {
+		t.Errorf("POST /-/reload, not enabled: %d, want 403", code)
+	}
+	if v := reloadsOK(t, r); v != "0" {
+		t.Errorf("reloads ok = %s, want 0", v)
+	}
+	r2, _ := startFile(t, "", daemon.Options{EnableReload: true})
+	if code, body := do(t, http.MethodPost, "http://"+r2.d.LocalAddr()+"/-/reload", nil); code != http.StatusOK {
+		t.Errorf("POST /-/reload, enabled: %d %s, want 200", code, body)
+	}
+	if v := reloadsOK(t, r2); v != "1" {
+		t.Errorf("reloads ok = %s, want 1", v)
+	}
+}
+
+const consoleYAML = `console:
+  staff:
+    - {name: Chen Jing, pin_hash: "pbkdf2-sha256$100000$v8JHrQPCZU5ZCGi8IqMj7A==$RYRnTi6p05b+iTe4viuz0K52g4NEAg3nMZKf2AQ+hlI="}
+`
+
+// TestReloadSwitchesTheConsole (issue #11 item 14): a reload that removes
+// a staff member and makes a playbook silent is in force in the console
+// as soon as Reload returns; one that changes the probe, read only at
+// start, is refused as needs_restart.
+func TestReloadSwitchesTheConsole(t *testing.T) {
+	r, path := startFile(t, consoleYAML, daemon.Options{})
+	local := "http://" + r.d.LocalAddr()
+	if _, st := do(t, http.MethodGet, local+"/console/api/state", nil); !strings.Contains(st, `"staff":[{`) {
+		t.Fatalf("state before the reload has no staff: %s", st)
+	}
+	b, _ := os.ReadFile(path)
+	next := strings.Replace(string(b), consoleYAML, "console: {staff: []}\n", 1)
+	if err := os.WriteFile(path, []byte(next), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if _, st := do(t, http.MethodGet, local+"/console/api/state", nil); !strings.Contains(st, `"staff":[]`) {
+		t.Errorf("the console still lists the removed staff member after the reload: %s", st)
+	}
+	// The probe is read once at start: a change needs a restart.
+	if err := os.WriteFile(path, []byte(next+"probe: {address: \"127.0.0.1:1\", interval: 30s}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.d.Reload(); !errors.Is(err, daemon.ErrNeedsRestart) || !strings.Contains(err.Error(), "probe") {
+		t.Errorf("reload changing the probe: %v, want needs_restart naming probe", err)
+	}
+}
