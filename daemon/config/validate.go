@@ -134,6 +134,7 @@ func (c *Config) applyDefaults() {
 		c.PlaybooksDir = "playbooks"
 	}
 	c.applyPlanDefaults()
+	c.applyARCDefaults()
 }
 
 var (
@@ -368,6 +369,7 @@ func (c *Config) validate(v *validator) {
 	}
 	c.validateConsole(v)
 	c.validatePlan(v)
+	c.validateARC(v)
 }
 
 // pinHashRe is a console PIN hash: pbkdf2-sha256$<iterations>$<salt>$<hash>,
@@ -420,6 +422,7 @@ func (c *Config) Path(p string) string {
 
 // validatePlaybookRefs checks what the playbooks refer to in the config.
 func (c *Config) validatePlaybookRefs(v *validator) {
+	c.validateARCPlaybooks(v)
 	for _, p := range c.Playbooks {
 		pv := &validator{file: p.File, pos: p.pos}
 		for i, e := range p.Escalation {
