@@ -2,6 +2,7 @@ package arc
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hallguard/hallguard/daemon/engine"
@@ -40,7 +41,7 @@ const (
 // Condition kinds the daemon raises about the paths themselves.
 const (
 	KindMQTTPathFailed = "mqtt_path_failed" // the MQTT path is down past its budget
-	KindARCPathFailed  = "arc_path_failed"  // one DC-09 receiver path failed
+	KindARCPathFailed  = "arc_path_failed"  // one DC-09 receiver path failed; the kind is arc_path_failed:<receiver>
 	KindARCUndelivered = "arc_undelivered"  // no receiver took an event
 )
 
@@ -206,7 +207,8 @@ var conditionCodes = map[string]int{
 // Condition maps a trouble, tamper or supervisory condition; false when
 // it is not sent to the ARC.
 func (m *Mapping) Condition(c engine.Condition) (Event, bool) {
-	code, ok := conditionCodes[c.Kind]
+	kind, _, _ := strings.Cut(c.Kind, ":") // arc_path_failed:<receiver>
+	code, ok := conditionCodes[kind]
 	if !ok {
 		return Event{}, false
 	}

@@ -58,6 +58,7 @@ func TestEveryMappedEvent(t *testing.T) {
 		{name: "journal degraded", cond: ptr(cond(engine.ClassTrouble, "journal_degraded", "", true)), want: "1300 01 000"},
 		{name: "journal back", cond: ptr(cond(engine.ClassTrouble, "journal_degraded", "", false)), want: "3300 01 000"},
 		{name: "MQTT path failed: communication trouble", cond: ptr(cond(engine.ClassTrouble, KindMQTTPathFailed, "", true)), want: "1350 01 000"},
+		{name: "a DC-09 path failed: communication trouble on the other", cond: ptr(cond(engine.ClassTrouble, KindARCPathFailed+":primary", "", true)), want: "1350 01 000"},
 		{name: "walk test starts", cond: ptr(cond(engine.ClassSupervisory, "walk_test", "", true)), want: "1607 01 000"},
 		{name: "walk test ends", cond: ptr(cond(engine.ClassSupervisory, "walk_test", "", false)), want: "3607 01 000"},
 		{name: "review overdue: not an ARC event", cond: ptr(cond(engine.ClassSupervisory, "review_overdue", "", true)), want: ""},
