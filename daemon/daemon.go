@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hallguard/hallguard/arc"
 	"github.com/hallguard/hallguard/daemon/config"
 	"github.com/hallguard/hallguard/daemon/console"
 	"github.com/hallguard/hallguard/daemon/engine"
@@ -111,8 +112,11 @@ type Daemon struct {
 	console      *console.Console
 	enableReload bool
 	ready        atomic.Bool
-	wg           sync.WaitGroup
-	plan         *planState // plan.go: false alarms, timelines, drills
+	// arc is the DC-09 transmitter (arc.go), nil without an arc section.
+	arc       atomic.Pointer[arc.Transmitter]
+	mqttWatch mqttPathWatch
+	wg        sync.WaitGroup
+	plan      *planState // plan.go: false alarms, timelines, drills
 }
 
 // Engine returns the running engine.
@@ -249,6 +253,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 		OnConnect: func(up bool) {
 			d.metrics.mqttConnected.Set(b2f(up))
 			d.log.Info("mqtt connection", "connected", up)
+			d.mqttPath(up) // arc.go: a long outage is reported over DC-09
 		},
 		Queue:        d.queue(opts.MemoryOutbox),
 		Discovery:    discovery(cfg),
@@ -266,6 +271,13 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 		defer fcancel()
 		d.pub.Close(fctx)
 	}()
+
+	// The DC-09 path to the ARC, beside MQTT, before the engine can report.
+	stopARC, err := d.startARC(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopARC()
 
 	// Devices: outputs at fail-safe before anything can drive them.
 	factory, ok := backends[cfg.Backend]
@@ -540,6 +552,7 @@ func (f *fanout) Report(r engine.Report) {
 	f.d.metrics.report(r)
 	f.d.planReport(r)
 	f.d.pub.Report(r) // the outbox journals the report with it
+	f.d.arcReport(r)  // the DC-09 lane, retired on the ARC's own ACK
 	switch r.Event {
 	case engine.EventRaised, engine.EventAcknowledged, engine.EventResolved, engine.EventFalseAlarm:
 		f.d.rec.add("incident", r.Incident, r.Playbook, r.Drill, map[string]any{"event": r.Event, "state": r.State,

@@ -99,6 +99,7 @@ func (d *Daemon) daemonCondition(class, kind string, active bool, detail string)
 // held and delivered by attachConditions, so the center is still told.
 func (d *Daemon) condition(c engine.Condition) {
 	d.metrics.condition(c)
+	d.arcCondition(c) // arc.go: to the ARC too, if it takes this kind
 	d.condMu.Lock()
 	if !d.condReady {
 		d.condEarly = append(d.condEarly, c)

@@ -22,6 +22,7 @@ type Config struct {
 	Review   Review   `yaml:"review"` // §3.4 (plan.go)
 	Probe    Probe    `yaml:"probe"`  // §4.2
 	CCTV     CCTV     `yaml:"cctv"`   // preserve_cctv steps
+	ARC      ARC      `yaml:"arc"`    // SIA DC-09 to the alarm receiving centre (arc.go)
 	StateDir string   `yaml:"state_dir"`
 	// PlaybooksDir holds the playbook files. A relative path is taken
 	// relative to the config file's folder.

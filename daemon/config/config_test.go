@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -67,6 +68,17 @@ func TestGoodConfig(t *testing.T) {
 		{"probe.address", c.Probe.Address, "core.example:443"},
 		{"probe.failures", c.Probe.Failures, 2},
 		{"cctv.before", c.CCTV.Before.D(), 10 * time.Minute},
+		{"arc.account", c.ARC.Account, "4F39"},
+		{"arc.category", c.ARC.Category, "DP2"},
+		{"arc.receivers[0].poll_interval", c.ARC.Receivers[0].PollInterval.D(), 5 * time.Minute},
+		{"arc.receivers[0].reporting_time (DP2 primary)", c.ARC.Receivers[0].ReportingTime, 30 * time.Minute},
+		{"arc.receivers[1].protocol", c.ARC.Receivers[1].Protocol, "udp"},
+		{"arc.receivers[1].reporting_time (DP2 secondary)", c.ARC.Receivers[1].ReportingTime, 25 * time.Hour},
+		{"arc.receivers[1].poll_interval (default: a quarter of 25h)", c.ARC.Receivers[1].PollInterval.D(), 25 * time.Hour / 4},
+		{"arc.receivers[1].fail_after (default: half of 25h)", c.ARC.Receivers[1].FailAfter.D(), 25 * time.Hour / 2},
+		{"arc.retries", *c.ARC.Retries, 3},
+		{"arc.test_interval", c.ARC.TestInterval.D(), 12 * time.Hour},
+		{"arc.codes", c.ARC.Codes["robbery/gas"], 123},
 	} {
 		if !reflect.DeepEqual(tc.got, tc.want) {
 			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
@@ -258,6 +270,24 @@ var invalidConfigs = []struct {
 	{"invalid-probe-both.yaml", `testdata/invalid-probe-both.yaml:9: probe.address: give url or address, not both`},
 	{"invalid-probe-timeout.yaml", `testdata/invalid-probe-timeout.yaml:10: probe.timeout: 30s must be above 0 and below interval 10s`},
 	{"invalid-probe-failures.yaml", `testdata/invalid-probe-failures.yaml:9: probe.failures: 50 is out of range (1 to 20)`},
+
+	// arc: the DC-09 link to the alarm receiving centre
+	{"invalid-arc-account.yaml", `testdata/invalid-arc-account.yaml:8: arc.account: "12G4" must be 3 to 16 hex digits`},
+	{"invalid-arc-prefix.yaml", `testdata/invalid-arc-prefix.yaml:10: arc.line: "L1" must be 1 to 6 hex digits`},
+	{"invalid-arc-category-missing.yaml", `testdata/invalid-arc-category-missing.yaml:7: arc.category: required: the EN 50136 category (SP1-SP6, DP1-DP4) sets the supervision and reporting times`},
+	{"invalid-arc-category.yaml", `testdata/invalid-arc-category.yaml:9: arc.category: unknown EN 50136 category "SP9" (want SP1-SP6 or DP1-DP4)`},
+	{"invalid-arc-receivers-missing.yaml", `testdata/invalid-arc-receivers-missing.yaml:7: arc.receivers: at least one receiver is required`},
+	{"invalid-arc-receiver-address.yaml", `testdata/invalid-arc-receiver-address.yaml:12: arc.receivers[0].address: "arc.example" is not host:port`},
+	{"invalid-arc-receiver-protocol.yaml", `testdata/invalid-arc-receiver-protocol.yaml:13: arc.receivers[0].protocol: unknown protocol "sctp" (want tcp or udp)`},
+	{"invalid-arc-receiver-name.yaml", `testdata/invalid-arc-receiver-name.yaml:13: arc.receivers[1].name: name "primary" already used by arc.receivers[0]`},
+	{"invalid-arc-reporting-time.yaml", `testdata/invalid-arc-reporting-time.yaml:14: arc.receivers[0].fail_after: fail_after 2m0s + poll_interval 1m0s + ack_timeout 10s is more than the SP4 reporting time 3m0s (EN 50136-1): a failed path would be reported late`},
+	{"invalid-arc-poll-interval.yaml", `testdata/invalid-arc-poll-interval.yaml:13: arc.receivers[0].poll_interval: 500ms is too short (at least 1s)`},
+	{"invalid-arc-retries.yaml", `testdata/invalid-arc-retries.yaml:13: arc.retries: 20 is out of range (0 to 10)`},
+	{"invalid-arc-ack-timeout.yaml", `testdata/invalid-arc-ack-timeout.yaml:13: arc.ack_timeout: 2m0s is out of range (100ms to 1m)`},
+	{"invalid-arc-test-interval.yaml", `testdata/invalid-arc-test-interval.yaml:13: arc.test_interval: 30s is out of range (1m to 32d)`},
+	{"invalid-arc-unmapped.yaml", `testdata/invalid-arc-unmapped.yaml:13: arc.unmapped: unknown policy "drop" (want skip or sia_text)`},
+	{"invalid-arc-code.yaml", `testdata/invalid-arc-code.yaml:14: arc.codes.robbery: 99 is not a Contact ID event code (100 to 999)`},
+	{"invalid-arc-code-playbook.yaml", `testdata/invalid-arc-code-playbook.yaml:14: arc.codes.flood: no playbook "flood"`},
 	{"invalid-cctv-payload.yaml", `testdata/invalid-cctv-payload.yaml:9: cctv.payload: not a template: template: cctv:1: unclosed action`},
 }
 
@@ -428,5 +458,57 @@ func TestLoadMissingFile(t *testing.T) {
 	var es config.Errors
 	if !errors.As(err, &es) || len(es) != 1 || es[0].File != "testdata/no-such-file.yaml" {
 		t.Fatalf("error %v, want one FieldError naming the file", err)
+	}
+}
+
+// TestARCCategoryDefaults: the EN 50136-1 category gives each receiver's
+// reporting time (the primary's for the first, the secondary's for the
+// others), and from it the poll interval (a quarter), the fail time (a
+// half) and the ACK timeout (an eighth of the shortest, at most 10s), so a
+// failed path is reported within the reporting time.
+func TestARCCategoryDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		cat                string
+		primary, secondary time.Duration
+		ack                time.Duration
+	}{
+		{"SP1", 32 * 24 * time.Hour, 32 * 24 * time.Hour, 10 * time.Second},
+		{"SP2", 25 * time.Hour, 25 * time.Hour, 10 * time.Second},
+		{"SP3", 30 * time.Minute, 30 * time.Minute, 10 * time.Second},
+		{"SP4", 180 * time.Second, 180 * time.Second, 10 * time.Second},
+		{"SP5", 90 * time.Second, 90 * time.Second, 10 * time.Second},
+		{"SP6", 20 * time.Second, 20 * time.Second, 20 * time.Second / 8},
+		{"DP1", 25 * time.Hour, 25 * time.Hour, 10 * time.Second},
+		{"DP2", 30 * time.Minute, 25 * time.Hour, 10 * time.Second},
+		{"DP3", 180 * time.Second, 25 * time.Hour, 10 * time.Second},
+		{"DP4", 90 * time.Second, 5 * time.Hour, 10 * time.Second},
+	} {
+		y := fmt.Sprintf(`hall: {id: hall-1, name: Test hall, location: 1 Test Road}
+backend: sim
+playbooks_dir: testdata/playbooks-min
+roles: [{id: supervisor}, {id: center_manager}, {id: general_manager}]
+commands: {auth: none}
+arc:
+  account: "1234"
+  category: %s
+  receivers:
+    - {name: primary, address: "127.0.0.1:12000"}
+    - {name: backup, address: "127.0.0.1:12001"}
+`, tc.cat)
+		c, err := config.Parse("arc.yaml", []byte(y))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.cat, err)
+		}
+		a := c.ARC
+		for i, want := range []time.Duration{tc.primary, tc.secondary} {
+			r := a.Receivers[i]
+			if r.ReportingTime != want || r.PollInterval.D() != want/4 || r.FailAfter.D() != want/2 || r.Protocol != "tcp" {
+				t.Errorf("%s receivers[%d]: reporting %v poll %v fail %v %s; want %v, %v, %v, tcp", tc.cat, i,
+					r.ReportingTime, r.PollInterval.D(), r.FailAfter.D(), r.Protocol, want, want/4, want/2)
+			}
+		}
+		if a.AckTimeout.D() != tc.ack || *a.Retries != 2 || a.TestInterval.D() != 24*time.Hour || a.Unmapped != "skip" {
+			t.Errorf("%s: ack_timeout %v retries %d test_interval %v unmapped %s", tc.cat, a.AckTimeout.D(), *a.Retries, a.TestInterval.D(), a.Unmapped)
+		}
 	}
 }

@@ -141,6 +141,7 @@ func (c *Config) applyDefaults() {
 		c.PlaybooksDir = "playbooks"
 	}
 	c.applyPlanDefaults()
+	c.applyARCDefaults()
 }
 
 var (
@@ -379,6 +380,7 @@ func (c *Config) validate(v *validator) {
 	}
 	c.validateConsole(v)
 	c.validatePlan(v)
+	c.validateARC(v)
 }
 
 // validateLocalListen refuses a local listener (console, /api/*, reload)
@@ -476,6 +478,7 @@ func (c *Config) Path(p string) string {
 
 // validatePlaybookRefs checks what the playbooks refer to in the config.
 func (c *Config) validatePlaybookRefs(v *validator) {
+	c.validateARCPlaybooks(v)
 	for _, p := range c.Playbooks {
 		pv := &validator{file: p.File, pos: p.pos}
 		for i, e := range p.Escalation {

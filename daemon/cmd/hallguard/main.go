@@ -5,6 +5,7 @@
 //	hallguard sim     press|release|pulse INPUT [WIDTH] | list   drive the simulated hall
 //	hallguard watch   [-config FILE]           print what the daemon sends over MQTT
 //	hallguard cmd     VERB [flags]             sign and send a command, print the reply
+//	hallguard arc     test | listen            the SIA DC-09 link to the alarm receiving centre
 //	hallguard version
 //
 // The config is -config, else $HALLGUARD_CONFIG, else
@@ -53,6 +54,8 @@ commands:
   drill    start PLAYBOOK --participants ..|stop|evaluate DRILL --comment ..: drills (§1.3)
   review   INCIDENT --cause .. --course .. --handling .. --problems .. [--actions ..]: file the §3.4 review
   report   INCIDENT [--format md|json] [--lang zh|en|both]: the full incident report from the journal
+  arc      test [-receiver NAME]: send a 601 to the ARC receivers, print the answer and round trip;
+           listen [-listen ADDR] [-udp ADDR] [-key-file F]: a reference SIA DC-09 receiver
   version  print the version
 
 Every command takes -config FILE (default: $HALLGUARD_CONFIG, else
@@ -85,6 +88,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return reportCmd(args, stdout, stderr)
 	case "journal":
 		return cmdJournal(args, stdout, stderr)
+	case "arc":
+		return cmdARC(args, stdout, stderr)
 	case "pin":
 		return cmdPin(args, os.Stdin, stdout, stderr)
 	case "version", "-version", "--version":

@@ -1,0 +1,129 @@
+package arc
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Queue is the DC-09 path's durable lane: an event is pushed before it is
+// sent and retired only on a receiver's ACK, so a crash or a receiver
+// outage loses nothing (§3.2, §3.5). The journal's outbox may carry this
+// lane later; until then BoltQueue keeps it in its own file.
+type Queue interface {
+	// Push stores ev durably (on disk before it returns) and returns its
+	// key, which increases with every push.
+	Push(ev Event) (uint64, error)
+	// Pending returns the events not yet retired, oldest first, with Key set.
+	Pending() ([]Event, error)
+	// Retire removes the event with key; an unknown key is not an error.
+	Retire(key uint64) error
+	// Len is the number of pending events.
+	Len() int
+}
+
+var _ Queue = (*BoltQueue)(nil)
+
+var bucketEvents = []byte("events")
+
+// BoltQueue is a Queue in a bbolt file of its own (arc.db in the state
+// directory).
+type BoltQueue struct {
+	db  *bolt.DB
+	len atomic.Int64
+}
+
+// OpenBoltQueue opens or creates the queue file at path (mode 0600).
+func OpenBoltQueue(path string) (*BoltQueue, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("arc: queue %s: %w", path, err)
+	}
+	q := &BoltQueue{db: db}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketEvents)
+		if err != nil {
+			return err
+		}
+		q.len.Store(int64(b.Stats().KeyN))
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("arc: queue %s: %w", path, err)
+	}
+	return q, nil
+}
+
+// Push implements Queue.
+func (q *BoltQueue) Push(ev Event) (uint64, error) {
+	err := q.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketEvents)
+		k, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		ev.Key = k
+		v, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		return b.Put(binary.BigEndian.AppendUint64(nil, k), v)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("arc: queue push: %w", err)
+	}
+	q.len.Add(1)
+	return ev.Key, nil
+}
+
+// Pending implements Queue.
+func (q *BoltQueue) Pending() ([]Event, error) {
+	var out []Event
+	err := q.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketEvents).ForEach(func(k, v []byte) error {
+			var ev Event
+			if err := json.Unmarshal(v, &ev); err != nil {
+				return fmt.Errorf("event %x: %w", k, err)
+			}
+			ev.Key = binary.BigEndian.Uint64(k)
+			out = append(out, ev)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("arc: queue: %w", err)
+	}
+	return out, nil
+}
+
+// Retire implements Queue.
+func (q *BoltQueue) Retire(key uint64) error {
+	removed := false
+	err := q.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketEvents)
+		k := binary.BigEndian.AppendUint64(nil, key)
+		if b.Get(k) == nil {
+			return nil
+		}
+		removed = true
+		return b.Delete(k)
+	})
+	if err != nil {
+		return fmt.Errorf("arc: queue retire: %w", err)
+	}
+	if removed {
+		q.len.Add(-1)
+	}
+	return nil
+}
+
+// Len implements Queue.
+func (q *BoltQueue) Len() int { return int(q.len.Load()) }
+
+// Close closes the file.
+func (q *BoltQueue) Close() error { return q.db.Close() }

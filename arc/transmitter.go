@@ -1,0 +1,578 @@
+package arc
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hallguard/hallguard/daemon/engine"
+	"github.com/hallguard/hallguard/devices/clock"
+)
+
+// PathState is the supervision state of the path to one receiver.
+type PathState int
+
+// Path states.
+const (
+	PathOK       PathState = iota // the last exchange was ACKed
+	PathDegraded                  // an exchange failed; not yet failed
+	PathFailed                    // no ACK for FailAfter: trouble is raised
+)
+
+func (s PathState) String() string {
+	return [...]string{"ok", "degraded", "failed"}[s]
+}
+
+// Path is one receiver, in the order tried: primary first, then backups.
+type Path struct {
+	Name    string // primary, backup: the metrics' path label
+	Network string // tcp or udp
+	Addr    string // host:port
+	// PollInterval is the NULL supervision poll interval (0: no polls).
+	PollInterval time.Duration
+	// FailAfter: the path has failed when nothing was ACKed this long.
+	// Keep it, plus one poll interval and one ACK timeout, under the
+	// category's reporting time.
+	FailAfter time.Duration
+	// TestInterval is the periodic test report (602) interval (0: none).
+	TestInterval time.Duration
+}
+
+// Options configure a Transmitter.
+type Options struct {
+	Account  string // the hall's account at the ARC (hex digits)
+	Receiver string // receiver number prefix R (hex digits), or ""
+	Line     string // line prefix L (hex digits), or ""
+	// Key is the AES-128/192/256 key; nil sends clear messages.
+	Key   []byte
+	Paths []Path
+	// AckTimeout is how long to wait for an answer (default 10s).
+	AckTimeout time.Duration
+	// Retries on a path that is ok, after silence, an error or a NAK,
+	// before trying the next path (default 0: none; the config gives 2).
+	// A path that is already degraded gets one try per event.
+	Retries int
+	// RetryAfter is the wait before trying again when no receiver took
+	// an event (default AckTimeout).
+	RetryAfter time.Duration
+	// AckWindow bounds an encrypted ACK's timestamp against ours (default 1m).
+	AckWindow time.Duration
+	Clock     clock.Clock
+	// Queue is the durable lane; required.
+	Queue   Queue
+	Mapping *Mapping
+	// Registerer takes the metrics; nil keeps them unregistered.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+	// OnPathState is told every change of a path's state, from the
+	// transmitter's goroutine; it must not block.
+	OnPathState func(path string, s PathState, detail string)
+	// OnAck is told every event a receiver ACKed; it must not block.
+	OnAck func(ev Event, path string, rtt time.Duration)
+}
+
+// Transmitter sends events to the ARC over DC-09, in order, one at a time,
+// each retired from the Queue on its ACK; it polls and tests every path.
+type Transmitter struct {
+	o   Options
+	clk clock.Clock
+	log *slog.Logger
+	m   *metrics
+
+	mu    sync.Mutex
+	in    []Event // handed off, not yet pushed
+	paths []*pathRun
+	wake  chan struct{}
+
+	// Owned by the running goroutine.
+	pending      []Event
+	seq          int
+	offset       time.Duration // receiver time minus ours, learnt from NAKs
+	blockedUntil time.Time
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	timers []clock.Timer
+}
+
+type pathRun struct {
+	Path
+	conn    net.Conn
+	br      *bufio.Reader
+	state   PathState // guarded by Transmitter.mu
+	lastOK  time.Time // transmitter goroutine only
+	pollDue atomic.Bool
+	testDue atomic.Bool
+	polls   atomic.Int64 // supervision exchanges done (tests wait on it)
+}
+
+// New checks opts and returns a Transmitter; Start runs it.
+func New(opts Options) (*Transmitter, error) {
+	if opts.Queue == nil || len(opts.Paths) == 0 || opts.Account == "" {
+		return nil, errors.New("arc: a queue, an account and at least one receiver are required")
+	}
+	if opts.Key != nil {
+		switch len(opts.Key) {
+		case 16, 24, 32:
+		default:
+			return nil, fmt.Errorf("arc: key of %d bytes: want 16, 24 or 32 (AES-128/192/256)", len(opts.Key))
+		}
+	}
+	if opts.AckTimeout <= 0 {
+		opts.AckTimeout = 10 * time.Second
+	}
+	if opts.RetryAfter <= 0 {
+		opts.RetryAfter = opts.AckTimeout
+	}
+	if opts.AckWindow <= 0 {
+		opts.AckWindow = time.Minute
+	}
+	if opts.Retries < 0 {
+		opts.Retries = 0
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Mapping == nil {
+		opts.Mapping = &Mapping{}
+	}
+	t := &Transmitter{o: opts, clk: opts.Clock, log: opts.Logger, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	var names []string
+	for _, p := range opts.Paths {
+		if p.Network != "tcp" && p.Network != "udp" {
+			return nil, fmt.Errorf("arc: receiver %s: network %q (want tcp or udp)", p.Name, p.Network)
+		}
+		t.paths = append(t.paths, &pathRun{Path: p})
+		names = append(names, p.Name)
+	}
+	t.m = newMetrics(opts.Registerer, names)
+	return t, nil
+}
+
+// Start loads what the queue holds from before (a restart or a crash
+// replays it first, in order) and starts sending, polling and testing.
+func (t *Transmitter) Start(ctx context.Context) error {
+	old, err := t.o.Queue.Pending()
+	if err != nil {
+		return err
+	}
+	if len(old) > 0 {
+		t.log.Warn("DC-09 events from before the restart are sent first", "events", len(old))
+	}
+	t.pending = old
+	now := t.clk.Now()
+	for _, p := range t.paths {
+		p.lastOK = now // a path has FailAfter from start to prove itself
+		if p.PollInterval > 0 {
+			t.every(p.PollInterval, &p.pollDue)
+		}
+		if p.TestInterval > 0 {
+			t.every(p.TestInterval, &p.testDue)
+		}
+	}
+	ctx, t.cancel = context.WithCancel(ctx)
+	go t.run(ctx)
+	t.kick()
+	return nil
+}
+
+// every sets flag every d on the transmitter's clock and wakes it.
+func (t *Transmitter) every(d time.Duration, flag *atomic.Bool) {
+	var tick func()
+	tick = func() {
+		flag.Store(true)
+		t.kick()
+		t.mu.Lock()
+		t.timers = append(t.timers, t.clk.AfterFunc(d, tick))
+		t.mu.Unlock()
+	}
+	t.mu.Lock()
+	t.timers = append(t.timers, t.clk.AfterFunc(d, tick))
+	t.mu.Unlock()
+}
+
+// Close stops the transmitter; what is not ACKed stays in the queue.
+func (t *Transmitter) Close() {
+	if t.cancel != nil {
+		t.cancel()
+		<-t.done
+	}
+	t.mu.Lock()
+	for _, tm := range t.timers {
+		tm.Stop()
+	}
+	t.timers = nil
+	t.mu.Unlock()
+}
+
+func (t *Transmitter) kick() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Report hands an incident report off (engine.Sink style: it never
+// blocks); the ones the ARC takes are queued durably and sent.
+func (t *Transmitter) Report(r engine.Report) {
+	if ev, ok := t.o.Mapping.Report(r); ok {
+		t.Send(ev)
+	}
+}
+
+// Condition hands a condition off, as Report does.
+func (t *Transmitter) Condition(c engine.Condition) {
+	if ev, ok := t.o.Mapping.Condition(c); ok {
+		t.Send(ev)
+	}
+}
+
+// Send hands an event off to be queued durably and sent.
+func (t *Transmitter) Send(ev Event) {
+	t.mu.Lock()
+	t.in = append(t.in, ev)
+	t.mu.Unlock()
+	t.kick()
+}
+
+// State returns the state of the named path.
+func (t *Transmitter) State(path string) PathState {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, p := range t.paths {
+		if p.Name == path {
+			return p.state
+		}
+	}
+	return PathFailed
+}
+
+func (t *Transmitter) run(ctx context.Context) {
+	defer close(t.done)
+	defer t.closeConns()
+	for {
+		if ctx.Err() != nil {
+			return
+		}
+		t.absorb()
+		busy := false
+		if len(t.pending) > 0 && !t.clk.Now().Before(t.blockedUntil) {
+			t.sendHead()
+			busy = true
+		} else {
+			for _, p := range t.paths {
+				if p.testDue.Swap(false) {
+					t.supervise(p, CIDPeriodicTest)
+					busy = true
+				} else if p.pollDue.Swap(false) {
+					t.supervise(p, 0)
+					busy = true
+				}
+			}
+		}
+		t.gauges()
+		if busy {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.wake:
+		}
+	}
+}
+
+// absorb makes handed-off events durable, in order.
+func (t *Transmitter) absorb() {
+	t.mu.Lock()
+	in := t.in
+	t.in = nil
+	t.mu.Unlock()
+	for _, ev := range in {
+		k, err := t.o.Queue.Push(ev)
+		if err != nil {
+			// Never dropped: it is sent from memory, and the log says
+			// a crash now would lose it.
+			t.log.Error("DC-09 event not stored; sending it from memory", "event", ev.ID, "err", err)
+		}
+		ev.Key = k
+		t.pending = append(t.pending, ev)
+	}
+}
+
+func (t *Transmitter) nextSeq() int {
+	t.seq++
+	if t.seq > 9999 {
+		t.seq = 1
+	}
+	return t.seq
+}
+
+func (t *Transmitter) frame(id, data string, seq int) Frame {
+	return Frame{ID: id, Seq: seq, Receiver: t.o.Receiver, Line: t.o.Line, Account: t.o.Account, Data: data,
+		Time: t.clk.Now().Add(t.offset)}
+}
+
+// order is the paths to try: those not failed in their configured order,
+// then the failed ones (the event must still go somewhere).
+func (t *Transmitter) order() []*pathRun {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var up, down []*pathRun
+	for _, p := range t.paths {
+		if p.state == PathFailed {
+			down = append(down, p)
+		} else {
+			up = append(up, p)
+		}
+	}
+	return append(up, down...)
+}
+
+// sendHead sends the oldest pending event until a receiver ACKs it.
+func (t *Transmitter) sendHead() {
+	ev := t.pending[0]
+	seq := t.nextSeq()
+	data := ev.Data(t.o.Account)
+	for _, p := range t.order() {
+		if t.deliver(p, ev.Format, data, seq, ev, t.o.Retries) {
+			if ev.Key != 0 {
+				if err := t.o.Queue.Retire(ev.Key); err != nil {
+					t.log.Error("DC-09 event ACKed but not retired; it will be sent again", "event", ev.ID, "err", err)
+				}
+			}
+			t.pending = t.pending[1:]
+			return
+		}
+	}
+	t.blockedUntil = t.clk.Now().Add(t.o.RetryAfter)
+	t.mu.Lock()
+	t.timers = append(t.timers, t.clk.AfterFunc(t.o.RetryAfter, t.kick))
+	t.mu.Unlock()
+	t.log.Error("no receiver took a DC-09 event; it stays queued", "event", ev.ID, "retry_in_s", t.o.RetryAfter.Seconds())
+}
+
+// deliver sends one message on p with its retries; true once ACKed.
+func (t *Transmitter) deliver(p *pathRun, id, data string, seq int, ev Event, retries int) bool {
+	attempts := 1
+	t.mu.Lock()
+	if p.state == PathOK {
+		attempts += retries
+	}
+	t.mu.Unlock()
+	naked := false
+	for a := 0; a < attempts; a++ {
+		if a > 0 {
+			t.m.retries.WithLabelValues(p.Name).Inc()
+		}
+		reply, rtt, err := t.exchange(p, t.frame(id, data, seq))
+		if err != nil {
+			t.failed(p, err)
+			continue
+		}
+		switch reply.ID {
+		case IDAck:
+			t.acked(p, rtt)
+			if id != IDNull && ev.ID != "" {
+				t.m.acked.WithLabelValues(p.Name).Inc()
+				if t.o.OnAck != nil {
+					t.o.OnAck(ev, p.Name, rtt)
+				}
+			}
+			return true
+		case IDNak:
+			t.m.naks.WithLabelValues(p.Name).Inc()
+			if !reply.Time.IsZero() {
+				t.offset = reply.Time.Sub(t.clk.Now())
+				t.log.Warn("DC-09 receiver refused our time; resending with its time", "path", p.Name, "offset_s", t.offset.Seconds())
+			}
+			if !naked { // one resend with the corrected time is free
+				naked = true
+				a--
+				t.m.retries.WithLabelValues(p.Name).Inc()
+			}
+		default: // DUH: the receiver is there but will not take it
+			t.log.Error("DC-09 receiver did not understand a message", "path", p.Name, "answer", reply.ID, "id", id)
+			return false
+		}
+	}
+	return false
+}
+
+// supervise polls p with NULL, or sends it a periodic test (code 602).
+func (t *Transmitter) supervise(p *pathRun, code int) {
+	defer p.polls.Add(1)
+	id, data := IDNull, ""
+	var ev Event
+	if code != 0 {
+		ev = Test(code, t.clk.Now())
+		id, data = ev.Format, ev.Data(t.o.Account)
+	}
+	t.deliver(p, id, data, t.nextSeq(), ev, 0)
+}
+
+// exchange sends f on p and waits for the answer with f's sequence (or a
+// NAK), dialling first if needed. Network errors close the connection.
+func (t *Transmitter) exchange(p *pathRun, f Frame) (Frame, time.Duration, error) {
+	raw, err := f.Encode(t.o.Key)
+	if err != nil {
+		return Frame{}, 0, err
+	}
+	if p.conn == nil {
+		c, err := net.DialTimeout(p.Network, p.Addr, t.o.AckTimeout)
+		if err != nil {
+			return Frame{}, 0, fmt.Errorf("arc: %s: %w", p.Name, err)
+		}
+		p.conn, p.br = c, bufio.NewReaderSize(c, MaxFrame+2)
+	}
+	start := time.Now() // round trip on the real clock: a network time
+	deadline := start.Add(t.o.AckTimeout)
+	_ = p.conn.SetDeadline(deadline)
+	if _, err := p.conn.Write(raw); err != nil {
+		t.drop(p)
+		return Frame{}, 0, fmt.Errorf("arc: %s: send: %w", p.Name, err)
+	}
+	for {
+		var ans []byte
+		if p.Network == "udp" {
+			buf := make([]byte, MaxFrame+2)
+			n, err := p.conn.Read(buf)
+			if err != nil {
+				t.drop(p)
+				return Frame{}, 0, fmt.Errorf("arc: %s: no answer: %w", p.Name, err)
+			}
+			ans = buf[:n]
+		} else {
+			ans, err = readFrame(p.br)
+			if err != nil {
+				t.drop(p)
+				return Frame{}, 0, fmt.Errorf("arc: %s: no answer: %w", p.Name, err)
+			}
+		}
+		rtt := time.Since(start)
+		r, err := Decode(ans, t.o.Key)
+		if err != nil {
+			t.log.Warn("DC-09 answer refused", "path", p.Name, "err", err)
+			continue // not the answer: keep waiting until the deadline
+		}
+		switch {
+		case r.ID == IDNak:
+			return r, rtt, nil
+		case r.Seq != f.Seq || (r.Account != "" && r.Account != t.o.Account):
+			continue // a late answer to an earlier message, or not ours
+		case r.ID == IDAck && t.o.Key != nil:
+			// An encrypted message wants an encrypted ACK with a time
+			// close to ours: a replayed or forged ACK is not taken.
+			now := t.clk.Now().Add(t.offset)
+			if !r.Encrypted || r.Time.IsZero() || r.Time.Before(now.Add(-t.o.AckWindow)) || r.Time.After(now.Add(t.o.AckWindow)) {
+				t.log.Warn("DC-09 ACK refused: not encrypted or out of time", "path", p.Name, "time", r.Time)
+				continue
+			}
+		}
+		return r, rtt, nil
+	}
+}
+
+func (t *Transmitter) drop(p *pathRun) {
+	if p.conn != nil {
+		p.conn.Close()
+		p.conn, p.br = nil, nil
+	}
+}
+
+func (t *Transmitter) closeConns() {
+	for _, p := range t.paths {
+		t.drop(p)
+	}
+}
+
+func (t *Transmitter) acked(p *pathRun, rtt time.Duration) {
+	now := t.clk.Now()
+	p.lastOK = now
+	t.m.rtt.WithLabelValues(p.Name).Observe(rtt.Seconds())
+	t.m.lastAck.WithLabelValues(p.Name).Set(float64(now.UnixNano()) / 1e9)
+	t.setState(p, PathOK, "ACK")
+}
+
+func (t *Transmitter) failed(p *pathRun, err error) {
+	st := PathDegraded
+	if t.clk.Now().Sub(p.lastOK) >= p.FailAfter {
+		st = PathFailed
+	}
+	t.setState(p, st, err.Error())
+}
+
+func (t *Transmitter) setState(p *pathRun, st PathState, detail string) {
+	t.mu.Lock()
+	old := p.state
+	p.state = st
+	t.mu.Unlock()
+	if old == st {
+		return
+	}
+	t.m.state.WithLabelValues(p.Name).Set(float64(st))
+	t.m.up.WithLabelValues(p.Name).Set(b2f(st != PathFailed))
+	switch st {
+	case PathFailed:
+		t.log.Error("DC-09 path failed", "path", p.Name, "since_ack_s", t.clk.Now().Sub(p.lastOK).Seconds(), "detail", detail)
+	case PathDegraded:
+		t.log.Warn("DC-09 path degraded", "path", p.Name, "detail", detail)
+	default:
+		t.log.Info("DC-09 path ok", "path", p.Name)
+	}
+	if t.o.OnPathState != nil {
+		t.o.OnPathState(p.Name, st, detail)
+	}
+}
+
+// gauges counts the pending events on the path first in line for them.
+func (t *Transmitter) gauges() {
+	t.mu.Lock()
+	n := len(t.pending) + len(t.in)
+	t.mu.Unlock()
+	for i, p := range t.order() {
+		v := 0
+		if i == 0 {
+			v = n
+		}
+		t.m.pending.WithLabelValues(p.Name).Set(float64(v))
+	}
+}
+
+// Probe sends one manual test (601) on the named path and returns the
+// answer and the round trip: `hallguard arc test`. Use it on a
+// Transmitter that is not started.
+func (t *Transmitter) Probe(path string) (Frame, time.Duration, error) {
+	for _, p := range t.paths {
+		if p.Name != path {
+			continue
+		}
+		ev := Test(CIDManualTest, t.clk.Now())
+		defer t.drop(p)
+		f, rtt, err := t.exchange(p, t.frame(ev.Format, ev.Data(t.o.Account), t.nextSeq()))
+		if err == nil && f.ID == IDNak && !f.Time.IsZero() { // resend once with the receiver's time
+			t.offset = f.Time.Sub(t.clk.Now())
+			f, rtt, err = t.exchange(p, t.frame(ev.Format, ev.Data(t.o.Account), t.nextSeq()))
+		}
+		return f, rtt, err
+	}
+	return Frame{}, 0, fmt.Errorf("arc: no receiver %q", path)
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

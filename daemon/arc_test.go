@@ -1,0 +1,273 @@
+package daemon_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/hallguard/hallguard/arc"
+	"github.com/hallguard/hallguard/daemon"
+	"github.com/hallguard/hallguard/daemon/config"
+	"github.com/hallguard/hallguard/devices/sim"
+	"github.com/hallguard/hallguard/mqtt/broker"
+)
+
+// arcReceiver is `hallguard arc listen` in-process on a free loopback port.
+type arcReceiver struct {
+	*arc.Receiver
+	addr   string
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	events []string
+}
+
+func startARCReceiver(t *testing.T, key []byte) *arcReceiver {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &arcReceiver{Receiver: &arc.Receiver{Key: key}, addr: ln.Addr().String()}
+	r.Handle = func(m arc.Received) {
+		if m.Event != nil && m.Answer == arc.IDAck {
+			r.mu.Lock()
+			r.events = append(r.events, m.Frame.Data)
+			r.mu.Unlock()
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go r.ServeTCP(ctx, ln)
+	t.Cleanup(cancel)
+	return r
+}
+
+func (r *arcReceiver) got() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.events...)
+}
+
+// startARC runs the test hall with an arc section.
+func startARC(t *testing.T, arcYAML string) *running {
+	t.Helper()
+	dir := t.TempDir()
+	root, _ := filepath.Abs(filepath.Join("..", "configs"))
+	cfg, err := config.Parse(filepath.Join(root, "daemon-test.yaml"), []byte(hallYAML+arcYAML+"state_dir: "+dir+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{t: t, cancel: cancel, done: make(chan error, 1)}
+	ready := make(chan *daemon.Daemon, 1)
+	go func() {
+		r.done <- daemon.Run(ctx, cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func(d *daemon.Daemon) { ready <- d }})
+	}()
+	select {
+	case r.d = <-ready:
+	case err := <-r.done:
+		t.Fatalf("Run ended before ready: %v", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("not ready after 15s")
+	}
+	r.sim = r.d.Backend().(*sim.Backend)
+	t.Cleanup(func() { r.stop() })
+	return r
+}
+
+func keyFile(t *testing.T, mode os.FileMode) string {
+	p := filepath.Join(t.TempDir(), "arc-key")
+	if err := os.WriteFile(p, []byte(strings.Repeat("a5", 32)+"\n"), mode); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(p, mode)
+	return p
+}
+
+// TestRobberyReachesTheARCOverDC09: a panic press goes, encrypted, to the
+// alarm receiving centre as a silent hold-up (1122, zone of the input),
+// and the path's metrics show it.
+func TestRobberyReachesTheARCOverDC09(t *testing.T) {
+	key := make([]byte, 32)
+	for i := range key {
+		key[i] = 0xa5
+	}
+	rc := startARCReceiver(t, key)
+	r := startARC(t, fmt.Sprintf("arc:\n  account: \"4F39\"\n  key_file: %s\n  category: SP4\n  receivers: [{name: primary, address: %q}]\n", keyFile(t, 0o600), rc.addr))
+	r.sim.Input("panic-1").Press()
+	r.eventually("robbery at the ARC", func() bool { return len(rc.got()) > 0 })
+	if got := rc.got()[0]; got != "#4F39|1122 01 001" {
+		t.Errorf("ARC got %q, want the silent hold-up #4F39|1122 01 001", got)
+	}
+	r.eventually("ACK counted", func() bool {
+		m := r.metrics()
+		return strings.Contains(m, `hallguard_arc_events_acked_total{path="primary"} 1`) && strings.Contains(m, `hallguard_arc_path_up{path="primary"} 1`)
+	})
+}
+
+// TestExposedARCKeyStopsTheStart: a key file others can read is refused
+// and the daemon does not start.
+func TestExposedARCKeyStopsTheStart(t *testing.T) {
+	dir := t.TempDir()
+	root, _ := filepath.Abs(filepath.Join("..", "configs"))
+	y := hallYAML + fmt.Sprintf("arc:\n  account: \"4F39\"\n  key_file: %s\n  category: SP4\n  receivers: [{name: primary, address: \"127.0.0.1:1\"}]\n", keyFile(t, 0o644)) + "state_dir: " + dir + "\n"
+	cfg, err := config.Parse(filepath.Join(root, "daemon-test.yaml"), []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = daemon.Run(ctx, cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err == nil || !strings.Contains(err.Error(), "readable by group or others") {
+		t.Fatalf("Run: %v, want the exposed key refused", err)
+	}
+}
+
+// TestFailedARCPathIsReportedOnTheOtherPaths: the primary receiver is
+// gone; its path fails and the trouble goes to the center on MQTT (the
+// conditions topic) and, as Contact ID 350, through the backup receiver.
+func TestFailedARCPathIsReportedOnTheOtherPaths(t *testing.T) {
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	backup := startARCReceiver(t, nil)
+	r := startARC(t, fmt.Sprintf(`arc:
+  account: "4F39"
+  category: SP6
+  receivers:
+    - {name: primary, address: %q, poll_interval: 1s, fail_after: 2s}
+    - {name: backup, address: %q, poll_interval: 1s, fail_after: 2s}
+`, deadAddr, backup.addr))
+	var mu sync.Mutex
+	var conds []map[string]any
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + r.d.BrokerAddr()).SetClientID("center"))
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	defer c.Disconnect(0)
+	c.Subscribe("hallguard/t-hall/events/condition", 1, func(_ paho.Client, m paho.Message) {
+		var v map[string]any
+		if json.Unmarshal(m.Payload(), &v) == nil {
+			mu.Lock()
+			conds = append(conds, v)
+			mu.Unlock()
+		}
+	}).Wait()
+	r.eventually("arc path trouble on MQTT", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, v := range conds {
+			if v["kind"] == "arc_path_failed:primary" && v["active"] == true && v["class"] == "trouble" {
+				return true
+			}
+		}
+		return false
+	})
+	r.eventually("communication trouble at the backup receiver", func() bool {
+		for _, e := range backup.got() {
+			if e == "#4F39|1350 01 000" {
+				return true
+			}
+		}
+		return false
+	})
+	if !strings.Contains(r.metrics(), `hallguard_arc_path_up{path="primary"} 0`) {
+		t.Error("hallguard_arc_path_up of the dead primary is not 0")
+	}
+}
+
+// TestDualPathRobberyWithBrokerDown: MQTT and DC-09 at once, the broker
+// down from the start. The robbery reaches the ARC over DC-09, the ARC is
+// told the MQTT path failed (350), and once the broker is back MQTT
+// catches up: the robbery report is delivered there too.
+func TestDualPathRobberyWithBrokerDown(t *testing.T) {
+	hold, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	brokerAddr := hold.Addr().String()
+	hold.Close() // nothing listens there yet: the broker is down
+	rc := startARCReceiver(t, nil)
+	y := strings.Replace(hallYAML, `mqtt: {broker: embedded, listen: "127.0.0.1:0"}`, `mqtt: {broker: "tcp://`+brokerAddr+`", max_reconnect: 1s}`, 1)
+	if y == hallYAML {
+		t.Fatal("test hall's mqtt line not found")
+	}
+	dir := t.TempDir()
+	root, _ := filepath.Abs(filepath.Join("..", "configs"))
+	cfg, err := config.Parse(filepath.Join(root, "daemon-test.yaml"), []byte(y+fmt.Sprintf(`arc:
+  account: "4F39"
+  category: SP6
+  receivers: [{name: primary, address: %q, poll_interval: 1s, fail_after: 2s}]
+state_dir: %s
+`, rc.addr, dir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{t: t, cancel: cancel, done: make(chan error, 1)}
+	ready := make(chan *daemon.Daemon, 1)
+	go func() {
+		r.done <- daemon.Run(ctx, cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func(d *daemon.Daemon) { ready <- d }})
+	}()
+	select {
+	case r.d = <-ready:
+	case err := <-r.done:
+		t.Fatalf("Run ended before ready: %v", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("not ready after 15s")
+	}
+	r.sim = r.d.Backend().(*sim.Backend)
+	t.Cleanup(func() { r.stop() })
+
+	r.sim.Input("panic-1").Press()
+	has := func(want string) func() bool {
+		return func() bool {
+			for _, e := range rc.got() {
+				if e == want {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	r.eventually("robbery at the ARC with the broker down", has("#4F39|1122 01 001"))
+	r.eventually("MQTT path failure at the ARC", has("#4F39|1350 01 000"))
+	pending := func() float64 {
+		resp, err := http.Get("http://" + r.d.HTTPAddr() + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var h struct {
+			Pending float64 `json:"reports_pending"`
+		}
+		json.NewDecoder(resp.Body).Decode(&h)
+		return h.Pending
+	}
+	if n := pending(); n != 1 {
+		t.Errorf("%v reports pending on MQTT while the broker is down, want the robbery's 1", n)
+	}
+
+	b, err := broker.Start(brokerAddr, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	r.eventually("MQTT caught up", func() bool { return pending() == 0 })
+	r.eventually("MQTT path restored at the ARC", has("#4F39|3350 01 000"))
+}
