@@ -49,7 +49,7 @@ func (r *running) pressUntil(id string, ok func() bool) {
 
 // lastReportSeq reads the highest report seq in the journal's export.
 func (r *running) lastReportSeq() uint64 {
-	resp, err := http.Get("http://" + r.d.HTTPAddr() + "/api/journal/export?kind=report")
+	resp, err := http.Get("http://" + r.d.LocalAddr() + "/api/journal/export?kind=report")
 	if err != nil {
 		r.t.Fatal(err)
 	}
