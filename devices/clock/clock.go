@@ -5,23 +5,52 @@
 package clock
 
 import (
+	"context"
 	"sync"
 	"time"
 )
 
-// Clock tells the time and schedules callbacks.
+// Clock tells the time and schedules callbacks, timers and tickers. The
+// shape follows tailscale's tstime.Clock: channels where the standard
+// library has channels, so code reads as it would with package time.
 type Clock interface {
 	// Now returns the current time.
 	Now() time.Time
 	// AfterFunc calls f in its own goroutine once d has passed.
 	// The returned Timer's Stop prevents a call that has not yet started.
 	AfterFunc(d time.Duration, f func()) Timer
+	// NewTimer sends the time on the channel once d has passed, like
+	// time.NewTimer. The channel has a buffer of one.
+	NewTimer(d time.Duration) (Timer, <-chan time.Time)
+	// NewTicker sends the time on the channel every d, like
+	// time.NewTicker: a tick the reader has not taken yet is not queued
+	// twice. d must be positive.
+	NewTicker(d time.Duration) (Ticker, <-chan time.Time)
 }
 
 // Timer is a scheduled callback.
 type Timer interface {
 	// Stop cancels the call. It reports whether the call was prevented.
 	Stop() bool
+}
+
+// Ticker is a running ticker.
+type Ticker interface {
+	// Stop ends the ticks. No tick is sent after Stop returns.
+	Stop()
+}
+
+// Sleep waits for d on c, or until ctx is done. It returns ctx.Err() when
+// the context ended first, else nil.
+func Sleep(ctx context.Context, c Clock, d time.Duration) error {
+	t, ch := c.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Real is the system clock.
@@ -34,6 +63,18 @@ func (Real) Now() time.Time { return time.Now() }
 
 // AfterFunc wraps time.AfterFunc.
 func (Real) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+
+// NewTimer wraps time.NewTimer.
+func (Real) NewTimer(d time.Duration) (Timer, <-chan time.Time) {
+	t := time.NewTimer(d)
+	return t, t.C
+}
+
+// NewTicker wraps time.NewTicker.
+func (Real) NewTicker(d time.Duration) (Ticker, <-chan time.Time) {
+	t := time.NewTicker(d)
+	return t, t.C
+}
 
 // Fake is a manual clock for tests. Time moves only when Advance or Set is
 // called; due callbacks then run synchronously, in time order, in the caller's
@@ -84,6 +125,71 @@ func (c *Fake) AfterFunc(d time.Duration, f func()) Timer {
 	t := &fakeTimer{c: c, at: c.now.Add(d), seq: c.seq, f: f}
 	c.timers = append(c.timers, t)
 	return t
+}
+
+// NewTimer sends the fake time on the channel when Advance or Set reaches
+// Now()+d.
+func (c *Fake) NewTimer(d time.Duration) (Timer, <-chan time.Time) {
+	ch := make(chan time.Time, 1)
+	t := c.AfterFunc(d, func() {
+		select {
+		case ch <- c.Now():
+		default:
+		}
+	})
+	return t, ch
+}
+
+// NewTicker sends the fake time on the channel each time Advance or Set
+// passes another d; a tick not yet taken is dropped, as time.Ticker does.
+func (c *Fake) NewTicker(d time.Duration) (Ticker, <-chan time.Time) {
+	if d <= 0 {
+		panic("clock: non-positive interval for NewTicker")
+	}
+	tk := &fakeTicker{c: c, d: d, ch: make(chan time.Time, 1)}
+	tk.schedule()
+	return tk, tk.ch
+}
+
+type fakeTicker struct {
+	c  *Fake
+	d  time.Duration
+	ch chan time.Time
+
+	mu      sync.Mutex
+	t       Timer
+	stopped bool
+}
+
+func (tk *fakeTicker) schedule() {
+	tk.mu.Lock()
+	defer tk.mu.Unlock()
+	if !tk.stopped {
+		tk.t = tk.c.AfterFunc(tk.d, tk.fire)
+	}
+}
+
+func (tk *fakeTicker) fire() {
+	tk.mu.Lock()
+	stopped := tk.stopped
+	tk.mu.Unlock()
+	if stopped {
+		return
+	}
+	select {
+	case tk.ch <- tk.c.Now():
+	default:
+	}
+	tk.schedule()
+}
+
+func (tk *fakeTicker) Stop() {
+	tk.mu.Lock()
+	defer tk.mu.Unlock()
+	tk.stopped = true
+	if tk.t != nil {
+		tk.t.Stop()
+	}
 }
 
 // Advance moves time forward by d, running every callback that falls due,

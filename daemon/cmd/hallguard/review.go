@@ -15,6 +15,7 @@ import (
 	"github.com/hallguard/hallguard/daemon"
 	"github.com/hallguard/hallguard/daemon/engine"
 	"github.com/hallguard/hallguard/daemon/journal"
+	"github.com/hallguard/hallguard/daemon/report"
 	"github.com/hallguard/hallguard/mqtt/command"
 )
 
@@ -150,16 +151,16 @@ func reportCmd(args []string, stdout, stderr io.Writer) int {
 			return exitFail
 		}
 	}
-	f, err := daemon.ReadIncidentFile(&jsonl, incident)
+	f, err := report.ReadIncident(&jsonl, incident)
 	if err != nil {
 		fmt.Fprintln(stderr, "hallguard", err)
 		return exitFail
 	}
 	var doc bytes.Buffer
 	if *format == "json" {
-		err = daemon.RenderIncidentJSON(&doc, f)
+		err = report.RenderJSON(&doc, f)
 	} else {
-		err = daemon.RenderIncidentMarkdown(&doc, f, *lang)
+		err = report.RenderMarkdown(&doc, f, *lang)
 	}
 	if err == nil {
 		if *out != "" {

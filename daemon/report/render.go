@@ -1,4 +1,4 @@
-package daemon
+package report
 
 import (
 	"bufio"
@@ -12,22 +12,22 @@ import (
 	"github.com/hallguard/hallguard/mqtt"
 )
 
-// IncidentFile is one incident as the archive holds it (§3.5): every
+// Incident is one incident as the archive holds it (§3.5): every
 // report made for it, in order, and its review (§3.4). It is read from the
 // journal's JSONL export and rendered for printing and filing.
-type IncidentFile struct {
+type Incident struct {
 	Incident string
 	Reports  []engine.Report
 	Review   *engine.Review
 }
 
 // Final is the incident's latest report.
-func (f *IncidentFile) Final() engine.Report { return f.Reports[len(f.Reports)-1] }
+func (f *Incident) Final() engine.Report { return f.Reports[len(f.Reports)-1] }
 
-// ReadIncidentFile reads an incident from JSONL journal records (the
+// ReadIncident reads an incident from JSONL journal records (the
 // output of journal export with -incident ID, or of /api/journal/export).
-func ReadIncidentFile(r io.Reader, incident string) (*IncidentFile, error) {
-	f := &IncidentFile{Incident: incident}
+func ReadIncident(r io.Reader, incident string) (*Incident, error) {
+	f := &Incident{Incident: incident}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(nil, 16<<20)
 	for sc.Scan() {
@@ -68,7 +68,7 @@ func ReadIncidentFile(r io.Reader, incident string) (*IncidentFile, error) {
 	return f, nil
 }
 
-// incidentJSON is RenderIncidentJSON's document.
+// incidentJSON is RenderJSON's document.
 type incidentJSON struct {
 	Incident string              `json:"incident"`
 	Final    mqtt.ReportPayload  `json:"report"`
@@ -84,10 +84,10 @@ type incidentReportRef struct {
 	Made    time.Time `json:"made_at"`
 }
 
-// RenderIncidentJSON writes the incident as one JSON document: its latest
+// RenderJSON writes the incident as one JSON document: its latest
 // report as the center received it (sent_at: when it was made), the list
 // of reports, and the review.
-func RenderIncidentJSON(w io.Writer, f *IncidentFile) error {
+func RenderJSON(w io.Writer, f *Incident) error {
 	fin := f.Final()
 	doc := incidentJSON{Incident: f.Incident, Final: mqtt.NewReportPayload(fin, fin.Created), Review: f.Review}
 	for _, r := range f.Reports {
@@ -112,10 +112,10 @@ func (l label) in(lang string) string {
 	return l.zh + " " + l.en
 }
 
-// RenderIncidentMarkdown writes the full incident report for printing and
+// RenderMarkdown writes the full incident report for printing and
 // filing: the §3.3 items in order, the timeline, the steps, the reports
 // sent and the §3.4 review. lang is zh, en or both.
-func RenderIncidentMarkdown(w io.Writer, f *IncidentFile, lang string) error {
+func RenderMarkdown(w io.Writer, f *Incident, lang string) error {
 	if lang != "zh" && lang != "en" && lang != "both" {
 		return fmt.Errorf("report: lang %q: want zh, en or both", lang)
 	}

@@ -1,4 +1,4 @@
-package daemon_test
+package report_test
 
 import (
 	"bytes"
@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hallguard/hallguard/daemon"
 	"github.com/hallguard/hallguard/daemon/config"
 	"github.com/hallguard/hallguard/daemon/engine"
 	"github.com/hallguard/hallguard/daemon/engine/enginetest"
+	"github.com/hallguard/hallguard/daemon/report"
 	"github.com/hallguard/hallguard/devices/clock"
 )
 
@@ -22,7 +22,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // returns its journal records as `journal export` writes them.
 func incidentJournal(t *testing.T) (string, []byte) {
 	t.Helper()
-	cfg, err := config.Load(filepath.Join("..", "configs", "demo.yaml"))
+	cfg, err := config.Load(filepath.Join("..", "..", "configs", "demo.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func incidentJournal(t *testing.T) (string, []byte) {
 
 func TestIncidentReportGolden(t *testing.T) {
 	id, jsonl := incidentJournal(t)
-	f, err := daemon.ReadIncidentFile(bytes.NewReader(jsonl), id)
+	f, err := report.ReadIncident(bytes.NewReader(jsonl), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,10 +87,10 @@ func TestIncidentReportGolden(t *testing.T) {
 		golden string
 		render func(*bytes.Buffer) error
 	}{
-		{"report.both.md", func(b *bytes.Buffer) error { return daemon.RenderIncidentMarkdown(b, f, "both") }},
-		{"report.zh.md", func(b *bytes.Buffer) error { return daemon.RenderIncidentMarkdown(b, f, "zh") }},
-		{"report.en.md", func(b *bytes.Buffer) error { return daemon.RenderIncidentMarkdown(b, f, "en") }},
-		{"report.json", func(b *bytes.Buffer) error { return daemon.RenderIncidentJSON(b, f) }},
+		{"report.both.md", func(b *bytes.Buffer) error { return report.RenderMarkdown(b, f, "both") }},
+		{"report.zh.md", func(b *bytes.Buffer) error { return report.RenderMarkdown(b, f, "zh") }},
+		{"report.en.md", func(b *bytes.Buffer) error { return report.RenderMarkdown(b, f, "en") }},
+		{"report.json", func(b *bytes.Buffer) error { return report.RenderJSON(b, f) }},
 	} {
 		var b bytes.Buffer
 		if err := tc.render(&b); err != nil {
@@ -113,10 +113,10 @@ func TestIncidentReportGolden(t *testing.T) {
 			t.Errorf("%s differs from the golden file:\n%s", tc.golden, b.String())
 		}
 	}
-	if _, err := daemon.ReadIncidentFile(bytes.NewReader(jsonl), "nope"); err == nil {
+	if _, err := report.ReadIncident(bytes.NewReader(jsonl), "nope"); err == nil {
 		t.Error("an incident without reports rendered")
 	}
-	if err := daemon.RenderIncidentMarkdown(&bytes.Buffer{}, f, "fr"); err == nil {
+	if err := report.RenderMarkdown(&bytes.Buffer{}, f, "fr"); err == nil {
 		t.Error("lang fr accepted")
 	}
 }
