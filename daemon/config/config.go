@@ -121,12 +121,14 @@ type Output struct {
 // Smoke verification modes.
 const (
 	VerifyPersist   = "persist"   // active for the whole verify window
-	VerifyRetrigger = "retrigger" // re-triggers within the confirm window after a reset
+	VerifyRetrigger = "retrigger" // as persist; the re-alarm rule below holds in every mode
 	VerifyNone      = "none"      // every smoke activation is fire at once
 )
 
-// Smoke configures alarm verification for smoke inputs (§4.4). Two
-// detectors active within ConfirmWindow always give fire at once.
+// Smoke configures alarm verification for smoke inputs (§4.4). In every
+// mode, a detector that re-alarms within ConfirmWindow after a reset is
+// fire (the reset, retard, confirmation cycle), and two detectors active
+// within ConfirmWindow give fire at once.
 type Smoke struct {
 	Verify        string   `yaml:"verify"`
 	VerifyWindow  Duration `yaml:"verify_window"`
