@@ -51,6 +51,9 @@ import (
 //	             "contact", "after_seconds"} of whom it escalates to (§2)
 //	presses      how many times the panic button was pressed
 //	inputs       ids of the inputs involved, [] when none
+//	variants     every variant involved, the incident's own first; left out
+//	             unless a second one joined (a new input or variant joining
+//	             an open incident sends an update report)
 //	redelivered  true when this report id may have been sent before (a resend
 //	             after a lost connection, or a replay after a restart)
 //	sent_at      when this copy was handed to the MQTT client
@@ -84,6 +87,7 @@ type ReportPayload struct {
 	Escalation  *EscalationPayload `json:"escalation,omitempty"`
 	Presses     int                `json:"presses"`
 	Inputs      []string           `json:"inputs"`
+	Variants    []string           `json:"variants,omitempty"`
 	Redelivered bool               `json:"redelivered"`
 	SentAt      *time.Time         `json:"sent_at"`
 
@@ -149,6 +153,7 @@ func NewReportPayload(r engine.Report, sentAt time.Time) ReportPayload {
 		Steps:    make([]StepPayload, 0, len(r.Steps)),
 		Presses:  r.Presses,
 		Inputs:   append(make([]string, 0, len(r.Inputs)), r.Inputs...),
+		Variants: r.Variants,
 		SentAt:   jsonTime(sentAt),
 
 		ImpactDetail: r.ImpactDetail, Timeline: r.Timeline, Review: r.Review,

@@ -29,6 +29,12 @@ func TestMarshalReportNeverOmits(t *testing.T) {
 					t.Errorf("impact %v control %v", m["impact"], m["control"])
 				}
 			}},
+		{"variants that joined are carried", func(r *engine.Report) { r.Variants = []string{"armed", "explosive"} },
+			func(t *testing.T, m map[string]any) {
+				if v, ok := m["variants"].([]any); !ok || len(v) != 2 || v[1] != "explosive" {
+					t.Errorf("variants = %v, want [armed explosive]", m["variants"])
+				}
+			}},
 		{"zero times are null", func(r *engine.Report) { r.OccurredAt = time.Time{} }, func(t *testing.T, m map[string]any) {
 			if v, ok := m["occurred_at"]; !ok || v != nil {
 				t.Errorf("occurred_at = %v (present %v), want null", v, ok)

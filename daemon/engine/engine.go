@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -255,8 +256,12 @@ func (e *Engine) Signal(sg devices.Signal) {
 		e.sink.Condition(Condition{Class: ClassTamper, Kind: "tamper", Input: s.cfg.ID, Active: sg.Active, Time: sg.Time})
 	case config.KindGeneric:
 		if sg.Active && s.cfg.Playbook != "" {
-			if pb := e.cfg.Playbook(s.cfg.Playbook); pb != nil && e.openIncident(pb.ID, false) == nil {
-				e.raise(raising{pb: pb, origin: OriginStaff, source: s.cfg.ID, at: sg.Time, trigger: sg.Time})
+			if pb := e.cfg.Playbook(s.cfg.Playbook); pb != nil {
+				if inc := e.openIncident(pb.ID, false); inc != nil {
+					e.join(inc, sg.Time, s.cfg.ID)
+				} else {
+					e.raise(raising{pb: pb, origin: OriginStaff, source: s.cfg.ID, at: sg.Time, trigger: sg.Time})
+				}
 			}
 		}
 	}
@@ -295,12 +300,26 @@ func (e *Engine) panicPressed(in *config.Input, at time.Time) {
 		return
 	}
 	if inc := e.openIncident("robbery", false); inc != nil {
-		// §4.3: one incident; further presses add to it without a new report.
+		// §4.3: one incident. A further press of a button already in it is
+		// counted; a new button or a new variant joins it with an update
+		// report, acknowledged or not (§3.2: the center learns of it).
 		inc.Presses++
-		inc.addInput(in.ID)
-		if in.Variant != inc.Variant {
-			inc.measure(Measure{At: at, Kind: "note", Text: fmt.Sprintf("%s pressed (variant %s)", in.ID, in.Variant)})
+		newInput := inc.addInput(in.ID)
+		newVariant := inc.addVariant(in.Variant)
+		if !newInput && !newVariant {
+			return
 		}
+		m := Measure{At: at, Kind: "note", By: "hallguard", Text: in.ID + " pressed: joins the robbery"}
+		if newVariant {
+			v := pb.Variant(in.Variant)
+			m.Text = fmt.Sprintf("%s pressed: variant %s joins the robbery", in.ID, in.Variant)
+			if v != nil {
+				m.Section = v.Section
+			}
+			inc.addSteps(pb, in.Variant)
+		}
+		inc.measure(m)
+		e.report(inc, EventUpdate, nil, at)
 		return
 	}
 	e.raise(raising{pb: pb, variant: in.Variant, origin: OriginButton, source: in.ID, at: at, trigger: at})
@@ -313,13 +332,26 @@ func (e *Engine) raiseFire(source, origin string, at, trigger time.Time, why str
 		return
 	}
 	if inc := e.openIncident("fire", false); inc != nil {
-		inc.addInput(source)
-		for _, id := range more {
-			inc.addInput(id)
-		}
+		e.join(inc, at, append([]string{source}, more...)...)
 		return
 	}
 	e.raise(raising{pb: pb, origin: origin, source: source, at: at, trigger: trigger, why: why, inputs: more})
+}
+
+// join adds inputs to an open incident. Any that is new to it is reported
+// in an update (§3.2), whether the incident is acknowledged or not.
+func (e *Engine) join(inc *Incident, at time.Time, ids ...string) {
+	var added []string
+	for _, id := range ids {
+		if e.inputs[id] != nil && inc.addInput(id) {
+			added = append(added, id)
+		}
+	}
+	if len(added) == 0 {
+		return
+	}
+	inc.measure(Measure{At: at, Kind: "note", By: "hallguard", Text: strings.Join(added, ", ") + " active: joins the " + inc.Playbook})
+	e.report(inc, EventUpdate, nil, at)
 }
 
 // openIncident returns the unresolved incident of a playbook, or nil.

@@ -23,9 +23,12 @@ type Incident struct {
 	DetectedAt time.Time // when the engine raised it
 	Presses    int
 	Inputs     []string
-	Steps      []StepState
-	Measures   []Measure
-	Version    int
+	// Variants are the variants involved, its own first (nil for a
+	// playbook without variants).
+	Variants []string
+	Steps    []StepState
+	Measures []Measure
+	Version  int
 
 	Impact, Control, Trend, Other string
 	// ImpactDetail is the structured §3.3 4 impact, nil until a report
@@ -52,9 +55,31 @@ func (inc *Incident) open() bool {
 	return inc.State == StateActive || inc.State == StateAcknowledged
 }
 
-func (inc *Incident) addInput(id string) {
-	if id != "" && !slices.Contains(inc.Inputs, id) {
-		inc.Inputs = append(inc.Inputs, id)
+// addInput adds an input to the incident; it reports whether it was new.
+func (inc *Incident) addInput(id string) bool {
+	if id == "" || slices.Contains(inc.Inputs, id) {
+		return false
+	}
+	inc.Inputs = append(inc.Inputs, id)
+	return true
+}
+
+// addVariant adds a variant to the incident; it reports whether it was new.
+func (inc *Incident) addVariant(v string) bool {
+	if v == "" || slices.Contains(inc.Variants, v) {
+		return false
+	}
+	inc.Variants = append(inc.Variants, v)
+	return true
+}
+
+// addSteps adds the steps of a variant that joined (§4.3(b) during an
+// armed robbery) that the incident does not have yet.
+func (inc *Incident) addSteps(pb *config.Playbook, variant string) {
+	for _, s := range pb.StepsFor(variant) {
+		if !slices.ContainsFunc(inc.Steps, func(st StepState) bool { return st.ID == s.ID }) {
+			inc.Steps = append(inc.Steps, StepState{ID: s.ID, Section: s.Section, Text: s.Text, Records: s.Records, Action: s.Action})
+		}
 	}
 }
 
@@ -70,6 +95,7 @@ func (inc *Incident) stopTimers() {
 func (inc *Incident) copy() Incident {
 	c := *inc
 	c.Inputs = slices.Clone(inc.Inputs)
+	c.Variants = slices.Clone(inc.Variants)
 	c.Steps = slices.Clone(inc.Steps)
 	c.Measures = slices.Clone(inc.Measures)
 	if inc.ImpactDetail != nil {
@@ -122,6 +148,7 @@ func (e *Engine) raise(rq raising) *Incident {
 	for _, s := range pb.StepsFor(variant) {
 		inc.Steps = append(inc.Steps, StepState{ID: s.ID, Section: s.Section, Text: s.Text, Records: s.Records, Action: s.Action})
 	}
+	inc.addVariant(variant)
 	inc.addInput(e.inputID(source))
 	for _, id := range rq.inputs {
 		inc.addInput(id)
@@ -263,6 +290,9 @@ func (e *Engine) report(inc *Incident, event string, esc *EscalationInfo, trigge
 		Impact: inc.Impact, Control: inc.Control, Trend: inc.Trend, Other: inc.Other,
 		Measures: slices.Clone(inc.Measures), Steps: slices.Clone(inc.Steps), Escalation: esc,
 		Presses: inc.Presses, Inputs: slices.Clone(inc.Inputs), Created: now, Trigger: trigger,
+	}
+	if len(inc.Variants) > 1 {
+		r.Variants = slices.Clone(inc.Variants)
 	}
 	if inc.ImpactDetail != nil {
 		d := *inc.ImpactDetail

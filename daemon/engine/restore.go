@@ -37,6 +37,10 @@ func (e *Engine) Restore(latest []Report) int {
 			Version: r.Version, Impact: r.Impact, Control: r.Control, Trend: r.Trend, Other: r.Other,
 			ImpactDetail: r.ImpactDetail, pb: pb, outputs: map[string]bool{},
 		}
+		inc.addVariant(r.Variant)
+		for _, v := range r.Variants {
+			inc.addVariant(v)
+		}
 		e.incidents[inc.ID] = inc
 		elapsed := now.Sub(inc.OccurredAt)
 		for _, po := range pb.Outputs {

@@ -92,6 +92,10 @@ type Report struct {
 	Review  *Review
 	Presses int
 	Inputs  []string
+	// Variants are every variant that joined the incident, its own first;
+	// nil unless a second one joined (a vault foot rail, §4.3(b), during an
+	// armed robbery).
+	Variants []string
 
 	// Created is the engine time the report was made.
 	Created time.Time
