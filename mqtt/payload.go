@@ -32,6 +32,9 @@ import (
 //	origin       what raised it: button, sensor, probe, staff, center
 //	source       input id or person that raised it
 //	drill        true for a drill (§1.3): never a real emergency
+//	test         true for a hold-up press during a walk test of that input,
+//	             sent on alerts/<playbook> so the center sees every press;
+//	             left out otherwise
 //	silent       true for silent playbooks (robbery): nothing sounds in the hall
 //	hall         §3.3 1: {"id", "name", "location"} of the hall
 //	occurred_at  §3.3 2: when the event happened
@@ -72,6 +75,7 @@ type ReportPayload struct {
 	Origin      string             `json:"origin"`
 	Source      string             `json:"source"`
 	Drill       bool               `json:"drill"`
+	Test        bool               `json:"test,omitempty"`
 	Silent      bool               `json:"silent"`
 	Hall        HallPayload        `json:"hall"`
 	OccurredAt  *time.Time         `json:"occurred_at"`
@@ -144,7 +148,7 @@ func NewReportPayload(r engine.Report, sentAt time.Time) ReportPayload {
 	p := ReportPayload{
 		ID: r.ID, Incident: r.Incident, Seq: r.Seq, Version: r.Version, Event: r.Event,
 		Playbook: r.Playbook, Section: r.Section, State: r.State, Origin: r.Origin, Source: r.Source,
-		Drill: r.Drill, Silent: r.Silent,
+		Drill: r.Drill, Test: r.Test, Silent: r.Silent,
 		Hall:       HallPayload{ID: r.Hall.ID, Name: r.Hall.Name, Location: r.Hall.Location},
 		OccurredAt: jsonTime(r.OccurredAt),
 		Type:       known(r.Type.EN), TypeZH: known(r.Type.ZH), Variant: r.Variant,

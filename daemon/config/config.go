@@ -97,6 +97,9 @@ type Input struct {
 	Direction string `yaml:"direction"`
 	// Playbook is the manual playbook a generic input raises (optional).
 	Playbook string `yaml:"playbook"`
+	// Zone groups inputs for a walk test, which names the inputs or zones
+	// it covers (optional; lower-case, like ids).
+	Zone string `yaml:"zone"`
 }
 
 // Output is one output line.

@@ -39,6 +39,7 @@ func TestGoodConfig(t *testing.T) {
 		{"inputs[2].chip (line_name: none)", c.Inputs[2].Chip, ""},
 		{"inputs[3].contact (default)", c.Inputs[3].Contact, "NO"},
 		{"inputs[8].playbook", c.Inputs[8].Playbook, "illness"},
+		{"inputs[3].zone", c.Inputs[3].Zone, "hall-fire"},
 		{"outputs[1].fail_safe", c.Outputs[1].FailSafe, "active"},
 		{"outputs[2].live_only", c.Outputs[2].LiveOnly, true},
 		{"outputs[3].silent_ok", c.Outputs[3].SilentOK, true},
@@ -181,6 +182,8 @@ var invalidConfigs = []struct {
 	{"invalid-bias.yaml", `testdata/invalid-bias.yaml:10: inputs[0].bias: unknown bias "pull-sideways" (want pull-up, pull-down, disabled or as-is)`},
 	{"invalid-contact.yaml", `testdata/invalid-contact.yaml:10: inputs[0].contact: unknown contact "open" (want NO or NC)`},
 	{"invalid-debounce.yaml", `testdata/invalid-debounce.yaml:11: inputs[0].debounce: 2s is too long: a panic press must not wait on it (at most 1s)`},
+	{"invalid-zone.yaml", `testdata/invalid-zone.yaml:11: inputs[0].zone: "Vault Room" must be lower-case letters, digits, '-' or '_'`},
+	{"invalid-zone-input-id.yaml", `testdata/invalid-zone-input-id.yaml:15: inputs[1].zone: "panic-1" is also an input id: a walk test could not tell them apart`},
 	{"invalid-stuck-after.yaml", `testdata/invalid-stuck-after.yaml:11: inputs[0].stuck_after: 500ms is too short (at least 1s, or 0 to disable)`},
 
 	// Outputs.

@@ -368,6 +368,7 @@ func (c *Config) validate(v *validator) {
 	}
 	c.validateConsole(v)
 	c.validatePlan(v)
+	c.validateZones(v)
 }
 
 // pinHashRe is a console PIN hash: pbkdf2-sha256$<iterations>$<salt>$<hash>,

@@ -180,7 +180,7 @@ func (e *Engine) startDrill(c Command) (string, error) {
 		return d.rec.ID, fmt.Errorf("%w: drill %s (%s) is running", ErrNotAllowed, d.rec.ID, d.rec.Playbook)
 	}
 	for _, inc := range e.incidents {
-		if !inc.Drill && inc.open() {
+		if inc.real() && inc.open() {
 			// A real alarm takes priority: no drill while one is open.
 			return inc.ID, fmt.Errorf("%w: real incident %s (%s) is open", ErrNotAllowed, inc.ID, inc.Playbook)
 		}

@@ -53,3 +53,29 @@ func TestDrillRecordStatesTheRealIncidentDuringIt(t *testing.T) {
 		t.Errorf("evaluated record %+v", d)
 	}
 }
+
+// A robbery during a drill changes nothing in the hall: the drill goes on
+// (a fire drill's siren keeps sounding). Any other real alarm aborts the
+// drill (§1.3).
+func TestSilentAlarmDoesNotAbortADrill(t *testing.T) {
+	h := newHall(t, "")
+	id, err := h.eng.Do(engine.Command{Verb: engine.VerbDrill, Action: "start", Playbook: "fire", Participants: []string{"Chen"}, By: "Chen", Origin: engine.OriginStaff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.sink.Level("siren") {
+		t.Fatalf("fire drill without its siren")
+	}
+	h.press("panic-1")
+	if len(h.sink.ReportsOf("robbery")) != 1 {
+		t.Fatalf("robbery not reported during a drill")
+	}
+	inc, _ := h.eng.Incident(id)
+	if inc.State != engine.StateActive || !h.sink.Level("siren") {
+		t.Fatalf("a silent robbery changed the drill: state %s, siren %v", inc.State, h.sink.Level("siren"))
+	}
+	h.press("call-1") // a real fire aborts it
+	if inc, _ = h.eng.Incident(id); inc.State == engine.StateActive {
+		t.Fatalf("a real fire did not abort the drill")
+	}
+}

@@ -225,27 +225,15 @@ func (e *Engine) Signal(sg devices.Signal) {
 	s.active = sg.Active
 	s.since = sg.Time
 	s.state = ""
-	if e.walk != nil {
-		_, proven := e.walk.seen[s.cfg.ID]
-		if !(s.cfg.Kind == config.KindPanic && sg.Active && proven) {
-			// Walk test: the edge proves the wiring; nothing is raised.
-			e.walkSignal(s, sg.Active, sg.Time)
-			e.publishInput(s)
-			return
-		}
-		// A panic button already proven in this walk test is pressed again:
-		// that is a real robbery until the center says otherwise (§4.3; a
-		// missed press is worse than a false alarm).
+	if e.walk != nil && e.walk.covers[s.cfg.ID] {
+		// Walk test (§1.3): the edge proves the wiring; a hold-up press is
+		// reported to the center as a test. Inputs it does not cover stay
+		// live.
+		e.walkSignal(s, sg.Active, sg.Time)
+		e.publishInput(s)
+		return
 	}
 	switch s.cfg.Kind {
-	case config.KindPanic:
-		if sg.Active {
-			e.panicPressed(s.cfg, sg.Time)
-		}
-	case config.KindCallpoint:
-		if sg.Active {
-			e.raiseFire(s.cfg.ID, OriginButton, sg.Time, sg.Time, "manual call point")
-		}
 	case config.KindSmoke:
 		e.smoke.signal(s, sg)
 	case config.KindCounter:
@@ -254,18 +242,42 @@ func (e *Engine) Signal(sg devices.Signal) {
 		}
 	case config.KindTamper:
 		e.sink.Condition(Condition{Class: ClassTamper, Kind: "tamper", Input: s.cfg.ID, Active: sg.Active, Time: sg.Time})
-	case config.KindGeneric:
-		if sg.Active && s.cfg.Playbook != "" {
-			if pb := e.cfg.Playbook(s.cfg.Playbook); pb != nil {
-				if inc := e.openIncident(pb.ID, false); inc != nil {
-					e.join(inc, sg.Time, s.cfg.ID)
-				} else {
-					e.raise(raising{pb: pb, origin: OriginStaff, source: s.cfg.ID, at: sg.Time, trigger: sg.Time})
-				}
-			}
+	default:
+		if sg.Active {
+			e.activate(s, sg.Time, "")
 		}
 	}
 	e.publishInput(s)
+}
+
+// activate raises what an active input raises: its playbook, or its
+// verification (smoke), or its tamper condition. why, when given, says why
+// the input is evaluated now (a walk test that ended while it was active).
+func (e *Engine) activate(s *inputState, at time.Time, why string) {
+	switch s.cfg.Kind {
+	case config.KindPanic:
+		e.panicPressed(s.cfg, at, why)
+	case config.KindCallpoint:
+		if why == "" {
+			why = "manual call point"
+		}
+		e.raiseFire(s.cfg.ID, OriginButton, at, at, why)
+	case config.KindSmoke:
+		e.smoke.signal(s, devices.Signal{Input: s.cfg.ID, Active: true, Time: at})
+	case config.KindTamper:
+		e.sink.Condition(Condition{Class: ClassTamper, Kind: "tamper", Input: s.cfg.ID, Active: true, Time: at, Detail: why})
+	case config.KindGeneric:
+		if s.cfg.Playbook == "" {
+			return
+		}
+		if pb := e.cfg.Playbook(s.cfg.Playbook); pb != nil {
+			if inc := e.openIncident(pb.ID, false); inc != nil {
+				e.join(inc, at, s.cfg.ID)
+			} else {
+				e.raise(raising{pb: pb, origin: OriginStaff, source: s.cfg.ID, at: at, trigger: at, why: why})
+			}
+		}
+	}
 }
 
 // Fault feeds one fault change from conditioning or a backend.
@@ -294,7 +306,7 @@ func (e *Engine) Fault(f devices.Fault) {
 }
 
 // panicPressed handles §4.3: raise robbery at once, or add to the open one.
-func (e *Engine) panicPressed(in *config.Input, at time.Time) {
+func (e *Engine) panicPressed(in *config.Input, at time.Time, why string) {
 	pb := e.cfg.Playbook("robbery")
 	if pb == nil {
 		return
@@ -322,7 +334,7 @@ func (e *Engine) panicPressed(in *config.Input, at time.Time) {
 		e.report(inc, EventUpdate, nil, at)
 		return
 	}
-	e.raise(raising{pb: pb, variant: in.Variant, origin: OriginButton, source: in.ID, at: at, trigger: at})
+	e.raise(raising{pb: pb, variant: in.Variant, origin: OriginButton, source: in.ID, at: at, trigger: at, why: why})
 }
 
 // raiseFire handles §4.4: raise fire, or add the source to the open one.
@@ -357,7 +369,7 @@ func (e *Engine) join(inc *Incident, at time.Time, ids ...string) {
 // openIncident returns the unresolved incident of a playbook, or nil.
 func (e *Engine) openIncident(playbook string, drill bool) *Incident {
 	for _, inc := range e.incidents {
-		if inc.Playbook == playbook && inc.Drill == drill && inc.open() {
+		if inc.Playbook == playbook && inc.Drill == drill && !inc.Test && inc.open() {
 			return inc
 		}
 	}

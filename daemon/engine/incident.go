@@ -17,7 +17,10 @@ type Incident struct {
 	Origin   string
 	Source   string
 	Drill    bool
-	State    string
+	// Test marks the incident of hold-up presses during a walk test: reported
+	// to the center with test: true, no output, no escalation.
+	Test  bool
+	State string
 
 	OccurredAt time.Time // the triggering event's timestamp
 	DetectedAt time.Time // when the engine raised it
@@ -50,6 +53,9 @@ type Incident struct {
 	timers  []clock.Timer
 	outputs map[string]bool // outputs this incident currently wants
 }
+
+// real reports whether the incident is neither a drill nor a walk test's.
+func (inc *Incident) real() bool { return !inc.Drill && !inc.Test }
 
 func (inc *Incident) open() bool {
 	return inc.State == StateActive || inc.State == StateAcknowledged
@@ -113,6 +119,7 @@ type raising struct {
 	origin  string
 	source  string // input id or person
 	drill   bool
+	test    bool // a hold-up press during a walk test
 	// at is when the triggering event happened; trigger, when non-zero, is
 	// the input event timestamp the raise follows from (for latency).
 	at, trigger time.Time
@@ -132,7 +139,7 @@ func (e *Engine) raise(rq raising) *Incident {
 	}
 	inc := &Incident{
 		ID: e.ids(at), Playbook: pb.ID, Variant: variant, Origin: origin, Source: source,
-		Drill: drill, State: StateActive, OccurredAt: at, DetectedAt: now, Presses: 1,
+		Drill: drill, Test: rq.test, State: StateActive, OccurredAt: at, DetectedAt: now, Presses: 1,
 		Impact: Unknown, Control: Unknown, Trend: Unknown, Other: why,
 		pb: pb, outputs: map[string]bool{},
 	}
@@ -173,6 +180,9 @@ func (e *Engine) raise(rq raising) *Incident {
 		}))
 	}
 	for i, esc := range pb.Escalation {
+		if rq.test {
+			break // a walk test's press: the center sees it, nobody is called out
+		}
 		i, esc := i, esc
 		inc.timers = append(inc.timers, e.after(esc.After.D(), func() {
 			if inc.State == StateActive {
@@ -182,7 +192,7 @@ func (e *Engine) raise(rq raising) *Incident {
 	}
 	e.report(inc, EventRaised, nil, trigger)
 	switch {
-	case drill:
+	case drill, rq.test:
 	case pb.Mode == "silent":
 		// §4.3: a silent alarm must change nothing in the hall, so a running
 		// drill goes on (its card, its siren); the center has the robbery,
@@ -204,8 +214,8 @@ func (e *Engine) inputID(source string) string {
 // outputAllowed applies the silent and drill rules to one output.
 func (e *Engine) outputAllowed(inc *Incident, id string) bool {
 	out := e.cfg.Output(id)
-	if out == nil {
-		return false // this hall has no such output
+	if out == nil || inc.Test {
+		return false // this hall has no such output; a walk test acts on none
 	}
 	if inc.pb.Mode == "silent" {
 		// §4.3: robbery is silent. Only outputs marked silent_ok (a police
@@ -285,7 +295,7 @@ func (e *Engine) report(inc *Incident, event string, esc *EscalationInfo, trigge
 	r := Report{
 		ID: fmt.Sprintf("%s.v%d", inc.ID, inc.Version), Incident: inc.ID, Seq: e.seq, Version: inc.Version,
 		Event: event, Playbook: inc.Playbook, Section: inc.pb.Section, Variant: inc.Variant,
-		Origin: inc.Origin, Source: inc.Source, State: inc.State, Drill: inc.Drill, Silent: inc.pb.Mode == "silent",
+		Origin: inc.Origin, Source: inc.Source, State: inc.State, Drill: inc.Drill, Test: inc.Test, Silent: inc.pb.Mode == "silent",
 		Hall: e.cfg.Hall, OccurredAt: inc.OccurredAt, Type: inc.pb.Type,
 		Impact: inc.Impact, Control: inc.Control, Trend: inc.Trend, Other: inc.Other,
 		Measures: slices.Clone(inc.Measures), Steps: slices.Clone(inc.Steps), Escalation: esc,

@@ -23,7 +23,7 @@ func (e *Engine) Restore(latest []Report) int {
 	now := e.clk.Now()
 	n := 0
 	for _, r := range latest {
-		if (r.State != StateActive && r.State != StateAcknowledged) || r.Drill {
+		if (r.State != StateActive && r.State != StateAcknowledged) || r.Drill || r.Test {
 			continue
 		}
 		pb := e.cfg.Playbook(r.Playbook)

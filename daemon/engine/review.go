@@ -98,6 +98,8 @@ func (e *Engine) review(c Command) (string, error) {
 		switch {
 		case inc.Drill:
 			return id, fmt.Errorf("%w: a drill is evaluated (drill evaluate), not reviewed", ErrNotAllowed)
+		case inc.Test:
+			return id, fmt.Errorf("%w: a walk test's presses are in its record, not reviewed", ErrNotAllowed)
 		case inc.State != StateResolved:
 			return id, fmt.Errorf("%w: incident is %s: only a resolved incident is reviewed", ErrNotAllowed, inc.State)
 		}
@@ -138,7 +140,7 @@ func (e *Engine) unreviewed() []string {
 	now := e.clk.Now()
 	var out []string
 	for _, inc := range e.incidents {
-		if !inc.Drill && inc.State == StateResolved && inc.Resolution == EventResolved && now.Sub(inc.ResolvedAt) >= due {
+		if inc.real() && inc.State == StateResolved && inc.Resolution == EventResolved && now.Sub(inc.ResolvedAt) >= due {
 			out = append(out, inc.ID)
 		}
 	}

@@ -70,7 +70,10 @@ type Report struct {
 	Source   string // input id or person that raised it
 	State    string
 	Drill    bool
-	Silent   bool
+	// Test marks a hold-up press during a walk test: sent on the normal
+	// alerts topic, so the center sees every press, flagged as a test.
+	Test   bool
+	Silent bool
 
 	Hall       config.Hall // §3.3 1
 	OccurredAt time.Time   // §3.3 2
