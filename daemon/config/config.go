@@ -22,7 +22,9 @@ type Config struct {
 	Review   Review   `yaml:"review"` // §3.4 (plan.go)
 	Probe    Probe    `yaml:"probe"`  // §4.2
 	CCTV     CCTV     `yaml:"cctv"`   // preserve_cctv steps
-	StateDir string   `yaml:"state_dir"`
+	// Incidents: how long resolved incidents stay in memory (incidents.go).
+	Incidents Incidents `yaml:"incidents"`
+	StateDir  string    `yaml:"state_dir"`
 	// PlaybooksDir holds the playbook files. A relative path is taken
 	// relative to the config file's folder.
 	PlaybooksDir string `yaml:"playbooks_dir"`

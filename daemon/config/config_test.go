@@ -64,6 +64,8 @@ func TestGoodConfig(t *testing.T) {
 		{"probe.address", c.Probe.Address, "core.example:443"},
 		{"probe.failures", c.Probe.Failures, 2},
 		{"cctv.before", c.CCTV.Before.D(), 10 * time.Minute},
+		{"incidents.retention", c.Incidents.Retention.D(), 14 * 24 * time.Hour},
+		{"incidents.max_resolved", c.Incidents.MaxResolved, 200},
 	} {
 		if !reflect.DeepEqual(tc.got, tc.want) {
 			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
@@ -252,6 +254,8 @@ var invalidConfigs = []struct {
 	{"invalid-probe-both.yaml", `testdata/invalid-probe-both.yaml:9: probe.address: give url or address, not both`},
 	{"invalid-probe-timeout.yaml", `testdata/invalid-probe-timeout.yaml:10: probe.timeout: 30s must be above 0 and below interval 10s`},
 	{"invalid-probe-failures.yaml", `testdata/invalid-probe-failures.yaml:9: probe.failures: 50 is out of range (1 to 20)`},
+	{"invalid-incidents-retention.yaml", `testdata/invalid-incidents-retention.yaml:8: incidents.retention: 5m0s is out of range (1h to 90d)`},
+	{"invalid-incidents-max-resolved.yaml", `testdata/invalid-incidents-max-resolved.yaml:8: incidents.max_resolved: 20000 is out of range (10 to 1000)`},
 	{"invalid-cctv-payload.yaml", `testdata/invalid-cctv-payload.yaml:9: cctv.payload: not a template: template: cctv:1: unclosed action`},
 }
 

@@ -134,6 +134,7 @@ func (c *Config) applyDefaults() {
 		c.PlaybooksDir = "playbooks"
 	}
 	c.applyPlanDefaults()
+	c.applyIncidentDefaults()
 }
 
 var (
@@ -369,6 +370,7 @@ func (c *Config) validate(v *validator) {
 	c.validateConsole(v)
 	c.validatePlan(v)
 	c.validateZones(v)
+	c.validateIncidents(v)
 }
 
 // pinHashRe is a console PIN hash: pbkdf2-sha256$<iterations>$<salt>$<hash>,

@@ -366,6 +366,7 @@ func (e *Engine) startDrillChecks() {
 	var tick func()
 	tick = func() {
 		e.checkDrillsDue()
+		e.evict() // incidents.retention, to the hour
 		e.checkReviewsDue()
 		e.drillTick = e.after(drillCheckEvery, tick)
 	}

@@ -24,6 +24,7 @@ type Engine struct {
 	mu        sync.Mutex
 	seq       uint64
 	incidents map[string]*Incident
+	order     []string // ids of incidents, sorted (memory.go)
 	inputs    map[string]*inputState
 	smoke     *smokeDetector
 	queue     *queueModel
@@ -376,15 +377,16 @@ func (e *Engine) openIncident(playbook string, drill bool) *Incident {
 	return nil
 }
 
-// Incidents returns copies of every incident the engine holds, oldest first.
+// Incidents returns copies of every incident the engine holds, oldest
+// first: the open ones and the resolved ones still in memory (at most
+// incidents.max_resolved; see memory.go). IncidentPage pages them.
 func (e *Engine) Incidents() []Incident {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := make([]Incident, 0, len(e.incidents))
-	for _, inc := range e.incidents {
-		out = append(out, inc.copy())
+	out := make([]Incident, 0, len(e.order))
+	for _, id := range e.order {
+		out = append(out, e.incidents[id].copy())
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 

@@ -160,7 +160,7 @@ func (e *Engine) raise(rq raising) *Incident {
 	for _, id := range rq.inputs {
 		inc.addInput(id)
 	}
-	e.incidents[inc.ID] = inc
+	e.hold(inc)
 
 	// Outputs first, so the initial report lists what was done.
 	for _, po := range pb.Outputs {
@@ -353,4 +353,5 @@ func (e *Engine) close(inc *Incident, resolution, by, reason string) {
 	if inc.Drill {
 		e.drillClosed(inc)
 	}
+	e.evict()
 }

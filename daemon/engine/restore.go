@@ -41,7 +41,7 @@ func (e *Engine) Restore(latest []Report) int {
 		for _, v := range r.Variants {
 			inc.addVariant(v)
 		}
-		e.incidents[inc.ID] = inc
+		e.hold(inc)
 		elapsed := now.Sub(inc.OccurredAt)
 		for _, po := range pb.Outputs {
 			if !e.outputAllowed(inc, po.Output) {

@@ -126,6 +126,7 @@ func (e *Engine) review(c Command) (string, error) {
 		c.Actions = slices.Clone(rv.Actions)
 		rs.Review(c)
 	}
+	e.evict() // reviewed: it leaves memory, the journal has it
 	e.checkReviewsDue()
 	return id, nil
 }
