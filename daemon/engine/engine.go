@@ -231,6 +231,16 @@ func (e *Engine) Signal(sg devices.Signal) {
 		// reported to the center as a test. Inputs it does not cover stay
 		// live.
 		e.walkSignal(s, sg.Active, sg.Time)
+		if !sg.Active {
+			// It swallows alarms, not their end: a pre-alarm or tamper
+			// that clears is cleared.
+			switch s.cfg.Kind {
+			case config.KindSmoke:
+				e.smoke.signal(s, sg)
+			case config.KindTamper:
+				e.sink.Condition(Condition{Class: ClassTamper, Kind: "tamper", Input: s.cfg.ID, Active: false, Time: sg.Time})
+			}
+		}
 		e.publishInput(s)
 		return
 	}

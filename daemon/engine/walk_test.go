@@ -206,3 +206,17 @@ func TestWalkStartIsRefusedUnauthenticated(t *testing.T) {
 		t.Errorf("after a refused walk_start: robbery %+v, want a real one", r)
 	}
 }
+
+// A walk test swallows alarms, not their end: a smoke pre-alarm that
+// clears during a walk test of that detector is cleared at the center.
+func TestWalkTestLetsAPreAlarmClear(t *testing.T) {
+	h := newHall(t, "")
+	h.press("smoke-1")
+	walkStart(t, h, "smoke-1")
+	h.clk.Advance(5 * time.Second)
+	h.release("smoke-1")
+	pa := h.sink.ConditionsOf("pre_alarm")
+	if len(pa) != 2 || !pa[0].Active || pa[1].Active {
+		t.Errorf("pre_alarm conditions %+v, want raised then cleared", pa)
+	}
+}
