@@ -43,8 +43,9 @@ type Engine struct {
 
 	// Reviews (§3.4): incidents earlier runs closed, and the overdue
 	// condition's last detail.
-	closedPast map[string]*ClosedIncident
-	reviewsDue string
+	closedPast  map[string]*ClosedIncident
+	reviewsDue  string
+	reviewsDueN int
 
 	// The business-system probe's incident (§4.2) and when it went down.
 	probeInc  *Incident

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,5 +147,26 @@ func TestIncidentPage(t *testing.T) {
 		if got := ids(h.eng.IncidentPage(tc.q)); got != tc.want {
 			t.Errorf("%+v: %s, want %s", tc.q, got, tc.want)
 		}
+	}
+}
+
+// However many incidents wait for their review, the review_overdue
+// condition stays small: it names the oldest and counts the rest.
+func TestReviewOverdueConditionIsBounded(t *testing.T) {
+	h := newHall(t, "")
+	for i := 0; i < 80; i++ {
+		raiseAndResolve(t, h)
+	}
+	h.clk.Advance(8 * 24 * time.Hour)
+	cs := h.sink.ConditionsOf("review_overdue")
+	if len(cs) == 0 {
+		t.Fatal("no review_overdue")
+	}
+	c := cs[len(cs)-1]
+	if c.Count != 80 || !strings.HasSuffix(c.Detail, "and 30 more") || !strings.Contains(c.Detail, "inc-1 ") {
+		t.Errorf("review_overdue count %d detail %q, want 80, the oldest 50 named and 30 more", c.Count, c.Detail)
+	}
+	if n := h.eng.Unreviewed(); n != 80 {
+		t.Errorf("unreviewed = %d, want 80", n)
 	}
 }

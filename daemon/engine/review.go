@@ -155,24 +155,36 @@ func (e *Engine) unreviewed() []string {
 }
 
 // Unreviewed returns how many incidents wait for their review past
-// review.due_after (§3.4).
+// review.due_after (§3.4), as of the last check (hourly, and at each
+// review): the metrics scrape reads it without walking every incident the
+// journal has closed.
 func (e *Engine) Unreviewed() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return len(e.unreviewed())
+	return e.reviewsDueN
 }
 
+// reviewsNamed is how many overdue incidents review_overdue names; it
+// counts the rest.
+const reviewsNamed = 50
+
 // checkReviewsDue raises, updates or clears the supervisory condition
-// review_overdue, listing the incidents in Detail.
+// review_overdue, naming the oldest incidents in Detail.
 func (e *Engine) checkReviewsDue() {
 	ids := e.unreviewed()
-	detail := strings.Join(ids, " ")
-	if detail == e.reviewsDue {
+	e.reviewsDueN = len(ids)
+	key := strings.Join(ids, " ")
+	if key == e.reviewsDue {
 		return
 	}
-	e.reviewsDue = detail
+	e.reviewsDue = key
+	detail := ""
 	if len(ids) > 0 {
-		detail = fmt.Sprintf("not reviewed within %s (§3.4): %s", e.cfg.Review.DueAfter.D(), detail)
+		named := ids[:min(len(ids), reviewsNamed)]
+		detail = fmt.Sprintf("not reviewed within %s (§3.4): %s", e.cfg.Review.DueAfter.D(), strings.Join(named, " "))
+		if n := len(ids) - len(named); n > 0 {
+			detail += fmt.Sprintf(" and %d more", n)
+		}
 	}
 	e.sink.Condition(Condition{Class: ClassSupervisory, Kind: "review_overdue", Active: len(ids) > 0, Time: e.clk.Now(),
 		Detail: detail, Count: uint64(len(ids))})
