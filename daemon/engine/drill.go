@@ -59,8 +59,9 @@ type DrillRecord struct {
 	// incident that aborted it.
 	Outcome   string `json:"outcome"`
 	AbortedBy string `json:"aborted_by"`
-	// RealIncidents are the real incidents raised during the drill that
-	// did not end it (a silent robbery, §4.3), by id; [] when none.
+	// RealIncidents are the real incidents raised during the drill, by
+	// id: one that did not end it (a silent robbery, §4.3) and the one
+	// that aborted it; [] when none.
 	RealIncidents   []string `json:"real_incidents"`
 	DurationSeconds float64  `json:"duration_seconds"`
 	AcknowledgedBy  string   `json:"acknowledged_by"`
@@ -291,6 +292,7 @@ func (e *Engine) noteSilentDuringDrill(inc *Incident) {
 // (§1.3: a real alarm takes priority over a drill).
 func (e *Engine) abortDrill(inc *Incident) {
 	if d := e.running; d != nil {
+		d.rec.RealIncidents = append(d.rec.RealIncidents, inc.ID)
 		e.endDrill(d, DrillAborted, "hallguard", fmt.Sprintf("drill aborted: real %s incident %s", inc.Playbook, inc.ID), inc.ID)
 	}
 }

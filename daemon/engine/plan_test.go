@@ -281,7 +281,8 @@ func TestRealAlarmAbortsDrill(t *testing.T) {
 		t.Error("drill siren still on after a real alarm aborted the drill")
 	}
 	ds := h.sink.Drills()
-	if len(ds) != 1 || ds[0].ID != id || ds[0].Outcome != engine.DrillAborted || ds[0].AbortedBy != rob[0].Incident {
+	if len(ds) != 1 || ds[0].ID != id || ds[0].Outcome != engine.DrillAborted || ds[0].AbortedBy != rob[0].Incident ||
+		len(ds[0].RealIncidents) != 1 || ds[0].RealIncidents[0] != rob[0].Incident {
 		t.Errorf("records %+v", ds)
 	}
 	if _, ok := h.eng.LastDrills()["fire"]; ok {
