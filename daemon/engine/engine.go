@@ -44,6 +44,7 @@ type Engine struct {
 	// Reviews (§3.4): incidents earlier runs closed, and the overdue
 	// condition's last detail.
 	closedPast  map[string]*ClosedIncident
+	awaiting    []*ClosedIncident // those in closedPast that wait for their review, by id
 	reviewsDue  string
 	reviewsDueN int
 

@@ -27,7 +27,7 @@ func (e *Engine) forget(inc *Incident) {
 		e.order = slices.Delete(e.order, i, i+1)
 	}
 	if inc.real() && inc.State == StateResolved {
-		e.closedPast[inc.ID] = &ClosedIncident{ID: inc.ID, Playbook: inc.Playbook, Resolution: inc.Resolution, ResolvedAt: inc.ResolvedAt}
+		e.pastClosed(&ClosedIncident{ID: inc.ID, Playbook: inc.Playbook, Resolution: inc.Resolution, ResolvedAt: inc.ResolvedAt})
 	}
 }
 

@@ -83,3 +83,30 @@ func BenchmarkUnreviewedWith20000Historic(b *testing.B) {
 		_ = e.Unreviewed()
 	}
 }
+
+// BenchmarkHourlyCheckWith20000Historic measures the hourly check (overdue
+// drills, incidents leaving memory, overdue reviews) with 20,000 incidents
+// earlier runs closed: all reviewed, or none.
+func BenchmarkHourlyCheckWith20000Historic(b *testing.B) {
+	for _, reviewed := range []bool{true, false} {
+		b.Run(fmt.Sprintf("reviewed=%v", reviewed), func(b *testing.B) {
+			cfg, err := config.Parse(filepath.Join("..", "..", "configs", "engine-test.yaml"), []byte(hallYAML))
+			if err != nil {
+				b.Fatal(err)
+			}
+			clk := clock.NewFake(t0)
+			cs := make([]engine.ClosedIncident, 0, 20000)
+			for i := 0; i < 20000; i++ {
+				cs = append(cs, engine.ClosedIncident{ID: fmt.Sprintf("old-%06d", i), Playbook: "illness", Resolution: engine.EventResolved,
+					ResolvedAt: t0.Add(-30 * 24 * time.Hour), Reviewed: reviewed})
+			}
+			e := engine.New(cfg, &discard{}, engine.WithClock(clk), engine.WithClosedIncidents(cs))
+			e.Start()
+			defer e.Close()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				clk.Advance(time.Hour)
+			}
+		})
+	}
+}
