@@ -3,6 +3,8 @@ package daemon_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/hallguard/hallguard/daemon"
+	"github.com/hallguard/hallguard/daemon/engine"
 )
 
 // With commands.auth: none, anyone on the branch LAN can publish a
@@ -62,4 +65,53 @@ refused:
 		}
 		return false
 	})
+}
+
+// A walk test's hold-up incident is journalled as a test: after a restart
+// it is not among the incidents waiting for a review (§3.4), and the
+// metrics count it apart from real robberies.
+func TestWalkTestIncidentIsNoRealIncidentAfterARestart(t *testing.T) {
+	dir := t.TempDir()
+	r := startIn(t, dir)
+	eng := r.d.Engine()
+	walk := engine.Command{Verb: engine.VerbDrill, Action: engine.WalkStart, Inputs: []string{"panic-1"}, By: "installer",
+		Origin: engine.OriginCenter, Authenticated: true}
+	if _, err := eng.Do(walk); err != nil {
+		t.Fatal(err)
+	}
+	r.sim.Input("panic-1").Press()
+	var test string
+	r.eventually("the hold-up press as a test incident", func() bool {
+		for _, inc := range eng.Incidents() {
+			if inc.Test {
+				test = inc.ID
+			}
+		}
+		return test != ""
+	})
+	r.sim.Input("panic-1").Release()
+	if !strings.Contains(r.metrics(), `hallguard_incidents_total{drill="true",origin="button",playbook="robbery"} 1`) {
+		t.Errorf("the walk test's press is not counted apart from real robberies")
+	}
+	walk.Action = engine.WalkStop
+	if _, err := eng.Do(walk); err != nil {
+		t.Fatal(err)
+	}
+	r.eventually("the test incident journalled as resolved", func() bool {
+		resp, err := http.Get("http://" + r.d.HTTPAddr() + "/api/journal/export?kind=incident&incident=" + test)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), `"event":"resolved"`)
+	})
+	r.stop()
+
+	r = startIn(t, dir)
+	rv := engine.Command{Verb: engine.VerbReview, Incident: test, By: "Wang", Origin: engine.OriginStaff,
+		Review: &engine.Review{Cause: "a", Course: "b", Handling: "c", Problems: "d"}}
+	if _, err := r.d.Engine().Do(rv); err == nil {
+		t.Errorf("the walk test's incident %s was taken for a real one waiting for its review", test)
+	}
 }
