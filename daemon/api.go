@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hallguard/hallguard/daemon/engine"
 	"github.com/hallguard/hallguard/daemon/journal"
 )
 
@@ -88,5 +89,59 @@ func (d *Daemon) journalRoutes(mux *http.ServeMux) {
 		if err != nil {
 			d.log.Error("journal export", "err", err)
 		}
+	})
+}
+
+// IncidentPager is what /api/incidents needs of the engine.
+type IncidentPager interface {
+	IncidentPage(engine.IncidentQuery) engine.IncidentPage
+}
+
+var _ IncidentPager = (*engine.Engine)(nil)
+
+// ParseIncidentQuery reads /api/incidents's query: state (open or closed;
+// both when absent), before (an incident id: the page starts after it, in
+// newest-first order) and limit (1 to 1000, default 100).
+func ParseIncidentQuery(q url.Values) (engine.IncidentQuery, error) {
+	iq := engine.IncidentQuery{State: q.Get("state"), Before: q.Get("before"), Limit: engine.DefaultPageSize}
+	switch iq.State {
+	case "", engine.QueryOpen, engine.QueryClosed:
+	default:
+		return iq, fmt.Errorf("state: want open or closed, not %q", iq.State)
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > engine.MaxPageSize {
+			return iq, fmt.Errorf("limit: want a whole number from 1 to %d, not %q", engine.MaxPageSize, v)
+		}
+		iq.Limit = n
+	}
+	return iq, nil
+}
+
+// IncidentsHandler serves /api/incidents: one page of the incidents the
+// engine holds, newest first, as a JSON array. When there are more, a
+// Link header (RFC 8288) with rel="next" gives the next page's address.
+// The engine's lock is held only to copy the page, never while writing.
+func IncidentsHandler(p IncidentPager) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q, err := ParseIncidentQuery(r.URL.Query())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		page := p.IncidentPage(q)
+		if page.Next != "" {
+			next := url.Values{"before": {page.Next}, "limit": {strconv.Itoa(q.Limit)}}
+			if q.State != "" {
+				next.Set("state", q.State)
+			}
+			w.Header().Set("Link", fmt.Sprintf("<%s?%s>; rel=\"next\"", r.URL.Path, next.Encode()))
+		}
+		if page.Incidents == nil {
+			page.Incidents = []engine.Incident{}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(page.Incidents)
 	})
 }

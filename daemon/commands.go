@@ -73,7 +73,7 @@ func (d *Daemon) handleCommand(topic string, payload []byte) {
 		By: m.By, Origin: engine.OriginCenter, Authenticated: m.Authenticated, Reason: m.Reason,
 		Records: m.Records, Impact: m.Impact, Control: m.Control, Trend: m.Trend, Other: m.Other,
 		ImpactDetail: m.ImpactDetail, Action: m.Action, Participants: m.Participants, Drill: m.Drill, Input: m.Input,
-		Review: reviewOf(m.Review),
+		Inputs: m.Inputs, Review: reviewOf(m.Review),
 	})
 	if err != nil {
 		d.reject(label, m.ID, verb, inc, engine.Reason(err), err, payload)

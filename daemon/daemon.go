@@ -555,8 +555,12 @@ func (f *fanout) Report(r engine.Report) {
 	f.d.arcReport(r)  // the DC-09 lane, retired on the ARC's own ACK
 	switch r.Event {
 	case engine.EventRaised, engine.EventAcknowledged, engine.EventResolved, engine.EventFalseAlarm:
-		f.d.rec.add("incident", r.Incident, r.Playbook, r.Drill, map[string]any{"event": r.Event, "state": r.State,
-			"variant": r.Variant, "origin": r.Origin, "source": r.Source, "version": r.Version, "report": r.ID})
+		data := map[string]any{"event": r.Event, "state": r.State,
+			"variant": r.Variant, "origin": r.Origin, "source": r.Source, "version": r.Version, "report": r.ID}
+		if r.Test {
+			data["test"] = true // a walk test's hold-up presses: never reviewed
+		}
+		f.d.rec.add("incident", r.Incident, r.Playbook, r.Drill, data)
 	case engine.EventStep:
 		if n := len(r.Measures); n > 0 {
 			f.d.rec.add("step", r.Incident, r.Playbook, r.Drill, r.Measures[n-1])

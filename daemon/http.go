@@ -106,16 +106,13 @@ func (d *Daemon) localRoutes() http.Handler {
 		}
 		fmt.Fprintln(w, "reloaded")
 	})
-	mux.HandleFunc("/api/incidents", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(d.eng.Incidents())
-	})
+	mux.Handle("/api/incidents", IncidentsHandler(d.eng))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
 			return
 		}
-		fmt.Fprintf(w, "hallguard %s for %s\n/console/  the staff console\n/api/incidents  incidents as JSON\n/api/journal/verify, /api/journal/export?format=jsonl|csv&since=&until=&playbook=&incident=&kind=&drill=\n/-/reload  POST (with -enable-reload)\n", Version, d.config().Hall.Name)
+		fmt.Fprintf(w, "hallguard %s for %s\n/console/  the staff console\n/api/incidents?state=open|closed&limit=&before=  incidents as JSON, newest first, paged\n/api/journal/verify, /api/journal/export?format=jsonl|csv&since=&until=&playbook=&incident=&kind=&drill=\n/-/reload  POST (with -enable-reload)\n", Version, d.config().Hall.Name)
 	})
 	return hostGuard(d.cfg.HTTP.Hosts, mux)
 }

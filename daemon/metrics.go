@@ -161,7 +161,7 @@ func b2f(b bool) float64 {
 func (m *Metrics) report(r engine.Report) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	drill := boolLabel(r.Drill)
+	drill := boolLabel(r.Drill || r.Test) // a walk test's hold-up press is no real robbery
 	if r.Event == engine.EventRaised {
 		m.incidentsTotal.WithLabelValues(r.Playbook, r.Origin, drill).Inc()
 	}

@@ -196,8 +196,11 @@ func (d *Daemon) closedIncidents() engine.Option {
 		d.log.Warn("closed incidents not read from the journal", "err", err)
 	}
 	for _, rec := range recs {
-		var data struct{ Event string }
-		if json.Unmarshal(rec.Data, &data) != nil || (data.Event != engine.EventResolved && data.Event != engine.EventFalseAlarm) {
+		var data struct {
+			Event string
+			Test  bool
+		}
+		if json.Unmarshal(rec.Data, &data) != nil || data.Test || (data.Event != engine.EventResolved && data.Event != engine.EventFalseAlarm) {
 			continue
 		}
 		if byID[rec.Incident] == nil {

@@ -32,6 +32,9 @@ import (
 //	origin       what raised it: button, sensor, probe, staff, center
 //	source       input id or person that raised it
 //	drill        true for a drill (§1.3): never a real emergency
+//	test         true for a hold-up press during a walk test of that input,
+//	             sent on alerts/<playbook> so the center sees every press;
+//	             left out otherwise
 //	silent       true for silent playbooks (robbery): nothing sounds in the hall
 //	hall         §3.3 1: {"id", "name", "location"} of the hall
 //	occurred_at  §3.3 2: when the event happened
@@ -51,6 +54,9 @@ import (
 //	             "contact", "after_seconds"} of whom it escalates to (§2)
 //	presses      how many times the panic button was pressed
 //	inputs       ids of the inputs involved, [] when none
+//	variants     every variant involved, the incident's own first; left out
+//	             unless a second one joined (a new input or variant joining
+//	             an open incident sends an update report)
 //	redelivered  true when this report id may have been sent before (a resend
 //	             after a lost connection, or a replay after a restart)
 //	sent_at      when this copy was handed to the MQTT client
@@ -70,6 +76,7 @@ type ReportPayload struct {
 	Origin      string             `json:"origin"`
 	Source      string             `json:"source"`
 	Drill       bool               `json:"drill"`
+	Test        bool               `json:"test,omitempty"`
 	Silent      bool               `json:"silent"`
 	Hall        HallPayload        `json:"hall"`
 	OccurredAt  *time.Time         `json:"occurred_at"`
@@ -85,6 +92,7 @@ type ReportPayload struct {
 	Escalation  *EscalationPayload `json:"escalation,omitempty"`
 	Presses     int                `json:"presses"`
 	Inputs      []string           `json:"inputs"`
+	Variants    []string           `json:"variants,omitempty"`
 	Redelivered bool               `json:"redelivered"`
 	SentAt      *time.Time         `json:"sent_at"`
 	// NotDurable: sent from memory before the journal had it on disk.
@@ -143,7 +151,7 @@ func NewReportPayload(r engine.Report, sentAt time.Time) ReportPayload {
 	p := ReportPayload{
 		ID: r.ID, Incident: r.Incident, Seq: r.Seq, Version: r.Version, Event: r.Event,
 		Playbook: r.Playbook, Section: r.Section, State: r.State, Origin: r.Origin, Source: r.Source,
-		Drill: r.Drill, Silent: r.Silent,
+		Drill: r.Drill, Test: r.Test, Silent: r.Silent,
 		Hall:       HallPayload{ID: r.Hall.ID, Name: r.Hall.Name, Location: r.Hall.Location},
 		OccurredAt: jsonTime(r.OccurredAt),
 		Type:       known(r.Type.EN), TypeZH: known(r.Type.ZH), Variant: r.Variant,
@@ -152,6 +160,7 @@ func NewReportPayload(r engine.Report, sentAt time.Time) ReportPayload {
 		Steps:    make([]StepPayload, 0, len(r.Steps)),
 		Presses:  r.Presses,
 		Inputs:   append(make([]string, 0, len(r.Inputs)), r.Inputs...),
+		Variants: r.Variants,
 		SentAt:   jsonTime(sentAt),
 
 		ImpactDetail: r.ImpactDetail, Timeline: r.Timeline, Review: r.Review,

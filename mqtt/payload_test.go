@@ -29,6 +29,18 @@ func TestMarshalReportNeverOmits(t *testing.T) {
 					t.Errorf("impact %v control %v", m["impact"], m["control"])
 				}
 			}},
+		{"a walk test's hold-up press is flagged test", func(r *engine.Report) { r.Test = true },
+			func(t *testing.T, m map[string]any) {
+				if m["test"] != true || m["drill"] != false {
+					t.Errorf("test = %v drill = %v, want true and false", m["test"], m["drill"])
+				}
+			}},
+		{"variants that joined are carried", func(r *engine.Report) { r.Variants = []string{"armed", "explosive"} },
+			func(t *testing.T, m map[string]any) {
+				if v, ok := m["variants"].([]any); !ok || len(v) != 2 || v[1] != "explosive" {
+					t.Errorf("variants = %v, want [armed explosive]", m["variants"])
+				}
+			}},
 		{"zero times are null", func(r *engine.Report) { r.OccurredAt = time.Time{} }, func(t *testing.T, m map[string]any) {
 			if v, ok := m["occurred_at"]; !ok || v != nil {
 				t.Errorf("occurred_at = %v (present %v), want null", v, ok)

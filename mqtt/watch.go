@@ -175,6 +175,9 @@ func (f formatter) report(r ReportPayload, retained bool) string {
 	if r.Drill {
 		head = "DRILL " + head
 	}
+	if r.Test {
+		head = "TEST " + head // a hold-up press during a walk test
+	}
 	if r.Section != "" {
 		head += " (" + r.Section + ")"
 	}

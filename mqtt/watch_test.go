@@ -52,6 +52,21 @@ func TestWatchFormatsReport(t *testing.T) {
 	}
 }
 
+// A walk test's hold-up press reaches alerts/robbery as a real robbery
+// would; the center's reader must see at once that it is a test.
+func TestWatchMarksAWalkTestsHoldUpPress(t *testing.T) {
+	r := sampleReport("20260301T074512-a3f9c1", 1)
+	r.Test = true
+	b, err := MarshalReport(r, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := testFormatter.format("hallguard/main-st/alerts/robbery", b, false)
+	if !strings.HasPrefix(got, "07:45:12.123  TEST ROBBERY (§4.3(a)) armed  raised") {
+		t.Errorf("got\n%s", got)
+	}
+}
+
 func TestWatchFormatsLines(t *testing.T) {
 	js := func(v any) []byte {
 		b, err := json.Marshal(v)

@@ -387,8 +387,10 @@ func (h *faultHall) metric(name string) string {
 	return v
 }
 
+// incidents returns the open incidents (every use here wants those; the
+// API pages, newest first, and holds resolved ones too).
 func (h *faultHall) incidents() ([]engine.Incident, error) {
-	b, err := h.get("/api/incidents")
+	b, err := h.get("/api/incidents?state=open&limit=1000")
 	if err != nil {
 		return nil, err
 	}

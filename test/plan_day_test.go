@@ -383,8 +383,9 @@ func TestPlanDay(t *testing.T) {
 	}
 }
 
-// A walk test proves each input pressed once and raises nothing; the
-// center's test command raises an input's playbook as a drill from it.
+// A walk test proves each input it names, pressed once, and raises no
+// alarm; a hold-up press reaches the center as a test on its alerts topic.
+// The center's test command raises an input's playbook as a drill from it.
 func TestPlanWalkTestAndInputTest(t *testing.T) {
 	d := startDaemon(t, "configs/demo.yaml")
 	root := "hallguard/demo-hall"
@@ -398,7 +399,7 @@ func TestPlanWalkTestAndInputTest(t *testing.T) {
 		}
 		return r
 	}
-	walk := cli("drill", "walk_start").Incident
+	walk := cli("drill", "walk_start", "--inputs", "panic-teller-1, callpoint-exit, smoke-hall").Incident
 	sub.wait(t, 10*time.Second, func(m message) bool {
 		return m.Topic == root+"/conditions" && strings.Contains(string(m.Payload), `"kind":"walk_test"`)
 	})
@@ -422,10 +423,29 @@ func TestPlanWalkTestAndInputTest(t *testing.T) {
 		slices.Contains(w.Untested, "panic-teller-1") || !slices.Contains(w.Untested, "smoke-hall") {
 		t.Errorf("walk record %s", m.Payload)
 	}
+	sub.wait(t, 10*time.Second, func(m message) bool {
+		return m.Topic == root+"/alerts/robbery" && strings.Contains(string(m.Payload), `"event":"resolved"`)
+	})
+	tests := 0
 	for _, msg := range sub.all() {
-		if strings.Contains(msg.Topic, "/alerts/") || strings.Contains(msg.Topic, "/incidents/") {
+		if !strings.Contains(msg.Topic, "/alerts/") && !strings.Contains(msg.Topic, "/incidents/") {
+			continue
+		}
+		var r struct {
+			Incident string `json:"incident"`
+			Test     bool   `json:"test"`
+			Drill    bool   `json:"drill"`
+		}
+		if err := json.Unmarshal(msg.Payload, &r); err != nil || !r.Test || r.Drill || r.Incident != w.HoldUp ||
+			msg.Topic != root+"/alerts/robbery" && msg.Topic != root+"/incidents/"+w.HoldUp {
 			t.Errorf("the walk test raised %s: %s", msg.Topic, msg.Payload)
 		}
+		if msg.Topic == root+"/alerts/robbery" {
+			tests++
+		}
+	}
+	if tests != 2 { // the press, and the test incident's end
+		t.Errorf("the center got %d test reports of the hold-up press, want 2", tests)
 	}
 	mt := d.metrics()
 	if v, _ := metric(mt, `hallguard_input_walk_test_last_timestamp_seconds{input="callpoint-exit"}`); v == "0" || v == "" {

@@ -41,6 +41,7 @@ type report struct {
 		ID, Section, ZH, EN string
 		Done                bool
 	} `json:"steps"`
+	Inputs []string `json:"inputs"`
 }
 
 // TestReadmeWalkthrough is the README's walk-through, as a user does it:
@@ -132,18 +133,26 @@ func TestReadmeWalkthrough(t *testing.T) {
 		t.Errorf("siren = %q during robbery, want 0", v)
 	}
 
-	// More presses add to the same incident: no new report.
+	// A second button joins the same incident with one update that carries
+	// it; the same buttons pressed again send nothing new.
 	d.sim("release", "panic-teller-1")
 	d.sim("pulse", "panic-teller-2", "50ms")
+	d.sim("pulse", "panic-teller-2", "50ms")
+	d.sim("pulse", "panic-teller-1", "50ms")
 	time.Sleep(300 * time.Millisecond)
-	n := 0
+	var alerts []report
 	for _, m := range sub.all() {
 		if m.Topic == root+"/alerts/robbery" {
-			n++
+			var r report
+			if err := json.Unmarshal(m.Payload, &r); err != nil {
+				t.Fatal(err)
+			}
+			alerts = append(alerts, r)
 		}
 	}
-	if n != 1 {
-		t.Errorf("robbery alerts = %d after more presses, want 1 (one incident, latched)", n)
+	if len(alerts) != 2 || alerts[1].Event != "update" || alerts[1].Incident != alerts[0].Incident ||
+		len(alerts[1].Inputs) != 2 || alerts[1].Inputs[1] != "panic-teller-2" {
+		t.Errorf("robbery alerts after more presses = %+v, want the raise and one update carrying panic-teller-2 (one incident, latched)", alerts)
 	}
 }
 

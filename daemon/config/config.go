@@ -23,7 +23,9 @@ type Config struct {
 	Probe    Probe    `yaml:"probe"`  // §4.2
 	CCTV     CCTV     `yaml:"cctv"`   // preserve_cctv steps
 	ARC      ARC      `yaml:"arc"`    // SIA DC-09 to the alarm receiving centre (arc.go)
-	StateDir string   `yaml:"state_dir"`
+	// Incidents: how long resolved incidents stay in memory (incidents.go).
+	Incidents Incidents `yaml:"incidents"`
+	StateDir  string    `yaml:"state_dir"`
 	// PlaybooksDir holds the playbook files. A relative path is taken
 	// relative to the config file's folder.
 	PlaybooksDir string `yaml:"playbooks_dir"`
@@ -102,6 +104,9 @@ type Input struct {
 	Direction string `yaml:"direction"`
 	// Playbook is the manual playbook a generic input raises (optional).
 	Playbook string `yaml:"playbook"`
+	// Zone groups inputs for a walk test, which names the inputs or zones
+	// it covers (optional; lower-case, like ids).
+	Zone string `yaml:"zone"`
 }
 
 // Output is one output line.
@@ -126,12 +131,14 @@ type Output struct {
 // Smoke verification modes.
 const (
 	VerifyPersist   = "persist"   // active for the whole verify window
-	VerifyRetrigger = "retrigger" // re-triggers within the confirm window after a reset
+	VerifyRetrigger = "retrigger" // as persist; the re-alarm rule below holds in every mode
 	VerifyNone      = "none"      // every smoke activation is fire at once
 )
 
-// Smoke configures alarm verification for smoke inputs (§4.4). Two
-// detectors active within ConfirmWindow always give fire at once.
+// Smoke configures alarm verification for smoke inputs (§4.4). In every
+// mode, a detector that re-alarms within ConfirmWindow after a reset is
+// fire (the reset, retard, confirmation cycle), and two detectors active
+// within ConfirmWindow give fire at once.
 type Smoke struct {
 	Verify        string   `yaml:"verify"`
 	VerifyWindow  Duration `yaml:"verify_window"`

@@ -40,6 +40,7 @@ func TestGoodConfig(t *testing.T) {
 		{"inputs[2].chip (line_name: none)", c.Inputs[2].Chip, ""},
 		{"inputs[3].contact (default)", c.Inputs[3].Contact, "NO"},
 		{"inputs[8].playbook", c.Inputs[8].Playbook, "illness"},
+		{"inputs[3].zone", c.Inputs[3].Zone, "hall-fire"},
 		{"outputs[1].fail_safe", c.Outputs[1].FailSafe, "active"},
 		{"outputs[2].live_only", c.Outputs[2].LiveOnly, true},
 		{"outputs[3].silent_ok", c.Outputs[3].SilentOK, true},
@@ -79,6 +80,8 @@ func TestGoodConfig(t *testing.T) {
 		{"arc.retries", *c.ARC.Retries, 3},
 		{"arc.test_interval", c.ARC.TestInterval.D(), 12 * time.Hour},
 		{"arc.codes", c.ARC.Codes["robbery/gas"], 123},
+		{"incidents.retention", c.Incidents.Retention.D(), 14 * 24 * time.Hour},
+		{"incidents.max_resolved", c.Incidents.MaxResolved, 200},
 	} {
 		if !reflect.DeepEqual(tc.got, tc.want) {
 			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
@@ -197,6 +200,8 @@ var invalidConfigs = []struct {
 	{"invalid-bias.yaml", `testdata/invalid-bias.yaml:10: inputs[0].bias: unknown bias "pull-sideways" (want pull-up, pull-down, disabled or as-is)`},
 	{"invalid-contact.yaml", `testdata/invalid-contact.yaml:10: inputs[0].contact: unknown contact "open" (want NO or NC)`},
 	{"invalid-debounce.yaml", `testdata/invalid-debounce.yaml:11: inputs[0].debounce: 2s is too long: a panic press must not wait on it (at most 1s)`},
+	{"invalid-zone.yaml", `testdata/invalid-zone.yaml:11: inputs[0].zone: "Vault Room" must be lower-case letters, digits, '-' or '_'`},
+	{"invalid-zone-input-id.yaml", `testdata/invalid-zone-input-id.yaml:15: inputs[1].zone: "panic-1" is also an input id: a walk test could not tell them apart`},
 	{"invalid-stuck-after.yaml", `testdata/invalid-stuck-after.yaml:11: inputs[0].stuck_after: 500ms is too short (at least 1s, or 0 to disable)`},
 
 	// Outputs.
@@ -288,6 +293,8 @@ var invalidConfigs = []struct {
 	{"invalid-arc-unmapped.yaml", `testdata/invalid-arc-unmapped.yaml:13: arc.unmapped: unknown policy "drop" (want skip or sia_text)`},
 	{"invalid-arc-code.yaml", `testdata/invalid-arc-code.yaml:14: arc.codes.robbery: 99 is not a Contact ID event code (100 to 999)`},
 	{"invalid-arc-code-playbook.yaml", `testdata/invalid-arc-code-playbook.yaml:14: arc.codes.flood: no playbook "flood"`},
+	{"invalid-incidents-retention.yaml", `testdata/invalid-incidents-retention.yaml:8: incidents.retention: 5m0s is out of range (1h to 90d)`},
+	{"invalid-incidents-max-resolved.yaml", `testdata/invalid-incidents-max-resolved.yaml:8: incidents.max_resolved: 20000 is out of range (10 to 1000)`},
 	{"invalid-cctv-payload.yaml", `testdata/invalid-cctv-payload.yaml:9: cctv.payload: not a template: template: cctv:1: unclosed action`},
 }
 

@@ -142,6 +142,7 @@ func (c *Config) applyDefaults() {
 	}
 	c.applyPlanDefaults()
 	c.applyARCDefaults()
+	c.applyIncidentDefaults()
 }
 
 var (
@@ -381,6 +382,8 @@ func (c *Config) validate(v *validator) {
 	c.validateConsole(v)
 	c.validatePlan(v)
 	c.validateARC(v)
+	c.validateZones(v)
+	c.validateIncidents(v)
 }
 
 // validateLocalListen refuses a local listener (console, /api/*, reload)

@@ -50,6 +50,9 @@ type Command struct {
 	Drill        string
 	// Input is the input whose test path VerbTest fires.
 	Input string
+	// Inputs names the inputs or zones a walk test (walk_start) covers;
+	// every other input stays live.
+	Inputs []string
 	// Review is what VerbReview files (§3.4); the engine fills in the
 	// incident, who and when.
 	Review *Review

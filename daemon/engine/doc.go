@@ -6,7 +6,10 @@
 // (active → acknowledged → resolved), playbook steps, escalation along the
 // §2 roles, and the rules for outputs (robbery is silent, drills never touch
 // live_only outputs). It does no I/O: every effect goes to a Sink, every timer
-// to an injected clock.Clock, so tests drive it completely.
+// to an injected clock.Clock, so tests drive it completely. Its memory is
+// bounded: resolved incidents leave it once reviewed, past
+// incidents.retention or beyond incidents.max_resolved (memory.go); the
+// journal keeps them.
 //
 // Concurrency: every exported method takes the engine's lock and runs to
 // completion in the caller's goroutine; timers do the same. Sink methods are

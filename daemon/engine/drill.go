@@ -57,8 +57,12 @@ type DrillRecord struct {
 	EndedAt      time.Time `json:"ended_at"`
 	// Outcome is completed, timed_out or aborted; AbortedBy is the real
 	// incident that aborted it.
-	Outcome         string   `json:"outcome"`
-	AbortedBy       string   `json:"aborted_by"`
+	Outcome   string `json:"outcome"`
+	AbortedBy string `json:"aborted_by"`
+	// RealIncidents are the real incidents raised during the drill, by
+	// id: one that did not end it (a silent robbery, §4.3) and the one
+	// that aborted it; [] when none.
+	RealIncidents   []string `json:"real_incidents"`
 	DurationSeconds float64  `json:"duration_seconds"`
 	AcknowledgedBy  string   `json:"acknowledged_by"`
 	AckSeconds      *float64 `json:"time_to_acknowledge_seconds"`
@@ -177,7 +181,7 @@ func (e *Engine) startDrill(c Command) (string, error) {
 		return d.rec.ID, fmt.Errorf("%w: drill %s (%s) is running", ErrNotAllowed, d.rec.ID, d.rec.Playbook)
 	}
 	for _, inc := range e.incidents {
-		if !inc.Drill && inc.open() {
+		if inc.real() && inc.open() {
 			// A real alarm takes priority: no drill while one is open.
 			return inc.ID, fmt.Errorf("%w: real incident %s (%s) is open", ErrNotAllowed, inc.ID, inc.Playbook)
 		}
@@ -245,7 +249,14 @@ func (e *Engine) drillClosed(inc *Incident) {
 			r.Missed = append(r.Missed, s.ID)
 		}
 	}
-	r.Comments = []DrillComment{}
+	// The comments made while it ran (a real silent incident, §4.3) stay:
+	// the record must say what happened during the drill (§1.3).
+	if r.Comments == nil {
+		r.Comments = []DrillComment{}
+	}
+	if r.RealIncidents == nil {
+		r.RealIncidents = []string{}
+	}
 	e.drillRecs[r.ID] = r
 	if r.Outcome != DrillAborted {
 		e.lastDrill[r.Playbook] = inc.ResolvedAt
@@ -262,6 +273,7 @@ func (e *Engine) emitDrill(r *DrillRecord) {
 		c.Completed = slices.Clone(r.Completed)
 		c.Missed = slices.Clone(r.Missed)
 		c.Comments = slices.Clone(r.Comments)
+		c.RealIncidents = slices.Clone(r.RealIncidents)
 		ds.Drill(c)
 	}
 }
@@ -270,7 +282,8 @@ func (e *Engine) emitDrill(r *DrillRecord) {
 // incident was raised during it, without ending the drill.
 func (e *Engine) noteSilentDuringDrill(inc *Incident) {
 	if d := e.running; d != nil {
-		d.rec.Comments = append(d.rec.Comments, DrillComment{At: e.clk.Now(), By: "hallguard",
+		d.rec.RealIncidents = append(d.rec.RealIncidents, inc.ID)
+		d.rec.Comments = append(d.rec.Comments, DrillComment{At: e.clk.Now().UTC(), By: "hallguard",
 			Text: fmt.Sprintf("real silent %s incident %s raised during this drill; the drill went on in the hall so that nothing there changed (§4.3)", inc.Playbook, inc.ID)})
 	}
 }
@@ -279,6 +292,7 @@ func (e *Engine) noteSilentDuringDrill(inc *Incident) {
 // (§1.3: a real alarm takes priority over a drill).
 func (e *Engine) abortDrill(inc *Incident) {
 	if d := e.running; d != nil {
+		d.rec.RealIncidents = append(d.rec.RealIncidents, inc.ID)
 		e.endDrill(d, DrillAborted, "hallguard", fmt.Sprintf("drill aborted: real %s incident %s", inc.Playbook, inc.ID), inc.ID)
 	}
 }
@@ -354,6 +368,7 @@ func (e *Engine) startDrillChecks() {
 	var tick func()
 	tick = func() {
 		e.checkDrillsDue()
+		e.evict() // incidents.retention, to the hour
 		e.checkReviewsDue()
 		e.drillTick = e.after(drillCheckEvery, tick)
 	}

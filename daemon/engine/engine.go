@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +24,7 @@ type Engine struct {
 	mu        sync.Mutex
 	seq       uint64
 	incidents map[string]*Incident
+	order     []string // ids of incidents, sorted (memory.go)
 	inputs    map[string]*inputState
 	smoke     *smokeDetector
 	queue     *queueModel
@@ -41,8 +43,10 @@ type Engine struct {
 
 	// Reviews (§3.4): incidents earlier runs closed, and the overdue
 	// condition's last detail.
-	closedPast map[string]*ClosedIncident
-	reviewsDue string
+	closedPast  map[string]*ClosedIncident
+	awaiting    []*ClosedIncident // those in closedPast that wait for their review, by id
+	reviewsDue  string
+	reviewsDueN int
 
 	// The business-system probe's incident (§4.2) and when it went down.
 	probeInc  *Incident
@@ -224,28 +228,25 @@ func (e *Engine) Signal(sg devices.Signal) {
 	s.active = sg.Active
 	s.since = sg.Time
 	s.state = ""
-	if e.walk != nil {
-		_, proven := e.walk.seen[s.cfg.ID]
-		if !(s.cfg.Kind == config.KindPanic && sg.Active && proven) {
-			// Walk test: the edge proves the wiring; nothing is raised.
-			e.walkSignal(s, sg.Active, sg.Time)
-			e.publishInput(s)
-			return
+	if e.walk != nil && e.walk.covers[s.cfg.ID] {
+		// Walk test (§1.3): the edge proves the wiring; a hold-up press is
+		// reported to the center as a test. Inputs it does not cover stay
+		// live.
+		e.walkSignal(s, sg.Active, sg.Time)
+		if !sg.Active {
+			// It swallows alarms, not their end: a pre-alarm or tamper
+			// that clears is cleared.
+			switch s.cfg.Kind {
+			case config.KindSmoke:
+				e.smoke.signal(s, sg)
+			case config.KindTamper:
+				e.sink.Condition(Condition{Class: ClassTamper, Kind: "tamper", Input: s.cfg.ID, Active: false, Time: sg.Time})
+			}
 		}
-		// A panic button already proven in this walk test is pressed again:
-		// that is a real robbery until the center says otherwise (§4.3; a
-		// missed press is worse than a false alarm).
+		e.publishInput(s)
+		return
 	}
 	switch s.cfg.Kind {
-	case config.KindPanic:
-		if sg.Active {
-			e.panicPressed(s.cfg, sg.Time, lostNote(sg)...)
-		}
-	case config.KindCallpoint:
-		if sg.Active {
-			e.raiseFireWith(raising{origin: OriginButton, source: s.cfg.ID, at: sg.Time, trigger: sg.Time,
-				why: "manual call point", notes: lostNote(sg)})
-		}
 	case config.KindSmoke:
 		e.smoke.signal(s, sg)
 	case config.KindCounter:
@@ -254,14 +255,44 @@ func (e *Engine) Signal(sg devices.Signal) {
 		}
 	case config.KindTamper:
 		e.sink.Condition(Condition{Class: ClassTamper, Kind: "tamper", Input: s.cfg.ID, Active: sg.Active, Time: sg.Time})
-	case config.KindGeneric:
-		if sg.Active && s.cfg.Playbook != "" {
-			if pb := e.cfg.Playbook(s.cfg.Playbook); pb != nil && e.openIncident(pb.ID, false) == nil {
-				e.raise(raising{pb: pb, origin: OriginStaff, source: s.cfg.ID, at: sg.Time, trigger: sg.Time})
-			}
+	default:
+		if sg.Active {
+			e.activate(s, sg.Time, "", lostNote(sg)...)
 		}
 	}
 	e.publishInput(s)
+}
+
+// activate raises what an active input raises: its playbook, or its
+// verification (smoke), or its tamper condition. why, when given, says why
+// the input is evaluated now (a walk test that ended while it was active);
+// notes go into the incident's measures (lostNote: an activation inferred
+// from lost edges).
+func (e *Engine) activate(s *inputState, at time.Time, why string, notes ...Measure) {
+	switch s.cfg.Kind {
+	case config.KindPanic:
+		e.panicPressed(s.cfg, at, why, notes...)
+	case config.KindCallpoint:
+		if why == "" {
+			why = "manual call point"
+		}
+		e.raiseFireWith(raising{origin: OriginButton, source: s.cfg.ID, at: at, trigger: at, why: why, notes: notes})
+	case config.KindSmoke:
+		e.smoke.signal(s, devices.Signal{Input: s.cfg.ID, Active: true, Time: at})
+	case config.KindTamper:
+		e.sink.Condition(Condition{Class: ClassTamper, Kind: "tamper", Input: s.cfg.ID, Active: true, Time: at, Detail: why})
+	case config.KindGeneric:
+		if s.cfg.Playbook == "" {
+			return
+		}
+		if pb := e.cfg.Playbook(s.cfg.Playbook); pb != nil {
+			if inc := e.openIncident(pb.ID, false); inc != nil {
+				e.join(inc, at, s.cfg.ID)
+			} else {
+				e.raise(raising{pb: pb, origin: OriginStaff, source: s.cfg.ID, at: at, trigger: at, why: why})
+			}
+		}
+	}
 }
 
 // Fault feeds one fault change from conditioning or a backend.
@@ -305,24 +336,38 @@ func lostNote(sg devices.Signal) []Measure {
 
 // panicPressed handles §4.3: raise robbery at once, or add to the open one.
 // notes go into the incident's measures (lostNote).
-func (e *Engine) panicPressed(in *config.Input, at time.Time, notes ...Measure) {
+func (e *Engine) panicPressed(in *config.Input, at time.Time, why string, notes ...Measure) {
 	pb := e.cfg.Playbook("robbery")
 	if pb == nil {
 		return
 	}
 	if inc := e.openIncident("robbery", false); inc != nil {
-		// §4.3: one incident; further presses add to it without a new report.
+		// §4.3: one incident. A further press of a button already in it is
+		// counted; a new button or a new variant joins it with an update
+		// report, acknowledged or not (§3.2: the center learns of it).
 		inc.Presses++
-		inc.addInput(in.ID)
-		if in.Variant != inc.Variant {
-			inc.measure(Measure{At: at, Kind: "note", Text: fmt.Sprintf("%s pressed (variant %s)", in.ID, in.Variant)})
-		}
+		newInput := inc.addInput(in.ID)
+		newVariant := inc.addVariant(in.Variant)
 		for _, m := range notes {
 			inc.measure(m)
 		}
+		if !newInput && !newVariant {
+			return
+		}
+		m := Measure{At: at, Kind: "note", By: "hallguard", Text: in.ID + " pressed: joins the robbery"}
+		if newVariant {
+			v := pb.Variant(in.Variant)
+			m.Text = fmt.Sprintf("%s pressed: variant %s joins the robbery", in.ID, in.Variant)
+			if v != nil {
+				m.Section = v.Section
+			}
+			inc.addSteps(pb, in.Variant)
+		}
+		inc.measure(m)
+		e.report(inc, EventUpdate, nil, at)
 		return
 	}
-	e.raise(raising{pb: pb, variant: in.Variant, origin: OriginButton, source: in.ID, at: at, trigger: at, notes: notes})
+	e.raise(raising{pb: pb, variant: in.Variant, origin: OriginButton, source: in.ID, at: at, trigger: at, why: why, notes: notes})
 }
 
 // raiseFire handles §4.4: raise fire, or add the source to the open one.
@@ -337,38 +382,52 @@ func (e *Engine) raiseFireWith(rq raising) {
 		return
 	}
 	if inc := e.openIncident("fire", false); inc != nil {
-		inc.addInput(rq.source)
-		for _, id := range rq.inputs {
-			inc.addInput(id)
-		}
 		for _, m := range rq.notes {
 			inc.measure(m)
 		}
+		e.join(inc, rq.at, append([]string{rq.source}, rq.inputs...)...)
 		return
 	}
 	rq.pb = pb
 	e.raise(rq)
 }
 
+// join adds inputs to an open incident. Any that is new to it is reported
+// in an update (§3.2), whether the incident is acknowledged or not.
+func (e *Engine) join(inc *Incident, at time.Time, ids ...string) {
+	var added []string
+	for _, id := range ids {
+		if e.inputs[id] != nil && inc.addInput(id) {
+			added = append(added, id)
+		}
+	}
+	if len(added) == 0 {
+		return
+	}
+	inc.measure(Measure{At: at, Kind: "note", By: "hallguard", Text: strings.Join(added, ", ") + " active: joins the " + inc.Playbook})
+	e.report(inc, EventUpdate, nil, at)
+}
+
 // openIncident returns the unresolved incident of a playbook, or nil.
 func (e *Engine) openIncident(playbook string, drill bool) *Incident {
 	for _, inc := range e.incidents {
-		if inc.Playbook == playbook && inc.Drill == drill && inc.open() {
+		if inc.Playbook == playbook && inc.Drill == drill && !inc.Test && inc.open() {
 			return inc
 		}
 	}
 	return nil
 }
 
-// Incidents returns copies of every incident the engine holds, oldest first.
+// Incidents returns copies of every incident the engine holds, oldest
+// first: the open ones and the resolved ones still in memory (at most
+// incidents.max_resolved; see memory.go). IncidentPage pages them.
 func (e *Engine) Incidents() []Incident {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := make([]Incident, 0, len(e.incidents))
-	for _, inc := range e.incidents {
-		out = append(out, inc.copy())
+	out := make([]Incident, 0, len(e.order))
+	for _, id := range e.order {
+		out = append(out, e.incidents[id].copy())
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 

@@ -124,10 +124,11 @@ func TestPanicChatterGivesOneIncidentAndOneReport(t *testing.T) {
 	if got := len(h.eng.Incidents()); got != 1 {
 		t.Fatalf("incidents = %d, want 1", got)
 	}
-	// A second button during the same robbery adds to it, with no new report.
+	// A second button during the same robbery joins it: one incident, and
+	// an update report that carries the button (TestNewButtonJoiningAn...).
 	h.press("panic-2")
-	if got := len(h.sink.ReportsOf("robbery")); got != 1 {
-		t.Errorf("after second button: reports = %d, want 1", got)
+	if got := h.sink.ReportsOf("robbery"); len(got) != 2 || got[1].Event != engine.EventUpdate || got[1].Incident != r.Incident {
+		t.Errorf("after second button: reports = %+v, want the raise and one update", got)
 	}
 	inc := h.eng.Incidents()[0]
 	if inc.Presses < 2 || len(inc.Inputs) != 2 {

@@ -17,15 +17,21 @@ type Incident struct {
 	Origin   string
 	Source   string
 	Drill    bool
-	State    string
+	// Test marks the incident of hold-up presses during a walk test: reported
+	// to the center with test: true, no output, no escalation.
+	Test  bool
+	State string
 
 	OccurredAt time.Time // the triggering event's timestamp
 	DetectedAt time.Time // when the engine raised it
 	Presses    int
 	Inputs     []string
-	Steps      []StepState
-	Measures   []Measure
-	Version    int
+	// Variants are the variants involved, its own first (nil for a
+	// playbook without variants).
+	Variants []string
+	Steps    []StepState
+	Measures []Measure
+	Version  int
 
 	Impact, Control, Trend, Other string
 	// ImpactDetail is the structured §3.3 4 impact, nil until a report
@@ -48,13 +54,38 @@ type Incident struct {
 	outputs map[string]bool // outputs this incident currently wants
 }
 
+// real reports whether the incident is neither a drill nor a walk test's.
+func (inc *Incident) real() bool { return !inc.Drill && !inc.Test }
+
 func (inc *Incident) open() bool {
 	return inc.State == StateActive || inc.State == StateAcknowledged
 }
 
-func (inc *Incident) addInput(id string) {
-	if id != "" && !slices.Contains(inc.Inputs, id) {
-		inc.Inputs = append(inc.Inputs, id)
+// addInput adds an input to the incident; it reports whether it was new.
+func (inc *Incident) addInput(id string) bool {
+	if id == "" || slices.Contains(inc.Inputs, id) {
+		return false
+	}
+	inc.Inputs = append(inc.Inputs, id)
+	return true
+}
+
+// addVariant adds a variant to the incident; it reports whether it was new.
+func (inc *Incident) addVariant(v string) bool {
+	if v == "" || slices.Contains(inc.Variants, v) {
+		return false
+	}
+	inc.Variants = append(inc.Variants, v)
+	return true
+}
+
+// addSteps adds the steps of a variant that joined (§4.3(b) during an
+// armed robbery) that the incident does not have yet.
+func (inc *Incident) addSteps(pb *config.Playbook, variant string) {
+	for _, s := range pb.StepsFor(variant) {
+		if !slices.ContainsFunc(inc.Steps, func(st StepState) bool { return st.ID == s.ID }) {
+			inc.Steps = append(inc.Steps, StepState{ID: s.ID, Section: s.Section, Text: s.Text, Records: s.Records, Action: s.Action})
+		}
 	}
 }
 
@@ -70,6 +101,7 @@ func (inc *Incident) stopTimers() {
 func (inc *Incident) copy() Incident {
 	c := *inc
 	c.Inputs = slices.Clone(inc.Inputs)
+	c.Variants = slices.Clone(inc.Variants)
 	c.Steps = slices.Clone(inc.Steps)
 	c.Measures = slices.Clone(inc.Measures)
 	if inc.ImpactDetail != nil {
@@ -87,6 +119,7 @@ type raising struct {
 	origin  string
 	source  string // input id or person
 	drill   bool
+	test    bool // a hold-up press during a walk test
 	// at is when the triggering event happened; trigger, when non-zero, is
 	// the input event timestamp the raise follows from (for latency).
 	at, trigger time.Time
@@ -109,7 +142,7 @@ func (e *Engine) raise(rq raising) *Incident {
 	}
 	inc := &Incident{
 		ID: e.ids(at), Playbook: pb.ID, Variant: variant, Origin: origin, Source: source,
-		Drill: drill, State: StateActive, OccurredAt: at, DetectedAt: now, Presses: 1,
+		Drill: drill, Test: rq.test, State: StateActive, OccurredAt: at, DetectedAt: now, Presses: 1,
 		Impact: Unknown, Control: Unknown, Trend: Unknown, Other: why,
 		pb: pb, outputs: map[string]bool{},
 	}
@@ -125,11 +158,12 @@ func (e *Engine) raise(rq raising) *Incident {
 	for _, s := range pb.StepsFor(variant) {
 		inc.Steps = append(inc.Steps, StepState{ID: s.ID, Section: s.Section, Text: s.Text, Records: s.Records, Action: s.Action})
 	}
+	inc.addVariant(variant)
 	inc.addInput(e.inputID(source))
 	for _, id := range rq.inputs {
 		inc.addInput(id)
 	}
-	e.incidents[inc.ID] = inc
+	e.hold(inc)
 	for _, m := range rq.notes {
 		inc.measure(m)
 	}
@@ -152,6 +186,9 @@ func (e *Engine) raise(rq raising) *Incident {
 		}))
 	}
 	for i, esc := range pb.Escalation {
+		if rq.test {
+			break // a walk test's press: the center sees it, nobody is called out
+		}
 		i, esc := i, esc
 		inc.timers = append(inc.timers, e.after(esc.After.D(), func() {
 			if inc.State == StateActive {
@@ -161,7 +198,7 @@ func (e *Engine) raise(rq raising) *Incident {
 	}
 	e.report(inc, EventRaised, nil, trigger)
 	switch {
-	case drill:
+	case drill, rq.test:
 	case pb.Mode == "silent":
 		// §4.3: a silent alarm must change nothing in the hall, so a running
 		// drill goes on (its card, its siren); the center has the robbery,
@@ -183,8 +220,8 @@ func (e *Engine) inputID(source string) string {
 // outputAllowed applies the silent and drill rules to one output.
 func (e *Engine) outputAllowed(inc *Incident, id string) bool {
 	out := e.cfg.Output(id)
-	if out == nil {
-		return false // this hall has no such output
+	if out == nil || inc.Test {
+		return false // this hall has no such output; a walk test acts on none
 	}
 	if inc.pb.Mode == "silent" {
 		// §4.3: robbery is silent. Only outputs marked silent_ok (a police
@@ -264,11 +301,14 @@ func (e *Engine) report(inc *Incident, event string, esc *EscalationInfo, trigge
 	r := Report{
 		ID: fmt.Sprintf("%s.v%d", inc.ID, inc.Version), Incident: inc.ID, Seq: e.seq, Version: inc.Version,
 		Event: event, Playbook: inc.Playbook, Section: inc.pb.Section, Variant: inc.Variant,
-		Origin: inc.Origin, Source: inc.Source, State: inc.State, Drill: inc.Drill, Silent: inc.pb.Mode == "silent",
+		Origin: inc.Origin, Source: inc.Source, State: inc.State, Drill: inc.Drill, Test: inc.Test, Silent: inc.pb.Mode == "silent",
 		Hall: e.cfg.Hall, OccurredAt: inc.OccurredAt, Type: inc.pb.Type,
 		Impact: inc.Impact, Control: inc.Control, Trend: inc.Trend, Other: inc.Other,
 		Measures: slices.Clone(inc.Measures), Steps: slices.Clone(inc.Steps), Escalation: esc,
 		Presses: inc.Presses, Inputs: slices.Clone(inc.Inputs), Created: now, Trigger: trigger,
+	}
+	if len(inc.Variants) > 1 {
+		r.Variants = slices.Clone(inc.Variants)
 	}
 	if inc.ImpactDetail != nil {
 		d := *inc.ImpactDetail
@@ -319,4 +359,5 @@ func (e *Engine) close(inc *Incident, resolution, by, reason string) {
 	if inc.Drill {
 		e.drillClosed(inc)
 	}
+	e.evict()
 }

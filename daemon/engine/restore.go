@@ -34,7 +34,7 @@ func (e *Engine) Restore(latest []Report) int {
 	now := e.clk.Now()
 	n := 0
 	for _, r := range latest {
-		if (r.State != StateActive && r.State != StateAcknowledged) || r.Drill {
+		if (r.State != StateActive && r.State != StateAcknowledged) || r.Drill || r.Test {
 			continue
 		}
 		pb := e.cfg.Playbook(r.Playbook)
@@ -48,7 +48,11 @@ func (e *Engine) Restore(latest []Report) int {
 			Version: r.Version, Impact: r.Impact, Control: r.Control, Trend: r.Trend, Other: r.Other,
 			ImpactDetail: r.ImpactDetail, pb: pb, outputs: map[string]bool{},
 		}
-		e.incidents[inc.ID] = inc
+		inc.addVariant(r.Variant)
+		for _, v := range r.Variants {
+			inc.addVariant(v)
+		}
+		e.hold(inc)
 		elapsed := restoredElapsed(now, r)
 		var fell []string // done at once: due while down
 		for _, po := range pb.Outputs {

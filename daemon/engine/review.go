@@ -3,7 +3,6 @@ package engine
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 )
@@ -61,7 +60,7 @@ func WithClosedIncidents(cs []ClosedIncident) Option {
 	return func(e *Engine) {
 		for i := range cs {
 			c := cs[i]
-			e.closedPast[c.ID] = &c
+			e.pastClosed(&c)
 		}
 	}
 }
@@ -98,6 +97,8 @@ func (e *Engine) review(c Command) (string, error) {
 		switch {
 		case inc.Drill:
 			return id, fmt.Errorf("%w: a drill is evaluated (drill evaluate), not reviewed", ErrNotAllowed)
+		case inc.Test:
+			return id, fmt.Errorf("%w: a walk test's presses are in its record, not reviewed", ErrNotAllowed)
 		case inc.State != StateResolved:
 			return id, fmt.Errorf("%w: incident is %s: only a resolved incident is reviewed", ErrNotAllowed, inc.State)
 		}
@@ -117,6 +118,9 @@ func (e *Engine) review(c Command) (string, error) {
 			return id, fmt.Errorf("%w: incident is reviewed", ErrNotAllowed)
 		}
 		past.Reviewed = true
+		if i, found := slices.BinarySearchFunc(e.awaiting, id, byID); found {
+			e.awaiting = slices.Delete(e.awaiting, i, i+1)
+		}
 		rv.Playbook, rv.Resolution, rv.ResolvedAt = past.Playbook, past.Resolution, past.ResolvedAt.UTC()
 	}
 	if rs, ok := e.sink.(ReviewSink); ok {
@@ -124,52 +128,96 @@ func (e *Engine) review(c Command) (string, error) {
 		c.Actions = slices.Clone(rv.Actions)
 		rs.Review(c)
 	}
+	e.evict() // reviewed: it leaves memory, the journal has it
 	e.checkReviewsDue()
 	return id, nil
 }
 
-// unreviewed lists live incidents resolved (not false alarms, not drills)
-// longer than review.due_after ago and not reviewed.
+// pastClosed keeps an incident an earlier run closed, or one that left
+// memory, so that it can be reviewed; one that waits for its review is
+// also in awaiting, sorted by id.
+func (e *Engine) pastClosed(c *ClosedIncident) {
+	e.closedPast[c.ID] = c
+	if c.Drill || c.Reviewed || c.Resolution != EventResolved {
+		return
+	}
+	if i, found := slices.BinarySearchFunc(e.awaiting, c.ID, byID); !found {
+		e.awaiting = slices.Insert(e.awaiting, i, c)
+	}
+}
+
+func byID(c *ClosedIncident, id string) int { return strings.Compare(c.ID, id) }
+
+// unreviewed lists incidents resolved (not false alarms, not drills or
+// walk tests) longer than review.due_after ago and not reviewed, sorted.
+// It walks the incidents held and those awaiting review, never the whole
+// history.
 func (e *Engine) unreviewed() []string {
 	due := e.cfg.Review.DueAfter.D()
 	if due <= 0 {
 		return nil
 	}
 	now := e.clk.Now()
-	var out []string
-	for _, inc := range e.incidents {
-		if !inc.Drill && inc.State == StateResolved && inc.Resolution == EventResolved && now.Sub(inc.ResolvedAt) >= due {
-			out = append(out, inc.ID)
+	var live, past []string
+	for _, id := range e.order {
+		if inc := e.incidents[id]; inc.real() && inc.State == StateResolved && inc.Resolution == EventResolved && now.Sub(inc.ResolvedAt) >= due {
+			live = append(live, id)
 		}
 	}
-	for _, p := range e.closedPast {
-		if _, here := e.incidents[p.ID]; !here && !p.Drill && !p.Reviewed && p.Resolution == EventResolved && now.Sub(p.ResolvedAt) >= due {
-			out = append(out, p.ID)
+	for _, c := range e.awaiting {
+		if now.Sub(c.ResolvedAt) < due {
+			continue
+		}
+		if _, here := e.incidents[c.ID]; !here {
+			past = append(past, c.ID)
 		}
 	}
-	sort.Strings(out)
-	return out
+	if len(live) == 0 {
+		return past
+	}
+	// Both are sorted: merge them.
+	out := make([]string, 0, len(live)+len(past))
+	for len(live) > 0 && len(past) > 0 {
+		if live[0] < past[0] {
+			out, live = append(out, live[0]), live[1:]
+		} else {
+			out, past = append(out, past[0]), past[1:]
+		}
+	}
+	return append(append(out, live...), past...)
 }
 
 // Unreviewed returns how many incidents wait for their review past
-// review.due_after (§3.4).
+// review.due_after (§3.4), as of the last check (hourly, and at each
+// review): the metrics scrape reads it without walking every incident the
+// journal has closed.
 func (e *Engine) Unreviewed() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return len(e.unreviewed())
+	return e.reviewsDueN
 }
 
+// reviewsNamed is how many overdue incidents review_overdue names; it
+// counts the rest.
+const reviewsNamed = 50
+
 // checkReviewsDue raises, updates or clears the supervisory condition
-// review_overdue, listing the incidents in Detail.
+// review_overdue, naming the oldest incidents in Detail.
 func (e *Engine) checkReviewsDue() {
 	ids := e.unreviewed()
-	detail := strings.Join(ids, " ")
-	if detail == e.reviewsDue {
+	e.reviewsDueN = len(ids)
+	key := strings.Join(ids, " ")
+	if key == e.reviewsDue {
 		return
 	}
-	e.reviewsDue = detail
+	e.reviewsDue = key
+	detail := ""
 	if len(ids) > 0 {
-		detail = fmt.Sprintf("not reviewed within %s (§3.4): %s", e.cfg.Review.DueAfter.D(), detail)
+		named := ids[:min(len(ids), reviewsNamed)]
+		detail = fmt.Sprintf("not reviewed within %s (§3.4): %s", e.cfg.Review.DueAfter.D(), strings.Join(named, " "))
+		if n := len(ids) - len(named); n > 0 {
+			detail += fmt.Sprintf(" and %d more", n)
+		}
 	}
 	e.sink.Condition(Condition{Class: ClassSupervisory, Kind: "review_overdue", Active: len(ids) > 0, Time: e.clk.Now(),
 		Detail: detail, Count: uint64(len(ids))})

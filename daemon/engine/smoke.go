@@ -10,24 +10,35 @@ import (
 )
 
 // smokeDetector is alarm verification for smoke inputs (§4.4), as fire
-// panels do it to avoid false alarms (§3.2) without delaying real fire:
-//   - persist: a detector must stay active for the verify window;
-//   - retrigger: a detector that resets and triggers again within the
-//     confirm window is fire (and one that stays active for the verify
-//     window is too);
+// panels do it to avoid false alarms (§3.2) without delaying real fire.
+// Its cycle is the standard reset, retard, confirmation:
+//
+//  1. alarm: a detector goes active; it is a pre-alarm (supervisory) and
+//     its verification starts;
+//  2. reset: the detector clears before it is verified; the pre-alarm
+//     clears;
+//  3. confirmation: if the same detector alarms again within the confirm
+//     window after that reset, it is fire at once, dated from its first
+//     alarm. Past the confirm window a new alarm starts a new cycle.
+//
+// The modes differ only in step 1:
+//   - persist: a detector that stays active for the verify window is fire;
+//   - retrigger: the same (the name is kept for configs that set it);
 //   - none: every activation is fire at once.
 //
-// In every mode a second detector active within the confirm window confirms
-// at once. An active detector not yet verified is a pre-alarm.
+// In every mode a re-alarm within the confirm window confirms, and a second
+// detector active within the confirm window confirms at once.
 type smokeDetector struct {
 	e         *Engine
 	verifying map[string]clock.Timer
 	activated map[string]time.Time // last activation per detector
 	reset     map[string]time.Time // last reset after a pre-alarm
+	first     map[string]time.Time // first alarm of the detector's current cycle
 }
 
 func newSmokeDetector(e *Engine) *smokeDetector {
-	return &smokeDetector{e: e, verifying: map[string]clock.Timer{}, activated: map[string]time.Time{}, reset: map[string]time.Time{}}
+	return &smokeDetector{e: e, verifying: map[string]clock.Timer{}, activated: map[string]time.Time{},
+		reset: map[string]time.Time{}, first: map[string]time.Time{}}
 }
 
 func (d *smokeDetector) stop() {
@@ -68,16 +79,25 @@ func (d *smokeDetector) signal(s *inputState, sg devices.Signal) {
 			return
 		}
 	}
-	if cfg.Verify == config.VerifyRetrigger {
-		if t, ok := d.reset[id]; ok && sg.Time.Sub(t) <= window {
-			d.fire(sg.Time, fmt.Sprintf("%s re-triggered %s after reset", id, sg.Time.Sub(t).Round(time.Millisecond)), id)
-			return
+	// Confirmation, in every mode: the detector re-alarms within the
+	// confirm window after its reset.
+	if t, ok := d.reset[id]; ok && sg.Time.Sub(t) <= window {
+		first := d.first[id]
+		if first.IsZero() {
+			first = t
 		}
+		delete(d.reset, id)
+		delete(d.first, id)
+		d.fire(first, fmt.Sprintf("%s re-alarmed %s after its reset (alarm %s, confirm window %s)", id,
+			sg.Time.Sub(t).Round(time.Millisecond), first.UTC().Format(time.RFC3339), window), id)
+		return
 	}
 	d.activated[id] = sg.Time
+	d.first[id] = sg.Time
+	delete(d.reset, id)
 	s.state = "pre-alarm"
 	e.sink.Condition(Condition{Class: ClassSupervisory, Kind: "pre_alarm", Input: id, Active: true, Time: sg.Time,
-		Detail: fmt.Sprintf("smoke not yet verified (%s, %s)", cfg.Verify, cfg.VerifyWindow.D())})
+		Detail: fmt.Sprintf("smoke not yet verified (%s, %s; a re-alarm within %s confirms)", cfg.Verify, cfg.VerifyWindow.D(), window)})
 	first := sg.Time
 	if t := d.verifying[id]; t != nil {
 		t.Stop()

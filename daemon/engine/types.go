@@ -70,7 +70,10 @@ type Report struct {
 	Source   string // input id or person that raised it
 	State    string
 	Drill    bool
-	Silent   bool
+	// Test marks a hold-up press during a walk test: sent on the normal
+	// alerts topic, so the center sees every press, flagged as a test.
+	Test   bool
+	Silent bool
 
 	Hall       config.Hall // §3.3 1
 	OccurredAt time.Time   // §3.3 2
@@ -92,6 +95,10 @@ type Report struct {
 	Review  *Review
 	Presses int
 	Inputs  []string
+	// Variants are every variant that joined the incident, its own first;
+	// nil unless a second one joined (a vault foot rail, §4.3(b), during an
+	// armed robbery).
+	Variants []string
 
 	// Created is the engine time the report was made.
 	Created time.Time

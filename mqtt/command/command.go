@@ -48,6 +48,9 @@ type Message struct {
 	Drill        string            `json:"drill,omitempty"`
 	// Input is the input whose test path "test" fires.
 	Input string `json:"input,omitempty"`
+	// Inputs are the inputs or zones a walk test (drill, action walk_start)
+	// covers; every other input stays live.
+	Inputs []string `json:"inputs,omitempty"`
 	// Review is what "review" files (§3.4): {"cause","course","handling","problems","actions":[{"owner","due","text"}]}.
 	Review json.RawMessage `json:"review,omitempty"`
 

@@ -23,7 +23,8 @@ import (
 //	hallguard drill start PLAYBOOK [--variant V] --participants "Chen, Liu" [--by NAME]
 //	hallguard drill stop [DRILL] [--by NAME]
 //	hallguard drill evaluate DRILL --comment "..." [--by NAME]
-//	hallguard drill walk_start | walk_stop [--by NAME]   (walk test: inputs prove their wiring, raise nothing)
+//	hallguard drill walk_start --inputs "ID or ZONE, ..." [--by NAME]   (walk test of the named inputs; all others stay live)
+//	hallguard drill walk_stop [--by NAME]
 //	hallguard drill test INPUT [--by NAME]               (the input's playbook as a drill from that input)
 //
 // A drill's id is its incident id (the reply's "incident"). The record is
@@ -37,9 +38,10 @@ func drillCmd(args []string, stdout, stderr io.Writer) int {
 	variant := fs.String("variant", "", "playbook variant (start)")
 	participants := fs.String("participants", "", "who takes part, separated by , or ; (start; required)")
 	comment := fs.String("comment", "", "evaluation comment (evaluate; required)")
+	inputs := fs.String("inputs", "", "inputs or zones the walk test covers, separated by , or ; (walk_start; required)")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the reply")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: hallguard drill start PLAYBOOK [--variant V] --participants \"A, B\" | stop [DRILL] | evaluate DRILL --comment TEXT | walk_start | walk_stop | test INPUT")
+		fmt.Fprintln(stderr, "usage: hallguard drill start PLAYBOOK [--variant V] --participants \"A, B\" | stop [DRILL] | evaluate DRILL --comment TEXT | walk_start --inputs \"ID, ZONE\" | walk_stop | test INPUT")
 		fs.PrintDefaults()
 	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
@@ -69,7 +71,13 @@ func drillCmd(args []string, stdout, stderr io.Writer) int {
 		}
 	case "stop":
 		m.Drill = arg
-	case "walk_start", "walk_stop":
+	case "walk_start":
+		m.Inputs = splitList(*inputs)
+		if len(m.Inputs) == 0 {
+			fs.Usage()
+			return exitConfig
+		}
+	case "walk_stop":
 	case "test":
 		if arg == "" {
 			fs.Usage()
