@@ -98,7 +98,7 @@ func TestWalkTestIncidentIsNoRealIncidentAfterARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.eventually("the test incident journalled as resolved", func() bool {
-		resp, err := http.Get("http://" + r.d.HTTPAddr() + "/api/journal/export?kind=incident&incident=" + test)
+		resp, err := http.Get("http://" + r.d.LocalAddr() + "/api/journal/export?kind=incident&incident=" + test)
 		if err != nil {
 			return false
 		}
