@@ -90,7 +90,16 @@ func (b *Broker) Disconnect(clientID string) bool {
 	if !ok || cl.Closed() {
 		return false
 	}
-	cl.Stop(errors.New("broker: connection dropped"))
+	// Close the socket only, as a network failure does. cl.Stop would also
+	// mark the client closed, and a client stopped before mochi's read loop
+	// began (it may still be finishing its CONNACK) ends as if it had sent
+	// DISCONNECT: no will (clients.go Read returns nil when Closed). With the
+	// socket closed, the read loop fails whenever it runs, and mochi sends
+	// the will (server.go attachClient).
+	if cl.Net.Conn == nil {
+		return false
+	}
+	_ = cl.Net.Conn.Close()
 	return true
 }
 
