@@ -781,6 +781,34 @@ func (h *hall) signal(sig syscall.Signal) {
 	}
 }
 
+// waitStopped waits until every thread of the daemon is stopped (state T
+// in /proc/PID/task/*/stat): kill(SIGSTOP) returns before the threads have
+// stopped, and one still running could read an edge meant to be missed.
+func (h *hall) waitStopped() {
+	h.t.Helper()
+	dir := fmt.Sprintf("/proc/%d/task", h.cmd.Process.Pid)
+	deadline := time.Now().Add(waitLong)
+	for {
+		tasks, _ := filepath.Glob(filepath.Join(dir, "*", "stat"))
+		stopped := len(tasks) > 0
+		for _, f := range tasks {
+			b, err := os.ReadFile(f)
+			i := bytes.LastIndexByte(b, ')')
+			if err != nil || i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+				stopped = false
+				break
+			}
+		}
+		if stopped {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.fatalf("hallguard (pid %d) not stopped %s after SIGSTOP", h.cmd.Process.Pid, waitLong)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // measured reports whether a report's measures hold text.
 func measured(r report, text string) bool {
 	for _, m := range r.Measures {
@@ -811,6 +839,7 @@ func TestSeqnoGapOnPanicLineRaisesRobbery(t *testing.T) {
 			_ = h.cmd.Process.Signal(syscall.SIGCONT)
 		}
 	}()
+	h.waitStopped()
 	for _, up := range []bool{false, true, false} { // press, release, press (pull-down = pressed)
 		h.setPull(panic0, up)
 		time.Sleep(30 * time.Millisecond) // apart, so that gpio-sim does not merge them
