@@ -469,9 +469,11 @@ func TestKernelNCLoopOpenIsTamper(t *testing.T) {
 	}
 }
 
-// A pulse the kernel lost on a panic line (#11 item 2): its press is
-// dropped from a full 2-event buffer, so the release that follows comes
-// after a seqno gap, at the idle level. The conditioner of an alarm input
+// A pulse lost on a panic line (#11 item 2): its press is dropped from the
+// input's full 2-event queue (which, like the kernel's buffer, keeps the
+// newest; the kernel's own is 16 whatever is asked, as go-gpiocdev v0.9.1
+// does not pass the size on), so the release that follows comes after a
+// seqno gap, at the idle level. The conditioner of an alarm input
 // reports the activation hidden in the gap, flagged Inferred, before that
 // release, and raises lost_edges as well.
 func TestKernelSeqnoGapOnPanicLineIsAnActivation(t *testing.T) {
@@ -498,7 +500,8 @@ func TestKernelSeqnoGapOnPanicLineIsAnActivation(t *testing.T) {
 	cond.Start(l, time.Now())
 	defer cond.Stop()
 	// Before Watch drains anything: press, release, press. The queue of 2
-	// keeps the newest two, the release (after a gap of one) and the press.
+	// keeps the newest two, the release (after a gap of one) and the press;
+	// the kernel numbered all three.
 	for _, up := range []bool{false, true, false} {
 		s.pull(up)
 		time.Sleep(30 * time.Millisecond) // apart, so that gpio-sim does not merge them

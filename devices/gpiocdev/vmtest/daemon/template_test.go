@@ -55,7 +55,7 @@ func TestConfigTemplate(t *testing.T) {
 	dir := t.TempDir()
 	path := writeConfig(t, dir, map[string]string{
 		"CHIP": "gpiochip0", "DEBOUNCE": "25ms", "VERIFY_WINDOW": "2s",
-		"MQTT_LISTEN": "127.0.0.1:1883", "HTTP_LISTEN": "127.0.0.1:9464", "EVENT_BUFFER": "1024",
+		"MQTT_LISTEN": "127.0.0.1:1883", "HTTP_LISTEN": "127.0.0.1:9464",
 		"STATE_DIR": filepath.Join(dir, "state"), "PLAYBOOKS_DIR": playbooks,
 	}, []byte("0123456789abcdef0123456789abcdef"))
 	cfg, err := config.Load(path)
