@@ -2,9 +2,18 @@ package daemon_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -206,5 +215,90 @@ func TestReloadSwitchesTheConsole(t *testing.T) {
 	}
 	if err := r.d.Reload(); !errors.Is(err, daemon.ErrNeedsRestart) || !strings.Contains(err.Error(), "probe") {
 		t.Errorf("reload changing the probe: %v, want needs_restart naming probe", err)
+	}
+}
+
+// tlsFiles writes a CA, a server certificate for 127.0.0.1 and a client
+// certificate, all signed by the CA, and returns their paths and a client
+// TLS config holding the client certificate.
+func tlsFiles(t *testing.T, dir string) (cert, key, ca string, client *tls.Config) {
+	t.Helper()
+	newKey := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	caKey := newKey()
+	caTpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kiosk CA"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTpl, caTpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	issue := func(serial int64, usage x509.ExtKeyUsage, ip bool) (*ecdsa.PrivateKey, []byte) {
+		k := newKey()
+		tpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "hallguard"}, NotBefore: time.Now().Add(-time.Hour),
+			NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{usage}, KeyUsage: x509.KeyUsageDigitalSignature}
+		if ip {
+			tpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tpl, caCert, &k.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k, der
+	}
+	write := func(name, typ string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ca = write("ca.pem", "CERTIFICATE", caDER)
+	sk, sder := issue(2, x509.ExtKeyUsageServerAuth, true)
+	cert = write("local.pem", "CERTIFICATE", sder)
+	skb, _ := x509.MarshalECPrivateKey(sk)
+	key = write("local.key", "EC PRIVATE KEY", skb)
+	ck, cder := issue(3, x509.ExtKeyUsageClientAuth, false)
+	pool := x509.NewCertPool()
+	pool.AddCert(caCert)
+	client = &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{{Certificate: [][]byte{cder}, PrivateKey: ck}}}
+	return cert, key, ca, client
+}
+
+// TestLocalListenerTLSNeedsAClientCertificate: with http.local_tls the
+// local listener speaks TLS and serves only clients with a certificate
+// from client_ca_file.
+func TestLocalListenerTLSNeedsAClientCertificate(t *testing.T) {
+	dir := t.TempDir()
+	cert, key, ca, client := tlsFiles(t, dir)
+	r, _ := startFile(t, "http:\n  listen: \"127.0.0.1:0\"\n  local_listen: \"127.0.0.1:0\"\n  local_tls: {cert_file: "+cert+", key_file: "+key+", client_ca_file: "+ca+"}\n", daemon.Options{})
+	u := "https://" + r.d.LocalAddr() + "/api/incidents"
+	with := &http.Client{Transport: &http.Transport{TLSClientConfig: client}, Timeout: 5 * time.Second}
+	resp, err := with.Get(u)
+	if err != nil {
+		t.Fatalf("with a client certificate: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("with a client certificate: %s, want 200", resp.Status)
+	}
+	noCert := client.Clone()
+	noCert.Certificates = nil
+	without := &http.Client{Transport: &http.Transport{TLSClientConfig: noCert}, Timeout: 5 * time.Second}
+	if resp, err := without.Get(u); err == nil {
+		resp.Body.Close()
+		t.Errorf("without a client certificate: %s, want the handshake refused", resp.Status)
+	}
+	if resp, err := http.Get("http://" + r.d.LocalAddr() + "/api/incidents"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Errorf("plain HTTP to the TLS listener: %s %q", resp.Status, b)
+		}
 	}
 }
