@@ -302,3 +302,15 @@ func TestLocalListenerTLSNeedsAClientCertificate(t *testing.T) {
 		}
 	}
 }
+
+// TestListenersRefuseHugeHeaders: a request with 64 KiB of headers is
+// refused (431) on both listeners instead of being read into memory.
+func TestListenersRefuseHugeHeaders(t *testing.T) {
+	r, _ := startFile(t, "", daemon.Options{})
+	big := strings.Repeat("a", 64<<10)
+	for _, addr := range []string{r.d.HTTPAddr(), r.d.LocalAddr()} {
+		if code, _ := do(t, http.MethodGet, "http://"+addr+"/healthz", map[string]string{"X-Junk": big}); code != http.StatusRequestHeaderFieldsTooLarge {
+			t.Errorf("%s: 64 KiB of headers: %d, want 431", addr, code)
+		}
+	}
+}
