@@ -23,6 +23,7 @@ import (
 
 	"github.com/hallguard/hallguard/daemon"
 	"github.com/hallguard/hallguard/daemon/config"
+	"github.com/hallguard/hallguard/daemon/engine"
 )
 
 // Issue #12 §2 (the HTTP surface) and issue #11 item 14 (reload applies
@@ -312,5 +313,35 @@ func TestListenersRefuseHugeHeaders(t *testing.T) {
 		if code, _ := do(t, http.MethodGet, "http://"+addr+"/healthz", map[string]string{"X-Junk": big}); code != http.StatusRequestHeaderFieldsTooLarge {
 			t.Errorf("%s: 64 KiB of headers: %d, want 431", addr, code)
 		}
+	}
+}
+
+// TestReloadSwitchesTheDaemonsOwnReaders (issue #11 item 14): the CCTV
+// bookmark request of a step done after a reload goes to the reloaded
+// cctv.topic, as the reload said it would.
+func TestReloadSwitchesTheDaemonsOwnReaders(t *testing.T) {
+	r, path := startFile(t, "cctv: {topic: cctv/before}\n", daemon.Options{})
+	b, _ := os.ReadFile(path)
+	if err := os.WriteFile(path, []byte(strings.Replace(string(b), "cctv/before", "cctv/after", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	eng := r.d.Engine()
+	inc, err := eng.Do(engine.Command{ID: "t-1", Verb: engine.VerbTrigger, Playbook: "illness", By: "Chen Jing", Origin: engine.OriginStaff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.Do(engine.Command{ID: "t-2", Verb: engine.VerbStep, Incident: inc, Step: "preserve_cctv", By: "Chen Jing", Origin: engine.OriginStaff}); err != nil {
+		t.Fatal(err)
+	}
+	var body string
+	r.eventually("the cctv journal record", func() bool {
+		_, body = do(t, http.MethodGet, "http://"+r.d.LocalAddr()+"/api/journal/export?kind=cctv", nil)
+		return strings.Contains(body, `"kind":"cctv"`)
+	})
+	if !strings.Contains(body, `"topic":"cctv/after"`) {
+		t.Errorf("the bookmark after the reload went to the old topic: %s", body)
 	}
 }
