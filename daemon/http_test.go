@@ -37,8 +37,17 @@ func startFile(t *testing.T, extra string, opts daemon.Options) (*running, strin
 	dir := t.TempDir()
 	path := filepath.Join(dir, "hallguard.yaml")
 	base := hallYAML
-	if strings.HasPrefix(extra, "http:") { // extra's own http section
-		base = strings.Replace(base, "http: {listen: \"127.0.0.1:0\", local_listen: \"127.0.0.1:0\"}\n", "", 1)
+	for _, key := range []string{"http:", "mqtt:"} { // extra's own section replaces the test hall's line
+		if strings.HasPrefix(extra, key) || strings.Contains(extra, "\n"+key) {
+			lines := strings.Split(base, "\n")
+			for i, l := range lines {
+				if strings.HasPrefix(l, key) {
+					lines = append(lines[:i], lines[i+1:]...)
+					break
+				}
+			}
+			base = strings.Join(lines, "\n")
+		}
 	}
 	body := base + "state_dir: " + filepath.Join(dir, "state") + "\nplaybooks_dir: " + filepath.Join(root, "playbooks") + "\n" + extra
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
@@ -343,5 +352,28 @@ func TestReloadSwitchesTheDaemonsOwnReaders(t *testing.T) {
 	})
 	if !strings.Contains(body, `"topic":"cctv/after"`) {
 		t.Errorf("the bookmark after the reload went to the old topic: %s", body)
+	}
+}
+
+// TestReloadOfADiscoveredHallNameNeedsRestart: the name Home Assistant was
+// given at start cannot change live; without discovery it can.
+func TestReloadOfADiscoveredHallNameNeedsRestart(t *testing.T) {
+	for _, discovery := range []bool{true, false} {
+		extra := ""
+		if discovery {
+			extra = "mqtt: {broker: embedded, listen: \"127.0.0.1:0\", discovery: {enabled: true}}\n"
+		}
+		r, path := startFile(t, extra, daemon.Options{})
+		b, _ := os.ReadFile(path)
+		if err := os.WriteFile(path, []byte(strings.Replace(string(b), "name: Test hall", "name: Renamed hall", 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		err := r.d.Reload()
+		if discovery && (!errors.Is(err, daemon.ErrNeedsRestart) || !strings.Contains(err.Error(), "hall.name")) {
+			t.Errorf("with discovery: reload of hall.name: %v, want needs_restart naming hall.name", err)
+		}
+		if !discovery && err != nil {
+			t.Errorf("without discovery: reload of hall.name: %v, want ok", err)
+		}
 	}
 }
