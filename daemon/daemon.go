@@ -653,6 +653,10 @@ func (a *actuator) loop() {
 	}
 }
 
+// maxHeaderBytes bounds a request's headers on both listeners (net/http's
+// default is 1 MiB).
+const maxHeaderBytes = 16 << 10
+
 // serveHTTP opens both listeners and serves them (http.go); stop closes
 // them and every connection.
 func (d *Daemon) serveHTTP() (stop func(), err error) {
@@ -675,9 +679,14 @@ func (d *Daemon) serveHTTP() (stop func(), err error) {
 		d.httpLn.Close()
 		return nil, fmt.Errorf("daemon: http.local_listen: %w", err)
 	}
-	ops := &http.Server{Handler: d.opsRoutes(), ReadHeaderTimeout: 5 * time.Second}
+	// Both listeners bound what one client may hold: small headers, and
+	// idle or slow connections closed. The local one has no write
+	// deadline: the console's event stream is long-lived (and capped).
+	ops := &http.Server{Handler: d.opsRoutes(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: maxHeaderBytes}
 	go ops.Serve(d.httpLn)
-	local := &http.Server{Handler: d.localRoutes(), ReadHeaderTimeout: 5 * time.Second, TLSConfig: tlsCfg}
+	local := &http.Server{Handler: d.localRoutes(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		IdleTimeout: time.Minute, MaxHeaderBytes: maxHeaderBytes, TLSConfig: tlsCfg}
 	if tlsCfg != nil {
 		go local.ServeTLS(d.localLn, "", "")
 	} else {

@@ -2,9 +2,18 @@ package daemon_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +23,7 @@ import (
 
 	"github.com/hallguard/hallguard/daemon"
 	"github.com/hallguard/hallguard/daemon/config"
+	"github.com/hallguard/hallguard/daemon/engine"
 )
 
 // Issue #12 §2 (the HTTP surface) and issue #11 item 14 (reload applies
@@ -27,8 +37,17 @@ func startFile(t *testing.T, extra string, opts daemon.Options) (*running, strin
 	dir := t.TempDir()
 	path := filepath.Join(dir, "hallguard.yaml")
 	base := hallYAML
-	if strings.HasPrefix(extra, "http:") { // extra's own http section
-		base = strings.Replace(base, "http: {listen: \"127.0.0.1:0\", local_listen: \"127.0.0.1:0\"}\n", "", 1)
+	for _, key := range []string{"http:", "mqtt:"} { // extra's own section replaces the test hall's line
+		if strings.HasPrefix(extra, key) || strings.Contains(extra, "\n"+key) {
+			lines := strings.Split(base, "\n")
+			for i, l := range lines {
+				if strings.HasPrefix(l, key) {
+					lines = append(lines[:i], lines[i+1:]...)
+					break
+				}
+			}
+			base = strings.Join(lines, "\n")
+		}
 	}
 	body := base + "state_dir: " + filepath.Join(dir, "state") + "\nplaybooks_dir: " + filepath.Join(root, "playbooks") + "\n" + extra
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
@@ -186,7 +205,7 @@ const consoleYAML = `console:
 func TestReloadSwitchesTheConsole(t *testing.T) {
 	r, path := startFile(t, consoleYAML, daemon.Options{})
 	local := "http://" + r.d.LocalAddr()
-	if _, st := do(t, http.MethodGet, local+"/console/api/state", nil); !strings.Contains(st, `"staff":[{`) {
+	if _, st := do(t, http.MethodGet, local+"/console/api/state", nil); strings.Contains(st, `"staff":[]`) {
 		t.Fatalf("state before the reload has no staff: %s", st)
 	}
 	b, _ := os.ReadFile(path)
@@ -206,5 +225,155 @@ func TestReloadSwitchesTheConsole(t *testing.T) {
 	}
 	if err := r.d.Reload(); !errors.Is(err, daemon.ErrNeedsRestart) || !strings.Contains(err.Error(), "probe") {
 		t.Errorf("reload changing the probe: %v, want needs_restart naming probe", err)
+	}
+}
+
+// tlsFiles writes a CA, a server certificate for 127.0.0.1 and a client
+// certificate, all signed by the CA, and returns their paths and a client
+// TLS config holding the client certificate.
+func tlsFiles(t *testing.T, dir string) (cert, key, ca string, client *tls.Config) {
+	t.Helper()
+	newKey := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	caKey := newKey()
+	caTpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kiosk CA"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTpl, caTpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	issue := func(serial int64, usage x509.ExtKeyUsage, ip bool) (*ecdsa.PrivateKey, []byte) {
+		k := newKey()
+		tpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "hallguard"}, NotBefore: time.Now().Add(-time.Hour),
+			NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{usage}, KeyUsage: x509.KeyUsageDigitalSignature}
+		if ip {
+			tpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tpl, caCert, &k.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k, der
+	}
+	write := func(name, typ string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ca = write("ca.pem", "CERTIFICATE", caDER)
+	sk, sder := issue(2, x509.ExtKeyUsageServerAuth, true)
+	cert = write("local.pem", "CERTIFICATE", sder)
+	skb, _ := x509.MarshalECPrivateKey(sk)
+	key = write("local.key", "EC PRIVATE KEY", skb)
+	ck, cder := issue(3, x509.ExtKeyUsageClientAuth, false)
+	pool := x509.NewCertPool()
+	pool.AddCert(caCert)
+	client = &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{{Certificate: [][]byte{cder}, PrivateKey: ck}}}
+	return cert, key, ca, client
+}
+
+// TestLocalListenerTLSNeedsAClientCertificate: with http.local_tls the
+// local listener speaks TLS and serves only clients with a certificate
+// from client_ca_file.
+func TestLocalListenerTLSNeedsAClientCertificate(t *testing.T) {
+	dir := t.TempDir()
+	cert, key, ca, client := tlsFiles(t, dir)
+	r, _ := startFile(t, "http:\n  listen: \"127.0.0.1:0\"\n  local_listen: \"127.0.0.1:0\"\n  local_tls: {cert_file: "+cert+", key_file: "+key+", client_ca_file: "+ca+"}\n", daemon.Options{})
+	u := "https://" + r.d.LocalAddr() + "/api/incidents"
+	with := &http.Client{Transport: &http.Transport{TLSClientConfig: client}, Timeout: 5 * time.Second}
+	resp, err := with.Get(u)
+	if err != nil {
+		t.Fatalf("with a client certificate: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("with a client certificate: %s, want 200", resp.Status)
+	}
+	noCert := client.Clone()
+	noCert.Certificates = nil
+	without := &http.Client{Transport: &http.Transport{TLSClientConfig: noCert}, Timeout: 5 * time.Second}
+	if resp, err := without.Get(u); err == nil {
+		resp.Body.Close()
+		t.Errorf("without a client certificate: %s, want the handshake refused", resp.Status)
+	}
+	if resp, err := http.Get("http://" + r.d.LocalAddr() + "/api/incidents"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Errorf("plain HTTP to the TLS listener: %s %q", resp.Status, b)
+		}
+	}
+}
+
+// TestListenersRefuseHugeHeaders: a request with 64 KiB of headers is
+// refused (431) on both listeners instead of being read into memory.
+func TestListenersRefuseHugeHeaders(t *testing.T) {
+	r, _ := startFile(t, "", daemon.Options{})
+	big := strings.Repeat("a", 64<<10)
+	for _, addr := range []string{r.d.HTTPAddr(), r.d.LocalAddr()} {
+		if code, _ := do(t, http.MethodGet, "http://"+addr+"/healthz", map[string]string{"X-Junk": big}); code != http.StatusRequestHeaderFieldsTooLarge {
+			t.Errorf("%s: 64 KiB of headers: %d, want 431", addr, code)
+		}
+	}
+}
+
+// TestReloadSwitchesTheDaemonsOwnReaders (issue #11 item 14): the CCTV
+// bookmark request of a step done after a reload goes to the reloaded
+// cctv.topic, as the reload said it would.
+func TestReloadSwitchesTheDaemonsOwnReaders(t *testing.T) {
+	r, path := startFile(t, "cctv: {topic: cctv/before}\n", daemon.Options{})
+	b, _ := os.ReadFile(path)
+	if err := os.WriteFile(path, []byte(strings.Replace(string(b), "cctv/before", "cctv/after", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	eng := r.d.Engine()
+	inc, err := eng.Do(engine.Command{ID: "t-1", Verb: engine.VerbTrigger, Playbook: "illness", By: "Chen Jing", Origin: engine.OriginStaff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.Do(engine.Command{ID: "t-2", Verb: engine.VerbStep, Incident: inc, Step: "preserve_cctv", By: "Chen Jing", Origin: engine.OriginStaff}); err != nil {
+		t.Fatal(err)
+	}
+	var body string
+	r.eventually("the cctv journal record", func() bool {
+		_, body = do(t, http.MethodGet, "http://"+r.d.LocalAddr()+"/api/journal/export?kind=cctv", nil)
+		return strings.Contains(body, `"kind":"cctv"`)
+	})
+	if !strings.Contains(body, `"topic":"cctv/after"`) {
+		t.Errorf("the bookmark after the reload went to the old topic: %s", body)
+	}
+}
+
+// TestReloadOfADiscoveredHallNameNeedsRestart: the name Home Assistant was
+// given at start cannot change live; without discovery it can.
+func TestReloadOfADiscoveredHallNameNeedsRestart(t *testing.T) {
+	for _, discovery := range []bool{true, false} {
+		extra := ""
+		if discovery {
+			extra = "mqtt: {broker: embedded, listen: \"127.0.0.1:0\", discovery: {enabled: true}}\n"
+		}
+		r, path := startFile(t, extra, daemon.Options{})
+		b, _ := os.ReadFile(path)
+		if err := os.WriteFile(path, []byte(strings.Replace(string(b), "name: Test hall", "name: Renamed hall", 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		err := r.d.Reload()
+		if discovery && (!errors.Is(err, daemon.ErrNeedsRestart) || !strings.Contains(err.Error(), "hall.name")) {
+			t.Errorf("with discovery: reload of hall.name: %v, want needs_restart naming hall.name", err)
+		}
+		if !discovery && err != nil {
+			t.Errorf("without discovery: reload of hall.name: %v, want ok", err)
+		}
 	}
 }

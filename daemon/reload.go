@@ -113,10 +113,21 @@ func restartOnly(old, next *config.Config) []string {
 		{"journal", old.Journal, next.Journal},
 		// Read once at start by the probe loop (probe.go).
 		{"probe", old.Probe, next.Probe},
+		// Announced once to Home Assistant as the device's name.
+		{"hall.name (Home Assistant discovery)", discoveryName(old), discoveryName(next)},
 	} {
 		if !reflect.DeepEqual(s.a, s.b) {
 			diff = append(diff, s.name)
 		}
 	}
 	return diff
+}
+
+// discoveryName is the hall name Home Assistant was told, "" without
+// discovery.
+func discoveryName(c *config.Config) string {
+	if !c.MQTT.Discovery.Enabled {
+		return ""
+	}
+	return c.Hall.Name
 }

@@ -138,7 +138,7 @@ func TestCommandsAreVerifiedAnsweredAndCounted(t *testing.T) {
 		"command_rejected/unsigned", "command_rejected/replay", "command_rejected/unknown_incident", "command/"}
 	journalled := func() map[string]bool {
 		got := map[string]bool{}
-		resp, err := http.Get("http://" + d.http + "/api/journal/export?format=jsonl")
+		resp, err := http.Get("http://" + d.local + "/api/journal/export?format=jsonl")
 		if err != nil {
 			return got
 		}

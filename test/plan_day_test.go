@@ -46,7 +46,7 @@ func waitReport(t *testing.T, sub *subscriber, topic, event string) mqtt.ReportP
 
 func journalKind(t *testing.T, d *daemonProc, kind string) []map[string]json.RawMessage {
 	t.Helper()
-	resp, err := http.Get("http://" + d.http + "/api/journal/export?format=jsonl&kind=" + kind)
+	resp, err := http.Get("http://" + d.local + "/api/journal/export?format=jsonl&kind=" + kind)
 	if err != nil {
 		t.Fatal(err)
 	}

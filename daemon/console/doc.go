@@ -1,5 +1,5 @@
 // Package console is the staff console: the page the hall's kiosk shows at
-// /console/ on the daemon's HTTP address (loopback by default), for
+// /console/ on the daemon's local listener (http.local_listen, loopback), for
 // Chromium in kiosk mode on a 1024×600 touchscreen.
 //
 // It shows the hall, the time, the broker connection, the queue and every

@@ -292,3 +292,26 @@ func TestEventStreamsCapped(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestLockedEntriesDoNotFloodTheJournal: entries refused as locked are all
+// counted, but journalled at most once a minute per staff member.
+func TestLockedEntriesDoNotFloodTheJournal(t *testing.T) {
+	r := newRig(t, illnessAndRobbery())
+	for i := 0; i < 50; i++ {
+		r.post(map[string]any{"verb": "ack", "incident": "inc-illness", "staff": "Chen Jing", "pin": "0000"}, nil)
+	}
+	locked := 0
+	r.mu.Lock()
+	for _, rec := range r.records {
+		if rec.kind == "command_rejected" && rec.data["reason"] == "locked" {
+			locked++
+		}
+	}
+	r.mu.Unlock()
+	if locked != 1 {
+		t.Errorf("%d journal records for 47 entries refused as locked, want 1", locked)
+	}
+	if got := r.counter("hallguard_console_pin_failures_total"); got != 50 {
+		t.Errorf("hallguard_console_pin_failures_total = %v, want 50", got)
+	}
+}

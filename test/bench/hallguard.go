@@ -100,7 +100,7 @@ func launchDaemon(bin, dir, cfg, hall, stateDir string, extra ...string) (d *dae
 		return nil, nil, err
 	}
 	cleanup := func() { ns.Close(); os.Remove(nsPath) }
-	args := append([]string{"run", "-config", cfg, "-state-dir", stateDir, "-http-listen", d.http}, extra...)
+	args := append([]string{"run", "-config", cfg, "-state-dir", stateDir, "-http-listen", d.http, "-local-listen", "127.0.0.1:0"}, extra...)
 	logPath := filepath.Join(dir, fmt.Sprintf("hallguard-%s-%d.log", hall, time.Now().UnixNano()%1e9))
 	d.p, err = startProc("hallguard "+hall, logPath, []string{"NOTIFY_SOCKET=" + nsPath}, bin, args...)
 	if err != nil {

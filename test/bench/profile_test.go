@@ -77,7 +77,7 @@ func startInProc(b *testing.B, hall, mqttExtra string, edit func(string) string,
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.HTTP.Listen, cfg.HTTP.LocalListen = "127.0.0.1:0", "127.0.0.1:0"
 	logf, err := os.Create(filepath.Join(dir, "hallguard.log"))
 	if err != nil {
 		b.Fatal(err)
