@@ -30,6 +30,8 @@ func TestGoodConfig(t *testing.T) {
 		{"gpio.event_buffer", c.GPIO.EventBuffer, 512},
 		{"gpio.debounce", c.GPIO.Debounce, "kernel"},
 		{"inputs", len(c.Inputs), 9},
+		{"journal.head_interval", c.Journal.HeadInterval.D(), 30 * time.Second},
+		{"journal.head_key_file", c.Journal.HeadKeyFile, "journal-head.pem"},
 		{"inputs[0].line", *c.Inputs[0].Line, 17},
 		{"inputs[0].chip (from gpio.chip)", c.Inputs[0].Chip, "gpiochip0"},
 		{"inputs[0].stuck_after", c.Inputs[0].StuckAfter.D(), time.Minute},
@@ -221,6 +223,7 @@ var invalidConfigs = []struct {
 	{"invalid-ack-timeout.yaml", `testdata/invalid-ack-timeout.yaml:9: mqtt.ack_timeout: 1s is too short (at least 5s)`},
 	{"invalid-discovery-prefix.yaml", `testdata/invalid-discovery-prefix.yaml:8: mqtt.discovery.prefix: "home/#" must not contain + or # nor start or end with /`},
 	{"invalid-journal-retention.yaml", `testdata/invalid-journal-retention.yaml:8: journal.retention: 168h0m0s is too short to keep incident records (§3.5: at least 30d, or 0 to keep forever)`},
+	{"invalid-journal-head-interval.yaml", `testdata/invalid-journal-head-interval.yaml:8: journal.head_interval: 100ms is too short (at least 1s)`},
 	{"invalid-journal-outbox-retention.yaml", `testdata/invalid-journal-outbox-retention.yaml:8: journal.outbox_retention: 10m0s is too short (at least 1h)`},
 	{"invalid-commands-max-payload.yaml", `testdata/invalid-commands-max-payload.yaml:8: commands.max_payload: 100 is out of range (512 to 1048576 bytes)`},
 

@@ -449,7 +449,7 @@ func (s *Store) compactTx(o *op, jb, ob, rb, mb *bolt.Bucket) error {
 func (s *Store) succeeded(batch []*op, seq uint64, hash string) {
 	s.lastHash = hash
 	s.mu.Lock()
-	s.lastSeq = seq
+	s.lastSeq, s.headHash = seq, hash
 	for i := range batch {
 		s.queue[i] = nil
 	}
@@ -583,7 +583,7 @@ func (s *Store) install(db *bolt.DB, st *loadedState) {
 	s.dbMu.Unlock()
 	s.lastHash = st.lastHash
 	s.mu.Lock()
-	s.lastSeq, s.anchorSeq = st.lastSeq, st.anchorSeq
+	s.lastSeq, s.anchorSeq, s.headHash = st.lastSeq, st.anchorSeq, st.lastHash
 	if len(st.pending) > 0 {
 		s.entries = append(st.pending, s.entries...)
 	}

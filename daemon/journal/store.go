@@ -119,7 +119,8 @@ func (r *Recovery) String() string {
 type Store struct {
 	path     string
 	opts     Options
-	readOnly bool // OpenReadOnly: no committer, every write refused
+	readOnly bool         // OpenReadOnly: no committer, every write refused
+	cleanup  func() error // OpenSnapshot: removes the copy at Close
 	log      *slog.Logger
 	clk      clock.Clock
 
@@ -143,6 +144,7 @@ type Store struct {
 	queue       []*op    // operations not yet on disk, in order
 	entries     []*entry // unacknowledged reports, oldest first
 	lastSeq     uint64   // committed
+	headHash    string   // hash of record lastSeq (zeroHash for none; the anchor's after pruning)
 	anchorSeq   uint64   // journal records up to here were pruned
 	degraded    bool
 	degErr      error
@@ -198,6 +200,7 @@ func Open(path string, opts Options) (*Store, error) {
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
 		lastHash: zeroHash,
+		headHash: zeroHash,
 	}
 	s.outbox = &Outbox{s: s}
 
@@ -254,6 +257,9 @@ func (s *Store) Close() error {
 	s.dbMu.Unlock()
 	if err != nil {
 		err = fmt.Errorf("journal: close: %w", err)
+	}
+	if s.cleanup != nil { // OpenSnapshot's copy
+		err = errors.Join(err, s.cleanup())
 	}
 	if left > 0 {
 		err = errors.Join(err, fmt.Errorf("journal: close: %d operations not written: %w", left, ErrDegraded))
