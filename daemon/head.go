@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/hallguard/hallguard/daemon/config"
 	"github.com/hallguard/hallguard/daemon/journal"
@@ -31,21 +32,30 @@ func HeadKey(cfg *config.Config) (journal.HeadKey, error) {
 }
 
 // headLoop publishes the journal's chain head, signed, retained on
-// journal/head, at once and then every journal.head_interval (on the
-// daemon's clock), until ctx ends. Every report also carries the head
-// (mqtt.Options.JournalHead), so the center holds an anchor per report and
-// one per interval: a rewritten or truncated archive no longer matches
-// what the center holds (§3.5).
+// journal/head: at once, then within a second of every change (at most once
+// a second: the anchors the center holds stay dense, so a change is
+// narrowed to a few records), and at least every journal.head_interval
+// with a fresh "at" when nothing changes, on the daemon's clock, until ctx
+// ends. Every report also carries the head (mqtt.Options.JournalHead): a
+// rewritten or truncated archive no longer matches what the center holds
+// (§3.5, issue #12 §5).
 func (d *Daemon) headLoop(ctx context.Context, key journal.HeadKey) {
+	every := d.cfg.Journal.HeadInterval.D()
+	poll := min(time.Second, every)
 	tick := make(chan struct{}, 1)
-	for {
-		h := d.store.Head()
-		m := journal.HeadMessage{Hall: d.cfg.Hall.ID, Seq: h.Seq, Hash: h.Hash, At: d.clk.Now().UTC()}
-		if err := key.Sign(&m); err != nil {
-			d.log.Error("journal head not signed", "err", err)
+	var last journal.Head
+	var lastAt time.Time
+	for first := true; ; first = false {
+		h, now := d.store.Head(), d.clk.Now()
+		if first || h != last || now.Sub(lastAt) >= every {
+			m := journal.HeadMessage{Hall: d.cfg.Hall.ID, Seq: h.Seq, Hash: h.Hash, At: now.UTC()}
+			if err := key.Sign(&m); err != nil {
+				d.log.Error("journal head not signed", "err", err)
+			}
+			d.pub.JournalHead(m)
+			last, lastAt = h, now
 		}
-		d.pub.JournalHead(m)
-		t := d.clk.AfterFunc(d.cfg.Journal.HeadInterval.D(), func() {
+		t := d.clk.AfterFunc(poll, func() {
 			select {
 			case tick <- struct{}{}:
 			default:

@@ -257,6 +257,13 @@ func TestSecurityVerifyDoesNotAskTheDaemon(t *testing.T) {
 	if err != nil || strings.Contains(out, "99999") || !strings.Contains(out, "ok") {
 		t.Fatalf("journal verify beside the daemon: %v\n%s", err, out)
 	}
+	// The retained journal/head, signed with the demo's command key, as the
+	// anchor: read from the broker by topic, beside the running daemon.
+	anchored, err := d.hg("journal", "verify", "-config", cfg, "-file", filepath.Join(d.stateDir, "hallguard.db"),
+		"-anchor", demoRoot+"/journal/head", "-broker", "tcp://"+d.mqtt)
+	if err != nil || !strings.Contains(anchored, "1 signed") {
+		t.Fatalf("journal verify -anchor TOPIC beside the daemon: %v\nstdout: %s", err, anchored)
+	}
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Scan()
 	attack(t, "journal verify while the daemon runs, with http.listen answering a forged \"intact, 99999 records\"",

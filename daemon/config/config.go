@@ -218,10 +218,10 @@ type Journal struct {
 	// OutboxRetention is how long reports already acknowledged stay in the
 	// outbox (they stay in the journal regardless). Default 30d.
 	OutboxRetention Duration `yaml:"outbox_retention"`
-	// HeadInterval is how often the chain's head (last record's seq and
-	// hash) is published, signed and retained, on journal/head, so the
-	// center holds anchors a rewritten or cut archive cannot match (issue
-	// #12 §5). Default 1m.
+	// HeadInterval: the chain's head (last record's seq and hash) is
+	// published, signed and retained, on journal/head within a second of
+	// every change and at least this often, so the center holds anchors a
+	// rewritten or cut archive cannot match (issue #12 §5). Default 1m.
 	HeadInterval Duration `yaml:"head_interval"`
 	// HeadKeyFile is the box's Ed25519 private key (PEM, PKCS #8: `openssl
 	// genpkey -algorithm ed25519`) that signs journal/head; relative to the

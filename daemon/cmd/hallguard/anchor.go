@@ -147,6 +147,16 @@ func verifyAnchored(cfg *config.Config, st *journal.Store, file, spec, brokerURL
 		fmt.Fprintf(stderr, "hallguard journal verify: -anchor %s: no head of hall %s in it (%d of other halls)\n", spec, cfg.Hall.ID, a.other)
 		return exitFail
 	}
+	named := 0
+	for _, h := range a.heads {
+		if h.Seq > 0 {
+			named++
+		}
+	}
+	if named == 0 {
+		fmt.Fprintf(stderr, "hallguard journal verify: -anchor %s: its %d heads name no record (seq 0: the journal was empty then)\n", spec, len(a.heads))
+		return exitFail
+	}
 	ar, err := st.CheckAnchors(a.heads)
 	if err != nil {
 		fmt.Fprintln(stderr, "hallguard journal verify:", err)
