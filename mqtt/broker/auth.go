@@ -94,7 +94,7 @@ func (a *Auth) authenticate(user, password []byte) (ok, daemon bool) {
 	return true, string(user) == a.Daemon
 }
 
-// mayWrite is the ACL for a client that is not the daemon.
+// othersMayWrite is the write ACL of every client that is not the daemon.
 func (a *Auth) othersMayWrite(topic string) bool {
 	if slices.Contains(a.OthersDeny, topic) {
 		return false
@@ -210,9 +210,11 @@ func LoadPasswordFile(path string) (map[string]string, error) {
 // when it does not exist, and adding user when it is not in it.
 func EnsurePasswordFile(path, user string) (string, error) {
 	users, err := LoadPasswordFile(path)
+	header := ""
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		users = map[string]string{}
+		header = "# hallguard embedded broker users (user:password), mode 0600; made by hallguard run\n"
 	case err != nil:
 		return "", err
 	}
@@ -228,7 +230,7 @@ func EnsurePasswordFile(path, user string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("broker: password file: %w", err)
 	}
-	_, werr := fmt.Fprintf(f, "# hallguard embedded broker users (user:password); made by hallguard run\n%s:%s\n", user, pw)
+	_, werr := fmt.Fprintf(f, "%s%s:%s\n", header, user, pw)
 	if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
 		return "", fmt.Errorf("broker: password file %s: %w", path, err)
 	}
