@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -20,7 +21,7 @@ func SendCommand(ctx context.Context, brokerURL, root, verb, id string, payload 
 		SetAutoReconnect(false).SetConnectTimeout(10 * time.Second)
 	c := paho.NewClient(o)
 	if err := wait(c.Connect(), 10*time.Second); err != nil {
-		return nil, fmt.Errorf("mqtt: connect %s: %w", brokerURL, err)
+		return nil, fmt.Errorf("mqtt: connect %s: %w", redacted(brokerURL), err)
 	}
 	defer c.Disconnect(100)
 	tok := c.Subscribe(topics.Command("reply"), 1, func(_ paho.Client, m paho.Message) {
@@ -64,7 +65,7 @@ func Retained(ctx context.Context, brokerURL, filter string) ([]RetainedMessage,
 		SetAutoReconnect(false).SetCleanSession(true).SetConnectTimeout(10 * time.Second)
 	c := paho.NewClient(o)
 	if err := wait(c.Connect(), 10*time.Second); err != nil {
-		return nil, fmt.Errorf("mqtt: connect %s: %w", brokerURL, err)
+		return nil, fmt.Errorf("mqtt: connect %s: %w", redacted(brokerURL), err)
 	}
 	defer c.Disconnect(100)
 	tok := c.Subscribe(filter, 1, func(_ paho.Client, m paho.Message) {
@@ -89,4 +90,13 @@ func Retained(ctx context.Context, brokerURL, filter string) ([]RetainedMessage,
 			return out, nil
 		}
 	}
+}
+
+// redacted is a broker URL fit for messages: a password in it (the center's
+// tools may give their user there) replaced by "xxxxx".
+func redacted(brokerURL string) string {
+	if u, err := url.Parse(brokerURL); err == nil {
+		return u.Redacted()
+	}
+	return "(broker URL)"
 }
