@@ -198,7 +198,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	mc := cfg.MQTT // the publisher's copy: the embedded broker's real address
 	password := ""
 	if mc.Broker == "embedded" {
-		auth, pw, err := brokerAuth(cfg)
+		auth, pw, err := d.brokerAuth(cfg)
 		if err != nil {
 			return fmt.Errorf("daemon: embedded broker: %w", err)
 		}

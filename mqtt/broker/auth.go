@@ -62,8 +62,14 @@ type Auth struct {
 	Anonymous bool
 }
 
-// ErrAuth is returned by Start for an Auth it cannot enforce.
-var ErrAuth = errors.New("broker: invalid authentication settings")
+// Errors callers branch on.
+var (
+	// ErrAuth is returned by Start for an Auth it cannot enforce.
+	ErrAuth = errors.New("broker: invalid authentication settings")
+	// ErrInsecureFile: the password file is readable or writable by group
+	// or others.
+	ErrInsecureFile = errors.New("broker: password file readable by group or others")
+)
 
 func (a *Auth) check() error {
 	if a.Daemon == "" || a.Users[a.Daemon] == "" {
@@ -173,7 +179,7 @@ func LoadPasswordFile(path string) (map[string]string, error) {
 		return nil, fmt.Errorf("broker: password file: %w", err)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("broker: password file %s: mode %04o lets group or others read it (chmod 600)", path, fi.Mode().Perm())
+		return nil, fmt.Errorf("%w: %s: mode %04o (chmod 600)", ErrInsecureFile, path, fi.Mode().Perm())
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
