@@ -1,9 +1,14 @@
 package daemon
 
 import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
 	"path/filepath"
 
 	"github.com/hallguard/hallguard/daemon/config"
+	"github.com/hallguard/hallguard/daemon/engine"
 	"github.com/hallguard/hallguard/mqtt"
 	"github.com/hallguard/hallguard/mqtt/broker"
 )
@@ -26,15 +31,32 @@ func BrokerPasswordFile(cfg *config.Config) string {
 // only cmd/<verb> (not cmd/reply), the center's acknowledgement topic and
 // Home Assistant's own status topic. Commands are signed (§3.2: no false
 // alarm), so writing cmd/ gives nothing without the key. (issue #12 §4)
-func brokerAuth(cfg *config.Config) (broker.Auth, string, error) {
+//
+// A password file group or others can read stops the start (a bad config
+// is refused). One that cannot be made or read (a disk gone read-only or
+// full, something else at its path) does not: the daemon then runs with a
+// password of this run only, raises the trouble broker_credentials, and
+// other users of the file cannot log in (a missed alarm is the worst bug;
+// the journal degrades to memory the same way).
+func (d *Daemon) brokerAuth(cfg *config.Config) (broker.Auth, string, error) {
 	path := BrokerPasswordFile(cfg)
 	password, err := broker.EnsurePasswordFile(path, BrokerUser)
-	if err != nil {
-		return broker.Auth{}, "", err
+	var users map[string]string
+	if err == nil {
+		users, err = broker.LoadPasswordFile(path)
 	}
-	users, err := broker.LoadPasswordFile(path)
-	if err != nil {
+	switch {
+	case errors.Is(err, broker.ErrInsecureFile):
 		return broker.Auth{}, "", err
+	case err != nil:
+		var b [32]byte
+		if _, rerr := rand.Read(b[:]); rerr != nil {
+			return broker.Auth{}, "", fmt.Errorf("daemon: broker password: %w", rerr)
+		}
+		password = base64.RawURLEncoding.EncodeToString(b[:])
+		users = map[string]string{BrokerUser: password}
+		d.daemonCondition(engine.ClassTrouble, "broker_credentials", true,
+			fmt.Sprintf("embedded broker password file unusable, running with a password of this run only: %v", err))
 	}
 	t := mqtt.NewTopics(cfg.MQTT.TopicPrefix, cfg.Hall.ID)
 	a := broker.Auth{

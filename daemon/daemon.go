@@ -222,11 +222,16 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	d.rec.add("config", "", "", false, map[string]any{"file": cfg.File, "sha256": cfg.Digest(), "hall": cfg.Hall.ID,
 		"backend": cfg.Backend, "inputs": len(cfg.Inputs), "outputs": len(cfg.Outputs), "playbooks": len(cfg.Playbooks), "version": Version})
 
+	headKey, err := HeadKey(cfg)
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+
 	// MQTT first, so the first report has somewhere to go.
 	mc := cfg.MQTT // the publisher's copy: the embedded broker's real address
 	password := ""
 	if mc.Broker == "embedded" {
-		auth, pw, err := brokerAuth(cfg)
+		auth, pw, err := d.brokerAuth(cfg)
 		if err != nil {
 			return fmt.Errorf("daemon: embedded broker: %w", err)
 		}
@@ -258,6 +263,10 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 		Queue:        d.queue(opts.MemoryOutbox),
 		Discovery:    discovery(cfg),
 		SilentInputs: silentInputs(cfg),
+		JournalHead: func() (uint64, string) {
+			h := d.store.Head()
+			return h.Seq, h.Hash
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
@@ -376,6 +385,7 @@ started:
 		}
 	}
 	go d.compactLoop(ctx)
+	go d.headLoop(ctx, headKey) // journal/head: the chain anchored off the box (issue #12 §5)
 	go d.watchdog(ctx)
 	go d.probeLoop(ctx) // probe.go: the business system (§4.2)
 	d.ready.Store(true)

@@ -4,13 +4,15 @@
 // Topics, under <prefix>/<hall-id>/ (see Topics):
 //
 //	status                  retained "online" (birth, every connection) / "offline" (will; clean Close)
-//	inputs/<input-id>       retained InputPayload, latest only
+//	inputs/<input-id>       retained InputPayload, latest only; never for a silent input
+//	                        (Options.SilentInputs, kind panic): cleared on each connection (§4.3)
 //	queue                   retained QueuePayload, latest only
 //	incidents/<incident-id> retained ReportPayload, the incident's latest report
 //	alerts/<playbook>       every ReportPayload, QoS 1, not retained
 //	drills/alerts/<playbook> the same for drills, so dispatch never sees a drill as real
 //	conditions              retained array of the active ConditionPayload
 //	events/condition        every condition change, not retained
+//	journal/head            retained journal head message (Publisher.JournalHead), issue #12 §5
 //	cmd/<verb>              commands in (Subscribe)
 //
 // A Publisher implements the engine's Report, Input, Queue and Condition
@@ -23,6 +25,8 @@
 //     see duplicates (same "id"), never a gap or, for the first copy of each
 //     report, a reorder. The in-memory Queue loses what it holds when the
 //     process ends; a durable one can replace it.
+//   - publish anything a hall screen could show of a silent incident: the
+//     state of silent inputs is dropped, never published;
 //   - trust paho to resend: paho's auto-reconnect is off (see clientOptions
 //     in conn.go for the paho behaviour that makes it unsafe here).
 //

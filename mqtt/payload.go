@@ -61,6 +61,10 @@ import (
 //	             after a lost connection, or a replay after a restart)
 //	sent_at      when this copy was handed to the MQTT client
 //	not_durable  true when this copy left before the journal had it on disk (a failing or hung disk: trouble journal_degraded or journal_slow is raised); left out otherwise
+//	journal      the hall journal's chain head when this copy was sent:
+//	             {"seq", "hash"} of its last record; left out only by a
+//	             publisher without a journal. The center keeps it: `hallguard journal verify
+//	             -anchor` checks the hall's archive against it (issue #12 §5)
 //	impact_detail  §3.3 4 structured, left out until any of it is given: {"property", "cash_vouchers", "casualties", "scope"}, each "unknown" until given
 //	timeline     final reports only (resolved, false_alarm, reviewed), left out otherwise: engine.Timeline
 //	review       the reviewed report only (§3.4): engine.Review; left out otherwise
@@ -96,11 +100,18 @@ type ReportPayload struct {
 	Redelivered bool               `json:"redelivered"`
 	SentAt      *time.Time         `json:"sent_at"`
 	// NotDurable: sent from memory before the journal had it on disk.
-	NotDurable bool `json:"not_durable,omitempty"`
+	NotDurable bool            `json:"not_durable,omitempty"`
+	Journal    *JournalPayload `json:"journal,omitempty"`
 
 	ImpactDetail *engine.ImpactDetail `json:"impact_detail,omitempty"`
 	Timeline     *engine.Timeline     `json:"timeline,omitempty"`
 	Review       *engine.Review       `json:"review,omitempty"`
+}
+
+// JournalPayload is the journal's chain head carried by a report.
+type JournalPayload struct {
+	Seq  uint64 `json:"seq"`
+	Hash string `json:"hash"`
 }
 
 // HallPayload identifies the hall (§3.3 1).

@@ -66,6 +66,9 @@ type Options struct {
 	// an older version left there goes. Inputs of kind panic are silent
 	// even when not listed.
 	SilentInputs []string
+	// JournalHead, when set, gives the journal's chain head (last record's
+	// seq and hash); every report carries it as sent (ReportPayload.journal).
+	JournalHead func() (seq uint64, hash string)
 	// Queue holds the reports until acknowledged (default NewMemQueue()).
 	Queue Queue
 }
@@ -109,6 +112,7 @@ type Publisher struct {
 	queue     Queue
 	state     *stateStore
 	silent    map[string]bool // input ids never published (SilentInputs)
+	head      func() (uint64, string)
 
 	wakeSend  chan struct{} // a report was queued
 	wakeState chan struct{} // state changed
@@ -177,6 +181,7 @@ func New(cfg config.MQTT, hall config.Hall, opts Options) (*Publisher, error) {
 		p.queue = NewMemQueue()
 	}
 	p.state = newStateStore(p.topics)
+	p.head = opts.JournalHead
 	p.silent = map[string]bool{}
 	for _, id := range opts.SilentInputs {
 		p.silent[id] = true
@@ -304,6 +309,14 @@ func (p *Publisher) Input(s engine.InputState) {
 // on queue, when connected.
 func (p *Publisher) Queue(q engine.QueueState) {
 	p.state.set(p.topics.Queue(), newQueuePayload(q))
+	signal(p.wakeState)
+}
+
+// JournalHead records the journal's head message (a journal.HeadMessage);
+// the latest is published, retained on journal/head, when connected and
+// again on every connection.
+func (p *Publisher) JournalHead(v any) {
+	p.state.set(p.topics.JournalHead(), v)
 	signal(p.wakeState)
 }
 

@@ -154,6 +154,10 @@ func (sd *sender) publish(s *session, m Message) (flight, error) {
 	pl := NewReportPayload(r, p.clk.Now())
 	pl.Redelivered = m.Redelivered || sd.sent[m.ID]
 	pl.NotDurable = m.NotDurable
+	if p.head != nil {
+		seq, hash := p.head()
+		pl.Journal = &JournalPayload{Seq: seq, Hash: hash}
+	}
 	b, err := marshal(pl) // cannot fail: the payload holds no floats or times JSON refuses
 	if err != nil {
 		return flight{}, err

@@ -55,6 +55,10 @@ func (t Topics) Conditions() string { return t.root + "/conditions" }
 // retained.
 func (t Topics) ConditionEvents() string { return t.root + "/events/condition" }
 
+// JournalHead is <root>/journal/head: the journal's chain head, retained
+// and signed (issue #12 §5; journal.HeadMessage).
+func (t Topics) JournalHead() string { return t.root + "/journal/head" }
+
 // Command is <root>/cmd/<verb>; "+" gives the filter for every command.
 func (t Topics) Command(verb string) string {
 	if verb == "+" {

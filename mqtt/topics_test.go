@@ -34,3 +34,14 @@ func TestTopics(t *testing.T) {
 		t.Error("Rel accepted another hall's topic")
 	}
 }
+
+func TestBrokerURLRedacted(t *testing.T) {
+	for in, want := range map[string]string{
+		"tcp://center:s3cret@host:8884": "tcp://center:xxxxx@host:8884",
+		"tcp://host:1883":               "tcp://host:1883",
+	} {
+		if got := redacted(in); got != want {
+			t.Errorf("redacted(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -51,7 +51,7 @@ func watch(ctx context.Context, brokerURL, topicRoot string, w io.Writer, f form
 		})
 	c := paho.NewClient(o)
 	if err := wait(c.Connect(), 15*time.Second); err != nil {
-		return fmt.Errorf("mqtt: watch: connect to %s: %w", brokerURL, err)
+		return fmt.Errorf("mqtt: watch: connect to %s: %w", redacted(brokerURL), err)
 	}
 	defer c.Disconnect(250)
 	select {

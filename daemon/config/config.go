@@ -234,6 +234,16 @@ type Journal struct {
 	// sent from memory, flagged not yet durable, with trouble journal_slow
 	// raised (§3.2: reported without delay). Default 1s; 10ms to 10s.
 	ReportBudget Duration `yaml:"report_budget"`
+	// HeadInterval: the chain's head (last record's seq and hash) is
+	// published, signed and retained, on journal/head within a second of
+	// every change and at least this often, so the center holds anchors a
+	// rewritten or cut archive cannot match (issue #12 §5). Default 1m.
+	HeadInterval Duration `yaml:"head_interval"`
+	// HeadKeyFile is the box's Ed25519 private key (PEM, PKCS #8: `openssl
+	// genpkey -algorithm ed25519`) that signs journal/head; relative to the
+	// config file. Without it, a hall with commands.auth hmac signs with
+	// its command key, and any other hall publishes heads unsigned.
+	HeadKeyFile string `yaml:"head_key_file"`
 }
 
 // Console configures the staff console served at /console/ on http.local_listen

@@ -113,6 +113,9 @@ func (c *Config) applyDefaults() {
 	if c.HTTP.LocalListen == "" {
 		c.HTTP.LocalListen = DefaultLocalListen
 	}
+	if c.Journal.HeadInterval == 0 {
+		c.Journal.HeadInterval = Duration(time.Minute)
+	}
 	if c.Journal.OutboxRetention == 0 {
 		c.Journal.OutboxRetention = Duration(30 * 24 * time.Hour)
 	}
@@ -354,6 +357,9 @@ func (c *Config) validate(v *validator) {
 	}
 	if c.Journal.Retention != 0 && c.Journal.Retention.D() < 30*24*time.Hour {
 		v.add("journal.retention", "%s is too short to keep incident records (§3.5: at least 30d, or 0 to keep forever)", c.Journal.Retention.D())
+	}
+	if c.Journal.HeadInterval.D() < time.Second {
+		v.add("journal.head_interval", "%s is too short (at least 1s)", c.Journal.HeadInterval.D())
 	}
 	if c.Journal.OutboxRetention.D() < time.Hour {
 		v.add("journal.outbox_retention", "%s is too short (at least 1h)", c.Journal.OutboxRetention.D())

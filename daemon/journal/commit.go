@@ -495,7 +495,7 @@ func (s *Store) compactTx(o *op, jb, ob, rb, mb *bolt.Bucket) error {
 func (s *Store) succeeded(batch []*op, nLane int, seq uint64, hash string) {
 	s.lastHash = hash
 	s.mu.Lock()
-	s.lastSeq = seq
+	s.lastSeq, s.headHash = seq, hash
 	s.lane = dropHead(s.lane, nLane)
 	s.queue = dropHead(s.queue, len(batch)-nLane)
 	for _, o := range batch {
@@ -646,7 +646,7 @@ func (s *Store) install(db *bolt.DB, st *loadedState) {
 	s.dbMu.Unlock()
 	s.lastHash = st.lastHash
 	s.mu.Lock()
-	s.lastSeq, s.anchorSeq = st.lastSeq, st.anchorSeq
+	s.lastSeq, s.anchorSeq, s.headHash = st.lastSeq, st.anchorSeq, st.lastHash
 	if len(st.pending) > 0 {
 		s.entries = append(st.pending, s.entries...)
 	}

@@ -28,5 +28,11 @@
 //   - panic or crash-loop on a bad disk or file: bbolt errors, panics and
 //     memory faults while reading are errors, never a crash at every start.
 //
+// The chain is unkeyed, so it is anchored off the box (anchor.go, issue #12
+// §5): Head goes to the center in every report and in a signed journal/head
+// message (HeadMessage, HeadKey), and CheckAnchors finds a rewritten or cut
+// tail against the heads the center holds. OpenSnapshot reads the file
+// beside a running daemon without its lock.
+//
 // A second daemon on the same file gets ErrLocked after Options.OpenTimeout.
 package journal

@@ -135,7 +135,8 @@ func (r *Recovery) String() string {
 type Store struct {
 	path     string
 	opts     Options
-	readOnly bool // OpenReadOnly: no committer, every write refused
+	readOnly bool         // OpenReadOnly: no committer, every write refused
+	cleanup  func() error // OpenSnapshot: removes the copy at Close
 	log      *slog.Logger
 	clk      clock.Clock
 
@@ -167,6 +168,7 @@ type Store struct {
 	queue       []*op    // other operations not yet on disk, in order
 	entries     []*entry // unacknowledged reports, oldest first
 	lastSeq     uint64   // committed
+	headHash    string   // hash of record lastSeq (zeroHash for none; the anchor's after pruning)
 	anchorSeq   uint64   // journal records up to here were pruned
 	degraded    bool
 	degErr      error
@@ -226,6 +228,7 @@ func Open(path string, opts Options) (*Store, error) {
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
 		lastHash: zeroHash,
+		headHash: zeroHash,
 	}
 	s.outbox = &Outbox{s: s}
 
@@ -282,6 +285,9 @@ func (s *Store) Close() error {
 	s.dbMu.Unlock()
 	if err != nil {
 		err = fmt.Errorf("journal: close: %w", err)
+	}
+	if s.cleanup != nil { // OpenSnapshot's copy
+		err = errors.Join(err, s.cleanup())
 	}
 	if left > 0 {
 		err = errors.Join(err, fmt.Errorf("journal: close: %d operations not written: %w", left, ErrDegraded))

@@ -62,8 +62,14 @@ type Auth struct {
 	Anonymous bool
 }
 
-// ErrAuth is returned by Start for an Auth it cannot enforce.
-var ErrAuth = errors.New("broker: invalid authentication settings")
+// Errors callers branch on.
+var (
+	// ErrAuth is returned by Start for an Auth it cannot enforce.
+	ErrAuth = errors.New("broker: invalid authentication settings")
+	// ErrInsecureFile: the password file is readable or writable by group
+	// or others.
+	ErrInsecureFile = errors.New("broker: password file readable by group or others")
+)
 
 func (a *Auth) check() error {
 	if a.Daemon == "" || a.Users[a.Daemon] == "" {
@@ -94,7 +100,7 @@ func (a *Auth) authenticate(user, password []byte) (ok, daemon bool) {
 	return true, string(user) == a.Daemon
 }
 
-// mayWrite is the ACL for a client that is not the daemon.
+// othersMayWrite is the write ACL of every client that is not the daemon.
 func (a *Auth) othersMayWrite(topic string) bool {
 	if slices.Contains(a.OthersDeny, topic) {
 		return false
@@ -173,7 +179,7 @@ func LoadPasswordFile(path string) (map[string]string, error) {
 		return nil, fmt.Errorf("broker: password file: %w", err)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("broker: password file %s: mode %04o lets group or others read it (chmod 600)", path, fi.Mode().Perm())
+		return nil, fmt.Errorf("%w: %s: mode %04o (chmod 600)", ErrInsecureFile, path, fi.Mode().Perm())
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -210,9 +216,11 @@ func LoadPasswordFile(path string) (map[string]string, error) {
 // when it does not exist, and adding user when it is not in it.
 func EnsurePasswordFile(path, user string) (string, error) {
 	users, err := LoadPasswordFile(path)
+	header := ""
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		users = map[string]string{}
+		header = "# hallguard embedded broker users (user:password), mode 0600; made by hallguard run\n"
 	case err != nil:
 		return "", err
 	}
@@ -228,7 +236,7 @@ func EnsurePasswordFile(path, user string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("broker: password file: %w", err)
 	}
-	_, werr := fmt.Fprintf(f, "# hallguard embedded broker users (user:password); made by hallguard run\n%s:%s\n", user, pw)
+	_, werr := fmt.Fprintf(f, "%s%s:%s\n", header, user, pw)
 	if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
 		return "", fmt.Errorf("broker: password file %s: %w", path, err)
 	}

@@ -195,9 +195,16 @@ func TestPasswordFileMadeOnceAndPrivate(t *testing.T) {
 	if err != nil || again != pw {
 		t.Fatalf("second call: %q, %v; want the same password", again, err)
 	}
+	other, err := EnsurePasswordFile(path, "center")
+	if err != nil || other == pw {
+		t.Fatalf("adding a user: %q, %v", other, err)
+	}
 	users, err := LoadPasswordFile(path)
-	if err != nil || users["hallguard"] != pw {
+	if err != nil || users["hallguard"] != pw || users["center"] != other || len(users) != 2 {
 		t.Fatalf("LoadPasswordFile: %v, %v", users, err)
+	}
+	if b, _ := os.ReadFile(path); strings.Count(string(b), "#") != 1 {
+		t.Errorf("password file:\n%s\nwant one header line", b)
 	}
 	if err := os.Chmod(path, 0o644); err != nil {
 		t.Fatal(err)

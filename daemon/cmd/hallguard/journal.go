@@ -19,9 +19,11 @@ import (
 
 // cmdJournal reads the journal: the file itself when no daemon holds it,
 // else the running daemon's API on its local listener (http.local_listen,
-// or -local).
+// or -local); verify always reads the file (a snapshot beside a running
+// daemon: the daemon does not vouch for its own archive), and with -anchor
+// checks it against the heads the center holds (issue #12 §5).
 //
-//	hallguard journal verify
+//	hallguard journal verify [-anchor FILE|TOPIC] [-broker URL]
 //	hallguard journal list   [filters]
 //	hallguard journal show   SEQ
 //	hallguard journal export [-format jsonl|csv] [-o FILE] [filters]
@@ -38,6 +40,8 @@ func cmdJournal(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("format", "jsonl", "export format: jsonl or csv")
 	out := fs.String("o", "", "export to this file instead of standard output (created 0600; never through a symlink)")
 	local := fs.String("local", "", "the running daemon's local listener (default: the config's http.local_listen)")
+	anchor := fs.String("anchor", "", "verify: the center's heads, a FILE of saved reports and journal/head messages (one JSON message per line), or else an MQTT TOPIC (filter) whose retained messages hold them")
+	anchorBroker := fs.String("broker", "", "verify -anchor TOPIC: broker URL (default: from the config)")
 	q := url.Values{}
 	for _, name := range []string{"since", "until", "playbook", "incident", "kind", "drill", "limit"} {
 		name := name
@@ -59,6 +63,11 @@ func cmdJournal(args []string, stdout, stderr io.Writer) int {
 		*file = daemon.JournalPath(cfg.StateDir)
 	}
 	st, err := journal.OpenReadOnly(*file, 300*time.Millisecond)
+	if errors.Is(err, journal.ErrLocked) && sub == "verify" {
+		// The daemon holds the file: verify a snapshot of it, never the
+		// daemon's own word (issue #12 §5).
+		st, err = journal.OpenSnapshot(*file)
+	}
 	var api string
 	switch {
 	case errors.Is(err, journal.ErrLocked):
@@ -75,22 +84,14 @@ func cmdJournal(args []string, stdout, stderr io.Writer) int {
 
 	switch sub {
 	case "verify":
-		var res journal.VerifyResult
-		if st != nil {
-			if res, err = st.Verify(); err != nil {
-				fmt.Fprintln(stderr, "hallguard journal verify:", err)
-				return exitFail
+		broker := *anchorBroker
+		if broker == "" {
+			broker = cfg.MQTT.Broker
+			if broker == "embedded" {
+				broker = "tcp://" + cfg.MQTT.Listen
 			}
-		} else if err := getJSON(api+"verify", &res); err != nil {
-			fmt.Fprintln(stderr, "hallguard journal verify: the daemon holds the journal and its API failed:", err)
-			return exitFail
 		}
-		if res.FirstBad != 0 {
-			fmt.Fprintf(stdout, "%s: BROKEN at record %d: %s (%d records before it are intact)\n", *file, res.FirstBad, res.Reason, res.FirstBad-1)
-			return exitFail
-		}
-		fmt.Fprintf(stdout, "%s: ok: %d records, chain intact up to seq %d (hash %s)\n", *file, res.Records, res.Last, res.LastHash)
-		return exitOK
+		return verifyAnchored(cfg, st, *file, *anchor, broker, stdout, stderr)
 	case "export":
 		w := stdout
 		if *out != "" {
@@ -189,19 +190,6 @@ func records(st *journal.Store, api string, q url.Values, f journal.Filter) ([]j
 		out = append(out, r)
 	}
 	return out, sc.Err()
-}
-
-func getJSON(u string, v any) error {
-	resp, err := http.Get(u)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("%s: %s", resp.Status, b)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 func copyHTTP(w io.Writer, u string) error {

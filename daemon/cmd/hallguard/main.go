@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -308,7 +309,11 @@ func cmdWatch(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Fprintf(stderr, "watching %s/# on %s (Ctrl-C to stop)\n", *root, *brokerURL)
+	shown := *brokerURL
+	if u, err := url.Parse(shown); err == nil {
+		shown = u.Redacted() // a password given in the URL is not printed
+	}
+	fmt.Fprintf(stderr, "watching %s/# on %s (Ctrl-C to stop)\n", *root, shown)
 	if err := mqtt.Watch(ctx, *brokerURL, *root, stdout); err != nil && ctx.Err() == nil {
 		fmt.Fprintln(stderr, "hallguard watch:", err)
 		return exitFail

@@ -1,0 +1,109 @@
+package daemon_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/hallguard/hallguard/daemon"
+	"github.com/hallguard/hallguard/daemon/config"
+	"github.com/hallguard/hallguard/daemon/journal"
+	"github.com/hallguard/hallguard/devices/sim"
+)
+
+// TestJournalHeadSignedRetainedAndCurrent: the daemon publishes its chain
+// head on journal/head, retained and signed with the box's Ed25519 key, and
+// a later head follows the journal as it grows (issue #12 §5).
+func TestJournalHeadSignedRetainedAndCurrent(t *testing.T) {
+	dir := t.TempDir()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "head.pem")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root, _ := filepath.Abs(filepath.Join("..", "configs"))
+	cfg, err := config.Parse(filepath.Join(root, "daemon-test.yaml"), []byte(hallYAML+"state_dir: "+filepath.Join(dir, "state")+
+		"\njournal: {head_interval: 1s, head_key_file: "+keyFile+"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan *daemon.Daemon, 1)
+	go func() {
+		done <- daemon.Run(ctx, cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Ready: func(d *daemon.Daemon) { ready <- d }})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	var d *daemon.Daemon
+	select {
+	case d = <-ready:
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("not ready")
+	}
+
+	heads := make(chan journal.HeadMessage, 64)
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + d.BrokerAddr()).SetClientID("center-head"))
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	defer c.Disconnect(50)
+	c.Subscribe("hallguard/t-hall/journal/head", 1, func(_ paho.Client, m paho.Message) {
+		var h journal.HeadMessage
+		if err := json.Unmarshal(m.Payload(), &h); err != nil {
+			t.Errorf("journal/head %s: %v", m.Payload(), err)
+		}
+		heads <- h
+	})
+	verifier := journal.Ed25519HeadVerifier(pub)
+	next := func() journal.HeadMessage {
+		select {
+		case h := <-heads:
+			if err := verifier.Verify(h); err != nil {
+				t.Fatalf("journal/head %+v: %v", h, err)
+			}
+			if h.Hall != "t-hall" || h.Alg != journal.HeadAlgEd25519 {
+				t.Fatalf("journal/head %+v", h)
+			}
+			return h
+		case <-time.After(10 * time.Second):
+			t.Fatal("no journal/head")
+		}
+		return journal.HeadMessage{}
+	}
+	first := next()
+	if first.Seq == 0 {
+		t.Fatalf("first head %+v: the config record is already in the journal", first)
+	}
+	d.Backend().(*sim.Backend).Input("call-1").Press() // §4.4: fire, journalled
+	for h := next(); ; h = next() {
+		if h.Seq > first.Seq {
+			break
+		}
+	}
+}
