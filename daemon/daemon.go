@@ -3,12 +3,15 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,20 +73,24 @@ type Options struct {
 
 // Daemon is a running hallguard. Its accessors serve tests and the CLI.
 type Daemon struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	clk      clock.Clock
-	metrics  *Metrics
-	eng      *engine.Engine
-	pub      *mqtt.Publisher
-	broker   *broker.Broker
-	backend  devices.Backend
-	outputs  map[string]devices.Output
-	act      *actuator
-	verifier *command.Verifier
-	store    *journal.Store
-	rec      *recorder
-	adjust   func(*config.Config)
+	cfg     *config.Config
+	log     *slog.Logger
+	clk     clock.Clock
+	metrics *Metrics
+	eng     *engine.Engine
+	pub     *mqtt.Publisher
+	broker  *broker.Broker
+	backend devices.Backend
+	outputs map[string]devices.Output // under outMu once the actuator runs
+	act     *actuator
+	// outMu guards outputs (the actuator reopens a failed one) and
+	// outClosed (set when they are returned to fail-safe at stop).
+	outMu     sync.Mutex
+	outClosed bool
+	verifier  *command.Verifier
+	store     *journal.Store
+	rec       *recorder
+	adjust    func(*config.Config)
 	// centerAcks is set when mqtt.ack_topic asks for end-to-end delivery.
 	centerAcks *mqtt.CenterAckQueue
 	reloads    *reloadMetrics
@@ -252,6 +259,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 		d.outputs[oc.ID] = o
 	}
 	defer func() {
+		d.outMu.Lock()
+		defer d.outMu.Unlock()
+		d.outClosed = true
 		for id, o := range d.outputs {
 			if err := o.Close(); err != nil {
 				d.log.Error("output to fail-safe", "output", id, "err", err)
@@ -491,7 +501,8 @@ func (f *fanout) Report(r engine.Report) {
 }
 
 func (f *fanout) Drive(output string, active bool, reason string) {
-	f.d.metrics.outputActive.WithLabelValues(output).Set(b2f(active))
+	// hallguard_output_active follows the line, once it took the level
+	// (actuator), not the wish.
 	f.d.act.set(output, active)
 	f.d.rec.add("output", "", "", false, map[string]any{"output": output, "active": active, "reason": reason})
 	f.d.log.Info("output", "output", output, "active", active, "reason", reason)
@@ -512,12 +523,23 @@ func (f *fanout) Queue(q engine.QueueState) {
 
 func (f *fanout) Condition(c engine.Condition) { f.d.condition(c) }
 
-// actuator applies output changes outside the engine's lock.
+// outputRetry is how often an output that failed is tried again (reopened
+// first: a lost chip's line handle stays dead when the chip comes back).
+const outputRetry = time.Second
+
+// actuator applies output changes outside the engine's lock. An output
+// that fails to take its level is not reported as driven (§3.2): its
+// metric keeps the level the line last took, the engine records the
+// failure in the reports of the incidents that want it, trouble
+// output_failed is raised, and the output is reopened and retried every
+// outputRetry until it takes the level; then all of that is undone.
 type actuator struct {
 	d    *Daemon
 	mu   sync.Mutex
 	want map[string]bool
 	wake chan struct{}
+	// retryArmed: a retry of the failed outputs is scheduled.
+	retryArmed atomic.Bool
 }
 
 func newActuator(d *Daemon) *actuator {
@@ -530,6 +552,10 @@ func (a *actuator) set(id string, active bool) {
 	a.mu.Lock()
 	a.want[id] = active
 	a.mu.Unlock()
+	a.poke()
+}
+
+func (a *actuator) poke() {
 	select {
 	case a.wake <- struct{}{}:
 	default:
@@ -539,8 +565,11 @@ func (a *actuator) set(id string, active bool) {
 // rest drives every output the engine does not want to its inactive level,
 // leaving the fail-safe level the devices took at open.
 func (a *actuator) rest() {
+	a.d.outMu.Lock()
+	ids := slices.Collect(maps.Keys(a.d.outputs))
+	a.d.outMu.Unlock()
 	a.mu.Lock()
-	for id := range a.d.outputs {
+	for _, id := range ids {
 		if _, ok := a.want[id]; !ok {
 			a.want[id] = false
 		}
@@ -551,6 +580,7 @@ func (a *actuator) rest() {
 
 func (a *actuator) loop() {
 	applied := map[string]*bool{}
+	failed := map[string]bool{}
 	for range a.wake {
 		a.mu.Lock()
 		want := make(map[string]bool, len(a.want))
@@ -558,19 +588,103 @@ func (a *actuator) loop() {
 			want[k] = v
 		}
 		a.mu.Unlock()
-		for id, on := range want {
-			o := a.d.outputs[id]
-			if o == nil || (applied[id] != nil && *applied[id] == on) {
+		ids := make([]string, 0, len(want))
+		for id := range want {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			on := want[id]
+			if applied[id] != nil && *applied[id] == on && !failed[id] {
 				continue
 			}
-			if err := o.Set(devices.Level(on)); err != nil {
-				a.d.log.Error("output", "output", id, "err", err)
+			err := a.drive(id, on, failed[id])
+			if errors.Is(err, errNoOutput) {
+				continue
+			}
+			if err != nil {
+				if !failed[id] {
+					failed[id] = true
+					a.failed(id, on, err)
+				}
 				continue
 			}
 			v := on
 			applied[id] = &v
+			a.d.metrics.outputActive.WithLabelValues(id).Set(b2f(on))
+			if failed[id] {
+				delete(failed, id)
+				a.restored(id, on)
+			}
+		}
+		if len(failed) > 0 && a.retryArmed.CompareAndSwap(false, true) {
+			a.d.clk.AfterFunc(outputRetry, func() {
+				a.retryArmed.Store(false)
+				a.poke()
+			})
 		}
 	}
+}
+
+var errNoOutput = errors.New("daemon: no such output")
+
+// drive sets output id; after a failure, the line is first reopened.
+func (a *actuator) drive(id string, on, reopen bool) error {
+	d := a.d
+	d.outMu.Lock()
+	defer d.outMu.Unlock()
+	o := d.outputs[id]
+	if o == nil || d.outClosed {
+		return errNoOutput
+	}
+	if reopen {
+		oc := d.cfg.Output(id)
+		if oc == nil {
+			return errNoOutput
+		}
+		_ = o.Close() // a lost line's handle: its error says nothing new
+		no, err := d.backend.OpenOutput(outputSpec(*oc))
+		if err != nil {
+			return fmt.Errorf("reopen: %w", err)
+		}
+		d.outputs[id] = no
+		o = no
+	}
+	return o.Set(devices.Level(on))
+}
+
+// failed makes an output failure known: log, trouble (metrics and the
+// center), and the reports of the incidents that want the output.
+func (a *actuator) failed(id string, on bool, err error) {
+	d := a.d
+	d.log.Error("output failed: retrying and reopening", "output", id, "active", on, "err", err, "retry_s", outputRetry.Seconds())
+	d.condition(engine.Condition{Class: engine.ClassTrouble, Kind: troubleOutputFailed, Output: id, Active: true,
+		Time: d.clk.Now(), Detail: fmt.Sprintf("%s cannot be driven %s: %v", id, onOff(on), err)})
+	d.rec.add("output", "", "", false, map[string]any{"output": id, "active": on, "failed": err.Error()})
+	if d.eng != nil && on {
+		d.eng.OutputFailed(id, err.Error())
+	}
+}
+
+// restored undoes failed once the output took its level.
+func (a *actuator) restored(id string, on bool) {
+	d := a.d
+	d.log.Info("output driven again", "output", id, "active", on)
+	d.condition(engine.Condition{Class: engine.ClassTrouble, Kind: troubleOutputFailed, Output: id, Active: false, Time: d.clk.Now()})
+	d.rec.add("output", "", "", false, map[string]any{"output": id, "active": on, "restored": true})
+	if d.eng != nil && on {
+		d.eng.OutputRestored(id)
+	}
+}
+
+// troubleOutputFailed is raised while an output cannot be driven.
+const troubleOutputFailed = "output_failed"
+
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
 }
 
 func (d *Daemon) routes() http.Handler {
