@@ -110,6 +110,9 @@ type Daemon struct {
 	ready  atomic.Bool
 	wg     sync.WaitGroup
 	plan   *planState // plan.go: false alarms, timelines, drills
+	side   sideState  // side.go: drill records, reviews, CCTV requests
+	// memOutbox: Options.MemoryOutbox (side records journalled apart).
+	memOutbox bool
 }
 
 // Engine returns the running engine.
@@ -160,7 +163,8 @@ func SimSocket(cfg *config.Config) string { return filepath.Join(cfg.StateDir, "
 // Run starts hallguard for cfg and blocks until ctx is done, then shuts
 // down: inputs closed, outputs to fail-safe, pending reports flushed.
 func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
-	d := &Daemon{cfg: cfg, log: opts.Logger, clk: opts.Clock, outputs: map[string]devices.Output{}, adjust: opts.Adjust}
+	d := &Daemon{cfg: cfg, log: opts.Logger, clk: opts.Clock, outputs: map[string]devices.Output{}, adjust: opts.Adjust,
+		memOutbox: opts.MemoryOutbox}
 	if d.log == nil {
 		d.log = slog.Default()
 	}
@@ -218,7 +222,8 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	}
 	d.pub, err = mqtt.New(mc, cfg.Hall, mqtt.Options{
 		Logger: d.log, Clock: d.clk, Password: password,
-		OnAck: d.onAck,
+		OnAck:       d.onAck,
+		OnRecordAck: d.onRecordAck,
 		OnFail: func(r engine.Report, err error) {
 			d.metrics.reportsFailed.WithLabelValues(r.Playbook).Inc()
 		},
@@ -323,6 +328,11 @@ started:
 	}
 	if err := d.pub.Subscribe("cmd/+", d.handleCommand); err != nil {
 		return fmt.Errorf("daemon: commands: %w", err)
+	}
+	if t := cfg.CCTV.ReplyTopic; t != "" && cfg.CCTV.Topic != "" {
+		if err := d.pub.Subscribe(t, d.cctvReply); err != nil {
+			return fmt.Errorf("daemon: cctv answers: %w", err)
+		}
 	}
 	if d.centerAcks != nil {
 		defer d.centerAcks.Close()

@@ -97,21 +97,24 @@ func (d *Daemon) probeOnce(ctx context.Context, client *http.Client, url, addres
 }
 
 // PreserveCCTV makes fanout an engine.CCTVSink: the bookmark request is
-// rendered from cctv.payload, journalled (kind "cctv") and published on
-// cctv.topic.
+// rendered from cctv.payload and goes through the durable outbox to
+// cctv.topic (journalled as kind "cctv", replayed after a restart, retired
+// on PUBACK); the video system's answer on cctv.reply_topic then confirms
+// it in the incident's report, or its absence says it is unconfirmed
+// (side.go).
 func (f *fanout) PreserveCCTV(r engine.CCTVRequest) {
 	d := f.d
+	id := newRequestID()
 	var b bytes.Buffer
 	tpl, err := template.New("cctv").Option("missingkey=error").Parse(d.cfg.CCTV.Payload)
 	if err == nil {
-		err = tpl.Execute(&b, map[string]string{"Incident": r.Incident, "Hall": r.Hall, "Playbook": r.Playbook, "Step": r.Step,
+		err = tpl.Execute(&b, map[string]string{"ID": id, "Incident": r.Incident, "Hall": r.Hall, "Playbook": r.Playbook, "Step": r.Step,
 			"From": r.From.Format(time.RFC3339), "Until": r.Until.Format(time.RFC3339)})
 	}
 	if err != nil {
 		d.log.Error("cctv bookmark not rendered", "incident", r.Incident, "err", err)
 		return
 	}
-	d.rec.add("cctv", r.Incident, r.Playbook, false, map[string]any{"topic": d.cfg.CCTV.Topic, "step": r.Step,
-		"from": r.From, "until": r.Until})
-	go d.publishRecord(d.cfg.CCTV.Topic, b.Bytes())
+	d.record("cctv", r.Incident, d.cfg.CCTV.Topic, b.Bytes(), cctvData{ID: id, Topic: d.cfg.CCTV.Topic, Step: r.Step, From: r.From, Until: r.Until},
+		r.Incident, r.Playbook, false)
 }

@@ -251,6 +251,7 @@ var invalidConfigs = []struct {
 	{"invalid-probe-timeout.yaml", `testdata/invalid-probe-timeout.yaml:10: probe.timeout: 30s must be above 0 and below interval 10s`},
 	{"invalid-probe-failures.yaml", `testdata/invalid-probe-failures.yaml:9: probe.failures: 50 is out of range (1 to 20)`},
 	{"invalid-cctv-payload.yaml", `testdata/invalid-cctv-payload.yaml:9: cctv.payload: not a template: template: cctv:1: unclosed action`},
+	{"invalid-cctv-reply-topic.yaml", `testdata/invalid-cctv-reply-topic.yaml:9: cctv.reply_topic: "cctv/#" must be a topic under the hall's root, without + or #, other than cctv.topic (e.g. cctv/reply)`},
 }
 
 func TestInvalidConfigs(t *testing.T) {

@@ -79,7 +79,8 @@ type opResult struct {
 // entry is one report of the outbox, from Push until Ack.
 type entry struct {
 	msg      mqtt.Message
-	report   []byte // encoding/json of msg.Report, taken at Push
+	report   []byte  // encoding/json of msg.Report, taken at Push
+	side     *Record // a side record's journal record (msg.Side), prepared at Push
 	pushedAt time.Time
 	budget   clock.Timer // ReportBudget timer, until durable
 	key      uint64      // outbox key, once durable
@@ -397,6 +398,9 @@ func (s *Store) putPush(o *op, ob, rb *bolt.Bucket, put func(*Record) error) err
 	if err != nil {
 		return err
 	}
+	if e.side != nil {
+		return s.putSide(o, key, ob, rb, put)
+	}
 	r := &e.msg.Report
 	data, err := encodeJSON(reportData{
 		ID: e.msg.ID, Seq: r.Seq, Incident: r.Incident, Version: r.Version, Event: r.Event,
@@ -417,6 +421,31 @@ func (s *Store) putPush(o *op, ob, rb *bolt.Bucket, put func(*Record) error) err
 		return err
 	}
 	if err := indexReport(ob.Tx(), r, e.report); err != nil {
+		return err
+	}
+	if o.ackedInTx {
+		if err := rb.Put(seqKey(key), []byte(timeText(s.clk.Now()))); err != nil {
+			return err
+		}
+	}
+	o.key, o.record = key, rec.Seq
+	return nil
+}
+
+// putSide writes a side record's outbox entry and its journal record (of
+// its own kind, with its data: what drill history and the exports read).
+func (s *Store) putSide(o *op, key uint64, ob, rb *bolt.Bucket, put func(*Record) error) error {
+	e := o.e
+	rec := *e.side
+	rec.Time = e.pushedAt.UTC()
+	if err := put(&rec); err != nil {
+		return err
+	}
+	v, err := encodeJSON(wireEntry{ID: e.msg.ID, Record: rec.Seq, PushedAt: timeText(e.pushedAt), Side: e.msg.Side})
+	if err != nil {
+		return err
+	}
+	if err := ob.Put(seqKey(key), v); err != nil {
 		return err
 	}
 	if o.ackedInTx {

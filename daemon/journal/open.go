@@ -53,7 +53,10 @@ type wireEntry struct {
 	Seq      uint64          `json:"seq"`
 	Record   uint64          `json:"record"`
 	PushedAt string          `json:"pushed_at"`
-	Report   json.RawMessage `json:"report"` // encoding/json of engine.Report
+	Report   json.RawMessage `json:"report,omitempty"` // encoding/json of engine.Report
+	// Side is a side record (drill record, review, CCTV request) instead
+	// of a report.
+	Side *mqtt.SideRecord `json:"side,omitempty"`
 }
 
 // loadedState is what Open reads from a sound database.
@@ -339,13 +342,23 @@ func decodeEntry(k, v []byte) (*entry, error) {
 	if err := json.Unmarshal(v, &w); err != nil {
 		return nil, corruptf("outbox entry %d: %v", keySeq(k), err)
 	}
-	var r engine.Report
-	if err := json.Unmarshal(w.Report, &r); err != nil {
-		return nil, corruptf("outbox entry %d (%s): report: %v", keySeq(k), w.ID, err)
-	}
 	at, err := time.Parse(time.RFC3339Nano, w.PushedAt)
 	if err != nil {
 		return nil, corruptf("outbox entry %d (%s): pushed_at: %v", keySeq(k), w.ID, err)
+	}
+	if w.Side != nil {
+		side, err := sideRecord(w.Side, at)
+		if side == nil {
+			return nil, corruptf("outbox entry %d (%s): side record: %v", keySeq(k), w.ID, err)
+		}
+		return &entry{
+			msg:  mqtt.Message{ID: w.ID, Side: w.Side, Redelivered: true},
+			side: side, pushedAt: at, key: keySeq(k), record: w.Record, durable: true, visible: true,
+		}, nil
+	}
+	var r engine.Report
+	if err := json.Unmarshal(w.Report, &r); err != nil {
+		return nil, corruptf("outbox entry %d (%s): report: %v", keySeq(k), w.ID, err)
 	}
 	return &entry{
 		msg:      mqtt.Message{ID: w.ID, Report: r, Redelivered: true},

@@ -50,3 +50,19 @@ func (e *Engine) sortedIncidents() []*Incident {
 	slices.SortFunc(out, func(a, b *Incident) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
+
+// Note adds a note measure by hallguard to an incident and sends an update
+// report, open or closed (what the daemon learns later about a measure: a
+// CCTV bookmark the video system confirmed or not). It reports whether the
+// incident is known.
+func (e *Engine) Note(incident, section, text string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	inc := e.incidents[incident]
+	if inc == nil || e.closed {
+		return false
+	}
+	inc.measure(Measure{At: e.clk.Now(), Kind: "note", Section: section, Text: text, By: "hallguard"})
+	e.report(inc, EventUpdate, nil, time.Time{})
+	return true
+}
