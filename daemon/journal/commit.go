@@ -48,15 +48,20 @@ const (
 	opPush
 	opAck
 	opCompact
+	opIndex // a recovery's salvaged index of open incidents
 )
 
 // op is one queued write.
 type op struct {
 	kind opKind
-	recs []Record      // opAppend: prepared records
-	e    *entry        // opPush, opAck
-	at   time.Time     // opAck: when acknowledged; opCompact: now
-	done chan opResult // opAppend, opCompact: the waiting caller (buffer 1)
+	recs []Record  // opAppend: prepared records
+	e    *entry    // opPush, opAck
+	at   time.Time // opAck: when acknowledged; opCompact: now
+	// opIndex: incident id → latest report (encoding/json), and the
+	// highest report seq.
+	index     map[string][]byte
+	reportSeq uint64
+	done      chan opResult // opAppend, opCompact: the waiting caller (buffer 1)
 	// replied: the caller already has its answer (ErrDegraded): the records
 	// are written when the disk works again, nobody waits for them.
 	replied bool
@@ -361,6 +366,10 @@ func (s *Store) commit(batch []*op, base uint64) (uint64, string, error) {
 					}
 				case opCompact:
 					if err := s.compactTx(o, jb, ob, rb, mb); err != nil {
+						return err
+					}
+				case opIndex:
+					if err := restoreIndex(tx, o.index, o.reportSeq); err != nil {
 						return err
 					}
 				}

@@ -102,3 +102,21 @@ func (s *Store) OpenIncidents() ([]engine.Report, uint64, error) {
 	}
 	return out, seq, nil
 }
+
+// restoreIndex writes a damaged file's index into the new one (Open's
+// recovery): entries that do not decode are left out.
+func restoreIndex(tx *bolt.Tx, index map[string][]byte, reportSeq uint64) error {
+	for _, v := range index {
+		var r engine.Report
+		if json.Unmarshal(v, &r) != nil || r.Incident == "" {
+			continue
+		}
+		if err := indexReport(tx, &r, v); err != nil {
+			return err
+		}
+	}
+	if mb := tx.Bucket(bMeta); mb != nil && reportSeq > metaSeq(mb) {
+		return mb.Put(kReportSeq, strconv.AppendUint(nil, reportSeq, 10))
+	}
+	return nil
+}

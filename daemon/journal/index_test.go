@@ -119,3 +119,41 @@ func TestOpenIncidentIndexBuiltForAnOlderJournal(t *testing.T) {
 		t.Errorf("Verify: %+v %v", res, err)
 	}
 }
+
+// TestRecoveredJournalKeepsOpenIncidents: a journal found damaged at Open
+// is moved aside; the incidents its index held open are carried into the
+// new journal's index (an acknowledged robbery, its report long retired,
+// is still restored), and the report seq still continues.
+func TestRecoveredJournalKeepsOpenIncidents(t *testing.T) {
+	clk := clock.NewFake(t0)
+	path := dbPath(t)
+	s := openT(t, path, Options{Clock: clk})
+	ob := s.Outbox()
+	ob.Push(incidentReport(0, "rob-1", engine.StateActive, 1))
+	ob.Push(incidentReport(1, "rob-1", engine.StateAcknowledged, 2))
+	ob.Push(incidentReport(3, "fire-1", engine.StateActive, 3))
+	ob.Push(incidentReport(4, "fire-1", engine.StateResolved, 4))
+	waitFor(t, "4 durable", func() bool { return len(ob.Peek(10)) == 4 })
+	for _, m := range ob.Peek(10) {
+		ob.Ack(m.ID)
+	}
+	chatter(t, s, 10)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tamper(t, path, func(tx *bolt.Tx) error { // the tip no longer matches: damaged
+		return tx.Bucket(bJournal).Delete(seqKey(13))
+	})
+
+	s = openT(t, path, Options{Clock: clk})
+	if s.Recovered() == nil {
+		t.Fatal("the damaged file was not recovered")
+	}
+	open, seq := openIDs(t, s)
+	if len(open) != 1 || open["rob-1"].State != engine.StateAcknowledged {
+		t.Fatalf("open incidents after the recovery: %+v, want rob-1 acknowledged", open)
+	}
+	if seq != 4 {
+		t.Errorf("last report seq after the recovery = %d, want 4", seq)
+	}
+}

@@ -382,6 +382,7 @@ func (s *Store) recoverFile(cause error) (*bolt.DB, *loadedState, error) {
 	if serr != nil {
 		s.log.Warn("salvage of the damaged database stopped early", "path", s.path, "error", serr)
 	}
+	index, reportSeq := s.salvageIndex()
 	moved, err := moveAside(s.path, now)
 	if err != nil {
 		return nil, nil, &ioError{fmt.Errorf("journal: move damaged %s aside: %w", s.path, err)}
@@ -413,6 +414,11 @@ func (s *Store) recoverFile(cause error) (*bolt.DB, *loadedState, error) {
 		trouble, _ = prepare(Record{Time: now, Kind: "trouble"}, now)
 	}
 	ops := []*op{{kind: opAppend, recs: []Record{trouble}, replied: true}}
+	if len(index) > 0 || reportSeq > 0 {
+		// The open incidents of the damaged file, before its salvaged
+		// reports (which may be later versions of them).
+		ops = append(ops, &op{kind: opIndex, index: index, reportSeq: reportSeq})
+	}
 	for _, e := range salvaged {
 		ops = append(ops, &op{kind: opPush, e: e})
 	}
@@ -481,6 +487,38 @@ func (s *Store) salvage() (got []*entry, unreadable int, lastSeq uint64, lastHas
 		})
 	})
 	return got, unreadable, lastSeq, lastHash, err
+}
+
+// salvageIndex reads what it can of a damaged file's index of open
+// incidents and its highest report seq, so that a recovery does not forget
+// an incident whose reports were all acknowledged (best effort: nothing
+// when the index cannot be read).
+func (s *Store) salvageIndex() (map[string][]byte, uint64) {
+	index := map[string][]byte{}
+	var seq uint64
+	_ = guard(func() error {
+		db, err := bolt.Open(s.path, 0o600, &bolt.Options{ReadOnly: true, Timeout: s.opts.OpenTimeout})
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		return db.View(func(tx *bolt.Tx) error {
+			if mb := tx.Bucket(bMeta); mb != nil {
+				seq = metaSeq(mb)
+			}
+			ib := tx.Bucket(bIncidents)
+			if ib == nil {
+				return nil
+			}
+			return ib.ForEach(func(k, v []byte) error {
+				if json.Valid(v) {
+					index[string(k)] = bytes.Clone(v)
+				}
+				return nil
+			})
+		})
+	})
+	return index, seq
 }
 
 // moveAside renames path to path.corrupt-<UTC timestamp> (with a suffix if
