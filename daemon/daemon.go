@@ -73,24 +73,20 @@ type Options struct {
 
 // Daemon is a running hallguard. Its accessors serve tests and the CLI.
 type Daemon struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	clk     clock.Clock
-	metrics *Metrics
-	eng     *engine.Engine
-	pub     *mqtt.Publisher
-	broker  *broker.Broker
-	backend devices.Backend
-	outputs map[string]devices.Output // under outMu once the actuator runs
-	act     *actuator
-	// outMu guards outputs (the actuator reopens a failed one) and
-	// outClosed (set when they are returned to fail-safe at stop).
-	outMu     sync.Mutex
-	outClosed bool
-	verifier  *command.Verifier
-	store     *journal.Store
-	rec       *recorder
-	adjust    func(*config.Config)
+	cfg      *config.Config
+	log      *slog.Logger
+	clk      clock.Clock
+	metrics  *Metrics
+	eng      *engine.Engine
+	pub      *mqtt.Publisher
+	broker   *broker.Broker
+	backend  devices.Backend
+	outputs  map[string]devices.Output
+	act      *actuator
+	verifier *command.Verifier
+	store    *journal.Store
+	rec      *recorder
+	adjust   func(*config.Config)
 	// centerAcks is set when mqtt.ack_topic asks for end-to-end delivery.
 	centerAcks *mqtt.CenterAckQueue
 	reloads    *reloadMetrics
@@ -99,6 +95,15 @@ type Daemon struct {
 	condMu    sync.Mutex
 	condReady bool
 	condEarly []engine.Condition
+	httpLn    net.Listener
+	ready     atomic.Bool
+	wg        sync.WaitGroup
+	plan      *planState // plan.go: false alarms, timelines, drills
+
+	// outMu guards outputs once the actuator runs (it reopens a failed
+	// one) and outClosed (set when they go to fail-safe at stop).
+	outMu     sync.Mutex
+	outClosed bool
 	// restorePending: the open incidents could not be read at start
 	// (journal_unreadable); retried when the journal's disk works again.
 	restoreMu      sync.Mutex
@@ -106,12 +111,9 @@ type Daemon struct {
 	// Sources of journal_slow now active (notify.go).
 	slowMu sync.Mutex
 	slowBy map[string]bool
-	httpLn net.Listener
-	ready  atomic.Bool
-	wg     sync.WaitGroup
-	plan   *planState // plan.go: false alarms, timelines, drills
-	side   sideState  // side.go: drill records, reviews, CCTV requests
-	// memOutbox: Options.MemoryOutbox (side records journalled apart).
+	// side.go: drill records, reviews, CCTV requests; memOutbox is
+	// Options.MemoryOutbox (side records then journalled apart).
+	side      sideState
 	memOutbox bool
 }
 

@@ -210,15 +210,16 @@ func newQueuePayload(q engine.QueueState) QueuePayload {
 // element of the retained array on conditions, and the JSON of each change
 // on events/condition.
 type ConditionPayload struct {
-	Class string `json:"class"`
-	Kind  string `json:"kind"`
-	Input string `json:"input"` // "" for daemon-wide conditions
-	// Output names the output of output_failed; left out otherwise.
-	Output string     `json:"output,omitempty"`
+	Class  string     `json:"class"`
+	Kind   string     `json:"kind"`
+	Input  string     `json:"input"` // "" for daemon-wide conditions
 	Active bool       `json:"active"`
 	Time   *time.Time `json:"time"`
 	Detail string     `json:"detail"`
 	Count  uint64     `json:"count"`
+
+	// Output names the output of output_failed; left out otherwise.
+	Output string `json:"output,omitempty"`
 }
 
 func newConditionPayload(c engine.Condition) ConditionPayload {

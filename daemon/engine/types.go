@@ -167,13 +167,14 @@ const (
 
 // Condition is a non-incident signal: trouble, tamper or supervisory.
 type Condition struct {
-	Class string `json:"class"`
-	Kind  string `json:"kind"`            // stuck, loop_open, lost_edges, line_lost, pre_alarm, tamper, ...
-	Input string `json:"input,omitempty"` // empty for daemon-wide conditions
-	// Output names the output of an output condition (output_failed).
-	Output string    `json:"output,omitempty"`
+	Class  string    `json:"class"`
+	Kind   string    `json:"kind"`            // stuck, loop_open, lost_edges, line_lost, pre_alarm, tamper, ...
+	Input  string    `json:"input,omitempty"` // empty for daemon-wide conditions
 	Active bool      `json:"active"`
 	Time   time.Time `json:"time"`
 	Detail string    `json:"detail,omitempty"`
 	Count  uint64    `json:"count,omitempty"`
+
+	// Output names the output of an output condition (output_failed).
+	Output string `json:"output,omitempty"`
 }

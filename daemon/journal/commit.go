@@ -96,6 +96,7 @@ type entry struct {
 	visible  bool
 	acked    bool
 	salvaged bool // read from a damaged file by Open
+	memOnly  bool // never to be written (cannot be encoded, or pushed after Close)
 }
 
 // reportData is the Data of a "report" journal record: the report's
@@ -722,7 +723,7 @@ func dropHead(q []*op, n int) []*op {
 // allDurableLocked reports whether every report held is on disk.
 func (s *Store) allDurableLocked() bool {
 	for _, e := range s.entries {
-		if !e.durable {
+		if !e.durable && !e.memOnly {
 			return false
 		}
 	}

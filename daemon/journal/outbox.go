@@ -63,7 +63,7 @@ func (o *Outbox) Push(m mqtt.Message) {
 	if err != nil || s.closed {
 		// It cannot be written (a report time out of range, or the store is
 		// closed): it is still delivered, from memory.
-		e.visible, e.msg.NotDurable = true, true
+		e.visible, e.msg.NotDurable, e.memOnly = true, true, true
 		logAfter := s.closed && !s.loggedAfter
 		s.loggedAfter = s.loggedAfter || s.closed
 		s.mu.Unlock()
