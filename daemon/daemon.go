@@ -552,12 +552,41 @@ type actuator struct {
 	wake chan struct{}
 	// retryArmed: a retry of the failed outputs is scheduled.
 	retryArmed atomic.Bool
+	// notes are the engine calls (OutputFailed, OutputRestored) in order,
+	// made by their own goroutine: a held engine never stalls the outputs.
+	notesMu sync.Mutex
+	notes   []func()
+	noteUp  chan struct{}
 }
 
 func newActuator(d *Daemon) *actuator {
-	a := &actuator{d: d, want: map[string]bool{}, wake: make(chan struct{}, 1)}
+	a := &actuator{d: d, want: map[string]bool{}, wake: make(chan struct{}, 1), noteUp: make(chan struct{}, 1)}
 	go a.loop()
+	go a.noteLoop()
 	return a
+}
+
+// note queues an engine call, made in order by noteLoop.
+func (a *actuator) note(f func()) {
+	a.notesMu.Lock()
+	a.notes = append(a.notes, f)
+	a.notesMu.Unlock()
+	select {
+	case a.noteUp <- struct{}{}:
+	default:
+	}
+}
+
+func (a *actuator) noteLoop() {
+	for range a.noteUp {
+		a.notesMu.Lock()
+		todo := a.notes
+		a.notes = nil
+		a.notesMu.Unlock()
+		for _, f := range todo {
+			f()
+		}
+	}
 }
 
 func (a *actuator) set(id string, active bool) {
@@ -673,8 +702,9 @@ func (a *actuator) failed(id string, on bool, err error) {
 	d.condition(engine.Condition{Class: engine.ClassTrouble, Kind: troubleOutputFailed, Output: id, Active: true,
 		Time: d.clk.Now(), Detail: fmt.Sprintf("%s cannot be driven %s: %v", id, onOff(on), err)})
 	d.rec.add("output", "", "", false, map[string]any{"output": id, "active": on, "failed": err.Error()})
-	if d.eng != nil && on {
-		d.eng.OutputFailed(id, err.Error())
+	if eng := d.eng; eng != nil && on {
+		detail := err.Error()
+		a.note(func() { eng.OutputFailed(id, detail) })
 	}
 }
 
@@ -684,8 +714,8 @@ func (a *actuator) restored(id string, on bool) {
 	d.log.Info("output driven again", "output", id, "active", on)
 	d.condition(engine.Condition{Class: engine.ClassTrouble, Kind: troubleOutputFailed, Output: id, Active: false, Time: d.clk.Now()})
 	d.rec.add("output", "", "", false, map[string]any{"output": id, "active": on, "restored": true})
-	if d.eng != nil && on {
-		d.eng.OutputRestored(id)
+	if eng := d.eng; eng != nil && on {
+		a.note(func() { eng.OutputRestored(id) })
 	}
 }
 
