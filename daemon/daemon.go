@@ -284,6 +284,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	// Incidents open at the last stop or crash are reopened first, from the
 	// journal's index of open incidents, and the report seq continues.
 	d.restoreOpen()
+	d.cctvAwaitedAtStart() // side.go: bookmark answers awaited before the stop
 
 	// Inputs: each opened, read, conditioned and watched in its own goroutine.
 	inCtx, stopInputs := context.WithCancel(ctx)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hallguard/hallguard/daemon/journal"
 	"github.com/hallguard/hallguard/devices/clock"
 	"github.com/hallguard/hallguard/mqtt"
 )
@@ -86,31 +87,70 @@ func (d *Daemon) onRecordAck(m mqtt.Message, _ time.Time) {
 		return
 	}
 	if d.cfg.CCTV.ReplyTopic == "" {
-		go d.cctvNote(m.Side.Incident, c.Step, "CCTV bookmark delivered to the video system, unconfirmed (no cctv.reply_topic): check the recordings are kept")
+		go d.cctvNote(c.ID, m.Side.Incident, c.Step, "CCTV bookmark delivered to the video system, unconfirmed (no cctv.reply_topic): check the recordings are kept")
 		return
 	}
+	d.awaitCCTV(c.ID, m.Side.Incident, c.Step)
+}
+
+// awaitCCTV waits cctv.confirm_within for the video system's answer to
+// request id; without one, the incident's report says the bookmark is not
+// confirmed.
+func (d *Daemon) awaitCCTV(id, incident, step string) {
 	within := d.cfg.CCTV.ConfirmWithin.D()
 	d.side.mu.Lock()
 	defer d.side.mu.Unlock()
 	if d.side.cctv == nil {
 		d.side.cctv = map[string]*cctvWait{}
 	}
-	if d.side.cctv[c.ID] != nil {
+	if d.side.cctv[id] != nil {
 		return
 	}
-	w := &cctvWait{incident: m.Side.Incident, step: c.Step}
+	w := &cctvWait{incident: incident, step: step}
 	w.timer = d.clk.AfterFunc(within, func() {
 		d.side.mu.Lock()
-		if d.side.cctv[c.ID] != w {
+		if d.side.cctv[id] != w {
 			d.side.mu.Unlock()
 			return
 		}
-		delete(d.side.cctv, c.ID)
+		delete(d.side.cctv, id)
 		d.side.mu.Unlock()
-		d.log.Warn("CCTV bookmark not confirmed by the video system", "incident", w.incident, "request", c.ID, "within_s", within.Seconds())
-		d.cctvNote(w.incident, w.step, fmt.Sprintf("CCTV bookmark not confirmed by the video system within %s: keep the recordings by hand", within))
+		d.log.Warn("CCTV bookmark not confirmed by the video system", "incident", w.incident, "request", id, "within_s", within.Seconds())
+		d.cctvNote(id, w.incident, w.step, fmt.Sprintf("CCTV bookmark not confirmed by the video system within %s: keep the recordings by hand", within))
 	})
-	d.side.cctv[c.ID] = w
+	d.side.cctv[id] = w
+}
+
+// cctvAwaitedAtStart waits again for the answers to the bookmark requests
+// of the last day that have no outcome in the journal: the broker took
+// them before a restart, and their answer, or its absence, must still
+// reach the incident's report. Requests still in the outbox are awaited
+// from their PUBACK (onRecordAck) as well; each is awaited once.
+func (d *Daemon) cctvAwaitedAtStart() {
+	if d.cfg.CCTV.ReplyTopic == "" || d.cfg.CCTV.Topic == "" {
+		return
+	}
+	since := d.clk.Now().Add(-24 * time.Hour)
+	reqs, err := d.store.List(journal.Filter{Kind: "cctv", Since: since})
+	if err != nil || len(reqs) == 0 {
+		return
+	}
+	done := map[string]bool{}
+	if outs, err := d.store.List(journal.Filter{Kind: "cctv_outcome", Since: since}); err == nil {
+		for _, o := range outs {
+			var x struct{ ID string }
+			if json.Unmarshal(o.Data, &x) == nil {
+				done[x.ID] = true
+			}
+		}
+	}
+	for _, rq := range reqs {
+		var c cctvData
+		if json.Unmarshal(rq.Data, &c) != nil || c.ID == "" || done[c.ID] {
+			continue
+		}
+		d.awaitCCTV(c.ID, rq.Incident, c.Step)
+	}
 }
 
 // cctvReply handles the video system's answer on cctv.reply_topic:
@@ -155,16 +195,16 @@ func (d *Daemon) cctvReply(_ string, payload []byte) {
 			text += " (" + truncate(a.Detail, 200) + ")"
 		}
 	}
-	d.rec.add("cctv_reply", w.incident, "", false, map[string]any{"id": id, "step": w.step, "ok": a.OK == nil || *a.OK, "detail": truncate(a.Detail, 200)})
-	d.cctvNote(w.incident, w.step, text)
+	d.cctvNote(id, w.incident, w.step, text)
 }
 
 // cctvNote puts what became of a bookmark request in the incident's
-// reports (§3.3 5: measures taken, as they are).
-func (d *Daemon) cctvNote(incident, step, text string) {
+// reports (§3.3 5: measures taken, as they are), and in the journal (kind
+// "cctv_outcome"), so that a restart does not wait for it again.
+func (d *Daemon) cctvNote(id, incident, step, text string) {
+	d.rec.add("cctv_outcome", incident, "", false, map[string]any{"id": id, "step": step, "outcome": text})
 	if d.eng == nil || !d.eng.Note(incident, "", text+" (step "+step+")") {
 		d.log.Info("CCTV bookmark outcome for an incident no longer held", "incident", incident, "outcome", text)
-		d.rec.add("cctv_outcome", incident, "", false, map[string]any{"step": step, "outcome": text})
 	}
 }
 

@@ -152,3 +152,19 @@ func TestCCTVBookmarkUnconfirmedWhereNoOneAnswers(t *testing.T) {
 		return strings.Contains(r.measures(id), "CCTV bookmark not confirmed by the video system")
 	})
 }
+
+// TestCCTVAnswerAwaitedAcrossRestart: a bookmark request the broker took
+// before a restart, not yet answered, is still awaited after it: with no
+// answer, the restored incident's report says it is not confirmed.
+func TestCCTVAnswerAwaitedAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	extra := strings.Replace(cctvYAML, "confirm_within: 2s", "confirm_within: 1h", 1)
+	r := startWith(t, dir, extra, nil)
+	id := r.cctvIncident(t)
+	r.eventually("the request at the broker", func() bool { return strings.Contains(r.metrics(), "hallguard_outbox_pending 0") })
+	r.stop()
+	r = startWith(t, dir, cctvYAML, nil)
+	r.eventually("the bookmark reported unconfirmed after the restart", func() bool {
+		return strings.Contains(r.measures(id), "CCTV bookmark not confirmed by the video system")
+	})
+}
