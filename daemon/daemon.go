@@ -622,7 +622,8 @@ func (a *actuator) rest() {
 
 func (a *actuator) loop() {
 	applied := map[string]*bool{}
-	failed := map[string]bool{}
+	failures := map[string]int{} // consecutive failed drives per output
+	lost := map[string]bool{}    // the last failure said the line is gone
 	for range a.wake {
 		a.mu.Lock()
 		want := make(map[string]bool, len(a.want))
@@ -637,16 +638,21 @@ func (a *actuator) loop() {
 		slices.Sort(ids)
 		for _, id := range ids {
 			on := want[id]
-			if applied[id] != nil && *applied[id] == on && !failed[id] {
+			if applied[id] != nil && *applied[id] == on && failures[id] == 0 {
 				continue
 			}
-			err := a.drive(id, on, failed[id])
+			// A lost line is reopened at once; another error gets one more
+			// try on the same handle first (a reopen drives the line to its
+			// fail-safe level for a moment).
+			reopen := failures[id] > 0 && (lost[id] || failures[id] >= 2)
+			err := a.drive(id, on, reopen)
 			if errors.Is(err, errNoOutput) {
 				continue
 			}
 			if err != nil {
-				if !failed[id] {
-					failed[id] = true
+				failures[id]++
+				lost[id] = errors.Is(err, devices.ErrLineLost)
+				if failures[id] == 1 {
 					a.failed(id, on, err)
 				}
 				continue
@@ -654,12 +660,13 @@ func (a *actuator) loop() {
 			v := on
 			applied[id] = &v
 			a.d.metrics.outputActive.WithLabelValues(id).Set(b2f(on))
-			if failed[id] {
-				delete(failed, id)
+			if failures[id] > 0 {
+				delete(failures, id)
+				delete(lost, id)
 				a.restored(id, on)
 			}
 		}
-		if len(failed) > 0 && a.retryArmed.CompareAndSwap(false, true) {
+		if len(failures) > 0 && a.retryArmed.CompareAndSwap(false, true) {
 			a.d.clk.AfterFunc(outputRetry, func() {
 				a.retryArmed.Store(false)
 				a.poke()
@@ -670,7 +677,8 @@ func (a *actuator) loop() {
 
 var errNoOutput = errors.New("daemon: no such output")
 
-// drive sets output id; after a failure, the line is first reopened.
+// drive sets output id; with reopen, the line is first closed and opened
+// again (a lost chip's handle stays dead when the chip comes back).
 func (a *actuator) drive(id string, on, reopen bool) error {
 	d := a.d
 	d.outMu.Lock()

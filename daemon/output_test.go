@@ -32,11 +32,14 @@ type chipBackend struct {
 	gen   map[string]int
 	opens map[string]int
 	real  map[string]devices.Output
+	// glitch: Set fails this many more times with an I/O error, the chip
+	// still there.
+	glitch map[string]int
 }
 
 func newChipBackend(clk clock.Clock) *chipBackend {
 	return &chipBackend{Backend: sim.New(clk), lost: map[string]bool{}, gen: map[string]int{}, opens: map[string]int{},
-		real: map[string]devices.Output{}}
+		real: map[string]devices.Output{}, glitch: map[string]int{}}
 }
 
 func (b *chipBackend) OpenOutput(spec devices.OutputSpec) (devices.Output, error) {
@@ -87,7 +90,14 @@ type chipOutput struct {
 func (o *chipOutput) Set(l devices.Level) error {
 	o.b.mu.Lock()
 	dead := o.b.lost[o.id] || o.gen != o.b.gen[o.id]
+	glitch := !dead && o.b.glitch[o.id] > 0
+	if glitch {
+		o.b.glitch[o.id]--
+	}
 	o.b.mu.Unlock()
+	if glitch {
+		return fmt.Errorf("chip: set %s: input/output error", o.id)
+	}
 	if dead {
 		return fmt.Errorf("chip: set %s: %w", o.id, devices.ErrLineLost)
 	}
@@ -237,5 +247,30 @@ func TestFailedOutputIsTroubleNotAFalseReport(t *testing.T) {
 		if l == devices.High {
 			t.Fatalf("siren acted during a robbery")
 		}
+	}
+}
+
+// TestOutputGlitchRetriedOnTheSameLine: a drive that fails once with an I/O
+// error, the chip still there, is tried again on the same line handle
+// (a reopen would drive the line to its fail-safe level for a moment): the
+// failure and the recovery are both in the report, and the line was not
+// reopened.
+func TestOutputGlitchRetriedOnTheSameLine(t *testing.T) {
+	r, chip := startChip(t)
+	chip.mu.Lock()
+	chip.glitch["police-link"] = 1
+	chip.mu.Unlock()
+	opens := chip.openCount("police-link")
+	r.pressUntil("panic-1", func() bool { _, ok := r.robbery(); return ok })
+	r.eventually("police link driven after the glitch", func() bool {
+		return r.sim.Output("police-link").Level() == devices.High
+	})
+	r.eventually("the failure and the recovery in the report", func() bool {
+		inc, _ := r.robbery()
+		m := measuresOf(inc)
+		return strings.Contains(m, "police-link failed") && strings.Contains(m, "police-link on again")
+	})
+	if n := chip.openCount("police-link"); n != opens {
+		t.Errorf("the line was reopened %d times for a single I/O error", n-opens)
 	}
 }
