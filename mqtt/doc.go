@@ -12,6 +12,10 @@
 //	conditions              retained array of the active ConditionPayload
 //	events/condition        every condition change, not retained
 //	cmd/<verb>              commands in (Subscribe)
+//	drills/<id>, reviews/<incident>, cctv.topic
+//	                        side records (Publisher.Record): drill and walk-test
+//	                        records, reviews, CCTV requests; QoS 1, not retained,
+//	                        queued and retired on PUBACK like reports
 //
 // A Publisher implements the engine's Report, Input, Queue and Condition
 // sink methods. What it must not do:
