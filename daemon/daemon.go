@@ -332,7 +332,7 @@ started:
 	if err := d.pub.Subscribe("cmd/+", d.handleCommand); err != nil {
 		return fmt.Errorf("daemon: commands: %w", err)
 	}
-	if t := cfg.CCTV.ReplyTopic; t != "" && cfg.CCTV.Topic != "" {
+	if t := cfg.CCTV.ReplyTopic; t != "" {
 		if err := d.pub.Subscribe(t, d.cctvReply); err != nil {
 			return fmt.Errorf("daemon: cctv answers: %w", err)
 		}

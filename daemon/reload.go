@@ -89,6 +89,7 @@ func restartOnly(old, next *config.Config) []string {
 		{"inputs", old.Inputs, next.Inputs}, {"outputs", old.Outputs, next.Outputs}, {"mqtt", old.MQTT, next.MQTT},
 		{"http", old.HTTP, next.HTTP}, {"state_dir", old.StateDir, next.StateDir}, {"commands", old.Commands, next.Commands},
 		{"journal", old.Journal, next.Journal},
+		{"cctv.reply_topic", old.CCTV.ReplyTopic, next.CCTV.ReplyTopic}, // subscribed at start (side.go)
 	} {
 		if !reflect.DeepEqual(s.a, s.b) {
 			diff = append(diff, s.name)
