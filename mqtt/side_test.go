@@ -3,6 +3,7 @@ package mqtt
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -92,5 +93,25 @@ func TestCenterAckQueueRetiresSideRecordsOnPuback(t *testing.T) {
 		if m.ID == rec.ID() {
 			t.Fatalf("the side record came back for the center's acknowledgement")
 		}
+	}
+}
+
+// TestNotDurableReportSaysSoOnTheWire: a report the queue lets go before it
+// is on disk (a failing or hung disk) carries not_durable: true, so the
+// center knows a restart could lose it; a durable one leaves it out.
+func TestNotDurableReportSaysSoOnTheWire(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	c := collect(t, b.URL(), "#")
+	q := NewMemQueue()
+	q.Push(Message{ID: "inc-nd.v1", Report: sampleReport("inc-nd", 1), NotDurable: true})
+	q.Push(Message{ID: "inc-nd.v2", Report: sampleReport("inc-nd", 2)})
+	startPublisher(t, testConfig(b.URL(), "hg-nd"), Options{Queue: q})
+	eventually(t, "both reports", func() bool { return len(c.on("/alerts/robbery")) == 2 })
+	got := c.payloads("/alerts/robbery")
+	if !strings.Contains(got[0], `"not_durable":true`) {
+		t.Errorf("report sent from memory: %s, want not_durable true", got[0])
+	}
+	if strings.Contains(got[1], "not_durable") {
+		t.Errorf("durable report: %s, want no not_durable", got[1])
 	}
 }
