@@ -383,6 +383,10 @@ func (s *Store) commit(batch []*op, base uint64) (uint64, string, error) {
 				if err := mb.Put(kTip, tip); err != nil {
 					return err
 				}
+				// Every report of this commit is in the index.
+				if err := indexCovers(mb, seq); err != nil {
+					return err
+				}
 			}
 			if s.opts.writeFault != nil {
 				if err := s.opts.writeFault(); err != nil {

@@ -23,15 +23,20 @@ var (
 	bOutbox  = []byte("outbox")  // seqKey(n) → wireEntry, n in push order
 	bRetired = []byte("retired") // seqKey(n) → time acknowledged (timeText)
 	bMeta    = []byte("meta")
-	// bIncidents is the index of open incidents: incident id → the
-	// encoding/json of its latest report, while that report says active
-	// or acknowledged (drills left out). Restore reads it, whatever the
-	// journal's size.
-	bIncidents = []byte("incidents")
 
 	kFormat = []byte("format") // hashDomain
 	kTip    = []byte("tip")    // wireLink of the last record
 	kAnchor = []byte("anchor") // wireLink of the last record pruned
+	// kIndex, a bucket inside meta, is the index of open incidents:
+	// incident id → the encoding/json of its latest report, while that
+	// report says active or acknowledged (drills left out). Restore reads
+	// it, whatever the journal's size. It is inside meta, not a top-level
+	// bucket, so that a previous version (which refuses unknown top-level
+	// buckets as damage) still opens the file.
+	kIndex = []byte("open_incidents")
+	// kIndexSeq is the journal seq the index covers up to (decimal); Open
+	// catches up from there (a file written by a previous version).
+	kIndexSeq = []byte("index_seq")
 	// kReportSeq is the highest engine report seq journalled (decimal).
 	kReportSeq = []byte("report_seq")
 )
@@ -67,7 +72,6 @@ type loadedState struct {
 	anchorHash string
 	pending    []*entry // unacknowledged, in push order
 	needInit   bool     // buckets to create
-	needIndex  bool     // the index of open incidents to build (an older file)
 }
 
 // ioError marks an error of the file system (not of the file's content).
@@ -185,15 +189,13 @@ func (s *Store) load(db *bolt.DB) (*loadedState, error) {
 	}
 	if st.needInit {
 		err := db.Update(func(tx *bolt.Tx) error {
-			for _, name := range [][]byte{bJournal, bOutbox, bRetired, bMeta, bIncidents} {
+			for _, name := range [][]byte{bJournal, bOutbox, bRetired, bMeta} {
 				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 					return err
 				}
 			}
-			if st.needIndex {
-				if err := buildIndex(tx); err != nil {
-					return err
-				}
+			if err := catchUpIndex(tx, st.lastSeq); err != nil {
+				return err
 			}
 			return tx.Bucket(bMeta).Put(kFormat, []byte(hashDomain))
 		})
@@ -209,8 +211,7 @@ func (s *Store) load(db *bolt.DB) (*loadedState, error) {
 // reads the unacknowledged outbox entries.
 func readState(tx *bolt.Tx) (*loadedState, error) {
 	st := &loadedState{lastHash: zeroHash, anchorHash: zeroHash}
-	known := map[string]bool{string(bJournal): true, string(bOutbox): true, string(bRetired): true, string(bMeta): true,
-		string(bIncidents): true}
+	known := map[string]bool{string(bJournal): true, string(bOutbox): true, string(bRetired): true, string(bMeta): true}
 	var names int
 	if err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
 		if !known[string(name)] {
@@ -222,7 +223,6 @@ func readState(tx *bolt.Tx) (*loadedState, error) {
 		return nil, err
 	}
 	st.needInit = names < len(known)
-	st.needIndex = tx.Bucket(bIncidents) == nil
 	mb := tx.Bucket(bMeta)
 	if names > 0 && (mb == nil || !bytes.Equal(mb.Get(kFormat), []byte(hashDomain))) {
 		return nil, corruptf("meta: format is not %q", hashDomain)
@@ -257,6 +257,11 @@ func readState(tx *bolt.Tx) (*loadedState, error) {
 		return nil, corruptf("meta: no tip, journal ends at %d", st.lastSeq)
 	case tip != nil && (tip.Seq != st.lastSeq || tip.Hash != st.lastHash):
 		return nil, corruptf("meta: tip is record %d, journal ends at %d", tip.Seq, st.lastSeq)
+	}
+	// The index of open incidents behind the journal (a file from a
+	// previous version): load catches it up.
+	if mb == nil || mb.Bucket(kIndex) == nil || metaUint(mb, kIndexSeq) < st.lastSeq {
+		st.needInit = true
 	}
 	if ob := tx.Bucket(bOutbox); ob != nil {
 		rb := tx.Bucket(bRetired)
@@ -503,10 +508,12 @@ func (s *Store) salvageIndex() (map[string][]byte, uint64) {
 		}
 		defer db.Close()
 		return db.View(func(tx *bolt.Tx) error {
-			if mb := tx.Bucket(bMeta); mb != nil {
-				seq = metaSeq(mb)
+			mb := tx.Bucket(bMeta)
+			if mb == nil {
+				return nil
 			}
-			ib := tx.Bucket(bIncidents)
+			seq = metaUint(mb, kReportSeq)
+			ib := mb.Bucket(kIndex)
 			if ib == nil {
 				return nil
 			}
