@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -96,15 +98,24 @@ type Daemon struct {
 	condMu    sync.Mutex
 	condReady bool
 	condEarly []engine.Condition
+
+	// outMu guards outputs once the actuator runs (it reopens a failed
+	// one) and outClosed (set when they go to fail-safe at stop).
+	outMu     sync.Mutex
+	outClosed bool
 	// restorePending: the open incidents could not be read at start
 	// (journal_unreadable); retried when the journal's disk works again.
 	restoreMu      sync.Mutex
 	restorePending bool
 	// Sources of journal_slow now active (notify.go).
-	slowMu  sync.Mutex
-	slowBy  map[string]bool
-	httpLn  net.Listener
-	localLn net.Listener
+	slowMu sync.Mutex
+	slowBy map[string]bool
+	// side.go: drill records, reviews, CCTV requests; memOutbox is
+	// Options.MemoryOutbox (side records then journalled apart).
+	side      sideState
+	memOutbox bool
+	httpLn    net.Listener
+	localLn   net.Listener
 	// live is the config in force: cfg at start, the new one after each
 	// reload. Whatever may change live reads it (config()); cfg stays for
 	// what only a restart changes.
@@ -178,7 +189,7 @@ func SimSocket(cfg *config.Config) string { return filepath.Join(cfg.StateDir, "
 // down: inputs closed, outputs to fail-safe, pending reports flushed.
 func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	d := &Daemon{cfg: cfg, log: opts.Logger, clk: opts.Clock, outputs: map[string]devices.Output{}, adjust: opts.Adjust,
-		enableReload: opts.EnableReload}
+		enableReload: opts.EnableReload, memOutbox: opts.MemoryOutbox}
 	d.live.Store(cfg)
 	if d.log == nil {
 		d.log = slog.Default()
@@ -251,7 +262,8 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	}
 	d.pub, err = mqtt.New(mc, cfg.Hall, mqtt.Options{
 		Logger: d.log, Clock: d.clk, Password: password,
-		OnAck: d.onAck,
+		OnAck:       d.onAck,
+		OnRecordAck: d.onRecordAck,
 		OnFail: func(r engine.Report, err error) {
 			d.metrics.reportsFailed.WithLabelValues(r.Playbook).Inc()
 		},
@@ -305,6 +317,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 		d.outputs[oc.ID] = o
 	}
 	defer func() {
+		d.outMu.Lock()
+		defer d.outMu.Unlock()
+		d.outClosed = true
 		for id, o := range d.outputs {
 			if err := o.Close(); err != nil {
 				d.log.Error("output to fail-safe", "output", id, "err", err)
@@ -320,6 +335,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	// Incidents open at the last stop or crash are reopened first, from the
 	// journal's index of open incidents, and the report seq continues.
 	d.restoreOpen()
+	d.cctvAwaitedAtStart() // side.go: bookmark answers awaited before the stop
 
 	// Inputs: each opened, read, conditioned and watched in its own goroutine.
 	inCtx, stopInputs := context.WithCancel(ctx)
@@ -371,6 +387,11 @@ started:
 	}
 	if err := d.pub.Subscribe("cmd/+", d.handleCommand); err != nil {
 		return fmt.Errorf("daemon: commands: %w", err)
+	}
+	if t := cfg.CCTV.ReplyTopic; t != "" {
+		if err := d.pub.Subscribe(t, d.cctvReply); err != nil {
+			return fmt.Errorf("daemon: cctv answers: %w", err)
+		}
 	}
 	if d.centerAcks != nil {
 		defer d.centerAcks.Close()
@@ -581,7 +602,8 @@ func (f *fanout) Report(r engine.Report) {
 }
 
 func (f *fanout) Drive(output string, active bool, reason string) {
-	f.d.metrics.outputActive.WithLabelValues(output).Set(b2f(active))
+	// hallguard_output_active follows the line, once it took the level
+	// (actuator), not the wish.
 	f.d.act.set(output, active)
 	f.d.rec.add("output", "", "", false, map[string]any{"output": output, "active": active, "reason": reason})
 	f.d.log.Info("output", "output", output, "active", active, "reason", reason)
@@ -602,24 +624,68 @@ func (f *fanout) Queue(q engine.QueueState) {
 
 func (f *fanout) Condition(c engine.Condition) { f.d.condition(c) }
 
-// actuator applies output changes outside the engine's lock.
+// outputRetry is how often an output that failed is tried again (reopened
+// first: a lost chip's line handle stays dead when the chip comes back).
+const outputRetry = time.Second
+
+// actuator applies output changes outside the engine's lock. An output
+// that fails to take its level is not reported as driven (§3.2): its
+// metric keeps the level the line last took, the engine records the
+// failure in the reports of the incidents that want it, trouble
+// output_failed is raised, and the output is reopened and retried every
+// outputRetry until it takes the level; then all of that is undone.
 type actuator struct {
 	d    *Daemon
 	mu   sync.Mutex
 	want map[string]bool
 	wake chan struct{}
+	// retryArmed: a retry of the failed outputs is scheduled.
+	retryArmed atomic.Bool
+	// notes are the engine calls (OutputFailed, OutputRestored) in order,
+	// made by their own goroutine: a held engine never stalls the outputs.
+	notesMu sync.Mutex
+	notes   []func()
+	noteUp  chan struct{}
 }
 
 func newActuator(d *Daemon) *actuator {
-	a := &actuator{d: d, want: map[string]bool{}, wake: make(chan struct{}, 1)}
+	a := &actuator{d: d, want: map[string]bool{}, wake: make(chan struct{}, 1), noteUp: make(chan struct{}, 1)}
 	go a.loop()
+	go a.noteLoop()
 	return a
+}
+
+// note queues an engine call, made in order by noteLoop.
+func (a *actuator) note(f func()) {
+	a.notesMu.Lock()
+	a.notes = append(a.notes, f)
+	a.notesMu.Unlock()
+	select {
+	case a.noteUp <- struct{}{}:
+	default:
+	}
+}
+
+func (a *actuator) noteLoop() {
+	for range a.noteUp {
+		a.notesMu.Lock()
+		todo := a.notes
+		a.notes = nil
+		a.notesMu.Unlock()
+		for _, f := range todo {
+			f()
+		}
+	}
 }
 
 func (a *actuator) set(id string, active bool) {
 	a.mu.Lock()
 	a.want[id] = active
 	a.mu.Unlock()
+	a.poke()
+}
+
+func (a *actuator) poke() {
 	select {
 	case a.wake <- struct{}{}:
 	default:
@@ -629,8 +695,11 @@ func (a *actuator) set(id string, active bool) {
 // rest drives every output the engine does not want to its inactive level,
 // leaving the fail-safe level the devices took at open.
 func (a *actuator) rest() {
+	a.d.outMu.Lock()
+	ids := slices.Collect(maps.Keys(a.d.outputs))
+	a.d.outMu.Unlock()
 	a.mu.Lock()
-	for id := range a.d.outputs {
+	for _, id := range ids {
 		if _, ok := a.want[id]; !ok {
 			a.want[id] = false
 		}
@@ -641,6 +710,8 @@ func (a *actuator) rest() {
 
 func (a *actuator) loop() {
 	applied := map[string]*bool{}
+	failures := map[string]int{} // consecutive failed drives per output
+	lost := map[string]bool{}    // the last failure said the line is gone
 	for range a.wake {
 		a.mu.Lock()
 		want := make(map[string]bool, len(a.want))
@@ -648,19 +719,111 @@ func (a *actuator) loop() {
 			want[k] = v
 		}
 		a.mu.Unlock()
-		for id, on := range want {
-			o := a.d.outputs[id]
-			if o == nil || (applied[id] != nil && *applied[id] == on) {
+		ids := make([]string, 0, len(want))
+		for id := range want {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			on := want[id]
+			if applied[id] != nil && *applied[id] == on && failures[id] == 0 {
 				continue
 			}
-			if err := o.Set(devices.Level(on)); err != nil {
-				a.d.log.Error("output", "output", id, "err", err)
+			// A lost line is reopened at once; another error gets one more
+			// try on the same handle first (a reopen drives the line to its
+			// fail-safe level for a moment).
+			reopen := failures[id] > 0 && (lost[id] || failures[id] >= 2)
+			err := a.drive(id, on, reopen)
+			if errors.Is(err, errNoOutput) {
+				continue
+			}
+			if err != nil {
+				failures[id]++
+				lost[id] = errors.Is(err, devices.ErrLineLost)
+				if failures[id] == 1 {
+					a.failed(id, on, err)
+				}
 				continue
 			}
 			v := on
 			applied[id] = &v
+			a.d.metrics.outputActive.WithLabelValues(id).Set(b2f(on))
+			if failures[id] > 0 {
+				delete(failures, id)
+				delete(lost, id)
+				a.restored(id, on)
+			}
+		}
+		if len(failures) > 0 && a.retryArmed.CompareAndSwap(false, true) {
+			a.d.clk.AfterFunc(outputRetry, func() {
+				a.retryArmed.Store(false)
+				a.poke()
+			})
 		}
 	}
+}
+
+var errNoOutput = errors.New("daemon: no such output")
+
+// drive sets output id; with reopen, the line is first closed and opened
+// again (a lost chip's handle stays dead when the chip comes back).
+func (a *actuator) drive(id string, on, reopen bool) error {
+	d := a.d
+	d.outMu.Lock()
+	defer d.outMu.Unlock()
+	o := d.outputs[id]
+	if o == nil || d.outClosed {
+		return errNoOutput
+	}
+	if reopen {
+		oc := d.cfg.Output(id)
+		if oc == nil {
+			return errNoOutput
+		}
+		_ = o.Close() // a lost line's handle: its error says nothing new
+		no, err := d.backend.OpenOutput(outputSpec(*oc))
+		if err != nil {
+			return fmt.Errorf("reopen: %w", err)
+		}
+		d.outputs[id] = no
+		o = no
+	}
+	return o.Set(devices.Level(on))
+}
+
+// failed makes an output failure known: log, trouble (metrics and the
+// center), and the reports of the incidents that want the output.
+func (a *actuator) failed(id string, on bool, err error) {
+	d := a.d
+	d.log.Error("output failed: retrying and reopening", "output", id, "active", on, "err", err, "retry_s", outputRetry.Seconds())
+	d.condition(engine.Condition{Class: engine.ClassTrouble, Kind: troubleOutputFailed, Output: id, Active: true,
+		Time: d.clk.Now(), Detail: fmt.Sprintf("%s cannot be driven %s: %v", id, onOff(on), err)})
+	d.rec.add("output", "", "", false, map[string]any{"output": id, "active": on, "failed": err.Error()})
+	if eng := d.eng; eng != nil && on {
+		detail := err.Error()
+		a.note(func() { eng.OutputFailed(id, detail) })
+	}
+}
+
+// restored undoes failed once the output took its level.
+func (a *actuator) restored(id string, on bool) {
+	d := a.d
+	d.log.Info("output driven again", "output", id, "active", on)
+	d.condition(engine.Condition{Class: engine.ClassTrouble, Kind: troubleOutputFailed, Output: id, Active: false, Time: d.clk.Now()})
+	d.rec.add("output", "", "", false, map[string]any{"output": id, "active": on, "restored": true})
+	if eng := d.eng; eng != nil && on {
+		a.note(func() { eng.OutputRestored(id) })
+	}
+}
+
+// troubleOutputFailed is raised while an output cannot be driven.
+const troubleOutputFailed = "output_failed"
+
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
 }
 
 // maxHeaderBytes bounds a request's headers on both listeners (net/http's

@@ -61,3 +61,16 @@ func TestWatchdogNoticesStuckCommitter(t *testing.T) {
 		t.Fatalf("after the disk caught up: %+v, want journal_slow cleared", got)
 	}
 }
+
+// TestCCTVReplyTopicNeedsRestart: the answers' subscription is made at
+// start, so a reload that changes cctv.reply_topic is refused as
+// needs_restart rather than awaiting answers on a topic nobody reads.
+func TestCCTVReplyTopicNeedsRestart(t *testing.T) {
+	old := &config.Config{}
+	next := &config.Config{}
+	old.CCTV.ReplyTopic, next.CCTV.ReplyTopic = "cctv/reply", "cctv/answers"
+	diff := restartOnly(old, next)
+	if len(diff) != 1 || diff[0] != "cctv.reply_topic" {
+		t.Errorf("restartOnly = %v, want [cctv.reply_topic]", diff)
+	}
+}

@@ -37,6 +37,7 @@ type Metrics struct {
 	latency        prometheus.Histogram
 	mqttConnected  prometheus.Gauge
 	outputActive   *prometheus.GaugeVec
+	outputFailed   *prometheus.GaugeVec
 	trouble        *prometheus.GaugeVec
 	commands       *prometheus.CounterVec
 	redelivered    prometheus.Counter
@@ -85,7 +86,10 @@ func NewMetrics(cfg *config.Config) *Metrics {
 		Help:    "From the input event's timestamp to the PUBACK of the report it raised.",
 		Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}})
 	m.mqttConnected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "hallguard_mqtt_connected", Help: "1 while connected to the MQTT broker."})
-	m.outputActive = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hallguard_output_active", Help: "1 while the output is driven active."}, []string{"output"})
+	m.outputActive = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hallguard_output_active",
+		Help: "1 while the output is driven active: set once the line took the level, never on a failed drive."}, []string{"output"})
+	m.outputFailed = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hallguard_output_failed",
+		Help: "1 while the output cannot be driven to the level wanted (trouble output_failed; retried and reopened)."}, []string{"output"})
 	m.trouble = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hallguard_condition_active",
 		Help: "1 while a condition is active, by class (trouble, tamper, supervisory) and kind."}, []string{"class", "kind"})
 	m.commands = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hallguard_commands_total",
@@ -106,7 +110,7 @@ func NewMetrics(cfg *config.Config) *Metrics {
 	build.WithLabelValues(Version, runtime.Version(), rev).Set(1)
 	for _, c := range []prometheus.Collector{m.inputActive, m.inputEdges, m.inputLost, m.inputFault, m.handoffDropped,
 		m.incidentsOpen, m.incidentsTotal, m.queueLength, m.queueRate, m.queueSurge, m.queueArrivals, m.queueDeparts,
-		m.reportsPub, m.reportsFailed, m.reportsPending, m.latency, m.mqttConnected, m.outputActive, m.trouble, m.commands, build,
+		m.reportsPub, m.reportsFailed, m.reportsPending, m.latency, m.mqttConnected, m.outputActive, m.outputFailed, m.trouble, m.commands, build,
 		m.redelivered, m.journalDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
@@ -128,8 +132,9 @@ func NewMetrics(cfg *config.Config) *Metrics {
 	}
 	for _, o := range cfg.Outputs {
 		m.outputActive.WithLabelValues(o.ID)
+		m.outputFailed.WithLabelValues(o.ID)
 	}
-	for _, k := range []string{"journal_degraded", "journal_recovered"} {
+	for _, k := range []string{"journal_degraded", "journal_recovered", "journal_slow", "journal_unreadable"} {
 		m.trouble.WithLabelValues("trouble", k)
 	}
 	for _, p := range cfg.Playbooks {
@@ -216,6 +221,10 @@ func (m *Metrics) queue(q engine.QueueState) {
 func (m *Metrics) condition(c engine.Condition) {
 	if c.Input != "" {
 		return // per-input faults are in hallguard_input_fault
+	}
+	if c.Output != "" {
+		m.outputFailed.WithLabelValues(c.Output).Set(b2f(c.Active)) // per output
+		return
 	}
 	m.trouble.WithLabelValues(c.Class, c.Kind).Set(b2f(c.Active))
 }

@@ -125,11 +125,11 @@ func (d *Daemon) drillRecords() engine.Option {
 	return engine.WithDrillHistory(h)
 }
 
-// Drill makes fanout an engine.DrillSink: the record is journalled (kind
-// "drill") and published on drills/<drill-id>.
+// Drill makes fanout an engine.DrillSink: the record goes through the
+// durable outbox to drills/<drill-id>, journalled (kind "drill") with it
+// (side.go): replayed after a restart, retired on PUBACK.
 func (f *fanout) Drill(r engine.DrillRecord) {
 	d := f.d
-	d.rec.add("drill", r.ID, r.Playbook, true, r)
 	if r.Outcome != engine.DrillAborted && d.config().Playbook(r.Playbook) != nil {
 		d.plan.drillLast.WithLabelValues(r.Playbook).Set(float64(r.EndedAt.Unix()))
 	}
@@ -139,35 +139,14 @@ func (f *fanout) Drill(r engine.DrillRecord) {
 		d.log.Error("drill record not encodable", "drill", r.ID, "err", err)
 		return
 	}
-	go d.publishRecord("drills/"+r.ID, b)
+	d.record("drill", r.ID, "drills/"+r.ID, b, r, r.ID, r.Playbook, true)
 }
 
-// publishRecord publishes a record (drill record, review) on a topic under
-// the hall's root, retrying while the broker is unreachable for up to an
-// hour. The journal holds it regardless; this is the live copy.
-func (d *Daemon) publishRecord(rel string, b []byte) {
-	wait := time.Second
-	for deadline := time.Now().Add(time.Hour); ; {
-		err := d.pub.Publish(rel, b)
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			d.log.Error("record not published; it is in the journal", "topic", rel, "err", err)
-			return
-		}
-		time.Sleep(wait)
-		if wait < time.Minute {
-			wait *= 2
-		}
-	}
-}
-
-// WalkTest makes fanout an engine.WalkSink: the walk-test record is
-// journalled (kind "walk_test") and published on drills/<walk-id>.
+// WalkTest makes fanout an engine.WalkSink: the walk-test record goes
+// through the durable outbox to drills/<walk-id>, journalled (kind
+// "walk_test") with it.
 func (f *fanout) WalkTest(r engine.WalkRecord) {
 	d := f.d
-	d.rec.add("walk_test", "", "", true, r)
 	d.walkMetrics(r)
 	d.log.Info("walk test", "id", r.ID, "tested", len(r.Tested), "untested", r.Untested)
 	b, err := json.Marshal(r)
@@ -175,7 +154,7 @@ func (f *fanout) WalkTest(r engine.WalkRecord) {
 		d.log.Error("walk test record not encodable", "id", r.ID, "err", err)
 		return
 	}
-	go d.publishRecord("drills/"+r.ID, b)
+	d.record("walk_test", r.ID, "drills/"+r.ID, b, r, "", "", true)
 }
 
 func (d *Daemon) walkMetrics(w engine.WalkRecord) {
@@ -234,17 +213,16 @@ func reviewOf(raw json.RawMessage) *engine.Review {
 	return &r
 }
 
-// Review makes fanout an engine.ReviewSink: the review is journalled (kind
-// "review") and published on <review.topic>/<incident-id> for the Safety
-// Supervision Department (§3.4).
+// Review makes fanout an engine.ReviewSink: the review goes through the
+// durable outbox to <review.topic>/<incident-id> for the Safety
+// Supervision Department (§3.4), journalled (kind "review") with it.
 func (f *fanout) Review(r engine.Review) {
 	d := f.d
-	d.rec.add("review", r.Incident, r.Playbook, false, r)
 	d.log.Info("review", "incident", r.Incident, "by", r.By, "actions", len(r.Actions))
 	b, err := json.Marshal(r)
 	if err != nil {
 		d.log.Error("review not encodable", "incident", r.Incident, "err", err)
 		return
 	}
-	go d.publishRecord(d.config().Review.Topic+"/"+r.Incident, b)
+	d.record("review", r.Incident, d.config().Review.Topic+"/"+r.Incident, b, r, r.Incident, r.Playbook, false)
 }

@@ -115,6 +115,7 @@ func restartOnly(old, next *config.Config) []string {
 		{"probe", old.Probe, next.Probe},
 		// Announced once to Home Assistant as the device's name.
 		{"hall.name (Home Assistant discovery)", discoveryName(old), discoveryName(next)},
+		{"cctv.reply_topic", old.CCTV.ReplyTopic, next.CCTV.ReplyTopic}, // subscribed at start (side.go)
 	} {
 		if !reflect.DeepEqual(s.a, s.b) {
 			diff = append(diff, s.name)

@@ -91,7 +91,12 @@ func (q *CenterAckQueue) Peek(n int) []Message {
 
 // Ack records that the broker acknowledged the report. The center's
 // acknowledgement is still awaited; a timer brings it back if none comes.
+// A side record is retired at once.
 func (q *CenterAckQueue) Ack(id string) {
+	if IsSideID(id) {
+		q.inner.Ack(id) // side records are retired on PUBACK: the center acknowledges reports
+		return
+	}
 	q.mu.Lock()
 	q.atBrk[id] = q.clk.Now()
 	q.mu.Unlock()

@@ -14,6 +14,10 @@
 //	events/condition        every condition change, not retained
 //	journal/head            retained journal head message (Publisher.JournalHead), issue #12 §5
 //	cmd/<verb>              commands in (Subscribe)
+//	drills/<id>, reviews/<incident>, cctv.topic
+//	                        side records (Publisher.Record): drill and walk-test
+//	                        records, reviews, CCTV requests; QoS 1, not retained,
+//	                        queued and retired on PUBACK like reports
 //
 // A Publisher implements the engine's Report, Input, Queue and Condition
 // sink methods. What it must not do:

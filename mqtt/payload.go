@@ -237,28 +237,31 @@ type ConditionPayload struct {
 	Time   *time.Time `json:"time"`
 	Detail string     `json:"detail"`
 	Count  uint64     `json:"count"`
+
+	// Output names the output of output_failed; left out otherwise.
+	Output string `json:"output,omitempty"`
 }
 
 func newConditionPayload(c engine.Condition) ConditionPayload {
-	return ConditionPayload{Class: c.Class, Kind: c.Kind, Input: c.Input, Active: c.Active, Time: jsonTime(c.Time), Detail: c.Detail, Count: c.Count}
+	return ConditionPayload{Class: c.Class, Kind: c.Kind, Input: c.Input, Output: c.Output, Active: c.Active, Time: jsonTime(c.Time), Detail: c.Detail, Count: c.Count}
 }
 
 // conditionsPayload is the retained array: active conditions in a stable
-// order (class, kind, input), [] when none.
+// order (class, kind, input, output), [] when none.
 func conditionsPayload(active map[condKey]engine.Condition) []ConditionPayload {
 	out := make([]ConditionPayload, 0, len(active))
 	for _, c := range active {
 		out = append(out, newConditionPayload(c))
 	}
 	slices.SortFunc(out, func(a, b ConditionPayload) int {
-		return cmp.Or(cmp.Compare(a.Class, b.Class), cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Input, b.Input))
+		return cmp.Or(cmp.Compare(a.Class, b.Class), cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Input, b.Input), cmp.Compare(a.Output, b.Output))
 	})
 	return out
 }
 
-type condKey struct{ class, kind, input string }
+type condKey struct{ class, kind, input, output string }
 
-func keyOf(c engine.Condition) condKey { return condKey{c.Class, c.Kind, c.Input} }
+func keyOf(c engine.Condition) condKey { return condKey{c.Class, c.Kind, c.Input, c.Output} }
 
 func known(s string) string {
 	if s == "" {

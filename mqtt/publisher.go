@@ -46,6 +46,9 @@ type Options struct {
 	// OnAck is called once per report, when its publishes got their PUBACK
 	// and it left the queue; ackedAt is from Clock.
 	OnAck func(r engine.Report, ackedAt time.Time)
+	// OnRecordAck is called once per side record (Record), when its
+	// PUBACK arrived and it left the queue.
+	OnRecordAck func(m Message, ackedAt time.Time)
 	// OnFail is called for every failed delivery attempt of a report (lost
 	// connection, error, PUBACK timeout). The report stays queued and is
 	// sent again.
@@ -106,6 +109,7 @@ type Publisher struct {
 	log       *slog.Logger
 	clk       clock.Clock
 	onAck     func(engine.Report, time.Time)
+	onRecAck  func(Message, time.Time)
 	onFail    func(engine.Report, error)
 	onConn    func(bool)
 	window    int
@@ -153,6 +157,7 @@ func New(cfg config.MQTT, hall config.Hall, opts Options) (*Publisher, error) {
 		log:         opts.Logger,
 		clk:         opts.Clock,
 		onAck:       opts.OnAck,
+		onRecAck:    opts.OnRecordAck,
 		onFail:      opts.OnFail,
 		onConn:      opts.OnConnect,
 		window:      opts.MaxInflight,
@@ -289,6 +294,19 @@ func (p *Publisher) Report(r engine.Report) {
 	p.queue.Push(Message{ID: r.ID, Report: r})
 	if p.closed.Load() {
 		p.log.Error("report after close: queued, not sent", "report", r.ID)
+		return
+	}
+	signal(p.wakeSend)
+}
+
+// Record queues a side record (a drill record, a review, a CCTV bookmark
+// request) for delivery, in order with the reports, and returns at once.
+// Like a report it stays queued until its PUBACK; with a durable queue it
+// is journalled and replayed after a restart.
+func (p *Publisher) Record(r SideRecord) {
+	p.queue.Push(Message{ID: r.ID(), Side: &r})
+	if p.closed.Load() {
+		p.log.Error("record after close: queued, not sent", "record", r.ID())
 		return
 	}
 	signal(p.wakeSend)

@@ -1,17 +1,23 @@
 package mqtt
 
 import (
+	"encoding/json"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/hallguard/hallguard/daemon/engine"
 )
 
-// Message is one report waiting for its PUBACK.
+// Message is one report, or one side record, waiting for its PUBACK.
 type Message struct {
-	// ID is the report id (engine.Report.ID), stable across redelivery.
+	// ID is the report id (engine.Report.ID), or SideRecord.ID, stable
+	// across redelivery.
 	ID     string
 	Report engine.Report
+	// Side, when set, makes the message a side record rather than a
+	// report (Report is then empty).
+	Side *SideRecord
 	// Redelivered is set by a queue that replays messages it may have sent
 	// before (a durable queue after a restart).
 	Redelivered bool
@@ -20,6 +26,39 @@ type Message struct {
 	// center is told, and the report is sent again once it is.
 	NotDurable bool
 }
+
+// SideRecord is a message that is not an incident report but must not be
+// lost either: a drill or walk-test record (§1.3), a review (§3.4), a CCTV
+// bookmark request. It goes through the same queue as reports (durable
+// with the journal's outbox: replayed after a restart), is published QoS 1,
+// not retained, on Topic under the hall's root, and is retired on its
+// PUBACK — never by the center's acknowledgement, which is for reports.
+type SideRecord struct {
+	// Kind is what it is, and the kind of its journal record: "drill",
+	// "walk_test", "review", "cctv".
+	Kind string `json:"kind"`
+	// Key makes ID unique: each record sent is a message of its own.
+	Key string `json:"key"`
+	// Topic is relative to the hall's root (drills/<id>, reviews/<id>).
+	Topic   string `json:"topic"`
+	Payload []byte `json:"payload"`
+	// Data is the journal record's data (JSON); Incident, Playbook and
+	// Drill its other fields.
+	Data     json.RawMessage `json:"data"`
+	Incident string          `json:"incident,omitempty"`
+	Playbook string          `json:"playbook,omitempty"`
+	Drill    bool            `json:"drill,omitempty"`
+}
+
+// sidePrefix starts every side record's message id; a report id never
+// does (it is <incident>.v<n>).
+const sidePrefix = "record/"
+
+// ID is the message id of the side record: record/<kind>/<key>.
+func (r *SideRecord) ID() string { return sidePrefix + r.Kind + "/" + r.Key }
+
+// IsSideID reports whether a message id is a side record's.
+func IsSideID(id string) bool { return strings.HasPrefix(id, sidePrefix) }
 
 // Queue holds the reports not yet acknowledged by the broker, oldest first.
 // It is the source of truth for delivery: the publisher removes a report

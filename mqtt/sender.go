@@ -150,6 +150,9 @@ func (sd *sender) fill(s *session, window []flight) ([]flight, error) {
 
 func (sd *sender) publish(s *session, m Message) (flight, error) {
 	p := sd.p
+	if m.Side != nil {
+		return sd.publishSide(s, m)
+	}
 	r := m.Report
 	pl := NewReportPayload(r, p.clk.Now())
 	pl.Redelivered = m.Redelivered || sd.sent[m.ID]
@@ -176,12 +179,35 @@ func (sd *sender) publish(s *session, m Message) (flight, error) {
 	return f, nil
 }
 
+// publishSide publishes a side record once, QoS 1, not retained, on its
+// topic; both tokens of its flight are that one publish.
+func (sd *sender) publishSide(s *session, m Message) (flight, error) {
+	p := sd.p
+	sd.sent[m.ID] = true
+	f := flight{msg: m, payload: m.Side.Payload}
+	f.alert = s.client.Publish(p.topics.Under(m.Side.Topic), 1, false, m.Side.Payload)
+	f.incident = f.alert
+	if err := failed(f.alert); err != nil {
+		return f, fmt.Errorf("mqtt: publish record %s: %w", m.ID, err)
+	}
+	f.deadline = time.Now().Add(p.net.writeTimeout)
+	return f, nil
+}
+
 // retire removes the acknowledged head report from the queue.
 func (sd *sender) retire(f *flight) {
 	p := sd.p
 	r := f.msg.Report
 	p.queue.Ack(f.msg.ID)
 	delete(sd.sent, f.msg.ID)
+	if f.msg.Side != nil {
+		p.log.Debug("record acknowledged", "record", f.msg.ID)
+		if p.onRecAck != nil {
+			p.onRecAck(f.msg, p.clk.Now())
+		}
+		signal(p.acked)
+		return
+	}
 	if r.State == engine.StateActive || r.State == engine.StateAcknowledged {
 		sd.open[r.Incident] = f.payload
 	} else {
@@ -204,7 +230,9 @@ func (sd *sender) abandon(window []flight, err error) {
 		return
 	}
 	for _, f := range window {
-		sd.p.onFail(f.msg.Report, err)
+		if f.msg.Side == nil {
+			sd.p.onFail(f.msg.Report, err)
+		}
 	}
 }
 

@@ -299,6 +299,7 @@ var invalidConfigs = []struct {
 	{"invalid-incidents-retention.yaml", `testdata/invalid-incidents-retention.yaml:8: incidents.retention: 5m0s is out of range (1h to 90d)`},
 	{"invalid-incidents-max-resolved.yaml", `testdata/invalid-incidents-max-resolved.yaml:8: incidents.max_resolved: 20000 is out of range (10 to 1000)`},
 	{"invalid-cctv-payload.yaml", `testdata/invalid-cctv-payload.yaml:9: cctv.payload: not a template: template: cctv:1: unclosed action`},
+	{"invalid-cctv-reply-topic.yaml", `testdata/invalid-cctv-reply-topic.yaml:9: cctv.reply_topic: "cctv/#" must be a topic under the hall's root, without + or #, other than cctv.topic (e.g. cctv/reply)`},
 }
 
 func TestInvalidConfigs(t *testing.T) {

@@ -45,10 +45,19 @@ type CCTV struct {
 	// Topic, under the hall's root, receives the bookmark request; empty
 	// disables requests (the step is then only recorded).
 	Topic string `yaml:"topic"`
-	// Payload is a text/template of the request, with .Incident, .Hall,
-	// .Playbook, .Step, .From and .Until (RFC 3339). Default: a JSON object
-	// of these.
+	// Payload is a text/template of the request, with .ID (the request's
+	// id, for the answer), .Incident, .Hall, .Playbook, .Step, .From and
+	// .Until (RFC 3339). Default: a JSON object of these.
 	Payload string `yaml:"payload"`
+	// ReplyTopic, under the hall's root, is where the video system answers
+	// a request with {"id": <the request's id>} (or {"incident", "step"}),
+	// and "ok": false with a "detail" when it refuses. Empty: no answer is
+	// expected, and the report says the bookmark is unconfirmed.
+	ReplyTopic string `yaml:"reply_topic"`
+	// ConfirmWithin is how long the video system has to answer once the
+	// broker took the request (default 1m); then the report says the
+	// bookmark is not confirmed.
+	ConfirmWithin Duration `yaml:"confirm_within"`
 	// Before and After widen the window: From is the incident's time less
 	// Before, Until the request's time plus After. Defaults 5m and 30m.
 	Before Duration `yaml:"before"`
@@ -56,7 +65,7 @@ type CCTV struct {
 }
 
 // DefaultCCTVPayload is cctv.payload's default.
-const DefaultCCTVPayload = `{"incident":"{{.Incident}}","hall":"{{.Hall}}","playbook":"{{.Playbook}}","step":"{{.Step}}","from":"{{.From}}","until":"{{.Until}}"}`
+const DefaultCCTVPayload = `{"id":"{{.ID}}","incident":"{{.Incident}}","hall":"{{.Hall}}","playbook":"{{.Playbook}}","step":"{{.Step}}","from":"{{.From}}","until":"{{.Until}}"}`
 
 func (c *Config) applyPlanDefaults() {
 	if c.Review.Topic == "" {
@@ -84,6 +93,9 @@ func (c *Config) applyPlanDefaults() {
 	}
 	if c.CCTV.After == 0 {
 		c.CCTV.After = Duration(30 * time.Minute)
+	}
+	if c.CCTV.ConfirmWithin == 0 {
+		c.CCTV.ConfirmWithin = Duration(time.Minute)
 	}
 }
 
@@ -123,6 +135,12 @@ func (c *Config) validatePlan(v *validator) {
 	}
 	if c.CCTV.Topic != "" && badSubtopic(c.CCTV.Topic) {
 		v.add("cctv.topic", "%q must be a topic under the hall's root, without + or # (e.g. cctv/bookmark)", c.CCTV.Topic)
+	}
+	if r := c.CCTV.ReplyTopic; r != "" && (badSubtopic(r) || r == c.CCTV.Topic) {
+		v.add("cctv.reply_topic", "%q must be a topic under the hall's root, without + or #, other than cctv.topic (e.g. cctv/reply)", r)
+	}
+	if w := c.CCTV.ConfirmWithin.D(); w < time.Second || w > time.Hour {
+		v.add("cctv.confirm_within", "%s is out of range (1s to 1h)", w)
 	}
 	if _, err := template.New("cctv").Option("missingkey=error").Parse(c.CCTV.Payload); err != nil {
 		v.add("cctv.payload", "not a template: %v", err)

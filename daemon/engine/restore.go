@@ -10,11 +10,13 @@ import (
 // Restore reopens the incidents that were still open (active or
 // acknowledged) when the daemon stopped or crashed, from the latest report
 // of each (the daemon reads them back from its journal's index of open
-// incidents). Call it before Start. A robbery then still latches until the
-// center resolves it, and a fire still drives its outputs. Drills are not
-// restored: a drill interrupted by a restart is over. Each restored
-// incident sends an update report, so the center learns the hall came back
-// with it. It returns how many were restored.
+// incidents). Call it before Start (or, when the journal could not be read
+// at start, as soon as it can; incidents already held are left alone). A
+// robbery then still latches until the center resolves it, and a fire
+// still drives its outputs. Drills are not restored: a drill interrupted
+// by a restart is over. Each restored incident sends an update report, so
+// the center learns the hall came back with it. It returns how many were
+// restored.
 //
 // Time across the restart (§3.2, §2):
 //

@@ -181,4 +181,7 @@ type Condition struct {
 	Time   time.Time `json:"time"`
 	Detail string    `json:"detail,omitempty"`
 	Count  uint64    `json:"count,omitempty"`
+
+	// Output names the output of an output condition (output_failed).
+	Output string `json:"output,omitempty"`
 }

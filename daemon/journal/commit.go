@@ -48,15 +48,20 @@ const (
 	opPush
 	opAck
 	opCompact
+	opIndex // a recovery's salvaged index of open incidents
 )
 
 // op is one queued write.
 type op struct {
 	kind opKind
-	recs []Record      // opAppend: prepared records
-	e    *entry        // opPush, opAck
-	at   time.Time     // opAck: when acknowledged; opCompact: now
-	done chan opResult // opAppend, opCompact: the waiting caller (buffer 1)
+	recs []Record  // opAppend: prepared records
+	e    *entry    // opPush, opAck
+	at   time.Time // opAck: when acknowledged; opCompact: now
+	// opIndex: incident id → latest report (encoding/json), and the
+	// highest report seq.
+	index     map[string][]byte
+	reportSeq uint64
+	done      chan opResult // opAppend, opCompact: the waiting caller (buffer 1)
 	// replied: the caller already has its answer (ErrDegraded): the records
 	// are written when the disk works again, nobody waits for them.
 	replied bool
@@ -79,7 +84,8 @@ type opResult struct {
 // entry is one report of the outbox, from Push until Ack.
 type entry struct {
 	msg      mqtt.Message
-	report   []byte // encoding/json of msg.Report, taken at Push
+	report   []byte  // encoding/json of msg.Report, taken at Push
+	side     *Record // a side record's journal record (msg.Side), prepared at Push
 	pushedAt time.Time
 	budget   clock.Timer // ReportBudget timer, until durable
 	key      uint64      // outbox key, once durable
@@ -90,6 +96,7 @@ type entry struct {
 	visible  bool
 	acked    bool
 	salvaged bool // read from a damaged file by Open
+	memOnly  bool // never to be written (cannot be encoded, or pushed after Close)
 }
 
 // reportData is the Data of a "report" journal record: the report's
@@ -362,6 +369,10 @@ func (s *Store) commit(batch []*op, base uint64) (uint64, string, error) {
 					if err := s.compactTx(o, jb, ob, rb, mb); err != nil {
 						return err
 					}
+				case opIndex:
+					if err := restoreIndex(tx, o.index, o.reportSeq); err != nil {
+						return err
+					}
 				}
 			}
 			if seq != base {
@@ -370,6 +381,10 @@ func (s *Store) commit(batch []*op, base uint64) (uint64, string, error) {
 					return err
 				}
 				if err := mb.Put(kTip, tip); err != nil {
+					return err
+				}
+				// Every report of this commit is in the index.
+				if err := indexCovers(mb, seq); err != nil {
 					return err
 				}
 			}
@@ -397,6 +412,9 @@ func (s *Store) putPush(o *op, ob, rb *bolt.Bucket, put func(*Record) error) err
 	if err != nil {
 		return err
 	}
+	if e.side != nil {
+		return s.putSide(o, key, ob, rb, put)
+	}
 	r := &e.msg.Report
 	data, err := encodeJSON(reportData{
 		ID: e.msg.ID, Seq: r.Seq, Incident: r.Incident, Version: r.Version, Event: r.Event,
@@ -417,6 +435,31 @@ func (s *Store) putPush(o *op, ob, rb *bolt.Bucket, put func(*Record) error) err
 		return err
 	}
 	if err := indexReport(ob.Tx(), r, e.report); err != nil {
+		return err
+	}
+	if o.ackedInTx {
+		if err := rb.Put(seqKey(key), []byte(timeText(s.clk.Now()))); err != nil {
+			return err
+		}
+	}
+	o.key, o.record = key, rec.Seq
+	return nil
+}
+
+// putSide writes a side record's outbox entry and its journal record (of
+// its own kind, with its data: what drill history and the exports read).
+func (s *Store) putSide(o *op, key uint64, ob, rb *bolt.Bucket, put func(*Record) error) error {
+	e := o.e
+	rec := *e.side
+	rec.Time = e.pushedAt.UTC()
+	if err := put(&rec); err != nil {
+		return err
+	}
+	v, err := encodeJSON(wireEntry{ID: e.msg.ID, Record: rec.Seq, PushedAt: timeText(e.pushedAt), Side: e.msg.Side})
+	if err != nil {
+		return err
+	}
+	if err := ob.Put(seqKey(key), v); err != nil {
 		return err
 	}
 	if o.ackedInTx {
@@ -684,7 +727,7 @@ func dropHead(q []*op, n int) []*op {
 // allDurableLocked reports whether every report held is on disk.
 func (s *Store) allDurableLocked() bool {
 	for _, e := range s.entries {
-		if !e.durable {
+		if !e.durable && !e.memOnly {
 			return false
 		}
 	}

@@ -15,6 +15,14 @@
 //   - block the engine: Outbox.Push never waits for the disk; one committer
 //     goroutine writes everything, in group commits (one fsync for whatever
 //     arrived while the previous commit was in flight);
+//   - hold a report behind other records: reports (and side records: drill
+//     records, reviews, CCTV requests) take their own lane, ahead of other
+//     records, and no commit holds more than MaxBatch records; a report the
+//     disk has not committed within ReportBudget goes from memory, flagged
+//     not durable (Options.OnSlow); CommitAge shows a hung commit;
+//   - forget an open incident: every report commit keeps the index of open
+//     incidents and the highest report seq (OpenIncidents), whatever the
+//     journal's size;
 //   - drop a report: when the disk fails (full, read-only, I/O error) the
 //     store degrades — reports are kept and sent from memory, Append
 //     returns ErrDegraded, the trouble is raised once (Options.OnTrouble),

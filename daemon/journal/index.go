@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -15,18 +16,25 @@ import (
 // Restore after a restart or crash must find every incident still open,
 // however many records came after its last report (a chattering door writes
 // thousands an hour), and continue the report sequence. So each commit that
-// writes a report also updates, in the same transaction, bIncidents (the
-// latest report of each open incident) and kReportSeq (the highest report
-// seq): Open reads them in one short transaction. A file written before the
-// index existed gets it built once, from its report records, at Open.
+// writes a report also updates, in the same transaction, the kIndex bucket
+// inside meta (the latest report of each open incident), kReportSeq (the
+// highest report seq) and kIndexSeq (the journal seq the index covers):
+// OpenIncidents reads them in one short transaction. A file whose index is
+// missing or behind its journal (written before the index existed, or by a
+// previous version after a downgrade) is caught up at Open from the report
+// records past kIndexSeq.
 
 // indexReport updates the index for a report being committed: kept while
 // active or acknowledged, removed otherwise. Drills are never restored and
 // never indexed.
 func indexReport(tx *bolt.Tx, r *engine.Report, report []byte) error {
-	ib, mb := tx.Bucket(bIncidents), tx.Bucket(bMeta)
-	if ib == nil || mb == nil {
-		return corruptf("index: buckets missing")
+	mb := tx.Bucket(bMeta)
+	if mb == nil {
+		return corruptf("index: no meta bucket")
+	}
+	ib, err := mb.CreateBucketIfNotExists(kIndex)
+	if err != nil {
+		return err
 	}
 	if r.Incident != "" {
 		key := []byte(r.Incident)
@@ -38,39 +46,58 @@ func indexReport(tx *bolt.Tx, r *engine.Report, report []byte) error {
 			return err
 		}
 	}
-	if r.Seq > metaSeq(mb) {
+	if r.Seq > metaUint(mb, kReportSeq) {
 		return mb.Put(kReportSeq, strconv.AppendUint(nil, r.Seq, 10))
 	}
 	return nil
 }
 
-func metaSeq(mb *bolt.Bucket) uint64 {
-	n, _ := strconv.ParseUint(string(mb.Get(kReportSeq)), 10, 64)
+// metaUint reads a decimal meta value (0 when absent).
+func metaUint(mb *bolt.Bucket, k []byte) uint64 {
+	n, _ := strconv.ParseUint(string(mb.Get(k)), 10, 64)
 	return n
 }
 
-// buildIndex builds the index from every "report" record of the journal, in
-// order (a file from before the index).
-func buildIndex(tx *bolt.Tx) error {
-	jb := tx.Bucket(bJournal)
-	if jb == nil {
-		return nil
+// indexCovers records that the index is up to date with the journal up to
+// seq.
+func indexCovers(mb *bolt.Bucket, seq uint64) error {
+	return mb.Put(kIndexSeq, strconv.AppendUint(nil, seq, 10))
+}
+
+// catchUpIndex brings the index up to the journal's tip: it applies, in
+// order, the report records past kIndexSeq (all of them for a file without
+// an index).
+func catchUpIndex(tx *bolt.Tx, tip uint64) error {
+	mb, jb := tx.Bucket(bMeta), tx.Bucket(bJournal)
+	if _, err := mb.CreateBucketIfNotExists(kIndex); err != nil {
+		return err
 	}
-	return jb.ForEach(func(k, v []byte) error {
+	from := metaUint(mb, kIndexSeq)
+	if from >= tip {
+		return indexCovers(mb, max(from, tip))
+	}
+	c := jb.Cursor()
+	for k, v := c.Seek(seqKey(from + 1)); k != nil; k, v = c.Next() {
+		if !bytes.Contains(v, []byte(`"kind":"report"`)) {
+			continue
+		}
 		rec, err := decodeRecord(k, v)
 		if err != nil || rec.Kind != "report" {
-			return nil // Verify reports a bad record; the index takes what reads
+			continue // Verify reports a bad record; the index takes what reads
 		}
 		var d reportData
 		if json.Unmarshal(rec.Data, &d) != nil {
-			return nil
+			continue
 		}
 		var r engine.Report
 		if json.Unmarshal(d.Report, &r) != nil {
-			return nil
+			continue
 		}
-		return indexReport(tx, &r, d.Report)
-	})
+		if err := indexReport(tx, &r, d.Report); err != nil {
+			return err
+		}
+	}
+	return indexCovers(mb, tip)
 }
 
 // OpenIncidents returns the latest report of every incident still open
@@ -83,11 +110,15 @@ func (s *Store) OpenIncidents() ([]engine.Report, uint64, error) {
 	var out []engine.Report
 	var seq uint64
 	err := s.view(func(tx *bolt.Tx) error {
-		ib, mb := tx.Bucket(bIncidents), tx.Bucket(bMeta)
-		if ib == nil || mb == nil {
+		mb := tx.Bucket(bMeta)
+		if mb == nil {
 			return nil
 		}
-		seq = metaSeq(mb)
+		seq = metaUint(mb, kReportSeq)
+		ib := mb.Bucket(kIndex)
+		if ib == nil {
+			return nil
+		}
 		return ib.ForEach(func(k, v []byte) error {
 			var r engine.Report
 			if err := json.Unmarshal(v, &r); err != nil {
@@ -101,4 +132,22 @@ func (s *Store) OpenIncidents() ([]engine.Report, uint64, error) {
 		return nil, 0, fmt.Errorf("journal: open incidents: %w", err)
 	}
 	return out, seq, nil
+}
+
+// restoreIndex writes a damaged file's index into the new one (Open's
+// recovery): entries that do not decode are left out.
+func restoreIndex(tx *bolt.Tx, index map[string][]byte, reportSeq uint64) error {
+	for _, v := range index {
+		var r engine.Report
+		if json.Unmarshal(v, &r) != nil || r.Incident == "" {
+			continue
+		}
+		if err := indexReport(tx, &r, v); err != nil {
+			return err
+		}
+	}
+	if mb := tx.Bucket(bMeta); mb != nil && reportSeq > metaUint(mb, kReportSeq) {
+		return mb.Put(kReportSeq, strconv.AppendUint(nil, reportSeq, 10))
+	}
+	return nil
 }

@@ -398,7 +398,8 @@ func TestSyncEvery(t *testing.T) {
 	}})
 	ob := s.Outbox()
 	ob.Push(message(0))
-	waitFor(t, "the committer to wait", func() bool { return clk.Pending() == 1 })
+	// Two timers: the report's ReportBudget and the committer's SyncEvery.
+	waitFor(t, "the committer to wait", func() bool { return clk.Pending() == 2 })
 	for i := 1; i < 10; i++ {
 		ob.Push(message(i))
 	}

@@ -23,15 +23,20 @@ var (
 	bOutbox  = []byte("outbox")  // seqKey(n) → wireEntry, n in push order
 	bRetired = []byte("retired") // seqKey(n) → time acknowledged (timeText)
 	bMeta    = []byte("meta")
-	// bIncidents is the index of open incidents: incident id → the
-	// encoding/json of its latest report, while that report says active
-	// or acknowledged (drills left out). Restore reads it, whatever the
-	// journal's size.
-	bIncidents = []byte("incidents")
 
 	kFormat = []byte("format") // hashDomain
 	kTip    = []byte("tip")    // wireLink of the last record
 	kAnchor = []byte("anchor") // wireLink of the last record pruned
+	// kIndex, a bucket inside meta, is the index of open incidents:
+	// incident id → the encoding/json of its latest report, while that
+	// report says active or acknowledged (drills left out). Restore reads
+	// it, whatever the journal's size. It is inside meta, not a top-level
+	// bucket, so that a previous version (which refuses unknown top-level
+	// buckets as damage) still opens the file.
+	kIndex = []byte("open_incidents")
+	// kIndexSeq is the journal seq the index covers up to (decimal); Open
+	// catches up from there (a file written by a previous version).
+	kIndexSeq = []byte("index_seq")
 	// kReportSeq is the highest engine report seq journalled (decimal).
 	kReportSeq = []byte("report_seq")
 )
@@ -53,7 +58,10 @@ type wireEntry struct {
 	Seq      uint64          `json:"seq"`
 	Record   uint64          `json:"record"`
 	PushedAt string          `json:"pushed_at"`
-	Report   json.RawMessage `json:"report"` // encoding/json of engine.Report
+	Report   json.RawMessage `json:"report,omitempty"` // encoding/json of engine.Report
+	// Side is a side record (drill record, review, CCTV request) instead
+	// of a report.
+	Side *mqtt.SideRecord `json:"side,omitempty"`
 }
 
 // loadedState is what Open reads from a sound database.
@@ -64,7 +72,6 @@ type loadedState struct {
 	anchorHash string
 	pending    []*entry // unacknowledged, in push order
 	needInit   bool     // buckets to create
-	needIndex  bool     // the index of open incidents to build (an older file)
 }
 
 // ioError marks an error of the file system (not of the file's content).
@@ -182,15 +189,13 @@ func (s *Store) load(db *bolt.DB) (*loadedState, error) {
 	}
 	if st.needInit {
 		err := db.Update(func(tx *bolt.Tx) error {
-			for _, name := range [][]byte{bJournal, bOutbox, bRetired, bMeta, bIncidents} {
+			for _, name := range [][]byte{bJournal, bOutbox, bRetired, bMeta} {
 				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 					return err
 				}
 			}
-			if st.needIndex {
-				if err := buildIndex(tx); err != nil {
-					return err
-				}
+			if err := catchUpIndex(tx, st.lastSeq); err != nil {
+				return err
 			}
 			return tx.Bucket(bMeta).Put(kFormat, []byte(hashDomain))
 		})
@@ -206,8 +211,7 @@ func (s *Store) load(db *bolt.DB) (*loadedState, error) {
 // reads the unacknowledged outbox entries.
 func readState(tx *bolt.Tx) (*loadedState, error) {
 	st := &loadedState{lastHash: zeroHash, anchorHash: zeroHash}
-	known := map[string]bool{string(bJournal): true, string(bOutbox): true, string(bRetired): true, string(bMeta): true,
-		string(bIncidents): true}
+	known := map[string]bool{string(bJournal): true, string(bOutbox): true, string(bRetired): true, string(bMeta): true}
 	var names int
 	if err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
 		if !known[string(name)] {
@@ -219,7 +223,6 @@ func readState(tx *bolt.Tx) (*loadedState, error) {
 		return nil, err
 	}
 	st.needInit = names < len(known)
-	st.needIndex = tx.Bucket(bIncidents) == nil
 	mb := tx.Bucket(bMeta)
 	if names > 0 && (mb == nil || !bytes.Equal(mb.Get(kFormat), []byte(hashDomain))) {
 		return nil, corruptf("meta: format is not %q", hashDomain)
@@ -254,6 +257,11 @@ func readState(tx *bolt.Tx) (*loadedState, error) {
 		return nil, corruptf("meta: no tip, journal ends at %d", st.lastSeq)
 	case tip != nil && (tip.Seq != st.lastSeq || tip.Hash != st.lastHash):
 		return nil, corruptf("meta: tip is record %d, journal ends at %d", tip.Seq, st.lastSeq)
+	}
+	// The index of open incidents behind the journal (a file from a
+	// previous version): load catches it up.
+	if mb == nil || mb.Bucket(kIndex) == nil || metaUint(mb, kIndexSeq) < st.lastSeq {
+		st.needInit = true
 	}
 	if ob := tx.Bucket(bOutbox); ob != nil {
 		rb := tx.Bucket(bRetired)
@@ -339,13 +347,23 @@ func decodeEntry(k, v []byte) (*entry, error) {
 	if err := json.Unmarshal(v, &w); err != nil {
 		return nil, corruptf("outbox entry %d: %v", keySeq(k), err)
 	}
-	var r engine.Report
-	if err := json.Unmarshal(w.Report, &r); err != nil {
-		return nil, corruptf("outbox entry %d (%s): report: %v", keySeq(k), w.ID, err)
-	}
 	at, err := time.Parse(time.RFC3339Nano, w.PushedAt)
 	if err != nil {
 		return nil, corruptf("outbox entry %d (%s): pushed_at: %v", keySeq(k), w.ID, err)
+	}
+	if w.Side != nil {
+		side, err := sideRecord(w.Side, at)
+		if side == nil {
+			return nil, corruptf("outbox entry %d (%s): side record: %v", keySeq(k), w.ID, err)
+		}
+		return &entry{
+			msg:  mqtt.Message{ID: w.ID, Side: w.Side, Redelivered: true},
+			side: side, pushedAt: at, key: keySeq(k), record: w.Record, durable: true, visible: true,
+		}, nil
+	}
+	var r engine.Report
+	if err := json.Unmarshal(w.Report, &r); err != nil {
+		return nil, corruptf("outbox entry %d (%s): report: %v", keySeq(k), w.ID, err)
 	}
 	return &entry{
 		msg:      mqtt.Message{ID: w.ID, Report: r, Redelivered: true},
@@ -369,6 +387,7 @@ func (s *Store) recoverFile(cause error) (*bolt.DB, *loadedState, error) {
 	if serr != nil {
 		s.log.Warn("salvage of the damaged database stopped early", "path", s.path, "error", serr)
 	}
+	index, reportSeq := s.salvageIndex()
 	moved, err := moveAside(s.path, now)
 	if err != nil {
 		return nil, nil, &ioError{fmt.Errorf("journal: move damaged %s aside: %w", s.path, err)}
@@ -400,6 +419,11 @@ func (s *Store) recoverFile(cause error) (*bolt.DB, *loadedState, error) {
 		trouble, _ = prepare(Record{Time: now, Kind: "trouble"}, now)
 	}
 	ops := []*op{{kind: opAppend, recs: []Record{trouble}, replied: true}}
+	if len(index) > 0 || reportSeq > 0 {
+		// The open incidents of the damaged file, before its salvaged
+		// reports (which may be later versions of them).
+		ops = append(ops, &op{kind: opIndex, index: index, reportSeq: reportSeq})
+	}
 	for _, e := range salvaged {
 		ops = append(ops, &op{kind: opPush, e: e})
 	}
@@ -468,6 +492,40 @@ func (s *Store) salvage() (got []*entry, unreadable int, lastSeq uint64, lastHas
 		})
 	})
 	return got, unreadable, lastSeq, lastHash, err
+}
+
+// salvageIndex reads what it can of a damaged file's index of open
+// incidents and its highest report seq, so that a recovery does not forget
+// an incident whose reports were all acknowledged (best effort: nothing
+// when the index cannot be read).
+func (s *Store) salvageIndex() (map[string][]byte, uint64) {
+	index := map[string][]byte{}
+	var seq uint64
+	_ = guard(func() error {
+		db, err := bolt.Open(s.path, 0o600, &bolt.Options{ReadOnly: true, Timeout: s.opts.OpenTimeout})
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		return db.View(func(tx *bolt.Tx) error {
+			mb := tx.Bucket(bMeta)
+			if mb == nil {
+				return nil
+			}
+			seq = metaUint(mb, kReportSeq)
+			ib := mb.Bucket(kIndex)
+			if ib == nil {
+				return nil
+			}
+			return ib.ForEach(func(k, v []byte) error {
+				if json.Valid(v) {
+					index[string(k)] = bytes.Clone(v)
+				}
+				return nil
+			})
+		})
+	})
+	return index, seq
 }
 
 // moveAside renames path to path.corrupt-<UTC timestamp> (with a suffix if

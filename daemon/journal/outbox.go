@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
@@ -41,14 +42,28 @@ func (o *Outbox) Push(m mqtt.Message) {
 	now := s.clk.Now()
 	// Encoded here, under the caller's lock: the stored report is the
 	// report as it was pushed, whatever the engine does with it next.
-	b, err := encodeJSON(m.Report)
-	e := &entry{msg: m, report: b, pushedAt: now}
+	var b []byte
+	var err error
+	var side *Record
+	if m.Side != nil {
+		sd := *m.Side
+		m.Side = &sd
+		side, err = sideRecord(&sd, now)
+	} else {
+		b, err = encodeJSON(m.Report)
+	}
+	e := &entry{msg: m, report: b, side: side, pushedAt: now}
+	if err != nil && side != nil {
+		// The record is stored without its data; the message goes whole.
+		s.log.Error("side record's data not journalled", "record", m.ID, "error", err)
+		err = nil
+	}
 	s.mu.Lock()
 	s.entries = append(s.entries, e)
 	if err != nil || s.closed {
 		// It cannot be written (a report time out of range, or the store is
 		// closed): it is still delivered, from memory.
-		e.visible, e.msg.NotDurable = true, true
+		e.visible, e.msg.NotDurable, e.memOnly = true, true, true
 		logAfter := s.closed && !s.loggedAfter
 		s.loggedAfter = s.loggedAfter || s.closed
 		s.mu.Unlock()
@@ -75,6 +90,20 @@ func (o *Outbox) Push(m mqtt.Message) {
 	if !degraded {
 		signal(s.wake)
 	}
+}
+
+// sideRecord is the journal record of a side record: its kind, with its
+// data (null, and logged by the caller, if the data is not JSON).
+func sideRecord(sd *mqtt.SideRecord, now time.Time) (*Record, error) {
+	r, err := prepare(Record{Time: now, Kind: sd.Kind, Incident: sd.Incident, Playbook: sd.Playbook, Drill: sd.Drill, Data: sd.Data}, now)
+	if err == nil {
+		return &r, nil
+	}
+	r, err2 := prepare(Record{Time: now, Kind: sd.Kind, Incident: sd.Incident, Playbook: sd.Playbook, Drill: sd.Drill}, now)
+	if err2 != nil {
+		return nil, err2
+	}
+	return &r, fmt.Errorf("journal: record %s: data not stored: %w", sd.Kind, err)
 }
 
 // Peek returns up to n of the oldest messages that may be sent, oldest

@@ -160,11 +160,13 @@ type Store struct {
 	// 0 when the committer is not inside the disk (CommitAge).
 	commitStart atomic.Int64
 
-	mu sync.Mutex
 	// lane holds the report lane's operations (outbox pushes and acks, and
 	// a recovery's first records): every commit takes them first, ahead of
 	// queue, so a report never waits behind other journal records (§3.2).
-	lane        []*op
+	// Guarded by mu.
+	lane []*op
+
+	mu          sync.Mutex
 	queue       []*op    // other operations not yet on disk, in order
 	entries     []*entry // unacknowledged reports, oldest first
 	lastSeq     uint64   // committed
