@@ -88,7 +88,7 @@ func restartOnly(old, next *config.Config) []string {
 		{"hall.id", old.Hall.ID, next.Hall.ID}, {"backend", old.Backend, next.Backend}, {"gpio", old.GPIO, next.GPIO},
 		{"inputs", old.Inputs, next.Inputs}, {"outputs", old.Outputs, next.Outputs}, {"mqtt", old.MQTT, next.MQTT},
 		{"http", old.HTTP, next.HTTP}, {"state_dir", old.StateDir, next.StateDir}, {"commands", old.Commands, next.Commands},
-		{"journal", old.Journal, next.Journal},
+		{"journal", old.Journal, next.Journal}, {"arc", old.ARC, next.ARC},
 	} {
 		if !reflect.DeepEqual(s.a, s.b) {
 			diff = append(diff, s.name)
