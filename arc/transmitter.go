@@ -44,6 +44,11 @@ type Path struct {
 	FailAfter time.Duration
 	// TestInterval is the periodic test report (602) interval (0: none).
 	TestInterval time.Duration
+	// PollIntervalAlone and FailAfterAlone replace PollInterval and
+	// FailAfter while every path before this one has failed: in a dual-path
+	// category the secondary then takes the primary's times (EN 50136-1).
+	// 0 keeps the usual ones.
+	PollIntervalAlone, FailAfterAlone time.Duration
 }
 
 // Options configure a Transmitter.
@@ -98,9 +103,11 @@ type Transmitter struct {
 	offset       time.Duration // receiver time minus ours, learnt from NAKs
 	blockedUntil time.Time
 
-	cancel context.CancelFunc
-	done   chan struct{}
-	timers []clock.Timer
+	cancel  context.CancelFunc
+	done    chan struct{}
+	timers  []clock.Timer
+	waiting atomic.Bool // the goroutine waits for work (tests)
+	closed  bool        // guarded by mu
 }
 
 type pathRun struct {
@@ -111,6 +118,7 @@ type pathRun struct {
 	lastOK  time.Time // transmitter goroutine only
 	pollDue atomic.Bool
 	testDue atomic.Bool
+	pollT   clock.Timer  // guarded by Transmitter.mu
 	polls   atomic.Int64 // supervision exchanges done (tests wait on it)
 }
 
@@ -174,9 +182,7 @@ func (t *Transmitter) Start(ctx context.Context) error {
 	now := t.clk.Now()
 	for _, p := range t.paths {
 		p.lastOK = now // a path has FailAfter from start to prove itself
-		if p.PollInterval > 0 {
-			t.every(p.PollInterval, &p.pollDue)
-		}
+		t.armPoll(p)
 		if p.TestInterval > 0 {
 			t.every(p.TestInterval, &p.testDue)
 		}
@@ -187,20 +193,77 @@ func (t *Transmitter) Start(ctx context.Context) error {
 	return nil
 }
 
-// every sets flag every d on the transmitter's clock and wakes it.
+// every sets flag every d on the transmitter's clock and wakes it. It
+// keeps one timer per flag, so a long run holds no more.
 func (t *Transmitter) every(d time.Duration, flag *atomic.Bool) {
+	t.mu.Lock()
+	i := len(t.timers)
+	t.timers = append(t.timers, nil)
+	t.mu.Unlock()
 	var tick func()
 	tick = func() {
 		flag.Store(true)
 		t.kick()
 		t.mu.Lock()
-		t.timers = append(t.timers, t.clk.AfterFunc(d, tick))
+		if !t.closed {
+			t.timers[i] = t.clk.AfterFunc(d, tick)
+		}
 		t.mu.Unlock()
 	}
 	t.mu.Lock()
-	t.timers = append(t.timers, t.clk.AfterFunc(d, tick))
+	t.timers[i] = t.clk.AfterFunc(d, tick)
 	t.mu.Unlock()
 }
+
+// alone says whether every path before p has failed (t.mu held).
+func (t *Transmitter) alone(p *pathRun) bool {
+	for _, q := range t.paths {
+		if q == p {
+			return true
+		}
+		if q.state != PathFailed {
+			return false
+		}
+	}
+	return true
+}
+
+// pollInterval and failAfter are p's supervision times now (t.mu held).
+func (t *Transmitter) pollInterval(p *pathRun) time.Duration {
+	if p.PollIntervalAlone > 0 && p != t.paths[0] && t.alone(p) {
+		return p.PollIntervalAlone
+	}
+	return p.PollInterval
+}
+
+func (t *Transmitter) failAfter(p *pathRun) time.Duration {
+	if p.FailAfterAlone > 0 && p != t.paths[0] && t.alone(p) {
+		return p.FailAfterAlone
+	}
+	return p.FailAfter
+}
+
+// armPoll (re)schedules p's next NULL poll at its current interval.
+func (t *Transmitter) armPoll(p *pathRun) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p.pollT != nil {
+		p.pollT.Stop()
+		p.pollT = nil
+	}
+	d := t.pollInterval(p)
+	if d <= 0 || t.closed {
+		return
+	}
+	p.pollT = t.clk.AfterFunc(d, func() {
+		p.pollDue.Store(true)
+		t.kick()
+		t.armPoll(p)
+	})
+}
+
+// idle says whether the goroutine waits with nothing to do (tests).
+func (t *Transmitter) idle() bool { return t.waiting.Load() && len(t.wake) == 0 }
 
 // Close stops the transmitter; what is not ACKed stays in the queue.
 func (t *Transmitter) Close() {
@@ -209,8 +272,16 @@ func (t *Transmitter) Close() {
 		<-t.done
 	}
 	t.mu.Lock()
+	t.closed = true
+	for _, p := range t.paths {
+		if p.pollT != nil {
+			p.pollT.Stop()
+		}
+	}
 	for _, tm := range t.timers {
-		tm.Stop()
+		if tm != nil {
+			tm.Stop()
+		}
 	}
 	t.timers = nil
 	t.mu.Unlock()
@@ -285,11 +356,13 @@ func (t *Transmitter) run(ctx context.Context) {
 		if busy {
 			continue
 		}
+		t.waiting.Store(true)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.wake:
 		}
+		t.waiting.Store(false)
 	}
 }
 
@@ -357,9 +430,7 @@ func (t *Transmitter) sendHead() {
 		}
 	}
 	t.blockedUntil = t.clk.Now().Add(t.o.RetryAfter)
-	t.mu.Lock()
-	t.timers = append(t.timers, t.clk.AfterFunc(t.o.RetryAfter, t.kick))
-	t.mu.Unlock()
+	t.clk.AfterFunc(t.o.RetryAfter, t.kick) // one-shot; a kick after Close is harmless
 	t.log.Error("no receiver took a DC-09 event; it stays queued", "event", ev.ID, "retry_in_s", t.o.RetryAfter.Seconds())
 }
 
@@ -507,7 +578,10 @@ func (t *Transmitter) acked(p *pathRun, rtt time.Duration) {
 
 func (t *Transmitter) failed(p *pathRun, err error) {
 	st := PathDegraded
-	if t.clk.Now().Sub(p.lastOK) >= p.FailAfter {
+	t.mu.Lock()
+	fail := t.failAfter(p)
+	t.mu.Unlock()
+	if t.clk.Now().Sub(p.lastOK) >= fail {
 		st = PathFailed
 	}
 	t.setState(p, st, err.Error())
@@ -520,6 +594,24 @@ func (t *Transmitter) setState(p *pathRun, st PathState, detail string) {
 	t.mu.Unlock()
 	if old == st {
 		return
+	}
+	if old == PathFailed || st == PathFailed {
+		// The paths after p may now be alone, or no longer: their
+		// supervision times change, and a path newly alone is polled now.
+		after := false
+		for _, q := range t.paths {
+			if q == p {
+				after = true
+				continue
+			}
+			if after && q.PollIntervalAlone > 0 {
+				if st == PathFailed {
+					q.pollDue.Store(true)
+				}
+				t.armPoll(q)
+			}
+		}
+		t.kick()
 	}
 	t.m.state.WithLabelValues(p.Name).Set(float64(st))
 	t.m.up.WithLabelValues(p.Name).Set(b2f(st != PathFailed))

@@ -457,3 +457,47 @@ func value(c prometheus.Metric) float64 {
 	}
 	return m.Gauge.GetValue()
 }
+
+// TestBackupTakesPrimaryTimesOncePrimaryFailed: in a dual-path category
+// the secondary path is supervised slowly (DP2: 25 h) while the primary
+// is up; once the primary has failed, the backup is all there is and
+// takes the primary's times (DP2: 30 min), so its own failure is reported
+// within the primary's reporting time, not 25 h later.
+func TestBackupTakesPrimaryTimesOncePrimaryFailed(t *testing.T) {
+	start := time.Now()
+	clk := clock.NewFake(start)
+	primary := startReceiver(t, "tcp", nil, clk)
+	backup := startReceiver(t, "tcp", nil, clk)
+	const reporting = 30 * time.Minute
+	tx, _, _ := newTx(t, clk, nil, []Path{
+		{Name: "primary", Network: "tcp", Addr: primary.addr, PollInterval: reporting / 4, FailAfter: reporting / 2},
+		{Name: "backup", Network: "tcp", Addr: backup.addr, PollInterval: 25 * time.Hour / 4, FailAfter: 25 * time.Hour / 2,
+			PollIntervalAlone: reporting / 4, FailAfterAlone: reporting / 2},
+	})
+	primary.SetSilent(true)
+	step := func() {
+		clk.Advance(time.Minute)
+		// let any poll this minute finish before time moves on
+		waitFor(t, "polls settled", func() bool {
+			return !tx.paths[0].pollDue.Load() && !tx.paths[1].pollDue.Load() && tx.idle()
+		})
+	}
+	for i := 0; i < 60 && tx.State("primary") != PathFailed; i++ {
+		step()
+	}
+	if tx.State("primary") != PathFailed {
+		t.Fatal("primary never failed")
+	}
+	waitFor(t, "backup polled at once when the primary failed", func() bool { return tx.paths[1].polls.Load() > 0 })
+	lastAck := clk.Now()
+	backup.SetSilent(true)
+	for i := 0; i < 60 && tx.State("backup") != PathFailed; i++ {
+		step()
+	}
+	if got := tx.State("backup"); got != PathFailed {
+		t.Fatalf("backup %v %v after it went silent, want failed within the primary's reporting time %v", got, clk.Now().Sub(lastAck), reporting)
+	}
+	if d := clk.Now().Sub(lastAck); d > reporting {
+		t.Errorf("backup failure noticed %v after its last ACK, want within %v", d, reporting)
+	}
+}

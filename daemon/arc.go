@@ -35,9 +35,15 @@ func ARCOptions(cfg *config.Config) (arc.Options, error) {
 	for _, in := range cfg.Inputs {
 		o.Mapping.Inputs = append(o.Mapping.Inputs, arc.Input{ID: in.ID, Kind: in.Kind})
 	}
-	for _, r := range a.Receivers {
-		o.Paths = append(o.Paths, arc.Path{Name: r.Name, Network: r.Protocol, Addr: r.Address,
-			PollInterval: r.PollInterval.D(), FailAfter: r.FailAfter.D(), TestInterval: a.TestInterval.D()})
+	for i, r := range a.Receivers {
+		p := arc.Path{Name: r.Name, Network: r.Protocol, Addr: r.Address,
+			PollInterval: r.PollInterval.D(), FailAfter: r.FailAfter.D(), TestInterval: a.TestInterval.D()}
+		if i > 0 {
+			// EN 50136-1: once the paths before it have failed, a
+			// secondary is supervised at the primary's times.
+			p.PollIntervalAlone, p.FailAfterAlone = a.Receivers[0].PollInterval.D(), a.Receivers[0].FailAfter.D()
+		}
+		o.Paths = append(o.Paths, p)
 	}
 	return o, nil
 }
