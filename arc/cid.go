@@ -91,6 +91,12 @@ type Event struct {
 	Trigger time.Time `json:"trigger,omitzero"`
 }
 
+// Alarm says whether the event is a new alarm (Contact ID 1xx: fire,
+// panic, hold-up, duress), which must reach the ARC without delay.
+func (e Event) Alarm() bool {
+	return e.Format == IDContactID && e.Qualifier == QualNew && e.Code >= 100 && e.Code < 200
+}
+
 // Data renders the event as a DC-09 data block for account.
 func (e Event) Data(account string) string {
 	if e.Format == IDSIA {

@@ -418,15 +418,23 @@ func (t *Transmitter) sendHead() {
 	ev := t.pending[0]
 	seq := t.nextSeq()
 	data := ev.Data(t.o.Account)
-	for _, p := range t.order() {
-		if t.deliver(p, ev.Format, data, seq, ev, t.o.Retries) {
-			if ev.Key != 0 {
-				if err := t.o.Queue.Retire(ev.Key); err != nil {
-					t.log.Error("DC-09 event ACKed but not retired; it will be sent again", "event", ev.ID, "err", err)
+	// An alarm tries every path once before any retry: a robbery must not
+	// wait out the retries of a primary that has just gone silent (§3 2).
+	passes := []int{t.o.Retries}
+	if ev.Alarm() {
+		passes = []int{0, t.o.Retries}
+	}
+	for _, retries := range passes {
+		for _, p := range t.order() {
+			if t.deliver(p, ev.Format, data, seq, ev, retries) {
+				if ev.Key != 0 {
+					if err := t.o.Queue.Retire(ev.Key); err != nil {
+						t.log.Error("DC-09 event ACKed but not retired; it will be sent again", "event", ev.ID, "err", err)
+					}
 				}
+				t.pending = t.pending[1:]
+				return
 			}
-			t.pending = t.pending[1:]
-			return
 		}
 	}
 	t.blockedUntil = t.clk.Now().Add(t.o.RetryAfter)

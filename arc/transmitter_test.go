@@ -205,32 +205,16 @@ func TestNAKForTimestampOutOfWindowResendsWithReceiverTime(t *testing.T) {
 	_ = reg
 }
 
-// TestFailoverPrimaryToBackup: the primary receiver does not answer; the
-// event goes to the backup after the retries, and is retired there.
+// TestFailoverPrimaryToBackup: the primary receiver does not answer; a
+// trouble event goes to the backup after the retries on the primary, and
+// is retired there.
 func TestFailoverPrimaryToBackup(t *testing.T) {
 	for _, mode := range []string{"silent", "refused"} {
 		t.Run(mode, func(t *testing.T) {
-			primary := startReceiver(t, "tcp", nil)
-			backup := startReceiver(t, "tcp", nil)
-			if mode == "silent" {
-				primary.SetSilent(true)
-			} else {
-				primary.cancel()
-				waitFor(t, "primary closed", func() bool {
-					c, err := net.Dial("tcp", primary.addr)
-					if err == nil {
-						c.Close()
-					}
-					return err != nil
-				})
-			}
-			tx, q, _ := newTx(t, clock.Real{}, nil, []Path{
-				{Name: "primary", Network: "tcp", Addr: primary.addr, FailAfter: time.Hour},
-				{Name: "backup", Network: "tcp", Addr: backup.addr, FailAfter: time.Hour},
-			})
-			tx.Report(engine.Report{ID: "r.v1", Playbook: "robbery", Variant: "armed", Event: engine.EventRaised, Source: "panic-teller-1"})
-			waitFor(t, "robbery ACKed by the backup", func() bool { return len(backup.events()) == 1 && q.Len() == 0 })
-			if got := backup.events()[0]; got != "#1234|1122 01 001" {
+			primary, backup, tx, q := failoverPair(t, mode)
+			tx.Condition(engine.Condition{Class: engine.ClassTrouble, Kind: "stuck", Input: "panic-teller-1", Active: true, Time: time.Now()})
+			waitFor(t, "trouble ACKed by the backup", func() bool { return len(backup.events()) == 1 && q.Len() == 0 })
+			if got := backup.events()[0]; got != "#1234|1380 01 001" {
 				t.Errorf("backup got %q", got)
 			}
 			if r := value(tx.m.retries.WithLabelValues("primary")); r != 2 {
@@ -240,13 +224,54 @@ func TestFailoverPrimaryToBackup(t *testing.T) {
 				t.Errorf("primary %v, want degraded", s)
 			}
 			// The next event does not wait for the primary's retries.
-			tx.Report(engine.Report{ID: "r.v2", Playbook: "robbery", Variant: "armed", Event: engine.EventResolved, Source: "panic-teller-1"})
+			tx.Condition(engine.Condition{Class: engine.ClassTrouble, Kind: "stuck", Input: "panic-teller-1", Active: false, Time: time.Now()})
 			waitFor(t, "second event ACKed by the backup", func() bool { return len(backup.events()) == 2 && q.Len() == 0 })
 			if r := value(tx.m.retries.WithLabelValues("primary")); r != 2 {
 				t.Errorf("primary retries %v after the second event, want still 2 (one try on a degraded path)", r)
 			}
+			_ = primary
 		})
 	}
+}
+
+// TestAlarmFailsOverBeforeRetrying: a robbery or a fire does not wait
+// for retries on a primary that has just gone silent: it goes to the
+// backup after one try (§3 2: no delay), and retries come after that.
+func TestAlarmFailsOverBeforeRetrying(t *testing.T) {
+	_, backup, tx, q := failoverPair(t, "silent")
+	tx.Report(engine.Report{ID: "r.v1", Playbook: "robbery", Variant: "armed", Event: engine.EventRaised, Source: "panic-teller-1"})
+	waitFor(t, "robbery ACKed by the backup", func() bool { return len(backup.events()) == 1 && q.Len() == 0 })
+	if got := backup.events()[0]; got != "#1234|1122 01 001" {
+		t.Errorf("backup got %q", got)
+	}
+	if r := value(tx.m.retries.WithLabelValues("primary")); r != 0 {
+		t.Errorf("primary retries %v before the robbery went to the backup, want 0", r)
+	}
+}
+
+// failoverPair starts a primary (silent, or refusing connections) and a
+// backup receiver, and a transmitter for them.
+func failoverPair(t *testing.T, mode string) (*testReceiver, *testReceiver, *Transmitter, *BoltQueue) {
+	t.Helper()
+	primary := startReceiver(t, "tcp", nil)
+	backup := startReceiver(t, "tcp", nil)
+	if mode == "silent" {
+		primary.SetSilent(true)
+	} else {
+		primary.cancel()
+		waitFor(t, "primary closed", func() bool {
+			c, err := net.Dial("tcp", primary.addr)
+			if err == nil {
+				c.Close()
+			}
+			return err != nil
+		})
+	}
+	tx, q, _ := newTx(t, clock.Real{}, nil, []Path{
+		{Name: "primary", Network: "tcp", Addr: primary.addr, FailAfter: time.Hour},
+		{Name: "backup", Network: "tcp", Addr: backup.addr, FailAfter: time.Hour},
+	})
+	return primary, backup, tx, q
 }
 
 // TestSupervisionNoticesSilentReceiverWithinReportingTime: EN 50136 SP4
