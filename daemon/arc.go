@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/hallguard/hallguard/arc"
 	"github.com/hallguard/hallguard/daemon/config"
@@ -77,6 +78,12 @@ func (d *Daemon) startARC(ctx context.Context) (stop func(), err error) {
 		if was != (s == arc.PathFailed) {
 			d.daemonCondition(engine.ClassTrouble, arc.KindARCPathFailed+":"+path, s == arc.PathFailed, "DC-09 receiver "+path+": "+detail)
 		}
+	}
+	o.OnAck = func(ev arc.Event, path string, rtt time.Duration) {
+		// §3.5: the archive keeps when, and by which receiver, the ARC
+		// acknowledged each event.
+		d.rec.add("arc", "", "", false, map[string]any{"event": ev.ID, "format": ev.Format, "qualifier": ev.Qualifier,
+			"code": ev.Code, "zone": ev.Zone, "path": path, "rtt_s": rtt.Seconds()})
 	}
 	t, err := arc.New(o)
 	if err != nil {

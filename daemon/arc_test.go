@@ -116,6 +116,16 @@ func TestRobberyReachesTheARCOverDC09(t *testing.T) {
 		m := r.metrics()
 		return strings.Contains(m, `hallguard_arc_events_acked_total{path="primary"} 1`) && strings.Contains(m, `hallguard_arc_path_up{path="primary"} 1`)
 	})
+	// §3.5: the archive says when and by which receiver the ARC took it.
+	r.eventually("the ARC's ACK in the journal", func() bool {
+		resp, err := http.Get("http://" + r.d.HTTPAddr() + "/api/journal/export?format=jsonl&kind=arc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), `"path":"primary"`) && strings.Contains(string(b), `"code":122`) && strings.Contains(string(b), `.v1"`)
+	})
 }
 
 // TestExposedARCKeyStopsTheStart: a key file others can read is refused
