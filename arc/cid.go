@@ -40,9 +40,10 @@ const (
 
 // Condition kinds the daemon raises about the paths themselves.
 const (
-	KindMQTTPathFailed = "mqtt_path_failed" // the MQTT path is down past its budget
-	KindARCPathFailed  = "arc_path_failed"  // one DC-09 receiver path failed; the kind is arc_path_failed:<receiver>
-	KindARCUndelivered = "arc_undelivered"  // no receiver took an event
+	KindMQTTPathFailed = "mqtt_path_failed"   // the MQTT path is down past its budget
+	KindARCPathFailed  = "arc_path_failed"    // one DC-09 receiver path failed; the kind is arc_path_failed:<receiver>
+	KindARCUndelivered = "arc_undelivered"    // no receiver took an event
+	KindARCQueue       = "arc_queue_degraded" // arc.db cannot store events
 )
 
 // Policies for playbooks without a Contact ID.

@@ -82,6 +82,10 @@ type Options struct {
 	OnPathState func(path string, s PathState, detail string)
 	// OnAck is told every event a receiver ACKed; it must not block.
 	OnAck func(ev Event, path string, rtt time.Duration)
+	// OnQueueTrouble is told when the queue fails to store an event
+	// (active true: events go from memory, a crash would lose them) and
+	// when it stores again (false); it must not block.
+	OnQueueTrouble func(active bool, detail string)
 }
 
 // Transmitter sends events to the ARC over DC-09, in order, one at a time,
@@ -102,6 +106,7 @@ type Transmitter struct {
 	seq          int
 	offset       time.Duration // receiver time minus ours, learnt from NAKs
 	blockedUntil time.Time
+	queueBad     bool
 
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -375,9 +380,19 @@ func (t *Transmitter) absorb() {
 	for _, ev := range in {
 		k, err := t.o.Queue.Push(ev)
 		if err != nil {
-			// Never dropped: it is sent from memory, and the log says
-			// a crash now would lose it.
+			// Never dropped: it is sent from memory, and trouble says a
+			// crash now would lose it.
 			t.log.Error("DC-09 event not stored; sending it from memory", "event", ev.ID, "err", err)
+		}
+		if bad := err != nil; bad != t.queueBad {
+			t.queueBad = bad
+			if t.o.OnQueueTrouble != nil {
+				detail := "stored again"
+				if bad {
+					detail = err.Error()
+				}
+				t.o.OnQueueTrouble(bad, detail)
+			}
 		}
 		ev.Key = k
 		t.pending = append(t.pending, ev)

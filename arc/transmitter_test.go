@@ -526,3 +526,37 @@ func TestBackupTakesPrimaryTimesOncePrimaryFailed(t *testing.T) {
 		t.Errorf("backup failure noticed %v after its last ACK, want within %v", d, reporting)
 	}
 }
+
+// failingQueue is a Queue whose disk has failed.
+type failingQueue struct{}
+
+func (failingQueue) Push(Event) (uint64, error) { return 0, fmt.Errorf("disk full") }
+func (failingQueue) Pending() ([]Event, error)  { return nil, nil }
+func (failingQueue) Retire(uint64) error        { return nil }
+func (failingQueue) Len() int                   { return 0 }
+
+// TestQueueFailureStillSendsAndRaisesTrouble: when the queue cannot store
+// an event, it is still sent from memory (never dropped) and the trouble
+// is raised, so the center knows a crash now would lose it.
+func TestQueueFailureStillSendsAndRaisesTrouble(t *testing.T) {
+	rc := startReceiver(t, "tcp", nil)
+	var mu sync.Mutex
+	var troubles []bool
+	tx, err := New(Options{Account: "1234", Paths: []Path{{Name: "primary", Network: "tcp", Addr: rc.addr, FailAfter: time.Hour}},
+		AckTimeout: time.Second, Queue: failingQueue{}, Mapping: &Mapping{Inputs: testInputs},
+		OnQueueTrouble: func(active bool, _ string) { mu.Lock(); troubles = append(troubles, active); mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	tx.Report(engine.Report{ID: "r.v1", Playbook: "robbery", Variant: "armed", Event: engine.EventRaised, Source: "panic-teller-1"})
+	waitFor(t, "robbery at the receiver", func() bool { return len(rc.events()) == 1 })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(troubles) != 1 || !troubles[0] {
+		t.Errorf("queue trouble calls %v, want one raise", troubles)
+	}
+}

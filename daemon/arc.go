@@ -79,6 +79,9 @@ func (d *Daemon) startARC(ctx context.Context) (stop func(), err error) {
 			d.daemonCondition(engine.ClassTrouble, arc.KindARCPathFailed+":"+path, s == arc.PathFailed, "DC-09 receiver "+path+": "+detail)
 		}
 	}
+	o.OnQueueTrouble = func(active bool, detail string) {
+		d.daemonCondition(engine.ClassTrouble, arc.KindARCQueue, active, "DC-09 queue "+ARCQueueFile+": "+detail)
+	}
 	o.OnAck = func(ev arc.Event, path string, rtt time.Duration) {
 		// §3.5: the archive keeps when, and by which receiver, the ARC
 		// acknowledged each event.
