@@ -208,6 +208,7 @@ var conditionCodes = map[string]int{
 	KindMQTTPathFailed:  CIDCommTrouble,
 	KindARCPathFailed:   CIDCommTrouble,
 	KindARCUndelivered:  CIDFailToCommunicate,
+	KindARCQueue:        CIDSystemTrouble,
 	"walk_test":         CIDWalkTest,
 }
 
