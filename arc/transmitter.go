@@ -86,6 +86,10 @@ type Options struct {
 	// (active true: events go from memory, a crash would lose them) and
 	// when it stores again (false); it must not block.
 	OnQueueTrouble func(active bool, detail string)
+	// OnUndelivered is told when no receiver took an event (true; it stays
+	// queued and is tried again) and when events flow again (false); it
+	// must not block.
+	OnUndelivered func(active bool, detail string)
 }
 
 // Transmitter sends events to the ARC over DC-09, in order, one at a time,
@@ -107,6 +111,7 @@ type Transmitter struct {
 	offset       time.Duration // receiver time minus ours, learnt from NAKs
 	blockedUntil time.Time
 	queueBad     bool
+	undelivered  bool
 
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -448,6 +453,12 @@ func (t *Transmitter) sendHead() {
 					}
 				}
 				t.pending = t.pending[1:]
+				if t.undelivered {
+					t.undelivered = false
+					if t.o.OnUndelivered != nil {
+						t.o.OnUndelivered(false, "delivered to "+p.Name)
+					}
+				}
 				return
 			}
 		}
@@ -455,6 +466,12 @@ func (t *Transmitter) sendHead() {
 	t.blockedUntil = t.clk.Now().Add(t.o.RetryAfter)
 	t.clk.AfterFunc(t.o.RetryAfter, t.kick) // one-shot; a kick after Close is harmless
 	t.log.Error("no receiver took a DC-09 event; it stays queued", "event", ev.ID, "retry_in_s", t.o.RetryAfter.Seconds())
+	if !t.undelivered {
+		t.undelivered = true
+		if t.o.OnUndelivered != nil {
+			t.o.OnUndelivered(true, fmt.Sprintf("no receiver took event %s (%s); it stays queued", ev.ID, ev))
+		}
+	}
 }
 
 // deliver sends one message on p with its retries; true once ACKed.

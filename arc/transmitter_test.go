@@ -560,3 +560,28 @@ func TestQueueFailureStillSendsAndRaisesTrouble(t *testing.T) {
 		t.Errorf("queue trouble calls %v, want one raise", troubles)
 	}
 }
+
+// TestUndeliveredEventRaisesTrouble: when no receiver takes an event the
+// trouble is raised (the daemon sends it to the center on MQTT), and it
+// clears once the event is delivered.
+func TestUndeliveredEventRaisesTrouble(t *testing.T) {
+	rc := startReceiver(t, "tcp", nil)
+	rc.SetSilent(true)
+	var mu sync.Mutex
+	var calls []bool
+	tx, q, _ := newTx(t, clock.Real{}, nil, []Path{{Name: "primary", Network: "tcp", Addr: rc.addr, FailAfter: time.Hour}},
+		func(o *Options) {
+			o.AckTimeout = 100 * time.Millisecond
+			o.OnUndelivered = func(active bool, _ string) { mu.Lock(); calls = append(calls, active); mu.Unlock() }
+		})
+	tx.Report(engine.Report{ID: "r.v1", Playbook: "robbery", Variant: "armed", Event: engine.EventRaised, Source: "panic-teller-1"})
+	waitFor(t, "undelivered trouble", func() bool { mu.Lock(); defer mu.Unlock(); return len(calls) == 1 })
+	rc.SetSilent(false)
+	waitFor(t, "robbery delivered", func() bool { return q.Len() == 0 && len(rc.events()) == 1 })
+	waitFor(t, "trouble cleared", func() bool { mu.Lock(); defer mu.Unlock(); return len(calls) == 2 })
+	mu.Lock()
+	defer mu.Unlock()
+	if !calls[0] || calls[1] {
+		t.Errorf("calls %v, want [true false]", calls)
+	}
+}

@@ -82,6 +82,11 @@ func (d *Daemon) startARC(ctx context.Context) (stop func(), err error) {
 	o.OnQueueTrouble = func(active bool, detail string) {
 		d.daemonCondition(engine.ClassTrouble, arc.KindARCQueue, active, "DC-09 queue "+ARCQueueFile+": "+detail)
 	}
+	o.OnUndelivered = func(active bool, detail string) {
+		// The center hears of it on MQTT at once; the ARC gets 1354 when a
+		// receiver answers again.
+		d.daemonCondition(engine.ClassTrouble, arc.KindARCUndelivered, active, detail)
+	}
 	o.OnAck = func(ev arc.Event, path string, rtt time.Duration) {
 		// §3.5: the archive keeps when, and by which receiver, the ARC
 		// acknowledged each event.
