@@ -108,6 +108,7 @@ type Transmitter struct {
 	// Owned by the running goroutine.
 	pending      []Event
 	seq          int
+	seqReserved  int           // sequences below this may have been used (SeqStore)
 	offset       time.Duration // receiver time minus ours, learnt from NAKs
 	blockedUntil time.Time
 	queueBad     bool
@@ -189,6 +190,16 @@ func (t *Transmitter) Start(ctx context.Context) error {
 		t.log.Warn("DC-09 events from before the restart are sent first", "events", len(old))
 	}
 	t.pending = old
+	if ss, ok := t.o.Queue.(SeqStore); ok {
+		// Go on after every sequence the last run may have used.
+		if n, err := ss.ReservedSeq(); err == nil && n > 0 {
+			t.seq = (n - 1) % 9999
+			t.seqReserved = n
+			if t.seq == 0 || n >= 10000 {
+				t.seq, t.seqReserved = 0, 0
+			}
+		}
+	}
 	now := t.clk.Now()
 	for _, p := range t.paths {
 		p.lastOK = now // a path has FailAfter from start to prove itself
@@ -404,10 +415,20 @@ func (t *Transmitter) absorb() {
 	}
 }
 
+// seqBlock is how many sequences are reserved on disk at a time: one
+// write per block, not per message.
+const seqBlock = 100
+
 func (t *Transmitter) nextSeq() int {
 	t.seq++
 	if t.seq > 9999 {
 		t.seq = 1
+	}
+	if ss, ok := t.o.Queue.(SeqStore); ok && (t.seq >= t.seqReserved || t.seq == 1) {
+		t.seqReserved = min(t.seq+seqBlock, 10000)
+		if err := ss.ReserveSeq(t.seqReserved); err != nil {
+			t.log.Warn("DC-09 sequence not stored; after a restart it may repeat", "err", err)
+		}
 	}
 	return t.seq
 }

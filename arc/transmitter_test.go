@@ -585,3 +585,45 @@ func TestUndeliveredEventRaisesTrouble(t *testing.T) {
 		t.Errorf("calls %v, want [true false]", calls)
 	}
 }
+
+// TestSequenceContinuesAfterRestart: a restarted transmitter does not
+// start its sequence again at 0001, which a receiver could drop as a
+// repeat of the message it ACKed before the restart.
+func TestSequenceContinuesAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	rc := startReceiver(t, "tcp", nil)
+	paths := []Path{{Name: "primary", Network: "tcp", Addr: rc.addr, FailAfter: time.Hour}}
+	run := func(n int) {
+		q, err := OpenBoltQueue(filepath.Join(dir, "arc.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer q.Close()
+		tx, err := New(Options{Account: "1234", Paths: paths, AckTimeout: time.Second, Queue: q})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Close()
+		before := len(rc.events())
+		for i := range n {
+			tx.Send(Test(CIDManualTest, time.Now().Add(time.Duration(i))))
+		}
+		waitFor(t, "events ACKed", func() bool { return len(rc.events()) == before+n })
+	}
+	run(3)
+	run(1)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	var seqs []int
+	for _, r := range rc.got {
+		if r.Event != nil {
+			seqs = append(seqs, r.Frame.Seq)
+		}
+	}
+	if len(seqs) != 4 || seqs[3] <= seqs[2] {
+		t.Errorf("sequences %v: the restarted transmitter went back", seqs)
+	}
+}
