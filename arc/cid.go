@@ -40,9 +40,10 @@ const (
 
 // Condition kinds the daemon raises about the paths themselves.
 const (
-	KindMQTTPathFailed = "mqtt_path_failed" // the MQTT path is down past its budget
-	KindARCPathFailed  = "arc_path_failed"  // one DC-09 receiver path failed; the kind is arc_path_failed:<receiver>
-	KindARCUndelivered = "arc_undelivered"  // no receiver took an event
+	KindMQTTPathFailed = "mqtt_path_failed"   // the MQTT path is down past its budget
+	KindARCPathFailed  = "arc_path_failed"    // one DC-09 receiver path failed; the kind is arc_path_failed:<receiver>
+	KindARCUndelivered = "arc_undelivered"    // no receiver took an event
+	KindARCQueue       = "arc_queue_degraded" // arc.db cannot store events
 )
 
 // Policies for playbooks without a Contact ID.
@@ -89,6 +90,12 @@ type Event struct {
 	Created   time.Time `json:"created"`
 	// Trigger is the input edge behind it, for the press-to-ACK latency.
 	Trigger time.Time `json:"trigger,omitzero"`
+}
+
+// Alarm says whether the event is a new alarm (Contact ID 1xx: fire,
+// panic, hold-up, duress), which must reach the ARC without delay.
+func (e Event) Alarm() bool {
+	return e.Format == IDContactID && e.Qualifier == QualNew && e.Code >= 100 && e.Code < 200
 }
 
 // Data renders the event as a DC-09 data block for account.
@@ -201,6 +208,7 @@ var conditionCodes = map[string]int{
 	KindMQTTPathFailed:  CIDCommTrouble,
 	KindARCPathFailed:   CIDCommTrouble,
 	KindARCUndelivered:  CIDFailToCommunicate,
+	KindARCQueue:        CIDSystemTrouble,
 	"walk_test":         CIDWalkTest,
 }
 

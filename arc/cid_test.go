@@ -56,6 +56,7 @@ func TestEveryMappedEvent(t *testing.T) {
 		{name: "AC loss", cond: ptr(cond(engine.ClassTrouble, "ac_loss", "", true)), want: "1301 01 000"},
 		{name: "output failed", cond: ptr(cond(engine.ClassTrouble, "output_failed", "", true)), want: "1320 01 000"},
 		{name: "journal degraded", cond: ptr(cond(engine.ClassTrouble, "journal_degraded", "", true)), want: "1300 01 000"},
+		{name: "DC-09 queue cannot store", cond: ptr(cond(engine.ClassTrouble, KindARCQueue, "", true)), want: "1300 01 000"},
 		{name: "journal back", cond: ptr(cond(engine.ClassTrouble, "journal_degraded", "", false)), want: "3300 01 000"},
 		{name: "MQTT path failed: communication trouble", cond: ptr(cond(engine.ClassTrouble, KindMQTTPathFailed, "", true)), want: "1350 01 000"},
 		{name: "a DC-09 path failed: communication trouble on the other", cond: ptr(cond(engine.ClassTrouble, KindARCPathFailed+":primary", "", true)), want: "1350 01 000"},

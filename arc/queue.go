@@ -26,9 +26,26 @@ type Queue interface {
 	Len() int
 }
 
-var _ Queue = (*BoltQueue)(nil)
+// SeqStore is an optional ability of a Queue: it keeps the DC-09
+// sequence across restarts, so a restarted transmitter does not send
+// 0001 again to a receiver that may drop it as a repeat.
+type SeqStore interface {
+	// ReservedSeq returns the sequence reserved last (0 if none).
+	ReservedSeq() (int, error)
+	// ReserveSeq durably records that sequences up to n may be in use.
+	ReserveSeq(n int) error
+}
 
-var bucketEvents = []byte("events")
+var (
+	_ Queue    = (*BoltQueue)(nil)
+	_ SeqStore = (*BoltQueue)(nil)
+)
+
+var (
+	bucketEvents = []byte("events")
+	bucketMeta   = []byte("meta")
+	keySeq       = []byte("seq")
+)
 
 // BoltQueue is a Queue in a bbolt file of its own (arc.db in the state
 // directory).
@@ -45,6 +62,9 @@ func OpenBoltQueue(path string) (*BoltQueue, error) {
 	}
 	q := &BoltQueue{db: db}
 	err = db.Update(func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists(bucketMeta); err != nil {
+			return err
+		}
 		b, err := tx.CreateBucketIfNotExists(bucketEvents)
 		if err != nil {
 			return err
@@ -124,6 +144,29 @@ func (q *BoltQueue) Retire(key uint64) error {
 
 // Len implements Queue.
 func (q *BoltQueue) Len() int { return int(q.len.Load()) }
+
+// ReservedSeq implements SeqStore.
+func (q *BoltQueue) ReservedSeq() (int, error) {
+	n := 0
+	err := q.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keySeq); len(v) == 8 {
+			n = int(binary.BigEndian.Uint64(v))
+		}
+		return nil
+	})
+	return n, err
+}
+
+// ReserveSeq implements SeqStore.
+func (q *BoltQueue) ReserveSeq(n int) error {
+	err := q.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keySeq, binary.BigEndian.AppendUint64(nil, uint64(n)))
+	})
+	if err != nil {
+		return fmt.Errorf("arc: queue: sequence: %w", err)
+	}
+	return nil
+}
 
 // Close closes the file.
 func (q *BoltQueue) Close() error { return q.db.Close() }

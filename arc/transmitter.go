@@ -44,6 +44,11 @@ type Path struct {
 	FailAfter time.Duration
 	// TestInterval is the periodic test report (602) interval (0: none).
 	TestInterval time.Duration
+	// PollIntervalAlone and FailAfterAlone replace PollInterval and
+	// FailAfter while every path before this one has failed: in a dual-path
+	// category the secondary then takes the primary's times (EN 50136-1).
+	// 0 keeps the usual ones.
+	PollIntervalAlone, FailAfterAlone time.Duration
 }
 
 // Options configure a Transmitter.
@@ -77,6 +82,14 @@ type Options struct {
 	OnPathState func(path string, s PathState, detail string)
 	// OnAck is told every event a receiver ACKed; it must not block.
 	OnAck func(ev Event, path string, rtt time.Duration)
+	// OnQueueTrouble is told when the queue fails to store an event
+	// (active true: events go from memory, a crash would lose them) and
+	// when it stores again (false); it must not block.
+	OnQueueTrouble func(active bool, detail string)
+	// OnUndelivered is told when no receiver took an event (true; it stays
+	// queued and is tried again) and when events flow again (false); it
+	// must not block.
+	OnUndelivered func(active bool, detail string)
 }
 
 // Transmitter sends events to the ARC over DC-09, in order, one at a time,
@@ -95,12 +108,17 @@ type Transmitter struct {
 	// Owned by the running goroutine.
 	pending      []Event
 	seq          int
+	seqReserved  int           // sequences below this may have been used (SeqStore)
 	offset       time.Duration // receiver time minus ours, learnt from NAKs
 	blockedUntil time.Time
+	queueBad     bool
+	undelivered  bool
 
-	cancel context.CancelFunc
-	done   chan struct{}
-	timers []clock.Timer
+	cancel  context.CancelFunc
+	done    chan struct{}
+	timers  []clock.Timer
+	waiting atomic.Bool // the goroutine waits for work (tests)
+	closed  bool        // guarded by mu
 }
 
 type pathRun struct {
@@ -111,6 +129,7 @@ type pathRun struct {
 	lastOK  time.Time // transmitter goroutine only
 	pollDue atomic.Bool
 	testDue atomic.Bool
+	pollT   clock.Timer  // guarded by Transmitter.mu
 	polls   atomic.Int64 // supervision exchanges done (tests wait on it)
 }
 
@@ -171,12 +190,20 @@ func (t *Transmitter) Start(ctx context.Context) error {
 		t.log.Warn("DC-09 events from before the restart are sent first", "events", len(old))
 	}
 	t.pending = old
+	if ss, ok := t.o.Queue.(SeqStore); ok {
+		// Go on after every sequence the last run may have used.
+		if n, err := ss.ReservedSeq(); err == nil && n > 0 {
+			t.seq = (n - 1) % 9999
+			t.seqReserved = n
+			if t.seq == 0 || n >= 10000 {
+				t.seq, t.seqReserved = 0, 0
+			}
+		}
+	}
 	now := t.clk.Now()
 	for _, p := range t.paths {
 		p.lastOK = now // a path has FailAfter from start to prove itself
-		if p.PollInterval > 0 {
-			t.every(p.PollInterval, &p.pollDue)
-		}
+		t.armPoll(p)
 		if p.TestInterval > 0 {
 			t.every(p.TestInterval, &p.testDue)
 		}
@@ -187,20 +214,77 @@ func (t *Transmitter) Start(ctx context.Context) error {
 	return nil
 }
 
-// every sets flag every d on the transmitter's clock and wakes it.
+// every sets flag every d on the transmitter's clock and wakes it. It
+// keeps one timer per flag, so a long run holds no more.
 func (t *Transmitter) every(d time.Duration, flag *atomic.Bool) {
+	t.mu.Lock()
+	i := len(t.timers)
+	t.timers = append(t.timers, nil)
+	t.mu.Unlock()
 	var tick func()
 	tick = func() {
 		flag.Store(true)
 		t.kick()
 		t.mu.Lock()
-		t.timers = append(t.timers, t.clk.AfterFunc(d, tick))
+		if !t.closed {
+			t.timers[i] = t.clk.AfterFunc(d, tick)
+		}
 		t.mu.Unlock()
 	}
 	t.mu.Lock()
-	t.timers = append(t.timers, t.clk.AfterFunc(d, tick))
+	t.timers[i] = t.clk.AfterFunc(d, tick)
 	t.mu.Unlock()
 }
+
+// alone says whether every path before p has failed (t.mu held).
+func (t *Transmitter) alone(p *pathRun) bool {
+	for _, q := range t.paths {
+		if q == p {
+			return true
+		}
+		if q.state != PathFailed {
+			return false
+		}
+	}
+	return true
+}
+
+// pollInterval and failAfter are p's supervision times now (t.mu held).
+func (t *Transmitter) pollInterval(p *pathRun) time.Duration {
+	if p.PollIntervalAlone > 0 && p != t.paths[0] && t.alone(p) {
+		return p.PollIntervalAlone
+	}
+	return p.PollInterval
+}
+
+func (t *Transmitter) failAfter(p *pathRun) time.Duration {
+	if p.FailAfterAlone > 0 && p != t.paths[0] && t.alone(p) {
+		return p.FailAfterAlone
+	}
+	return p.FailAfter
+}
+
+// armPoll (re)schedules p's next NULL poll at its current interval.
+func (t *Transmitter) armPoll(p *pathRun) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p.pollT != nil {
+		p.pollT.Stop()
+		p.pollT = nil
+	}
+	d := t.pollInterval(p)
+	if d <= 0 || t.closed {
+		return
+	}
+	p.pollT = t.clk.AfterFunc(d, func() {
+		p.pollDue.Store(true)
+		t.kick()
+		t.armPoll(p)
+	})
+}
+
+// idle says whether the goroutine waits with nothing to do (tests).
+func (t *Transmitter) idle() bool { return t.waiting.Load() && len(t.wake) == 0 }
 
 // Close stops the transmitter; what is not ACKed stays in the queue.
 func (t *Transmitter) Close() {
@@ -209,8 +293,16 @@ func (t *Transmitter) Close() {
 		<-t.done
 	}
 	t.mu.Lock()
+	t.closed = true
+	for _, p := range t.paths {
+		if p.pollT != nil {
+			p.pollT.Stop()
+		}
+	}
 	for _, tm := range t.timers {
-		tm.Stop()
+		if tm != nil {
+			tm.Stop()
+		}
 	}
 	t.timers = nil
 	t.mu.Unlock()
@@ -285,11 +377,13 @@ func (t *Transmitter) run(ctx context.Context) {
 		if busy {
 			continue
 		}
+		t.waiting.Store(true)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.wake:
 		}
+		t.waiting.Store(false)
 	}
 }
 
@@ -302,19 +396,39 @@ func (t *Transmitter) absorb() {
 	for _, ev := range in {
 		k, err := t.o.Queue.Push(ev)
 		if err != nil {
-			// Never dropped: it is sent from memory, and the log says
-			// a crash now would lose it.
+			// Never dropped: it is sent from memory, and trouble says a
+			// crash now would lose it.
 			t.log.Error("DC-09 event not stored; sending it from memory", "event", ev.ID, "err", err)
+		}
+		if bad := err != nil; bad != t.queueBad {
+			t.queueBad = bad
+			if t.o.OnQueueTrouble != nil {
+				detail := "stored again"
+				if bad {
+					detail = err.Error()
+				}
+				t.o.OnQueueTrouble(bad, detail)
+			}
 		}
 		ev.Key = k
 		t.pending = append(t.pending, ev)
 	}
 }
 
+// seqBlock is how many sequences are reserved on disk at a time: one
+// write per block, not per message.
+const seqBlock = 100
+
 func (t *Transmitter) nextSeq() int {
 	t.seq++
 	if t.seq > 9999 {
 		t.seq = 1
+	}
+	if ss, ok := t.o.Queue.(SeqStore); ok && (t.seq >= t.seqReserved || t.seq == 1) {
+		t.seqReserved = min(t.seq+seqBlock, 10000)
+		if err := ss.ReserveSeq(t.seqReserved); err != nil {
+			t.log.Warn("DC-09 sequence not stored; after a restart it may repeat", "err", err)
+		}
 	}
 	return t.seq
 }
@@ -345,22 +459,40 @@ func (t *Transmitter) sendHead() {
 	ev := t.pending[0]
 	seq := t.nextSeq()
 	data := ev.Data(t.o.Account)
-	for _, p := range t.order() {
-		if t.deliver(p, ev.Format, data, seq, ev, t.o.Retries) {
-			if ev.Key != 0 {
-				if err := t.o.Queue.Retire(ev.Key); err != nil {
-					t.log.Error("DC-09 event ACKed but not retired; it will be sent again", "event", ev.ID, "err", err)
+	// An alarm tries every path once before any retry: a robbery must not
+	// wait out the retries of a primary that has just gone silent (§3 2).
+	passes := []int{t.o.Retries}
+	if ev.Alarm() {
+		passes = []int{0, t.o.Retries}
+	}
+	for _, retries := range passes {
+		for _, p := range t.order() {
+			if t.deliver(p, ev.Format, data, seq, ev, retries) {
+				if ev.Key != 0 {
+					if err := t.o.Queue.Retire(ev.Key); err != nil {
+						t.log.Error("DC-09 event ACKed but not retired; it will be sent again", "event", ev.ID, "err", err)
+					}
 				}
+				t.pending = t.pending[1:]
+				if t.undelivered {
+					t.undelivered = false
+					if t.o.OnUndelivered != nil {
+						t.o.OnUndelivered(false, "delivered to "+p.Name)
+					}
+				}
+				return
 			}
-			t.pending = t.pending[1:]
-			return
 		}
 	}
 	t.blockedUntil = t.clk.Now().Add(t.o.RetryAfter)
-	t.mu.Lock()
-	t.timers = append(t.timers, t.clk.AfterFunc(t.o.RetryAfter, t.kick))
-	t.mu.Unlock()
+	t.clk.AfterFunc(t.o.RetryAfter, t.kick) // one-shot; a kick after Close is harmless
 	t.log.Error("no receiver took a DC-09 event; it stays queued", "event", ev.ID, "retry_in_s", t.o.RetryAfter.Seconds())
+	if !t.undelivered {
+		t.undelivered = true
+		if t.o.OnUndelivered != nil {
+			t.o.OnUndelivered(true, fmt.Sprintf("no receiver took event %s (%s); it stays queued", ev.ID, ev))
+		}
+	}
 }
 
 // deliver sends one message on p with its retries; true once ACKed.
@@ -507,7 +639,10 @@ func (t *Transmitter) acked(p *pathRun, rtt time.Duration) {
 
 func (t *Transmitter) failed(p *pathRun, err error) {
 	st := PathDegraded
-	if t.clk.Now().Sub(p.lastOK) >= p.FailAfter {
+	t.mu.Lock()
+	fail := t.failAfter(p)
+	t.mu.Unlock()
+	if t.clk.Now().Sub(p.lastOK) >= fail {
 		st = PathFailed
 	}
 	t.setState(p, st, err.Error())
@@ -520,6 +655,24 @@ func (t *Transmitter) setState(p *pathRun, st PathState, detail string) {
 	t.mu.Unlock()
 	if old == st {
 		return
+	}
+	if old == PathFailed || st == PathFailed {
+		// The paths after p may now be alone, or no longer: their
+		// supervision times change, and a path newly alone is polled now.
+		after := false
+		for _, q := range t.paths {
+			if q == p {
+				after = true
+				continue
+			}
+			if after && q.PollIntervalAlone > 0 {
+				if st == PathFailed {
+					q.pollDue.Store(true)
+				}
+				t.armPoll(q)
+			}
+		}
+		t.kick()
 	}
 	t.m.state.WithLabelValues(p.Name).Set(float64(st))
 	t.m.up.WithLabelValues(p.Name).Set(b2f(st != PathFailed))

@@ -205,32 +205,16 @@ func TestNAKForTimestampOutOfWindowResendsWithReceiverTime(t *testing.T) {
 	_ = reg
 }
 
-// TestFailoverPrimaryToBackup: the primary receiver does not answer; the
-// event goes to the backup after the retries, and is retired there.
+// TestFailoverPrimaryToBackup: the primary receiver does not answer; a
+// trouble event goes to the backup after the retries on the primary, and
+// is retired there.
 func TestFailoverPrimaryToBackup(t *testing.T) {
 	for _, mode := range []string{"silent", "refused"} {
 		t.Run(mode, func(t *testing.T) {
-			primary := startReceiver(t, "tcp", nil)
-			backup := startReceiver(t, "tcp", nil)
-			if mode == "silent" {
-				primary.SetSilent(true)
-			} else {
-				primary.cancel()
-				waitFor(t, "primary closed", func() bool {
-					c, err := net.Dial("tcp", primary.addr)
-					if err == nil {
-						c.Close()
-					}
-					return err != nil
-				})
-			}
-			tx, q, _ := newTx(t, clock.Real{}, nil, []Path{
-				{Name: "primary", Network: "tcp", Addr: primary.addr, FailAfter: time.Hour},
-				{Name: "backup", Network: "tcp", Addr: backup.addr, FailAfter: time.Hour},
-			})
-			tx.Report(engine.Report{ID: "r.v1", Playbook: "robbery", Variant: "armed", Event: engine.EventRaised, Source: "panic-teller-1"})
-			waitFor(t, "robbery ACKed by the backup", func() bool { return len(backup.events()) == 1 && q.Len() == 0 })
-			if got := backup.events()[0]; got != "#1234|1122 01 001" {
+			primary, backup, tx, q := failoverPair(t, mode)
+			tx.Condition(engine.Condition{Class: engine.ClassTrouble, Kind: "stuck", Input: "panic-teller-1", Active: true, Time: time.Now()})
+			waitFor(t, "trouble ACKed by the backup", func() bool { return len(backup.events()) == 1 && q.Len() == 0 })
+			if got := backup.events()[0]; got != "#1234|1380 01 001" {
 				t.Errorf("backup got %q", got)
 			}
 			if r := value(tx.m.retries.WithLabelValues("primary")); r != 2 {
@@ -240,13 +224,54 @@ func TestFailoverPrimaryToBackup(t *testing.T) {
 				t.Errorf("primary %v, want degraded", s)
 			}
 			// The next event does not wait for the primary's retries.
-			tx.Report(engine.Report{ID: "r.v2", Playbook: "robbery", Variant: "armed", Event: engine.EventResolved, Source: "panic-teller-1"})
+			tx.Condition(engine.Condition{Class: engine.ClassTrouble, Kind: "stuck", Input: "panic-teller-1", Active: false, Time: time.Now()})
 			waitFor(t, "second event ACKed by the backup", func() bool { return len(backup.events()) == 2 && q.Len() == 0 })
 			if r := value(tx.m.retries.WithLabelValues("primary")); r != 2 {
 				t.Errorf("primary retries %v after the second event, want still 2 (one try on a degraded path)", r)
 			}
+			_ = primary
 		})
 	}
+}
+
+// TestAlarmFailsOverBeforeRetrying: a robbery or a fire does not wait
+// for retries on a primary that has just gone silent: it goes to the
+// backup after one try (§3 2: no delay), and retries come after that.
+func TestAlarmFailsOverBeforeRetrying(t *testing.T) {
+	_, backup, tx, q := failoverPair(t, "silent")
+	tx.Report(engine.Report{ID: "r.v1", Playbook: "robbery", Variant: "armed", Event: engine.EventRaised, Source: "panic-teller-1"})
+	waitFor(t, "robbery ACKed by the backup", func() bool { return len(backup.events()) == 1 && q.Len() == 0 })
+	if got := backup.events()[0]; got != "#1234|1122 01 001" {
+		t.Errorf("backup got %q", got)
+	}
+	if r := value(tx.m.retries.WithLabelValues("primary")); r != 0 {
+		t.Errorf("primary retries %v before the robbery went to the backup, want 0", r)
+	}
+}
+
+// failoverPair starts a primary (silent, or refusing connections) and a
+// backup receiver, and a transmitter for them.
+func failoverPair(t *testing.T, mode string) (*testReceiver, *testReceiver, *Transmitter, *BoltQueue) {
+	t.Helper()
+	primary := startReceiver(t, "tcp", nil)
+	backup := startReceiver(t, "tcp", nil)
+	if mode == "silent" {
+		primary.SetSilent(true)
+	} else {
+		primary.cancel()
+		waitFor(t, "primary closed", func() bool {
+			c, err := net.Dial("tcp", primary.addr)
+			if err == nil {
+				c.Close()
+			}
+			return err != nil
+		})
+	}
+	tx, q, _ := newTx(t, clock.Real{}, nil, []Path{
+		{Name: "primary", Network: "tcp", Addr: primary.addr, FailAfter: time.Hour},
+		{Name: "backup", Network: "tcp", Addr: backup.addr, FailAfter: time.Hour},
+	})
+	return primary, backup, tx, q
 }
 
 // TestSupervisionNoticesSilentReceiverWithinReportingTime: EN 50136 SP4
@@ -456,4 +481,149 @@ func value(c prometheus.Metric) float64 {
 		return m.Counter.GetValue()
 	}
 	return m.Gauge.GetValue()
+}
+
+// TestBackupTakesPrimaryTimesOncePrimaryFailed: in a dual-path category
+// the secondary path is supervised slowly (DP2: 25 h) while the primary
+// is up; once the primary has failed, the backup is all there is and
+// takes the primary's times (DP2: 30 min), so its own failure is reported
+// within the primary's reporting time, not 25 h later.
+func TestBackupTakesPrimaryTimesOncePrimaryFailed(t *testing.T) {
+	start := time.Now()
+	clk := clock.NewFake(start)
+	primary := startReceiver(t, "tcp", nil, clk)
+	backup := startReceiver(t, "tcp", nil, clk)
+	const reporting = 30 * time.Minute
+	tx, _, _ := newTx(t, clk, nil, []Path{
+		{Name: "primary", Network: "tcp", Addr: primary.addr, PollInterval: reporting / 4, FailAfter: reporting / 2},
+		{Name: "backup", Network: "tcp", Addr: backup.addr, PollInterval: 25 * time.Hour / 4, FailAfter: 25 * time.Hour / 2,
+			PollIntervalAlone: reporting / 4, FailAfterAlone: reporting / 2},
+	})
+	primary.SetSilent(true)
+	step := func() {
+		clk.Advance(time.Minute)
+		// let any poll this minute finish before time moves on
+		waitFor(t, "polls settled", func() bool {
+			return !tx.paths[0].pollDue.Load() && !tx.paths[1].pollDue.Load() && tx.idle()
+		})
+	}
+	for i := 0; i < 60 && tx.State("primary") != PathFailed; i++ {
+		step()
+	}
+	if tx.State("primary") != PathFailed {
+		t.Fatal("primary never failed")
+	}
+	waitFor(t, "backup polled at once when the primary failed", func() bool { return tx.paths[1].polls.Load() > 0 })
+	lastAck := clk.Now()
+	backup.SetSilent(true)
+	for i := 0; i < 60 && tx.State("backup") != PathFailed; i++ {
+		step()
+	}
+	if got := tx.State("backup"); got != PathFailed {
+		t.Fatalf("backup %v %v after it went silent, want failed within the primary's reporting time %v", got, clk.Now().Sub(lastAck), reporting)
+	}
+	if d := clk.Now().Sub(lastAck); d > reporting {
+		t.Errorf("backup failure noticed %v after its last ACK, want within %v", d, reporting)
+	}
+}
+
+// failingQueue is a Queue whose disk has failed.
+type failingQueue struct{}
+
+func (failingQueue) Push(Event) (uint64, error) { return 0, fmt.Errorf("disk full") }
+func (failingQueue) Pending() ([]Event, error)  { return nil, nil }
+func (failingQueue) Retire(uint64) error        { return nil }
+func (failingQueue) Len() int                   { return 0 }
+
+// TestQueueFailureStillSendsAndRaisesTrouble: when the queue cannot store
+// an event, it is still sent from memory (never dropped) and the trouble
+// is raised, so the center knows a crash now would lose it.
+func TestQueueFailureStillSendsAndRaisesTrouble(t *testing.T) {
+	rc := startReceiver(t, "tcp", nil)
+	var mu sync.Mutex
+	var troubles []bool
+	tx, err := New(Options{Account: "1234", Paths: []Path{{Name: "primary", Network: "tcp", Addr: rc.addr, FailAfter: time.Hour}},
+		AckTimeout: time.Second, Queue: failingQueue{}, Mapping: &Mapping{Inputs: testInputs},
+		OnQueueTrouble: func(active bool, _ string) { mu.Lock(); troubles = append(troubles, active); mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	tx.Report(engine.Report{ID: "r.v1", Playbook: "robbery", Variant: "armed", Event: engine.EventRaised, Source: "panic-teller-1"})
+	waitFor(t, "robbery at the receiver", func() bool { return len(rc.events()) == 1 })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(troubles) != 1 || !troubles[0] {
+		t.Errorf("queue trouble calls %v, want one raise", troubles)
+	}
+}
+
+// TestUndeliveredEventRaisesTrouble: when no receiver takes an event the
+// trouble is raised (the daemon sends it to the center on MQTT), and it
+// clears once the event is delivered.
+func TestUndeliveredEventRaisesTrouble(t *testing.T) {
+	rc := startReceiver(t, "tcp", nil)
+	rc.SetSilent(true)
+	var mu sync.Mutex
+	var calls []bool
+	tx, q, _ := newTx(t, clock.Real{}, nil, []Path{{Name: "primary", Network: "tcp", Addr: rc.addr, FailAfter: time.Hour}},
+		func(o *Options) {
+			o.AckTimeout = 100 * time.Millisecond
+			o.OnUndelivered = func(active bool, _ string) { mu.Lock(); calls = append(calls, active); mu.Unlock() }
+		})
+	tx.Report(engine.Report{ID: "r.v1", Playbook: "robbery", Variant: "armed", Event: engine.EventRaised, Source: "panic-teller-1"})
+	waitFor(t, "undelivered trouble", func() bool { mu.Lock(); defer mu.Unlock(); return len(calls) == 1 })
+	rc.SetSilent(false)
+	waitFor(t, "robbery delivered", func() bool { return q.Len() == 0 && len(rc.events()) == 1 })
+	waitFor(t, "trouble cleared", func() bool { mu.Lock(); defer mu.Unlock(); return len(calls) == 2 })
+	mu.Lock()
+	defer mu.Unlock()
+	if !calls[0] || calls[1] {
+		t.Errorf("calls %v, want [true false]", calls)
+	}
+}
+
+// TestSequenceContinuesAfterRestart: a restarted transmitter does not
+// start its sequence again at 0001, which a receiver could drop as a
+// repeat of the message it ACKed before the restart.
+func TestSequenceContinuesAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	rc := startReceiver(t, "tcp", nil)
+	paths := []Path{{Name: "primary", Network: "tcp", Addr: rc.addr, FailAfter: time.Hour}}
+	run := func(n int) {
+		q, err := OpenBoltQueue(filepath.Join(dir, "arc.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer q.Close()
+		tx, err := New(Options{Account: "1234", Paths: paths, AckTimeout: time.Second, Queue: q})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Close()
+		before := len(rc.events())
+		for i := range n {
+			tx.Send(Test(CIDManualTest, time.Now().Add(time.Duration(i))))
+		}
+		waitFor(t, "events ACKed", func() bool { return len(rc.events()) == before+n })
+	}
+	run(3)
+	run(1)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	var seqs []int
+	for _, r := range rc.got {
+		if r.Event != nil {
+			seqs = append(seqs, r.Frame.Seq)
+		}
+	}
+	if len(seqs) != 4 || seqs[3] <= seqs[2] {
+		t.Errorf("sequences %v: the restarted transmitter went back", seqs)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/hallguard/hallguard/arc"
 	"github.com/hallguard/hallguard/daemon/config"
@@ -35,9 +36,15 @@ func ARCOptions(cfg *config.Config) (arc.Options, error) {
 	for _, in := range cfg.Inputs {
 		o.Mapping.Inputs = append(o.Mapping.Inputs, arc.Input{ID: in.ID, Kind: in.Kind})
 	}
-	for _, r := range a.Receivers {
-		o.Paths = append(o.Paths, arc.Path{Name: r.Name, Network: r.Protocol, Addr: r.Address,
-			PollInterval: r.PollInterval.D(), FailAfter: r.FailAfter.D(), TestInterval: a.TestInterval.D()})
+	for i, r := range a.Receivers {
+		p := arc.Path{Name: r.Name, Network: r.Protocol, Addr: r.Address,
+			PollInterval: r.PollInterval.D(), FailAfter: r.FailAfter.D(), TestInterval: a.TestInterval.D()}
+		if i > 0 {
+			// EN 50136-1: once the paths before it have failed, a
+			// secondary is supervised at the primary's times.
+			p.PollIntervalAlone, p.FailAfterAlone = a.Receivers[0].PollInterval.D(), a.Receivers[0].FailAfter.D()
+		}
+		o.Paths = append(o.Paths, p)
 	}
 	return o, nil
 }
@@ -71,6 +78,20 @@ func (d *Daemon) startARC(ctx context.Context) (stop func(), err error) {
 		if was != (s == arc.PathFailed) {
 			d.daemonCondition(engine.ClassTrouble, arc.KindARCPathFailed+":"+path, s == arc.PathFailed, "DC-09 receiver "+path+": "+detail)
 		}
+	}
+	o.OnQueueTrouble = func(active bool, detail string) {
+		d.daemonCondition(engine.ClassTrouble, arc.KindARCQueue, active, "DC-09 queue "+ARCQueueFile+": "+detail)
+	}
+	o.OnUndelivered = func(active bool, detail string) {
+		// The center hears of it on MQTT at once; the ARC gets 1354 when a
+		// receiver answers again.
+		d.daemonCondition(engine.ClassTrouble, arc.KindARCUndelivered, active, detail)
+	}
+	o.OnAck = func(ev arc.Event, path string, rtt time.Duration) {
+		// §3.5: the archive keeps when, and by which receiver, the ARC
+		// acknowledged each event.
+		d.rec.add("arc", "", "", false, map[string]any{"event": ev.ID, "format": ev.Format, "qualifier": ev.Qualifier,
+			"code": ev.Code, "zone": ev.Zone, "path": path, "rtt_s": rtt.Seconds()})
 	}
 	t, err := arc.New(o)
 	if err != nil {

@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -114,6 +115,16 @@ func TestRobberyReachesTheARCOverDC09(t *testing.T) {
 	r.eventually("ACK counted", func() bool {
 		m := r.metrics()
 		return strings.Contains(m, `hallguard_arc_events_acked_total{path="primary"} 1`) && strings.Contains(m, `hallguard_arc_path_up{path="primary"} 1`)
+	})
+	// §3.5: the archive says when and by which receiver the ARC took it.
+	r.eventually("the ARC's ACK in the journal", func() bool {
+		resp, err := http.Get("http://" + r.d.HTTPAddr() + "/api/journal/export?format=jsonl&kind=arc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), `"path":"primary"`) && strings.Contains(string(b), `"code":122`) && strings.Contains(string(b), `.v1"`)
 	})
 }
 
@@ -270,4 +281,46 @@ state_dir: %s
 	defer b.Close()
 	r.eventually("MQTT caught up", func() bool { return pending() == 0 })
 	r.eventually("MQTT path restored at the ARC", has("#4F39|3350 01 000"))
+}
+
+// TestARCChangeNeedsRestart: the DC-09 link does not change live; a reload
+// that changes arc: is refused as needing a restart, never half-applied.
+func TestARCChangeNeedsRestart(t *testing.T) {
+	rc := startARCReceiver(t, nil)
+	dir := t.TempDir()
+	playbooks, _ := filepath.Abs(filepath.Join("..", "configs", "playbooks"))
+	write := func(account string) string {
+		p := filepath.Join(dir, "hall.yaml")
+		y := hallYAML + fmt.Sprintf("arc:\n  account: %q\n  category: SP4\n  receivers: [{name: primary, address: %q}]\nstate_dir: %s\nplaybooks_dir: %s\n",
+			account, rc.addr, dir, playbooks)
+		if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cfg, err := config.Load(write("4F39"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan *daemon.Daemon, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- daemon.Run(ctx, cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func(d *daemon.Daemon) { ready <- d }})
+	}()
+	var d *daemon.Daemon
+	select {
+	case d = <-ready:
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("not ready")
+	}
+	write("5A5A")
+	if err := d.Reload(); !errors.Is(err, daemon.ErrNeedsRestart) || !strings.Contains(err.Error(), "arc") {
+		t.Errorf("reload with a new arc.account: %v, want ErrNeedsRestart naming arc", err)
+	}
+	cancel()
+	<-done
 }

@@ -110,7 +110,7 @@ func restartOnly(old, next *config.Config) []string {
 		{"hall.id", old.Hall.ID, next.Hall.ID}, {"backend", old.Backend, next.Backend}, {"gpio", old.GPIO, next.GPIO},
 		{"inputs", old.Inputs, next.Inputs}, {"outputs", old.Outputs, next.Outputs}, {"mqtt", old.MQTT, next.MQTT},
 		{"http", old.HTTP, next.HTTP}, {"state_dir", old.StateDir, next.StateDir}, {"commands", old.Commands, next.Commands},
-		{"journal", old.Journal, next.Journal},
+		{"journal", old.Journal, next.Journal}, {"arc", old.ARC, next.ARC},
 		// Read once at start by the probe loop (probe.go).
 		{"probe", old.Probe, next.Probe},
 		// Announced once to Home Assistant as the device's name.

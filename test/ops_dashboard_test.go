@@ -26,6 +26,14 @@ import (
 var comingMetrics = map[string]string{
 	// Exported only with a probe: configured (the demo has none).
 	"hallguard_probe_up": "business-system probe (§4.2)",
+	// Exported only with an arc: section (the demo has none);
+	// TestReadmeDocumentsARCMetrics scrapes a hall that has one.
+	"hallguard_arc_path_up":                   "DC-09 link to the ARC (arc:)",
+	"hallguard_arc_path_state":                "DC-09 link to the ARC (arc:)",
+	"hallguard_arc_round_trip_seconds_bucket": "DC-09 link to the ARC (arc:)",
+	"hallguard_arc_events_pending":            "DC-09 link to the ARC (arc:)",
+	"hallguard_arc_naks_total":                "DC-09 link to the ARC (arc:)",
+	"hallguard_arc_retries_total":             "DC-09 link to the ARC (arc:)",
 }
 
 // prometheusSeries are made by Prometheus itself, never by a target.
