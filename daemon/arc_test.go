@@ -118,7 +118,7 @@ func TestRobberyReachesTheARCOverDC09(t *testing.T) {
 	})
 	// §3.5: the archive says when and by which receiver the ARC took it.
 	r.eventually("the ARC's ACK in the journal", func() bool {
-		resp, err := http.Get("http://" + r.d.HTTPAddr() + "/api/journal/export?format=jsonl&kind=arc")
+		resp, err := http.Get("http://" + r.d.LocalAddr() + "/api/journal/export?format=jsonl&kind=arc")
 		if err != nil {
 			t.Fatal(err)
 		}

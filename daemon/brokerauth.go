@@ -70,6 +70,9 @@ func (d *Daemon) brokerAuth(cfg *config.Config) (broker.Auth, string, error) {
 	if cfg.MQTT.AckTopic != "" {
 		a.OthersWrite = append(a.OthersWrite, t.Under(cfg.MQTT.AckTopic))
 	}
+	if cfg.CCTV.ReplyTopic != "" { // the video system's answers (side.go)
+		a.OthersWrite = append(a.OthersWrite, t.Under(cfg.CCTV.ReplyTopic))
+	}
 	if cfg.MQTT.Discovery.Enabled {
 		a.OthersWrite = append(a.OthersWrite, cfg.MQTT.Discovery.Prefix+"/status") // Home Assistant's birth
 	}
