@@ -95,6 +95,9 @@ func TestDegradedInjected(t *testing.T) {
 			clk.Advance(DefaultRetryEvery)
 			waitFor(t, "writing again", func() bool { d, _ := s.Degraded(); return !d })
 			waitFor(t, "backlog written", func() bool { return s.Stats().Backlog == 0 })
+			// The committer clears the state, then calls OnTrouble outside
+			// its lock: wait for the call, not only for the state.
+			waitFor(t, "OnTrouble(false)", func() bool { calls, _ := trouble.get(); return len(calls) >= 2 })
 			calls, errs := trouble.get()
 			if !reflect.DeepEqual(calls, []bool{true, false}) {
 				t.Fatalf("OnTrouble calls %v, want [true false]", calls)
