@@ -31,6 +31,7 @@ import (
 	"github.com/hallguard/hallguard/mqtt"
 	"github.com/hallguard/hallguard/mqtt/broker"
 	"github.com/hallguard/hallguard/mqtt/command"
+	"github.com/hallguard/hallguard/outbox"
 )
 
 // BackendFactory opens a devices backend for a config.
@@ -169,11 +170,11 @@ func discovery(cfg *config.Config) *mqtt.Discovery {
 	return d
 }
 
-func (d *Daemon) queue(memory bool) mqtt.Queue {
-	var q mqtt.Queue = d.store.Outbox()
+func (d *Daemon) queue(memory bool) outbox.Queue {
+	var q outbox.Queue = d.store.Outbox()
 	if memory {
 		d.log.Warn("reports are held in memory only (-outbox memory): a crash loses unacknowledged reports")
-		q = mqtt.NewMemQueue()
+		q = outbox.NewMemQueue()
 	}
 	if d.cfg.MQTT.AckTopic != "" {
 		d.centerAcks = mqtt.NewCenterAckQueue(q, d.cfg.MQTT.AckTimeout.D(), d.clk)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/hallguard/hallguard/daemon/journal"
 	"github.com/hallguard/hallguard/devices/clock"
-	"github.com/hallguard/hallguard/mqtt"
+	"github.com/hallguard/hallguard/outbox"
 )
 
 // Side records: drill and walk-test records (§1.3), reviews (§3.4) and CCTV
@@ -64,7 +64,7 @@ func (d *Daemon) record(kind, key, rel string, payload []byte, data any, inciden
 	if d.memOutbox {
 		d.rec.add(kind, incident, playbook, drill, json.RawMessage(b))
 	}
-	d.pub.Record(mqtt.SideRecord{Kind: kind, Key: k, Topic: rel, Payload: payload, Data: b,
+	d.pub.Record(outbox.SideRecord{Kind: kind, Key: k, Topic: rel, Payload: payload, Data: b,
 		Incident: incident, Playbook: playbook, Drill: drill})
 }
 
@@ -78,7 +78,7 @@ func newRequestID() string {
 // onRecordAck is the publisher's OnRecordAck: a CCTV bookmark request the
 // broker took now waits for the video system's answer (or, with no reply
 // topic, is reported unconfirmed at once).
-func (d *Daemon) onRecordAck(m mqtt.Message, _ time.Time) {
+func (d *Daemon) onRecordAck(m outbox.Message, _ time.Time) {
 	if m.Side == nil || m.Side.Kind != "cctv" {
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/hallguard/hallguard/devices/clock"
+	"github.com/hallguard/hallguard/outbox"
 )
 
 // CenterAckQueue gives end-to-end delivery: a report leaves it only when
@@ -93,7 +94,7 @@ func (q *CenterAckQueue) Peek(n int) []Message {
 // acknowledgement is still awaited; a timer brings it back if none comes.
 // A side record is retired at once.
 func (q *CenterAckQueue) Ack(id string) {
-	if IsSideID(id) {
+	if outbox.IsSideID(id) {
 		q.inner.Ack(id) // side records are retired on PUBACK: the center acknowledges reports
 		return
 	}

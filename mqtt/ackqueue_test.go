@@ -5,11 +5,12 @@ import (
 	"time"
 
 	"github.com/hallguard/hallguard/devices/clock"
+	"github.com/hallguard/hallguard/outbox"
 )
 
 func TestCenterAckQueue(t *testing.T) {
 	clk := clock.NewFake(t0)
-	inner := NewMemQueue()
+	inner := outbox.NewMemQueue()
 	q := NewCenterAckQueue(inner, time.Minute, clk)
 	defer q.Close()
 	for i := 1; i <= 3; i++ {

@@ -13,6 +13,7 @@ import (
 	"github.com/hallguard/hallguard/daemon/config"
 	"github.com/hallguard/hallguard/daemon/engine"
 	"github.com/hallguard/hallguard/devices/clock"
+	"github.com/hallguard/hallguard/outbox"
 )
 
 // Errors callers branch on.
@@ -72,7 +73,7 @@ type Options struct {
 	// JournalHead, when set, gives the journal's chain head (last record's
 	// seq and hash); every report carries it as sent (ReportPayload.journal).
 	JournalHead func() (seq uint64, hash string)
-	// Queue holds the reports until acknowledged (default NewMemQueue()).
+	// Queue holds the reports until acknowledged (default outbox.NewMemQueue()).
 	Queue Queue
 }
 
@@ -183,7 +184,7 @@ func New(cfg config.MQTT, hall config.Hall, opts Options) (*Publisher, error) {
 		p.window = defaultMaxInflight
 	}
 	if p.queue == nil {
-		p.queue = NewMemQueue()
+		p.queue = outbox.NewMemQueue()
 	}
 	p.state = newStateStore(p.topics)
 	p.head = opts.JournalHead
@@ -234,13 +235,6 @@ func (p *Publisher) Start(ctx context.Context) error {
 		}()
 	}
 	return nil
-}
-
-// Notifier is implemented by queues whose pushed messages become visible to
-// Peek later than Push returns (a durable outbox: once committed to disk).
-// The publisher then also wakes its sender on every value from Notify.
-type Notifier interface {
-	Notify() <-chan struct{}
 }
 
 // Close flushes and stops: it waits until every queued report is

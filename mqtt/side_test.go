@@ -10,6 +10,7 @@ import (
 
 	"github.com/hallguard/hallguard/daemon/engine"
 	"github.com/hallguard/hallguard/devices/clock"
+	"github.com/hallguard/hallguard/outbox"
 )
 
 func sideRecord(key string) SideRecord {
@@ -28,7 +29,7 @@ func TestSideRecordQueuedUntilPuback(t *testing.T) {
 	var mu sync.Mutex
 	var reportAcks []string
 	var recordAcks []string
-	q := NewMemQueue()
+	q := outbox.NewMemQueue()
 	p, err := New(testConfig(b.URL(), "hg-side"), testHall, Options{Queue: q, Clock: clock.Real{},
 		OnAck: func(r engine.Report, _ time.Time) { mu.Lock(); reportAcks = append(reportAcks, r.ID); mu.Unlock() },
 		OnRecordAck: func(m Message, _ time.Time) {
@@ -77,7 +78,7 @@ func TestSideRecordQueuedUntilPuback(t *testing.T) {
 // side record is retired on its PUBACK, not sent again every ack_timeout.
 func TestCenterAckQueueRetiresSideRecordsOnPuback(t *testing.T) {
 	clk := clock.NewFake(t0)
-	inner := NewMemQueue()
+	inner := outbox.NewMemQueue()
 	q := NewCenterAckQueue(inner, time.Minute, clk)
 	defer q.Close()
 	rec := sideRecord("drill-2")
@@ -102,7 +103,7 @@ func TestCenterAckQueueRetiresSideRecordsOnPuback(t *testing.T) {
 func TestNotDurableReportSaysSoOnTheWire(t *testing.T) {
 	b := startBroker(t, "127.0.0.1:0")
 	c := collect(t, b.URL(), "#")
-	q := NewMemQueue()
+	q := outbox.NewMemQueue()
 	q.Push(Message{ID: "inc-nd.v1", Report: sampleReport("inc-nd", 1), NotDurable: true})
 	q.Push(Message{ID: "inc-nd.v2", Report: sampleReport("inc-nd", 2)})
 	startPublisher(t, testConfig(b.URL(), "hg-nd"), Options{Queue: q})

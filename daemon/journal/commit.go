@@ -9,7 +9,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/hallguard/hallguard/devices/clock"
-	"github.com/hallguard/hallguard/mqtt"
+	"github.com/hallguard/hallguard/outbox"
 )
 
 // Group commit.
@@ -83,7 +83,7 @@ type opResult struct {
 
 // entry is one report of the outbox, from Push until Ack.
 type entry struct {
-	msg      mqtt.Message
+	msg      outbox.Message
 	report   []byte  // encoding/json of msg.Report, taken at Push
 	side     *Record // a side record's journal record (msg.Side), prepared at Push
 	pushedAt time.Time

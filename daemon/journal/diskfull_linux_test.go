@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/hallguard/hallguard/devices/clock"
-	"github.com/hallguard/hallguard/mqtt"
+	"github.com/hallguard/hallguard/outbox"
 )
 
 // TestDiskFullTmpfs fills a real file system: a tiny tmpfs (needs
@@ -96,7 +96,7 @@ func TestDiskFullTmpfs(t *testing.T) {
 	t.Logf("%d reports and 1 record on disk after the file system was grown", len(pushed))
 }
 
-func allRedelivered(ms []mqtt.Message) bool {
+func allRedelivered(ms []outbox.Message) bool {
 	for _, m := range ms {
 		if !m.Redelivered {
 			return false

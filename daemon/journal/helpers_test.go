@@ -12,7 +12,7 @@ import (
 
 	"github.com/hallguard/hallguard/daemon/config"
 	"github.com/hallguard/hallguard/daemon/engine"
-	"github.com/hallguard/hallguard/mqtt"
+	"github.com/hallguard/hallguard/outbox"
 )
 
 var t0 = time.Date(2025, 3, 1, 8, 15, 2, 500_000_000, time.UTC)
@@ -55,9 +55,9 @@ func report(i int) engine.Report {
 	}
 }
 
-func message(i int) mqtt.Message {
+func message(i int) outbox.Message {
 	r := report(i)
-	return mqtt.Message{ID: r.ID + "#" + strconv.Itoa(i), Report: r}
+	return outbox.Message{ID: r.ID + "#" + strconv.Itoa(i), Report: r}
 }
 
 // waitFor polls cond until it holds (the store works in its own goroutine);

@@ -9,15 +9,15 @@ import (
 
 	"github.com/hallguard/hallguard/daemon/engine"
 	"github.com/hallguard/hallguard/devices/clock"
-	"github.com/hallguard/hallguard/mqtt"
+	"github.com/hallguard/hallguard/outbox"
 )
 
 // incidentReport is report i of incident inc in state st.
-func incidentReport(i int, inc, st string, seq uint64) mqtt.Message {
+func incidentReport(i int, inc, st string, seq uint64) outbox.Message {
 	r := report(i)
 	r.Incident, r.State, r.Seq, r.Drill = inc, st, seq, false
 	r.ID = inc + ".v" + string(rune('0'+r.Version))
-	return mqtt.Message{ID: r.ID, Report: r}
+	return outbox.Message{ID: r.ID, Report: r}
 }
 
 func chatter(t *testing.T, s *Store, n int) {

@@ -9,13 +9,13 @@ import (
 	"time"
 
 	"github.com/hallguard/hallguard/devices/clock"
-	"github.com/hallguard/hallguard/mqtt"
+	"github.com/hallguard/hallguard/outbox"
 )
 
 // handoff pushes a robbery report and returns how long it took to become
 // sendable (Peek returns it), in real time, and the journal seq of its
 // report record once it is on disk.
-func handoff(t *testing.T, s *Store, m mqtt.Message) (time.Duration, uint64) {
+func handoff(t *testing.T, s *Store, m outbox.Message) (time.Duration, uint64) {
 	t.Helper()
 	ob := s.Outbox()
 	start := time.Now()

@@ -14,7 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/hallguard/hallguard/daemon/engine"
-	"github.com/hallguard/hallguard/mqtt"
+	"github.com/hallguard/hallguard/outbox"
 )
 
 // Buckets and meta keys of the database file.
@@ -61,7 +61,7 @@ type wireEntry struct {
 	Report   json.RawMessage `json:"report,omitempty"` // encoding/json of engine.Report
 	// Side is a side record (drill record, review, CCTV request) instead
 	// of a report.
-	Side *mqtt.SideRecord `json:"side,omitempty"`
+	Side *outbox.SideRecord `json:"side,omitempty"`
 }
 
 // loadedState is what Open reads from a sound database.
@@ -357,7 +357,7 @@ func decodeEntry(k, v []byte) (*entry, error) {
 			return nil, corruptf("outbox entry %d (%s): side record: %v", keySeq(k), w.ID, err)
 		}
 		return &entry{
-			msg:  mqtt.Message{ID: w.ID, Side: w.Side, Redelivered: true},
+			msg:  outbox.Message{ID: w.ID, Side: w.Side, Redelivered: true},
 			side: side, pushedAt: at, key: keySeq(k), record: w.Record, durable: true, visible: true,
 		}, nil
 	}
@@ -366,7 +366,7 @@ func decodeEntry(k, v []byte) (*entry, error) {
 		return nil, corruptf("outbox entry %d (%s): report: %v", keySeq(k), w.ID, err)
 	}
 	return &entry{
-		msg:      mqtt.Message{ID: w.ID, Report: r, Redelivered: true},
+		msg:      outbox.Message{ID: w.ID, Report: r, Redelivered: true},
 		report:   bytes.Clone(w.Report),
 		pushedAt: at,
 		key:      keySeq(k),

@@ -5,10 +5,10 @@ import (
 	"slices"
 	"time"
 
-	"github.com/hallguard/hallguard/mqtt"
+	"github.com/hallguard/hallguard/outbox"
 )
 
-// Outbox is the durable mqtt.Queue: reports are written to disk before they
+// Outbox is the durable outbox.Queue: reports are written to disk before they
 // are sent and retired only on PUBACK.
 //
 //   - Push hands the report to the committer and returns at once (it runs
@@ -28,13 +28,13 @@ import (
 //     order, when the disk works again.
 type Outbox struct{ s *Store }
 
-var _ mqtt.Queue = (*Outbox)(nil)
+var _ outbox.Queue = (*Outbox)(nil)
 
 // Outbox returns the store's outbox.
 func (s *Store) Outbox() *Outbox { return s.outbox }
 
 // Push appends m at the tail without waiting for the disk.
-func (o *Outbox) Push(m mqtt.Message) {
+func (o *Outbox) Push(m outbox.Message) {
 	s := o.s
 	if s.readOnly {
 		return // OpenReadOnly serves inspection only
@@ -94,7 +94,7 @@ func (o *Outbox) Push(m mqtt.Message) {
 
 // sideRecord is the journal record of a side record: its kind, with its
 // data (null, and logged by the caller, if the data is not JSON).
-func sideRecord(sd *mqtt.SideRecord, now time.Time) (*Record, error) {
+func sideRecord(sd *outbox.SideRecord, now time.Time) (*Record, error) {
 	r, err := prepare(Record{Time: now, Kind: sd.Kind, Incident: sd.Incident, Playbook: sd.Playbook, Drill: sd.Drill, Data: sd.Data}, now)
 	if err == nil {
 		return &r, nil
@@ -109,12 +109,12 @@ func sideRecord(sd *mqtt.SideRecord, now time.Time) (*Record, error) {
 // Peek returns up to n of the oldest messages that may be sent, oldest
 // first, without removing them. Normally these are the ones on disk; a
 // report pushed but not yet committed is not returned (nor any after it).
-func (o *Outbox) Peek(n int) []mqtt.Message {
+func (o *Outbox) Peek(n int) []outbox.Message {
 	s := o.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n = max(0, min(n, len(s.entries)))
-	out := make([]mqtt.Message, 0, n)
+	out := make([]outbox.Message, 0, n)
 	for _, e := range s.entries {
 		if len(out) == n || !e.visible {
 			break

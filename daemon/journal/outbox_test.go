@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/hallguard/hallguard/devices/clock"
-	"github.com/hallguard/hallguard/mqtt"
+	"github.com/hallguard/hallguard/outbox"
 )
 
-func ids(msgs []mqtt.Message) []string {
+func ids(msgs []outbox.Message) []string {
 	out := make([]string, len(msgs))
 	for i, m := range msgs {
 		out[i] = m.ID
@@ -27,7 +27,7 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 	path := dbPath(t)
 	s := openT(t, path, Options{Clock: clk})
 	ob := s.Outbox()
-	var want []mqtt.Message
+	var want []outbox.Message
 	for i := range 100 {
 		m := message(i)
 		want = append(want, m)

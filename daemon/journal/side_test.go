@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/hallguard/hallguard/devices/clock"
-	"github.com/hallguard/hallguard/mqtt"
+	"github.com/hallguard/hallguard/outbox"
 )
 
 // TestSideRecordsDurableLikeReports: a drill record (§1.3) and a review
@@ -18,13 +18,13 @@ func TestSideRecordsDurableLikeReports(t *testing.T) {
 	path := dbPath(t)
 	s := openT(t, path, Options{Clock: clk})
 	ob := s.Outbox()
-	drill := mqtt.SideRecord{Kind: "drill", Key: "d1@1", Topic: "drills/d1", Payload: []byte(`{"id":"d1","outcome":"completed"}`),
+	drill := outbox.SideRecord{Kind: "drill", Key: "d1@1", Topic: "drills/d1", Payload: []byte(`{"id":"d1","outcome":"completed"}`),
 		Data: json.RawMessage(`{"id":"d1","outcome":"completed"}`), Incident: "d1", Playbook: "fire", Drill: true}
-	review := mqtt.SideRecord{Kind: "review", Key: "inc-1@2", Topic: "reviews/inc-1", Payload: []byte("not JSON \x00 at all"),
+	review := outbox.SideRecord{Kind: "review", Key: "inc-1@2", Topic: "reviews/inc-1", Payload: []byte("not JSON \x00 at all"),
 		Data: json.RawMessage(`{"incident":"inc-1","by":"Li"}`), Incident: "inc-1", Playbook: "robbery"}
-	ob.Push(mqtt.Message{ID: drill.ID(), Side: &drill})
+	ob.Push(outbox.Message{ID: drill.ID(), Side: &drill})
 	ob.Push(message(0))
-	ob.Push(mqtt.Message{ID: review.ID(), Side: &review})
+	ob.Push(outbox.Message{ID: review.ID(), Side: &review})
 	waitFor(t, "3 durable", func() bool { return len(ob.Peek(10)) == 3 })
 	recs, err := s.List(Filter{Kind: "drill"})
 	if err != nil || len(recs) != 1 || string(recs[0].Data) != string(drill.Data) || recs[0].Incident != "d1" || !recs[0].Drill {

@@ -1,4 +1,4 @@
-package mqtt
+package outbox
 
 import (
 	"encoding/json"
@@ -130,4 +130,11 @@ func (q *MemQueue) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.msgs)
+}
+
+// Notifier is implemented by queues whose pushed messages become visible to
+// Peek later than Push returns (a durable outbox: once committed to disk).
+// A sender then also wakes on every value from Notify.
+type Notifier interface {
+	Notify() <-chan struct{}
 }
