@@ -160,8 +160,13 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
+	// The journal's folder is the daemon's alone (hallguard check refuses
+	// one the group or others can enter, README: Config reference).
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("daemon: state directory: %w", err)
+	}
+	for _, w := range cfg.Warnings {
+		d.log.Warn("careless config", "warning", w.Error())
 	}
 	d.metrics = NewMetrics(cfg)
 	d.reloads = newReloadMetrics(d.metrics.Registry)
@@ -194,9 +199,12 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 		mc.Broker = "tcp://" + d.broker.Addr()
 		d.log.Info("embedded MQTT broker listening", "addr", d.broker.Addr())
 	}
+	// Files named in the config are taken from the config's folder, as
+	// commands.key_file is.
+	mc.TLS.CAFile, mc.TLS.CertFile, mc.TLS.KeyFile = cfg.Path(mc.TLS.CAFile), cfg.Path(mc.TLS.CertFile), cfg.Path(mc.TLS.KeyFile)
 	password := ""
 	if cfg.MQTT.PasswordFile != "" {
-		b, err := os.ReadFile(cfg.MQTT.PasswordFile)
+		b, err := os.ReadFile(cfg.Path(cfg.MQTT.PasswordFile))
 		if err != nil {
 			return fmt.Errorf("daemon: mqtt password_file: %w", err)
 		}
@@ -222,6 +230,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 		return fmt.Errorf("daemon: %w", err)
 	}
 	d.attachConditions()
+	if cfg.Backend == "sim" {
+		// A simulated hall watches no real button: the center must know
+		// that nothing here can raise an alarm.
+		d.daemonCondition(engine.ClassTrouble, "simulated_backend", true, "backend sim: no real inputs are watched")
+	}
 	defer func() {
 		fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer fcancel()
@@ -305,7 +318,12 @@ started:
 			}
 		}()
 	}
-	if err := d.pub.Subscribe("cmd/+", d.handleCommand); err != nil {
+	if n := d.rememberNonces(); n > 0 {
+		d.log.Info("command nonces read back from the journal", "nonces", n)
+	}
+	intake := &commandIntake{d: d, limiter: newTokenBucket(rejectRate, rejectBurst)}
+	d.metrics.Registry.MustRegister(newDroppedCollector(d.pub, intake))
+	if err := d.pub.SubscribeIntake("cmd/+", intake); err != nil {
 		return fmt.Errorf("daemon: commands: %w", err)
 	}
 	if d.centerAcks != nil {
@@ -315,7 +333,7 @@ started:
 			Help: "Reports the broker acknowledged that still await the center's acknowledgement (mqtt.ack_topic)."},
 			func() float64 { return float64(ca.AwaitingCenter()) }))
 		if !strings.HasPrefix(cfg.MQTT.AckTopic, "cmd/") { // cmd/+ already carries it
-			if err := d.pub.Subscribe(cfg.MQTT.AckTopic, func(_ string, p []byte) { d.handleReceived(p) }); err != nil {
+			if err := d.pub.SubscribeIntake(cfg.MQTT.AckTopic, intake); err != nil {
 				return fmt.Errorf("daemon: center acknowledgements: %w", err)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"github.com/hallguard/hallguard/mqtt/command"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -29,7 +30,7 @@ type bench struct {
 	dir                  string
 	keep                 bool
 	res                  *result
-	key                  []byte
+	key                  command.HMAC
 	mq                   *mosquitto
 	loadRSS              []rssNote
 	async                []asyncResult
@@ -167,7 +168,7 @@ func (b *bench) setup() error {
 	if err != nil {
 		return err
 	}
-	b.key = bytes.TrimSpace(kb)
+	b.key = command.HMAC(bytes.TrimSpace(kb))
 	if b.dir, err = os.MkdirTemp("", "hallguard-bench-"); err != nil {
 		return err
 	}
