@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -202,6 +203,14 @@ func (ci *commandIntake) Refuse(topic string, payload []byte, err error) {
 	if !ci.limiter.take(d.clk.Now()) {
 		ci.limited.Add(1)
 		return
+	}
+	if r.id == "" { // a payload refused before its id was read: the first object's id, for the center's correlation
+		var first struct {
+			ID string `json:"id"`
+		}
+		if json.NewDecoder(bytes.NewReader(payload)).Decode(&first) == nil && len(first.ID) <= 128 {
+			r.id = first.ID
+		}
 	}
 	sum := sha256.Sum256(payload)
 	d.rec.add("command_rejected", "", "", false, map[string]any{"verb": r.label, "reason": command.Reason(r.err),
