@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hallguard/hallguard/daemon/config"
 	"github.com/hallguard/hallguard/daemon/engine"
 	"github.com/hallguard/hallguard/daemon/journal"
 	"github.com/hallguard/hallguard/mqtt"
@@ -86,7 +87,23 @@ func newVerifier(d *Daemon) (*command.Verifier, error) {
 		}
 		v.Checker = c
 	}
+	d.keyDigest = keyDigest(d.cfg)
 	return v, nil
+}
+
+// keyDigest is the SHA-256 of cfg's command key file, "" without one or
+// when it cannot be read. The key is read once, at start: a reload that
+// finds other contents needs a restart (reload.go).
+func keyDigest(cfg *config.Config) string {
+	if cfg.Commands.Auth == "none" {
+		return ""
+	}
+	b, err := os.ReadFile(cfg.Path(cfg.Commands.KeyFile))
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // rememberNonces feeds the verifier the nonces of the commands the journal

@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -163,4 +164,27 @@ func TestPasswordFileIsRelativeToTheConfig(t *testing.T) {
 		`mqtt: {broker: embedded, listen: "127.0.0.1:0", username: t-hall, password_file: mqtt-password}`, 1) +
 		"state_dir: " + filepath.Join(dir, "state") + "\nplaybooks_dir: " + playbooksDir(t) + "\n"
 	runYAML(t, dir, yaml) // fails unless the file is found next to the config
+}
+
+// TestReloadWithANewKeyNeedsRestart: a key rotated in place (same path,
+// new contents) is not taken by a reload, so the reload must say so rather
+// than answer ok while the old key keeps checking commands.
+func TestReloadWithANewKeyNeedsRestart(t *testing.T) {
+	dir := t.TempDir()
+	keyPath := filepath.Join(dir, "command.key")
+	if err := os.WriteFile(keyPath, []byte("a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yaml := strings.Replace(hallYAML, "commands: {auth: none}", "commands: {auth: hmac, key_file: command.key}", 1) +
+		"state_dir: " + filepath.Join(dir, "state") + "\nplaybooks_dir: " + playbooksDir(t) + "\n"
+	r := runYAML(t, dir, yaml)
+	if err := r.d.Reload(); err != nil {
+		t.Fatalf("reload of the same config: %v", err)
+	}
+	if err := os.WriteFile(keyPath, []byte("ffffffffffffffffffffffffffffffff00000000000000000000000000000000"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.d.Reload(); !errors.Is(err, daemon.ErrNeedsRestart) {
+		t.Fatalf("reload after the key changed: %v, want ErrNeedsRestart", err)
+	}
 }

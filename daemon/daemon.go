@@ -81,9 +81,11 @@ type Daemon struct {
 	outputs  map[string]devices.Output
 	act      *actuator
 	verifier *command.Verifier
-	store    *journal.Store
-	rec      *recorder
-	adjust   func(*config.Config)
+	// keyDigest is the SHA-256 of the command key file read at start.
+	keyDigest string
+	store     *journal.Store
+	rec       *recorder
+	adjust    func(*config.Config)
 	// centerAcks is set when mqtt.ack_topic asks for end-to-end delivery.
 	centerAcks *mqtt.CenterAckQueue
 	reloads    *reloadMetrics
