@@ -115,32 +115,35 @@ func (d *Daemon) rememberNonces() int {
 	if n := d.store.Stats().Records; n > 50000 {
 		from = n - 50000
 	}
+	// One pass over the journal's tail: this runs before the daemon is
+	// ready, and before commands are subscribed.
+	recs, err := d.store.List(journal.Filter{Since: since, From: from})
+	if err != nil {
+		d.log.Error("command nonces not read back from the journal", "err", err)
+		return 0
+	}
 	n := 0
-	for _, kind := range []string{"command", "command_rejected"} {
-		recs, err := d.store.List(journal.Filter{Kind: kind, Since: since, From: from})
-		if err != nil {
-			d.log.Error("command nonces not read back from the journal", "err", err)
+	for _, r := range recs {
+		if r.Kind != "command" && r.Kind != "command_rejected" && r.Kind != "delivered" {
 			continue
 		}
-		for _, r := range recs {
-			var rec struct {
-				Nonce   string          `json:"nonce"`
-				TS      time.Time       `json:"ts"`
-				Payload json.RawMessage `json:"payload"` // records before nonce and ts were kept apart
+		var rec struct {
+			Nonce   string          `json:"nonce"`
+			TS      time.Time       `json:"ts"`
+			Payload json.RawMessage `json:"payload"` // records before nonce and ts were kept apart
+		}
+		if json.Unmarshal(r.Data, &rec) != nil {
+			continue
+		}
+		if rec.Nonce == "" && len(rec.Payload) > 0 {
+			var m command.Message
+			if json.Unmarshal(rec.Payload, &m) == nil {
+				rec.Nonce, rec.TS = m.Nonce, m.TS
 			}
-			if json.Unmarshal(r.Data, &rec) != nil {
-				continue
-			}
-			if rec.Nonce == "" && len(rec.Payload) > 0 {
-				var m command.Message
-				if json.Unmarshal(rec.Payload, &m) == nil {
-					rec.Nonce, rec.TS = m.Nonce, m.TS
-				}
-			}
-			if rec.Nonce != "" {
-				d.verifier.Remember(rec.Nonce, rec.TS)
-				n++
-			}
+		}
+		if rec.Nonce != "" {
+			d.verifier.Remember(rec.Nonce, rec.TS)
+			n++
 		}
 	}
 	return n
