@@ -162,7 +162,7 @@ func (b *bench) setup() error {
 	if _, err := mosquittoPath(); err != nil {
 		return err
 	}
-	// The key file as daemon.ReadKey reads it (not imported: the harness's
+	// The key file as daemon.ReadSigner reads it (not imported: the harness's
 	// own binary stays a bare paho client, the baseline of the footprint).
 	kb, err := os.ReadFile(filepath.Join(b.root, "configs", "demo-command.key"))
 	if err != nil {
