@@ -236,6 +236,7 @@ var invalidConfigs = []struct {
 	{"invalid-password-file-absent.yaml", `testdata/invalid-password-file-absent.yaml:10: mqtt.password_file: testdata/no-such-password does not exist`},
 	{"invalid-tls-ca-file-absent.yaml", `testdata/invalid-tls-ca-file-absent.yaml:9: mqtt.tls.ca_file: testdata/no-such-ca.pem does not exist`},
 	{"invalid-state-dir-mode.yaml", `testdata/invalid-state-dir-mode.yaml:6: state_dir: testdata/state-group-readable has mode 0750: the journal's folder must be the daemon's alone (chmod 700)`},
+	{"invalid-commands-public-key-writable.yaml", `testdata/invalid-commands-public-key-writable.yaml:7: commands.key_file: testdata/writable.pub has mode 0662: others could replace the center's key (chmod 644)`},
 	{"invalid-several-documents.yaml", `testdata/invalid-several-documents.yaml:8: a config is one YAML document; a second one starts here`},
 
 	// Playbooks and what they refer to. The role error is in the playbook's
@@ -273,6 +274,7 @@ func TestMain(m *testing.M) {
 	for f, mode := range map[string]os.FileMode{
 		"testdata/command.key": 0o600, "testdata/short.key": 0o600, "testdata/demo-command.key": 0o600,
 		"testdata/tls/hall-07.key": 0o600, "testdata/group-readable.key": 0o640,
+		"testdata/center.pub": 0o644, "testdata/writable.pub": 0o662,
 	} {
 		if err := os.Chmod(f, mode); err != nil {
 			panic(err)
@@ -297,6 +299,18 @@ func TestCarelessConfigWarns(t *testing.T) {
 	want := `testdata/careless-sim.yaml:6: commands.key_file: testdata/group-readable.key has mode 0640: a secret must be the owner's alone (chmod 600)`
 	if got := c.Warnings.Error(); got != want {
 		t.Errorf("warnings:\n got: %s\nwant: %s", got, want)
+	}
+}
+
+// TestEd25519ConfigLoads: a real hall holding only the center's public
+// key (readable by all: it is not a secret).
+func TestEd25519ConfigLoads(t *testing.T) {
+	c, err := config.Load("testdata/ed25519.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Commands.Auth != "ed25519" || len(c.Warnings) != 0 {
+		t.Errorf("auth %q, warnings %v", c.Commands.Auth, c.Warnings)
 	}
 }
 
