@@ -311,6 +311,7 @@ type Verifier struct {
 
 	mu     sync.Mutex
 	nonces map[string]time.Time
+	swept  time.Time // when nonces were last swept
 }
 
 func (v *Verifier) window() time.Duration {
@@ -397,10 +398,13 @@ func (v *Verifier) Verify(verb, topic string, payload []byte) (Message, error) {
 	if v.nonces == nil {
 		v.nonces = map[string]time.Time{}
 	}
-	for n, t := range v.nonces { // forget nonces once their ts can no longer pass
-		if now.Sub(t) > 2*window {
-			delete(v.nonces, n)
+	if now.Sub(v.swept) >= window { // forget nonces once their ts can no longer pass, at most once a window
+		for n, t := range v.nonces {
+			if now.Sub(t) > 2*window {
+				delete(v.nonces, n)
+			}
 		}
+		v.swept = now
 	}
 	if _, seen := v.nonces[m.Nonce]; seen {
 		return m, fmt.Errorf("%w: nonce %s already used", ErrReplay, m.Nonce)
