@@ -167,9 +167,15 @@ func TestSecurityJunkFloodKeepsValidCommands(t *testing.T) {
 		t.Fatal(tok.Error())
 	}
 	defer attacker.Disconnect(50)
+	alerts := subscribe(t, d.mqtt, secRoot+"/alerts/robbery")
 	const junk, valid = 6000, 10
 	var last paho.Token
+	var pressed time.Time
 	for i := 0; i < junk; i++ {
+		if i == junk/2 { // an alarm in the middle of the flood must still be reported
+			pressed = time.Now()
+			d.sim("press", "panic-teller-1")
+		}
 		p := fmt.Sprintf(`{"id":"junk-%d","by":"attacker","incident":"x","nonce":"%d","sig":"%064d"}`, i, i, i)
 		if i%3 == 0 {
 			p = strings.Repeat("\x00junk", 50)
@@ -183,6 +189,7 @@ func TestSecurityJunkFloodKeepsValidCommands(t *testing.T) {
 		}
 	}
 	last.WaitTimeout(60 * time.Second)
+	alarm := alerts.wait(t, 30*time.Second, func(m message) bool { return true })
 	ok := 0
 	waitFor(t, 60*time.Second, func() bool {
 		ok = 0
@@ -207,7 +214,8 @@ func TestSecurityJunkFloodKeepsValidCommands(t *testing.T) {
 		t.Errorf("hallguard_commands_dropped_total{reason=\"rate_limit\"} = %q: the junk past the rate limit is not counted", dropped)
 	}
 	attack(t, fmt.Sprintf("%d junk messages on cmd/ around %d signed commands", junk, valid),
-		fmt.Sprintf("%d/%d signed carried out; journal +%.0f bytes; unjournalled rejections counted: %s rate_limit, %s backlog", ok, valid, b1-b0, dropped, backlog))
+		fmt.Sprintf("%d/%d signed carried out; robbery pressed mid-flood reported after %.0f ms; journal +%.0f bytes; unjournalled rejections counted: %s rate_limit, %s backlog",
+			ok, valid, float64(alarm.At.Sub(pressed).Microseconds())/1000, b1-b0, dropped, backlog))
 }
 
 // TestSecurityIncidentFieldOverride: a signed resolve whose object says
