@@ -88,9 +88,11 @@ type Daemon struct {
 	outputs  map[string]devices.Output
 	act      *actuator
 	verifier *command.Verifier
-	store    *journal.Store
-	rec      *recorder
-	adjust   func(*config.Config)
+	// keyDigest is the SHA-256 of the command key file read at start.
+	keyDigest string
+	store     *journal.Store
+	rec       *recorder
+	adjust    func(*config.Config)
 	// centerAcks is set when mqtt.ack_topic asks for end-to-end delivery.
 	centerAcks *mqtt.CenterAckQueue
 	reloads    *reloadMetrics
@@ -210,8 +212,13 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
+	// The journal's folder is the daemon's alone (hallguard check refuses
+	// one the group or others can enter, README: Config reference).
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("daemon: state directory: %w", err)
+	}
+	for _, w := range cfg.Warnings {
+		d.log.Warn("careless config", "warning", w.Error())
 	}
 	d.metrics = NewMetrics(cfg)
 	d.reloads = newReloadMetrics(d.metrics.Registry)
@@ -241,6 +248,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 
 	// MQTT first, so the first report has somewhere to go.
 	mc := cfg.MQTT // the publisher's copy: the embedded broker's real address
+	// Files named in the config are taken from the config's folder, as
+	// commands.key_file is.
+	mc.TLS.CAFile, mc.TLS.CertFile, mc.TLS.KeyFile = cfg.Path(mc.TLS.CAFile), cfg.Path(mc.TLS.CertFile), cfg.Path(mc.TLS.KeyFile)
 	password := ""
 	if mc.Broker == "embedded" {
 		auth, pw, err := d.brokerAuth(cfg)
@@ -255,7 +265,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 		mc.Username, password = BrokerUser, pw
 		d.log.Info("embedded MQTT broker listening", "addr", d.broker.Addr(), "password_file", BrokerPasswordFile(cfg))
 	} else if cfg.MQTT.PasswordFile != "" {
-		b, err := os.ReadFile(cfg.MQTT.PasswordFile)
+		b, err := os.ReadFile(cfg.Path(cfg.MQTT.PasswordFile))
 		if err != nil {
 			return fmt.Errorf("daemon: mqtt password_file: %w", err)
 		}
@@ -288,6 +298,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 		return fmt.Errorf("daemon: %w", err)
 	}
 	d.attachConditions()
+	if cfg.Backend == "sim" {
+		// A simulated hall watches no real button: the center must know
+		// that nothing here can raise an alarm.
+		d.daemonCondition(engine.ClassTrouble, "simulated_backend", true, "backend sim: no real inputs are watched")
+	}
 	defer func() {
 		fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer fcancel()
@@ -386,7 +401,12 @@ started:
 			}
 		}()
 	}
-	if err := d.pub.Subscribe("cmd/+", d.handleCommand); err != nil {
+	if n := d.rememberNonces(); n > 0 {
+		d.log.Info("command nonces read back from the journal", "nonces", n)
+	}
+	intake := &commandIntake{d: d, limiter: newTokenBucket(rejectRate, rejectBurst)}
+	d.metrics.Registry.MustRegister(newDroppedCollector(d.pub, intake))
+	if err := d.pub.SubscribeIntake("cmd/+", intake); err != nil {
 		return fmt.Errorf("daemon: commands: %w", err)
 	}
 	if t := cfg.CCTV.ReplyTopic; t != "" {
@@ -401,7 +421,7 @@ started:
 			Help: "Reports the broker acknowledged that still await the center's acknowledgement (mqtt.ack_topic)."},
 			func() float64 { return float64(ca.AwaitingCenter()) }))
 		if !strings.HasPrefix(cfg.MQTT.AckTopic, "cmd/") { // cmd/+ already carries it
-			if err := d.pub.Subscribe(cfg.MQTT.AckTopic, func(_ string, p []byte) { d.handleReceived(p) }); err != nil {
+			if err := d.pub.SubscribeIntake(cfg.MQTT.AckTopic, intake); err != nil {
 				return fmt.Errorf("daemon: center acknowledgements: %w", err)
 			}
 		}

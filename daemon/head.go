@@ -3,10 +3,12 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/hallguard/hallguard/daemon/config"
 	"github.com/hallguard/hallguard/daemon/journal"
+	"github.com/hallguard/hallguard/mqtt/command"
 )
 
 // HeadKey is the key that signs the journal's head messages (issue #12 §5):
@@ -22,7 +24,11 @@ func HeadKey(cfg *config.Config) (journal.HeadKey, error) {
 		}
 		return k, nil
 	case cfg.Commands.Auth == "hmac":
-		key, err := ReadKey(cfg.Path(cfg.Commands.KeyFile))
+		b, err := os.ReadFile(cfg.Path(cfg.Commands.KeyFile))
+		if err != nil {
+			return journal.HeadKey{}, fmt.Errorf("commands.key_file (signs journal/head): %w", err)
+		}
+		key, err := command.ParseHMAC(b)
 		if err != nil {
 			return journal.HeadKey{}, fmt.Errorf("commands.key_file (signs journal/head): %w", err)
 		}

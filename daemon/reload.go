@@ -53,7 +53,10 @@ func (d *Daemon) Reload() error {
 	result := "ok"
 	if err != nil {
 		result = "invalid"
-	} else if diff := restartOnly(d.cfg, next); len(diff) > 0 {
+	} else if diff := restartOnly(d.cfg, next); len(diff) > 0 || keyDigest(next) != d.keyDigest {
+		if keyDigest(next) != d.keyDigest {
+			diff = append(diff, "the command key in commands.key_file")
+		}
 		result = "needs_restart"
 		err = fmt.Errorf("%s: %w: %s changed", path, ErrNeedsRestart, strings.Join(diff, ", "))
 	}

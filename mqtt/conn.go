@@ -301,6 +301,7 @@ func (p *Publisher) clientOptions() *paho.ClientOptions {
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
 		SetOrderMatters(true).
+		SetAutoAckDisabled(true). // an admitted command is acknowledged once handled (SubscribeIntake)
 		SetKeepAlive(p.net.keepalive).
 		SetPingTimeout(p.net.writeTimeout).
 		SetConnectTimeout(p.net.connectTimeout).
@@ -338,33 +339,82 @@ func wait(tok paho.Token, d time.Duration) error {
 	return tok.Error()
 }
 
-// Subscribe subscribes to filter, given relative to the hall's root ("cmd/+"
-// is <prefix>/<hall>/cmd/+), at QoS 1, now if connected and again on every
-// connection (a clean session forgets subscriptions). handler gets the topic
-// relative to the root and the payload. Handlers run one at a time on one
-// goroutine, in arrival order; when they lag 256 messages behind, messages
-// are dropped and counted (Counters). Retained messages are ignored: a
-// command acts when it is sent, never again from the broker's store.
+// Intake is how a subscription's messages are taken in, in two stages, so
+// that junk can never crowd out a command that checks out (§4.3: the
+// center's resolve of a robbery must not be lost to a flood on cmd/).
+type Intake interface {
+	// Admit runs for every message, on the connection's receiving
+	// goroutine, before anything is queued: it must be quick and must
+	// never block or publish (the PUBACKs of reports are read by the same
+	// goroutine). It returns what Handle gets, or an error to refuse the
+	// message.
+	Admit(topic string, payload []byte) (any, error)
+	// Handle runs for each admitted message, one at a time in arrival
+	// order, on the handler goroutine. The broker gets the message's
+	// PUBACK only when Handle returns.
+	Handle(topic string, admitted any)
+	// Refuse runs for each refused message, in order, on a goroutine of
+	// its own. A refused message is acknowledged to the broker at once.
+	// When more than refusedBacklog refusals wait, the newest are dropped
+	// and counted (Counters.DroppedCommands), never the admitted ones.
+	Refuse(topic string, payload []byte, err error)
+}
+
+// refusedBacklog bounds the refusals waiting for Intake.Refuse;
+// maxAdmitted bounds the admitted messages waiting for Intake.Handle (an
+// admitted command is signed and fresh, so only the key holder can fill
+// it; past it, messages are refused with ErrOverload).
+const (
+	refusedBacklog = 256
+	maxAdmitted    = 10000
+)
+
+// ErrOverload is given to Intake.Refuse for a message admitted while
+// maxAdmitted others waited.
+var ErrOverload = errors.New("mqtt: too many admitted messages waiting")
+
+// plainIntake admits every message for a handler (Subscribe).
+type plainIntake func(topic string, payload []byte)
+
+func (h plainIntake) Admit(_ string, payload []byte) (any, error) { return bytes.Clone(payload), nil }
+func (h plainIntake) Handle(topic string, v any)                  { h(topic, v.([]byte)) }
+func (h plainIntake) Refuse(string, []byte, error)                {}
+
+// Subscribe subscribes handler to filter (SubscribeIntake with an intake
+// that admits everything, one at a time in arrival order).
 func (p *Publisher) Subscribe(filter string, handler func(topic string, payload []byte)) error {
-	if handler == nil || filter == "" {
-		return fmt.Errorf("mqtt: subscribe %q: empty filter or nil handler: %w", filter, ErrConfig)
+	if handler == nil {
+		return fmt.Errorf("mqtt: subscribe %q: nil handler: %w", filter, ErrConfig)
+	}
+	return p.SubscribeIntake(filter, plainIntake(handler))
+}
+
+// SubscribeIntake subscribes to filter, given relative to the hall's root
+// ("cmd/+" is <prefix>/<hall>/cmd/+), at QoS 1, now if connected and again
+// on every connection (a clean session forgets subscriptions). The intake
+// gets the topic relative to the root. Retained messages are acknowledged
+// and ignored: a command acts when it is sent, never again from the
+// broker's store.
+func (p *Publisher) SubscribeIntake(filter string, in Intake) error {
+	if in == nil || filter == "" {
+		return fmt.Errorf("mqtt: subscribe %q: empty filter or nil intake: %w", filter, ErrConfig)
 	}
 	p.mu.Lock()
 	if p.closed.Load() {
 		p.mu.Unlock()
 		return ErrClosed
 	}
-	p.subs[filter] = handler
+	p.subs[filter] = in
 	s := p.sess
 	p.mu.Unlock()
 	if s == nil || s.ended() {
 		return nil
 	}
-	return p.subscribe(s, filter, handler)
+	return p.subscribe(s, filter, in)
 }
 
-func (p *Publisher) subscribe(s *session, filter string, h func(string, []byte)) error {
-	return p.awaitSubscribe(p.issueSubscribe(s, filter, h))
+func (p *Publisher) subscribe(s *session, filter string, in Intake) error {
+	return p.awaitSubscribe(p.issueSubscribe(s, filter, in))
 }
 
 type subscription struct {
@@ -374,18 +424,26 @@ type subscription struct {
 
 // issueSubscribe sends the SUBSCRIBE for filter without waiting for the
 // SUBACK.
-func (p *Publisher) issueSubscribe(s *session, filter string, h func(string, []byte)) subscription {
+func (p *Publisher) issueSubscribe(s *session, filter string, in Intake) subscription {
 	full := p.topics.Under(filter)
 	tok := s.client.Subscribe(full, 1, func(_ paho.Client, m paho.Message) {
 		if m.Retained() {
+			m.Ack()
 			return
 		}
 		rel, _ := p.topics.Rel(m.Topic())
+		v, err := in.Admit(rel, m.Payload())
+		if err == nil && !p.admit(admitted{in: in, topic: rel, v: v, ack: m.Ack}) {
+			err = ErrOverload
+		}
+		if err == nil {
+			return // acknowledged once handled
+		}
+		m.Ack()
 		select {
-		case p.cmds <- command{h: h, topic: rel, payload: bytes.Clone(m.Payload())}:
+		case p.refused <- refusal{in: in, topic: rel, payload: bytes.Clone(m.Payload()), err: err}:
 		default:
 			p.droppedCommands.Add(1)
-			p.log.Error("command dropped: handlers lag behind", "topic", rel)
 		}
 	})
 	return subscription{full, tok}
@@ -406,18 +464,64 @@ func (p *Publisher) awaitSubscribe(sub subscription) error {
 	return nil
 }
 
-type command struct {
-	h       func(string, []byte)
+type admitted struct {
+	in    Intake
+	topic string
+	v     any
+	ack   func()
+}
+
+type refusal struct {
+	in      Intake
 	topic   string
 	payload []byte
+	err     error
+}
+
+// admit queues a for the handler goroutine; false when maxAdmitted wait.
+func (p *Publisher) admit(a admitted) bool {
+	p.admMu.Lock()
+	if len(p.adm) >= maxAdmitted {
+		p.admMu.Unlock()
+		return false
+	}
+	p.adm = append(p.adm, a)
+	p.admMu.Unlock()
+	select {
+	case p.admWake <- struct{}{}:
+	default:
+	}
+	return true
 }
 
 func (p *Publisher) commandLoop() {
 	defer p.workers.Done()
 	for {
+		p.admMu.Lock()
+		batch := p.adm
+		p.adm = nil
+		p.admMu.Unlock()
+		for _, a := range batch {
+			a.in.Handle(a.topic, a.v)
+			a.ack()
+		}
+		if len(batch) > 0 {
+			continue
+		}
 		select {
-		case c := <-p.cmds:
-			c.h(c.topic, c.payload)
+		case <-p.admWake:
+		case <-p.stopWork:
+			return
+		}
+	}
+}
+
+func (p *Publisher) refuseLoop() {
+	defer p.workers.Done()
+	for {
+		select {
+		case r := <-p.refused:
+			r.in.Refuse(r.topic, r.payload, r.err)
 		case <-p.stopWork:
 			return
 		}

@@ -84,8 +84,9 @@ type Counters struct {
 	// more than 1024 piled up while disconnected (the retained conditions
 	// array stays exact).
 	DroppedEvents uint64
-	// DroppedCommands: commands dropped because the Subscribe handlers
-	// lagged 256 messages behind.
+	// DroppedCommands: refused messages (junk on cmd/) dropped unanswered
+	// because more than refusedBacklog refusals waited. An admitted
+	// command is never dropped.
 	DroppedCommands uint64
 }
 
@@ -122,12 +123,15 @@ type Publisher struct {
 	wakeSend  chan struct{} // a report was queued
 	wakeState chan struct{} // state changed
 	acked     chan struct{} // a report was acknowledged (Close's flush waits on it)
-	cmds      chan command
+	refused   chan refusal  // refused messages for Intake.Refuse
+	admMu     sync.Mutex
+	adm       []admitted    // admitted messages for Intake.Handle
+	admWake   chan struct{} // something was admitted
 
 	mu          sync.Mutex
 	sess        *session      // the live connection, nil between connections
 	sessChanged chan struct{} // closed and replaced whenever sess changes
-	subs        map[string]func(topic string, payload []byte)
+	subs        map[string]Intake
 	started     bool
 	closed      atomic.Bool
 
@@ -166,9 +170,10 @@ func New(cfg config.MQTT, hall config.Hall, opts Options) (*Publisher, error) {
 		wakeSend:    make(chan struct{}, 1),
 		wakeState:   make(chan struct{}, 1),
 		acked:       make(chan struct{}, 1),
-		cmds:        make(chan command, 256),
+		refused:     make(chan refusal, refusedBacklog),
+		admWake:     make(chan struct{}, 1),
 		sessChanged: make(chan struct{}),
-		subs:        map[string]func(string, []byte){},
+		subs:        map[string]Intake{},
 		stopWork:    make(chan struct{}),
 		stopConn:    make(chan struct{}),
 		superDone:   make(chan struct{}),
@@ -215,10 +220,11 @@ func (p *Publisher) Start(ctx context.Context) error {
 		return errors.New("mqtt: start: already started")
 	}
 	p.started = true
-	p.workers.Add(3)
+	p.workers.Add(4)
 	go p.sendLoop()
 	go p.stateLoop()
 	go p.commandLoop()
+	go p.refuseLoop()
 	go p.supervise()
 	if n, ok := p.queue.(Notifier); ok {
 		p.workers.Add(1)
@@ -385,7 +391,7 @@ func (p *Publisher) begin(s *session) {
 	p.sess = s
 	close(p.sessChanged)
 	p.sessChanged = make(chan struct{})
-	late := map[string]func(string, []byte){}
+	late := map[string]Intake{}
 	for f, h := range p.subs {
 		if _, ok := todo[f]; !ok {
 			late[f] = h

@@ -55,7 +55,7 @@ func TestCenterAcknowledgement(t *testing.T) {
 	// The center acknowledges both: no more resends.
 	for i, id := range []string{r.ID, r.Incident + ".v2"} {
 		cid := fmt.Sprintf("rcv-%d", i)
-		p, err := command.Sign(demoKey(t), "received", command.Message{ID: cid, By: "center", Report: id}, time.Now())
+		p, err := command.Sign(demoKey(t), "demo-hall", "hallguard/demo-hall/cmd/received", command.Message{ID: cid, By: "center", Report: id}, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

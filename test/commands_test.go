@@ -24,9 +24,10 @@ type reply struct {
 	ID, Verb, Incident, Result, Reason string
 }
 
-func demoKey(t *testing.T) []byte {
+// demoKey is the demo hall's HMAC key (configs/demo-command.key).
+func demoKey(t *testing.T) command.Signer {
 	t.Helper()
-	k, err := daemon.ReadKey(filepath.Join(repoRoot(t), "configs", "demo-command.key"))
+	k, err := daemon.ReadSigner(filepath.Join(repoRoot(t), "configs", "demo-command.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func TestCommandsAreVerifiedAnsweredAndCounted(t *testing.T) {
 	inc := rep.Incident
 
 	sign := func(verb string, msg command.Message, at time.Time) []byte {
-		p, err := command.Sign(key, verb, msg, at)
+		p, err := command.Sign(key, "demo-hall", root+"/cmd/"+verb, msg, at)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -231,7 +232,7 @@ type presser struct {
 	t    *testing.T
 	d    *daemonProc
 	sub  *subscriber
-	key  []byte
+	key  command.Signer
 	sock string
 	root string
 	seen map[string]bool
@@ -265,7 +266,7 @@ func (p *presser) press(i int) time.Duration {
 	if _, err := sim.Send(p.sock, "release panic-teller-1"); err != nil {
 		t.Fatal(err)
 	}
-	pl, _ := command.Sign(p.key, "resolve", command.Message{ID: fmt.Sprintf("res-%d", i), Incident: r.Incident, By: "center"}, time.Now())
+	pl, _ := command.Sign(p.key, "demo-hall", p.root+"/cmd/resolve", command.Message{ID: fmt.Sprintf("res-%d", i), Incident: r.Incident, By: "center"}, time.Now())
 	if tok := p.sub.c.Publish(p.root+"/cmd/resolve", 1, false, pl); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}

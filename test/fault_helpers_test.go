@@ -764,7 +764,7 @@ func (col *faultCollector) snapshot() ([]faultArrival, []string) {
 
 type faultCommander struct {
 	c       paho.Client
-	key     []byte
+	key     command.Signer
 	n       atomic.Int64
 	mu      sync.Mutex
 	wait    map[string]chan reply
@@ -818,7 +818,7 @@ func (fc *faultCommander) send(verb string, m command.Message, d time.Duration) 
 	if m.By == "" {
 		m.By = "center-op-fault"
 	}
-	p, err := command.Sign(fc.key, verb, m, time.Now())
+	p, err := command.Sign(fc.key, "demo-hall", faultRoot+"/cmd/"+verb, m, time.Now())
 	if err != nil {
 		panic(err)
 	}
@@ -853,7 +853,7 @@ func (fc *faultCommander) fire(verb string, m command.Message) string {
 	if m.By == "" {
 		m.By = "center-op-fault"
 	}
-	if p, err := command.Sign(fc.key, verb, m, time.Now()); err == nil {
+	if p, err := command.Sign(fc.key, "demo-hall", faultRoot+"/cmd/"+verb, m, time.Now()); err == nil {
 		fc.c.Publish(faultRoot+"/cmd/"+verb, 1, false, p).WaitTimeout(2 * time.Second)
 	}
 	return m.ID

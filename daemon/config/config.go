@@ -33,10 +33,12 @@ type Config struct {
 	// Set by Load, not by YAML.
 	File      string      `yaml:"-"`
 	Playbooks []*Playbook `yaml:"-"`
-	// Warnings are the careless parts of a valid config (warn.go), each
-	// with its file, line and field. `hallguard check` prints them, `check
-	// -strict` refuses the config for them, and `run` logs them.
+	// Warnings are the careless parts of a valid config (warn.go,
+	// filecheck.go), each with its file, line and field. `hallguard check`
+	// prints them, `check -strict` refuses the config for them, and `run`
+	// logs them.
 	Warnings Errors `yaml:"-"`
+	pos      positions
 	digest   [32]byte
 }
 
@@ -207,12 +209,14 @@ type TLS struct {
 // Commands configures commands from the center and staff on MQTT
 // cmd/<verb> topics.
 type Commands struct {
-	// Auth is hmac (every command carries an HMAC-SHA256 under the key in
-	// KeyFile; only such commands count as authenticated, and only those
-	// may resolve a robbery) or none (unsigned commands accepted as
-	// unauthenticated).
+	// Auth is ed25519 (every command carries an Ed25519 signature by the
+	// center, checked with the public key in KeyFile), hmac (an
+	// HMAC-SHA256 under this hall's shared key in KeyFile) or none
+	// (unsigned commands accepted as unauthenticated; backend sim only).
+	// Only authenticated commands may resolve a robbery (§4.3).
 	Auth string `yaml:"auth"`
-	// KeyFile holds the shared key; a relative path is taken from the
+	// KeyFile holds the center's public key (ed25519, PEM) or the shared
+	// key (hmac, at least 32 bytes); a relative path is taken from the
 	// config file's folder. Compatible with systemd LoadCredential.
 	KeyFile string `yaml:"key_file"`
 	// Window is how far a command's timestamp may be from the hall's clock.

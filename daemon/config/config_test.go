@@ -51,7 +51,7 @@ func TestGoodConfig(t *testing.T) {
 		{"queue.daily_reset", c.Queue.DailyReset, "02:30"},
 		{"mqtt.broker", c.MQTT.Broker, "ssl://center.example:8883"},
 		{"mqtt.listen (external broker: none)", c.MQTT.Listen, ""},
-		{"mqtt.tls.key_file", c.MQTT.TLS.KeyFile, "/etc/hallguard/tls/hall-07.key"},
+		{"mqtt.tls.key_file", c.MQTT.TLS.KeyFile, "tls/hall-07.key"},
 		{"mqtt.max_reconnect", c.MQTT.MaxReconnect.D(), 2 * time.Minute},
 		{"roles", len(c.Roles), 3},
 		{"commands.key_file", c.Commands.KeyFile, "/run/credentials/hallguard.service/command-key"},
@@ -242,7 +242,7 @@ var invalidConfigs = []struct {
 	// a robbery, §4.3).
 	{"invalid-commands-key-file-missing.yaml", `testdata/invalid-commands-key-file-missing.yaml:6: commands.key_file: required with auth: hmac (the shared key for command signatures)`},
 	{"invalid-commands-key-file-unused.yaml", `testdata/invalid-commands-key-file-unused.yaml:8: commands.key_file: auth is none: the key file would be ignored`},
-	{"invalid-commands-auth.yaml", `testdata/invalid-commands-auth.yaml:7: commands.auth: unknown auth "password" (want hmac or none)`},
+	{"invalid-commands-auth.yaml", `testdata/invalid-commands-auth.yaml:7: commands.auth: unknown auth "password" (want ed25519, hmac or none)`},
 	{"invalid-commands-window.yaml", `testdata/invalid-commands-window.yaml:8: commands.window: 2h0m0s is out of range (10s to 1h)`},
 	{"invalid-ack-topic.yaml", `testdata/invalid-ack-topic.yaml:8: mqtt.ack_topic: "center/+" must be a topic under the hall's root, without + or # (e.g. cmd/received)`},
 	{"invalid-ack-timeout.yaml", `testdata/invalid-ack-timeout.yaml:9: mqtt.ack_timeout: 1s is too short (at least 5s)`},
@@ -252,6 +252,21 @@ var invalidConfigs = []struct {
 	{"invalid-journal-outbox-retention.yaml", `testdata/invalid-journal-outbox-retention.yaml:8: journal.outbox_retention: 10m0s is too short (at least 1h)`},
 	{"invalid-journal-report-budget.yaml", `testdata/invalid-journal-report-budget.yaml:8: journal.report_budget: 5m0s is out of range (10ms to 10s; §3.2: reported without delay)`},
 	{"invalid-commands-max-payload.yaml", `testdata/invalid-commands-max-payload.yaml:8: commands.max_payload: 100 is out of range (512 to 1048576 bytes)`},
+
+	// Careless configs are refused, not run (issue #12 §6). The files the
+	// rules look at are made by TestMain with the modes they need.
+	{"invalid-broker-plain-credentials.yaml", `testdata/invalid-broker-plain-credentials.yaml:8: mqtt.broker: tcp://10.1.2.3:1883 is plain TCP to a host that is not loopback: the username and password would cross the network in clear (use ssl://)`},
+	{"invalid-commands-auth-none-real-backend.yaml", `testdata/invalid-commands-auth-none-real-backend.yaml:6: commands.auth: none accepts unsigned commands: allowed with backend sim only (a test bench), not gpiocdev`},
+	{"invalid-commands-key-file-absent.yaml", `testdata/invalid-commands-key-file-absent.yaml:7: commands.key_file: testdata/no-such.key does not exist`},
+	{"invalid-commands-key-file-mode.yaml", `testdata/invalid-commands-key-file-mode.yaml:6: commands.key_file: testdata/group-readable.key has mode 0640: a secret must be the owner's alone (chmod 600)`},
+	{"invalid-commands-key-short.yaml", `testdata/invalid-commands-key-short.yaml:7: commands.key_file: testdata/short.key: bad key: 31 bytes is too short (at least 32)`},
+	{"invalid-commands-demo-key.yaml", `testdata/invalid-commands-demo-key.yaml:6: commands.key_file: testdata/demo-command.key is the public demo key of the hallguard repository: make this hall's own with hallguard keygen`},
+	{"invalid-commands-ed25519-key.yaml", `testdata/invalid-commands-ed25519-key.yaml:8: commands.key_file: testdata/command.key: bad key: no PEM PUBLIC KEY block`},
+	{"invalid-password-file-absent.yaml", `testdata/invalid-password-file-absent.yaml:10: mqtt.password_file: testdata/no-such-password does not exist`},
+	{"invalid-tls-ca-file-absent.yaml", `testdata/invalid-tls-ca-file-absent.yaml:9: mqtt.tls.ca_file: testdata/no-such-ca.pem does not exist`},
+	{"invalid-state-dir-mode.yaml", `testdata/invalid-state-dir-mode.yaml:6: state_dir: testdata/state-group-readable has mode 0750: the journal's folder must be the daemon's alone (chmod 700)`},
+	{"invalid-commands-public-key-writable.yaml", `testdata/invalid-commands-public-key-writable.yaml:7: commands.key_file: testdata/writable.pub has mode 0662: others could replace the center's key (chmod 644)`},
+	{"invalid-several-documents.yaml", `testdata/invalid-several-documents.yaml:8: a config is one YAML document; a second one starts here`},
 
 	// Playbooks and what they refer to. The role error is in the playbook's
 	// file, at its line.
@@ -300,6 +315,97 @@ var invalidConfigs = []struct {
 	{"invalid-incidents-max-resolved.yaml", `testdata/invalid-incidents-max-resolved.yaml:8: incidents.max_resolved: 20000 is out of range (10 to 1000)`},
 	{"invalid-cctv-payload.yaml", `testdata/invalid-cctv-payload.yaml:9: cctv.payload: not a template: template: cctv:1: unclosed action`},
 	{"invalid-cctv-reply-topic.yaml", `testdata/invalid-cctv-reply-topic.yaml:9: cctv.reply_topic: "cctv/#" must be a topic under the hall's root, without + or #, other than cctv.topic (e.g. cctv/reply)`},
+}
+
+// TestMain gives the fixtures the modes git cannot record: secrets the
+// owner's alone, except the one that must look careless, and a state
+// folder the group can read.
+func TestMain(m *testing.M) {
+	for f, mode := range map[string]os.FileMode{
+		"testdata/command.key": 0o600, "testdata/short.key": 0o600, "testdata/demo-command.key": 0o600,
+		"testdata/tls/hall-07.key": 0o600, "testdata/group-readable.key": 0o640,
+		"testdata/center.pub": 0o644, "testdata/writable.pub": 0o662,
+	} {
+		if err := os.Chmod(f, mode); err != nil {
+			panic(err)
+		}
+	}
+	if err := os.MkdirAll("testdata/state-group-readable", 0o750); err != nil {
+		panic(err)
+	}
+	if err := os.Chmod("testdata/state-group-readable", 0o750); err != nil {
+		panic(err)
+	}
+	os.Exit(m.Run())
+}
+
+// TestCarelessConfigWarns: on a simulated hall (a demo or a test bench) a
+// key the group can read is a warning, not an error.
+func TestCarelessConfigWarns(t *testing.T) {
+	c, err := config.Load("testdata/careless-sim.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `testdata/careless-sim.yaml:6: commands.key_file: testdata/group-readable.key has mode 0640: a secret must be the owner's alone (chmod 600)`
+	if got := c.Warnings.Error(); got != want {
+		t.Errorf("warnings:\n got: %s\nwant: %s", got, want)
+	}
+}
+
+// TestEd25519ConfigLoads: a real hall holding only the center's public
+// key (readable by all: it is not a secret).
+func TestEd25519ConfigLoads(t *testing.T) {
+	c, err := config.Load("testdata/ed25519.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Commands.Auth != "ed25519" || len(c.Warnings) != 0 {
+		t.Errorf("auth %q, warnings %v", c.Commands.Auth, c.Warnings)
+	}
+}
+
+// TestConfigOverOneMiBIsRefused: a config is read whole; past 1 MiB it is
+// refused before it is parsed.
+func TestConfigOverOneMiBIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big.yaml")
+	data := []byte("# padding\n" + strings.Repeat("#"+strings.Repeat("x", 1023)+"\n", 1024))
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := config.Load(path)
+	want := path + ": 1049610 bytes is over the 1 MiB a config may hold"
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %s", err, want)
+	}
+}
+
+// TestErrorsNeverQuoteSecrets: given a key or password file as its config
+// (a slip of the installer's), check must not print the secret.
+func TestErrorsNeverQuoteSecrets(t *testing.T) {
+	dir := t.TempDir()
+	for name, secret := range map[string]string{
+		"hmac.key":      "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90\n",
+		"mqtt-password": "correct horse battery staple\n",
+		"two-lines.txt": "hunter2: and more\nsecond: line\n",
+		"ed25519.pem":   "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIHh0cmVtZWx5IHNlY3JldCBzZWVkIGJ5dGVzIGhlcmU=\n-----END PRIVATE KEY-----\n",
+	} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(secret), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := config.Load(path)
+		if err == nil {
+			t.Errorf("%s loaded as a config", name)
+			continue
+		}
+		for _, line := range strings.Split(strings.TrimSpace(secret), "\n") {
+			for _, word := range strings.Fields(strings.NewReplacer(":", " ", "-", " ").Replace(line)) {
+				if len(word) >= 6 && word != "PRIVATE" && strings.Contains(err.Error(), word) {
+					t.Errorf("%s: error quotes %q from the file:\n%v", name, word, err)
+				}
+			}
+		}
+	}
 }
 
 func TestInvalidConfigs(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -223,11 +224,28 @@ func parent(path string) string {
 var yamlLineRe = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
 // decodeStrict decodes data into v, rejecting unknown fields, and returns
-// the positions of every field for later errors.
+// the positions of every field for later errors. The file must hold one
+// YAML document, a mapping with at least one of v's fields: anything else
+// is refused without quoting it, for it may be a key or a password file
+// given by mistake.
 func decodeStrict(file string, data []byte, v any) (positions, Errors) {
 	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
+	docs := yaml.NewDecoder(bytes.NewReader(data))
+	if err := docs.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
 		return nil, Errors{yamlError(file, nil, err.Error())}
+	}
+	var second yaml.Node
+	if err := docs.Decode(&second); err == nil {
+		line := second.Line
+		if len(second.Content) > 0 {
+			line = second.Content[0].Line
+		}
+		return nil, Errors{{File: file, Line: line, Msg: "a config is one YAML document; a second one starts here"}}
+	}
+	if len(root.Content) == 1 {
+		if m := root.Content[0]; m.Kind != yaml.MappingNode || !anyField(m, reflect.TypeOf(v)) {
+			return nil, Errors{{File: file, Msg: "not a hallguard config (no YAML mapping of its fields): is this the right file?"}}
+		}
 	}
 	pos := positions{}
 	pos.walk(&root, "")
@@ -246,6 +264,28 @@ func decodeStrict(file string, data []byte, v any) (positions, Errors) {
 		return pos, es
 	}
 	return pos, Errors{yamlError(file, pos, err.Error())}
+}
+
+// anyField reports whether mapping m has at least one key that is a YAML
+// field of t (a pointer to a struct), or is empty.
+func anyField(m *yaml.Node, t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if len(m.Content) == 0 || t.Kind() != reflect.Struct {
+		return true
+	}
+	known := map[string]bool{}
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		known[name] = true
+	}
+	for i := 0; i < len(m.Content); i += 2 {
+		if known[m.Content[i].Value] {
+			return true
+		}
+	}
+	return false
 }
 
 func yamlError(file string, pos positions, msg string) FieldError {
@@ -277,12 +317,47 @@ func yamlError(file string, pos positions, msg string) FieldError {
 
 // Load reads, defaults and validates the config at path, and loads its
 // playbooks. A config that has any error is not returned.
+//
+// Load also checks the files the config names (filecheck.go): keys,
+// password and CA present, secrets and the state folder the daemon's alone.
+// What is careless but valid goes to the config's Warnings.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readConfig(path)
 	if err != nil {
 		return nil, Errors{{File: path, Msg: err.Error()}}
 	}
-	return Parse(path, data)
+	c, err := Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	if errs := c.checkFiles(); len(errs) > 0 {
+		return nil, errs
+	}
+	return c, nil
+}
+
+// MaxConfigSize is the most a config file may hold. A config is read whole
+// into memory; a larger one is refused unread.
+const MaxConfigSize = 1 << 20
+
+func readConfig(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxConfigSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxConfigSize {
+		size := int64(len(data))
+		if st, err := f.Stat(); err == nil {
+			size = st.Size()
+		}
+		return nil, fmt.Errorf("%d bytes is over the 1 MiB a config may hold", size)
+	}
+	return data, nil
 }
 
 // Parse is Load on data already read; path names it in errors and anchors
@@ -294,6 +369,7 @@ func Parse(path string, data []byte) (*Config, error) {
 		return nil, errs
 	}
 	c.File = path
+	c.pos = pos
 	c.digest = sha256.Sum256(data)
 	c.applyDefaults()
 	v := &validator{file: path, pos: pos}

@@ -325,6 +325,8 @@ func (c *Config) validate(v *validator) {
 			v.add("mqtt.broker", "%q is not embedded or a URL such as tcp://host:1883 or ssl://host:8883", m.Broker)
 		} else if !slices.Contains([]string{"tcp", "ssl", "tls", "mqtt", "mqtts"}, u.Scheme) {
 			v.add("mqtt.broker", "unsupported scheme %q (want tcp, ssl, tls, mqtt or mqtts)", u.Scheme)
+		} else if (u.Scheme == "tcp" || u.Scheme == "mqtt") && (m.Username != "" || m.PasswordFile != "") && !loopbackHost(u.Hostname()) {
+			v.add("mqtt.broker", "%s is plain TCP to a host that is not loopback: the username and password would cross the network in clear (use ssl://)", m.Broker)
 		}
 		if m.Listen != "" {
 			v.add("mqtt.listen", "only the embedded broker listens; remove it or set broker: embedded")
@@ -372,12 +374,20 @@ func (c *Config) validate(v *validator) {
 		if c.Commands.KeyFile == "" {
 			v.add("commands.key_file", "required with auth: hmac (the shared key for command signatures)")
 		}
+	case "ed25519":
+		if c.Commands.KeyFile == "" {
+			v.add("commands.key_file", "required with auth: ed25519 (the center's public key, PEM)")
+		}
 	case "none":
 		if c.Commands.KeyFile != "" {
 			v.add("commands.key_file", "auth is none: the key file would be ignored")
+		} else if c.Backend != "sim" && slices.Contains(backends, c.Backend) {
+			// Unsigned commands could resolve anything but a robbery or a
+			// fire from anywhere on the network: a test bench only.
+			v.add("commands.auth", "none accepts unsigned commands: allowed with backend sim only (a test bench), not %s", c.Backend)
 		}
 	default:
-		v.add("commands.auth", "unknown auth %q (want hmac or none)", c.Commands.Auth)
+		v.add("commands.auth", "unknown auth %q (want ed25519, hmac or none)", c.Commands.Auth)
 	}
 	if c.Commands.Window.D() < 10*time.Second || c.Commands.Window.D() > time.Hour {
 		v.add("commands.window", "%s is out of range (10s to 1h)", c.Commands.Window.D())
@@ -425,6 +435,15 @@ func IsLoopback(host string) bool {
 		return true
 	}
 	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+// loopbackHost reports whether host is a loopback IP or localhost.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
 

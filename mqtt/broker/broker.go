@@ -15,6 +15,12 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
+// MaxPacketSize is the largest MQTT packet the embedded broker reads: the
+// largest commands.max_payload (1 MiB) and room for the topic. A larger one
+// closes the connection that sent it [MQTT-3.2.2-15] before its body is
+// read, so a 60 MB publish costs neither the broker nor the daemon memory.
+const MaxPacketSize = 1<<20 + 64<<10
+
 // ErrNotLoopback is returned by Start for a listen address that is not a
 // loopback IP: the embedded broker has no TLS.
 var ErrNotLoopback = errors.New("broker: listen address is not on loopback")
@@ -59,7 +65,9 @@ func Start(addr string, log *slog.Logger, opts ...Option) (*Broker, error) {
 		return nil, fmt.Errorf("broker: listen address %q: %w", addr, ErrNotLoopback)
 	}
 
-	srv := mochi.New(&mochi.Options{Logger: quiet(log)})
+	caps := mochi.NewDefaultServerCapabilities()
+	caps.MaximumPacketSize = MaxPacketSize
+	srv := mochi.New(&mochi.Options{Logger: quiet(log), Capabilities: caps})
 	g := &gate{auth: set.auth, log: quiet(log)}
 	if err := srv.AddHook(g, nil); err != nil {
 		return nil, fmt.Errorf("broker: hook: %w", err)

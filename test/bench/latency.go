@@ -20,7 +20,7 @@ type presser struct {
 	sim      *simConn
 	c        paho.Client
 	alerts   *inbox
-	key      []byte
+	key      command.HMAC
 	n        int
 	released time.Time
 	// where the time goes: occurred_at -> sent_at (engine, outbox, sender)
@@ -28,7 +28,7 @@ type presser struct {
 	inside, wire dist
 }
 
-func newPresser(d *daemon, c paho.Client, key []byte) (*presser, error) {
+func newPresser(d *daemon, c paho.Client, key command.HMAC) (*presser, error) {
 	in, err := subscribe(c, d.root()+"/alerts/robbery")
 	if err != nil {
 		return nil, err
@@ -78,7 +78,7 @@ func (p *presser) press() (time.Duration, error) {
 		return 0, err
 	}
 	p.released = time.Now()
-	pl, err := command.Sign(p.key, "resolve", command.Message{ID: fmt.Sprintf("bench-res-%d-%d", time.Now().UnixNano(), p.n), Incident: r.Incident, By: "bench-center"}, time.Now())
+	pl, err := command.Sign(p.key, p.d.hall, p.d.root()+"/cmd/resolve", command.Message{ID: fmt.Sprintf("bench-res-%d-%d", time.Now().UnixNano(), p.n), Incident: r.Incident, By: "bench-center"}, time.Now())
 	if err != nil {
 		return 0, err
 	}
@@ -100,11 +100,11 @@ type triggerer struct {
 	d      *daemon
 	c      paho.Client
 	alerts *inbox
-	key    []byte
+	key    command.HMAC
 	n      int
 }
 
-func newTriggerer(d *daemon, c paho.Client, key []byte) (*triggerer, error) {
+func newTriggerer(d *daemon, c paho.Client, key command.HMAC) (*triggerer, error) {
 	in, err := subscribe(c, d.root()+"/alerts/illness")
 	if err != nil {
 		return nil, err
@@ -116,7 +116,7 @@ func newTriggerer(d *daemon, c paho.Client, key []byte) (*triggerer, error) {
 // alert; then resolves the incident.
 func (t *triggerer) trigger() (time.Duration, error) {
 	t.n++
-	pl, err := command.Sign(t.key, "trigger", command.Message{ID: fmt.Sprintf("bench-trig-%d-%d", time.Now().UnixNano(), t.n), Playbook: "illness", By: "bench-center"}, time.Now())
+	pl, err := command.Sign(t.key, t.d.hall, t.d.root()+"/cmd/trigger", command.Message{ID: fmt.Sprintf("bench-trig-%d-%d", time.Now().UnixNano(), t.n), Playbook: "illness", By: "bench-center"}, time.Now())
 	if err != nil {
 		return 0, err
 	}
@@ -133,7 +133,7 @@ func (t *triggerer) trigger() (time.Duration, error) {
 	}
 	lat := m.At.Sub(t0)
 	r, _ := parseReport(m)
-	pl, err = command.Sign(t.key, "resolve", command.Message{ID: fmt.Sprintf("bench-tres-%d-%d", time.Now().UnixNano(), t.n), Incident: r.Incident, By: "bench-center"}, time.Now())
+	pl, err = command.Sign(t.key, t.d.hall, t.d.root()+"/cmd/resolve", command.Message{ID: fmt.Sprintf("bench-tres-%d-%d", time.Now().UnixNano(), t.n), Incident: r.Incident, By: "bench-center"}, time.Now())
 	if err != nil {
 		return 0, err
 	}

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/hallguard/hallguard/mqtt/command"
 )
 
 type bench struct {
@@ -29,7 +31,7 @@ type bench struct {
 	dir                  string
 	keep                 bool
 	res                  *result
-	key                  []byte
+	key                  command.HMAC
 	mq                   *mosquitto
 	loadRSS              []rssNote
 	async                []asyncResult
@@ -162,13 +164,13 @@ func (b *bench) setup() error {
 	if _, err := mosquittoPath(); err != nil {
 		return err
 	}
-	// The key file as daemon.ReadKey reads it (not imported: the harness's
+	// The key file as daemon.ReadSigner reads it (not imported: the harness's
 	// own binary stays a bare paho client, the baseline of the footprint).
 	kb, err := os.ReadFile(filepath.Join(b.root, "configs", "demo-command.key"))
 	if err != nil {
 		return err
 	}
-	b.key = bytes.TrimSpace(kb)
+	b.key = command.HMAC(bytes.TrimSpace(kb))
 	if b.dir, err = os.MkdirTemp("", "hallguard-bench-"); err != nil {
 		return err
 	}

@@ -201,7 +201,7 @@ func (b *bench) hallguardFirstAlert(c paho.Client, alerts *inbox, cfg, hall, sta
 	n := 0
 	l, m, err := firstAlert(d.p.started, alerts, func() error {
 		n++
-		pl, err := command.Sign(b.key, "trigger", command.Message{ID: fmt.Sprintf("bench-start-%d-%d-%d", time.Now().UnixNano(), i, n), Playbook: "illness", By: "bench-center"}, time.Now())
+		pl, err := command.Sign(b.key, hall, "hallguard/"+hall+"/cmd/trigger", command.Message{ID: fmt.Sprintf("bench-start-%d-%d-%d", time.Now().UnixNano(), i, n), Playbook: "illness", By: "bench-center"}, time.Now())
 		if err != nil {
 			return err
 		}
@@ -215,7 +215,7 @@ func (b *bench) hallguardFirstAlert(c paho.Client, alerts *inbox, cfg, hall, sta
 	}
 	r, _ := parseReport(m)
 	time.Sleep(50 * time.Millisecond) // the triggers still in flight are refused
-	pl, err := command.Sign(b.key, "resolve", command.Message{ID: fmt.Sprintf("bench-start-res-%d-%d", time.Now().UnixNano(), i), Incident: r.Incident, By: "bench-center"}, time.Now())
+	pl, err := command.Sign(b.key, hall, "hallguard/"+hall+"/cmd/resolve", command.Message{ID: fmt.Sprintf("bench-start-res-%d-%d", time.Now().UnixNano(), i), Incident: r.Incident, By: "bench-center"}, time.Now())
 	if err != nil {
 		return 0, err
 	}

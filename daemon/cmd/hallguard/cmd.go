@@ -20,7 +20,7 @@ import (
 //	hallguard cmd report   -incident ID -by NAME [-impact ..] [-control ..] [-trend ..] [-other ..]
 func cmdCmd(args []string, stdout, stderr io.Writer) int {
 	fs, path := newFlags("cmd", stderr)
-	keyFile := fs.String("key", "", "command key file (default: the config's commands.key_file)")
+	keyFile := fs.String("key", "", "signing key: the center's Ed25519 private key (PEM), or the HMAC key (default: the config's commands.key_file with auth hmac)")
 	brokerURL := fs.String("broker", "", "broker URL (default: from the config)")
 	root := fs.String("topic", "", "topic root (default: <topic_prefix>/<hall id>)")
 	var m command.Message

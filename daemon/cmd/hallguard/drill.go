@@ -137,15 +137,20 @@ func sendSigned(cfg *config.Config, verb string, m command.Message, keyFile, bro
 	if keyFile == "" && cfg.Commands.Auth == "hmac" {
 		keyFile = cfg.Path(cfg.Commands.KeyFile)
 	}
+	if keyFile == "" && cfg.Commands.Auth == "ed25519" {
+		fmt.Fprintln(stderr, name, "this hall checks Ed25519 signatures: give the center's private key with -key FILE")
+		return exitConfig
+	}
 	var payload []byte
 	var err error
 	if keyFile != "" {
-		key, kerr := daemon.ReadKey(keyFile)
+		signer, kerr := daemon.ReadSigner(keyFile)
 		if kerr != nil {
 			fmt.Fprintln(stderr, name, kerr)
 			return exitConfig
 		}
-		payload, err = command.Sign(key, verb, m, time.Now())
+		// Signed for this hall and the full topic (mqtt/command).
+		payload, err = command.Sign(signer, cfg.Hall.ID, root+"/cmd/"+verb, m, time.Now())
 	} else {
 		m.TS = time.Now().UTC()
 		payload, err = json.Marshal(m)

@@ -52,6 +52,7 @@ commands:
   journal  verify|list|show SEQ|export: the hash-chained journal (§3.5 archive)
   cmd      sign and send a command (ack, resolve, false_alarm, step, trigger, report); print the reply
   pin      read a PIN on standard input, print its hash for the console config
+  keygen   -type ed25519|hmac -out FILE: make a command key (ed25519: FILE + FILE.pub)
   drill    start PLAYBOOK --participants ..|stop|evaluate DRILL --comment ..: drills (§1.3)
   review   INCIDENT --cause .. --course .. --handling .. --problems .. [--actions ..]: file the §3.4 review
   report   INCIDENT [--format md|json] [--lang zh|en|both]: the full incident report from the journal
@@ -93,6 +94,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdARC(args, stdout, stderr)
 	case "pin":
 		return cmdPin(args, os.Stdin, stdout, stderr)
+	case "keygen":
+		return cmdKeygen(args, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "hallguard", daemon.Version)
 		return exitOK

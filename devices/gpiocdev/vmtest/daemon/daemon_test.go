@@ -464,7 +464,7 @@ func decodeReport(t *testing.T, m message) report {
 // ok on cmd/reply and for the resolved report on alerts/<playbook>.
 func (s *subscriber) resolve(playbook, incident, id string) {
 	s.h.t.Helper()
-	p, err := command.Sign(s.h.key, "resolve", command.Message{ID: id, Incident: incident, By: "vm-center"}, time.Now())
+	p, err := command.Sign(command.HMAC(s.h.key), "vm-hall", root+"/cmd/resolve", command.Message{ID: id, Incident: incident, By: "vm-center"}, time.Now())
 	if err != nil {
 		s.h.t.Fatal(err)
 	}

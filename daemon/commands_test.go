@@ -1,0 +1,190 @@
+package daemon_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/hallguard/hallguard/daemon"
+	"github.com/hallguard/hallguard/daemon/config"
+	"github.com/hallguard/hallguard/mqtt/command"
+)
+
+// runYAML runs the daemon on a config written to dir/hallguard.yaml and
+// returns it ready; the config's relative files are taken from dir.
+func runYAML(t *testing.T, dir, yaml string) *running {
+	t.Helper()
+	path := filepath.Join(dir, "hallguard.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse(path, []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{t: t, cancel: cancel, done: make(chan error, 1)}
+	ready := make(chan *daemon.Daemon, 1)
+	go func() {
+		r.done <- daemon.Run(ctx, cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func(d *daemon.Daemon) { ready <- d }})
+	}()
+	select {
+	case r.d = <-ready:
+	case err := <-r.done:
+		t.Fatalf("Run ended before ready: %v", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("not ready after 15s")
+	}
+	t.Cleanup(func() { r.stop() })
+	return r
+}
+
+func playbooksDir(t *testing.T) string {
+	p, err := filepath.Abs(filepath.Join("..", "configs", "playbooks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// center is an MQTT client on the daemon's embedded broker that collects
+// the replies on cmd/reply.
+type center struct {
+	c       paho.Client
+	replies chan daemon.Reply
+}
+
+func newCenter(t *testing.T, r *running) *center {
+	t.Helper()
+	ce := &center{replies: make(chan daemon.Reply, 16)}
+	ce.c = paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + r.d.BrokerAddr()).SetClientID("center-" + t.Name()))
+	if tok := ce.c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { ce.c.Disconnect(50) })
+	tok := ce.c.Subscribe("hallguard/t-hall/cmd/reply", 1, func(_ paho.Client, m paho.Message) {
+		var rep daemon.Reply
+		if json.Unmarshal(m.Payload(), &rep) == nil {
+			ce.replies <- rep
+		}
+	})
+	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	return ce
+}
+
+func (ce *center) send(t *testing.T, verb string, payload []byte) daemon.Reply {
+	t.Helper()
+	if tok := ce.c.Publish("hallguard/t-hall/cmd/"+verb, 1, false, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish: %v", tok.Error())
+	}
+	select {
+	case rep := <-ce.replies:
+		return rep
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reply")
+		return daemon.Reply{}
+	}
+}
+
+// TestReplayRefusedAfterRestart: a signed command accepted before a
+// restart is refused as a replay after it, within its window, because the
+// nonce set is rebuilt from the journal's command records.
+func TestReplayRefusedAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	key := []byte("a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90")
+	if err := os.WriteFile(filepath.Join(dir, "command.key"), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yaml := strings.Replace(hallYAML, "commands: {auth: none}", "commands: {auth: hmac, key_file: command.key}", 1) +
+		"state_dir: " + filepath.Join(dir, "state") + "\nplaybooks_dir: " + playbooksDir(t) + "\n"
+	r := runYAML(t, dir, yaml)
+	p, err := command.Sign(command.HMAC(key), "t-hall", "hallguard/t-hall/cmd/trigger",
+		command.Message{ID: "c-trigger", Playbook: "illness", By: "center-op"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := newCenter(t, r).send(t, "trigger", p); rep.Result != "ok" {
+		t.Fatalf("first delivery: %+v", rep)
+	}
+	r.stop()
+
+	r = runYAML(t, dir, yaml)
+	if rep := newCenter(t, r).send(t, "trigger", p); rep.Reason != "replay" {
+		t.Fatalf("the same command after a restart: %+v, want refused as a replay", rep)
+	}
+}
+
+// TestSimulatedBackendReachesTheCenter: a daemon on the sim backend
+// watches no real input; the center must see that as trouble.
+func TestSimulatedBackendReachesTheCenter(t *testing.T) {
+	r := start(t)
+	got := make(chan string, 8)
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + r.d.BrokerAddr()).SetClientID("center-sim"))
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	defer c.Disconnect(50)
+	c.Subscribe("hallguard/t-hall/conditions", 1, func(_ paho.Client, m paho.Message) { got <- string(m.Payload()) })
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case p := <-got:
+			if strings.Contains(p, `"kind":"simulated_backend"`) && strings.Contains(p, `"active":true`) {
+				if v := r.metrics(); !strings.Contains(v, `hallguard_condition_active{class="trouble",kind="simulated_backend"} 1`) {
+					t.Errorf("no simulated_backend in the metrics")
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatal("simulated_backend never reached the retained conditions topic")
+		}
+	}
+}
+
+// TestPasswordFileIsRelativeToTheConfig: mqtt.password_file is taken from
+// the config's folder, as commands.key_file is, whatever the daemon's
+// working directory.
+func TestPasswordFileIsRelativeToTheConfig(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "mqtt-password"), []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yaml := strings.Replace(hallYAML, `mqtt: {broker: embedded, listen: "127.0.0.1:0"}`,
+		`mqtt: {broker: embedded, listen: "127.0.0.1:0", username: t-hall, password_file: mqtt-password}`, 1) +
+		"state_dir: " + filepath.Join(dir, "state") + "\nplaybooks_dir: " + playbooksDir(t) + "\n"
+	runYAML(t, dir, yaml) // fails unless the file is found next to the config
+}
+
+// TestReloadWithANewKeyNeedsRestart: a key rotated in place (same path,
+// new contents) is not taken by a reload, so the reload must say so rather
+// than answer ok while the old key keeps checking commands.
+func TestReloadWithANewKeyNeedsRestart(t *testing.T) {
+	dir := t.TempDir()
+	keyPath := filepath.Join(dir, "command.key")
+	if err := os.WriteFile(keyPath, []byte("a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yaml := strings.Replace(hallYAML, "commands: {auth: none}", "commands: {auth: hmac, key_file: command.key}", 1) +
+		"state_dir: " + filepath.Join(dir, "state") + "\nplaybooks_dir: " + playbooksDir(t) + "\n"
+	r := runYAML(t, dir, yaml)
+	if err := r.d.Reload(); err != nil {
+		t.Fatalf("reload of the same config: %v", err)
+	}
+	if err := os.WriteFile(keyPath, []byte("ffffffffffffffffffffffffffffffff00000000000000000000000000000000"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.d.Reload(); !errors.Is(err, daemon.ErrNeedsRestart) {
+		t.Fatalf("reload after the key changed: %v, want ErrNeedsRestart", err)
+	}
+}
