@@ -350,8 +350,14 @@ func (h *faultHall) logs() string {
 	return b.String()
 }
 
+// get reads path from the daemon: /metrics and /healthz from the
+// operations listener, everything else (/api/*) from the local one.
 func (h *faultHall) get(path string) ([]byte, error) {
-	resp, err := h.client.Get("http://" + h.local + path)
+	addr := h.local
+	if path == "/metrics" || path == "/healthz" {
+		addr = h.http
+	}
+	resp, err := h.client.Get("http://" + addr + path)
 	if err != nil {
 		return nil, err
 	}
