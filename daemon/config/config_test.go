@@ -346,7 +346,7 @@ func TestCarelessConfigWarns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `testdata/careless-sim.yaml:6: commands.key_file: testdata/group-readable.key has mode 0640: a secret must be the owner's alone (chmod 600)`
+	want := `testdata/careless-sim.yaml:6: commands.key_file: warning: testdata/group-readable.key has mode 0640: a secret must be the owner's alone (chmod 600)`
 	if got := c.Warnings.Error(); got != want {
 		t.Errorf("warnings:\n got: %s\nwant: %s", got, want)
 	}

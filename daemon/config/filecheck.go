@@ -9,8 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"strings"
-
-	"github.com/hallguard/hallguard/mqtt/command"
 )
 
 // DemoKeySHA256 is the SHA-256 of configs/demo-command.key (less its
@@ -62,12 +60,12 @@ func (c *Config) checkFiles() Errors {
 			break
 		}
 		if cm.Auth == "ed25519" {
-			if _, err := command.ParseEd25519Public(b); err != nil {
+			if _, err := Ed25519PublicKey(b); err != nil {
 				v.add("commands.key_file", "%s: %v", path, err)
 			}
 			break
 		}
-		if _, err := command.ParseHMAC(b); err != nil {
+		if _, err := HMACKey(b); err != nil {
 			v.add("commands.key_file", "%s: %v", path, err)
 			break
 		}

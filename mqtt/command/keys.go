@@ -1,14 +1,14 @@
 package command
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
-	"errors"
 	"fmt"
+
+	"github.com/hallguard/hallguard/daemon/config"
 )
 
 // Schemes a hall's commands.auth may name.
@@ -17,47 +17,31 @@ const (
 	SchemeEd25519 = "ed25519"
 )
 
-// MinHMACKey is the shortest HMAC key a hall accepts, in bytes: the
-// output size of SHA-256, so that the key is not the weak point.
-const MinHMACKey = 32
+// MinHMACKey is the shortest HMAC key a hall accepts (config.MinHMACKey).
+const MinHMACKey = config.MinHMACKey
 
-// ErrKey is wrapped by every key parsing error. The errors never quote
-// the key file's contents.
-var ErrKey = errors.New("bad key")
+// ErrKey is wrapped by every key parsing error (config.ErrKey). The errors
+// never quote the key file's contents.
+var ErrKey = config.ErrKey
 
-// ParseHMAC returns the HMAC key in a key file's contents: the bytes less
-// surrounding white space (`hallguard keygen -type hmac` writes 64 hex
-// digits), at least MinHMACKey of them.
+// ParseHMAC returns the HMAC key in a key file's contents, by the config's
+// rule (config.HMACKey).
 func ParseHMAC(b []byte) (HMAC, error) {
-	b = bytes.TrimSpace(b)
-	if len(b) < MinHMACKey {
-		return nil, fmt.Errorf("%w: %d bytes is too short (at least %d)", ErrKey, len(b), MinHMACKey)
+	k, err := config.HMACKey(b)
+	if err != nil {
+		return nil, err
 	}
-	if bytes.HasPrefix(b, []byte("-----BEGIN")) {
-		return nil, fmt.Errorf("%w: a PEM key where an HMAC key was expected (is commands.auth right?)", ErrKey)
-	}
-	return HMAC(bytes.Clone(b)), nil
+	return HMAC(k), nil
 }
 
 // ParseEd25519Public returns the Ed25519 public key in a PEM "PUBLIC KEY"
-// block (PKIX, as `openssl pkey -pubout` and `hallguard keygen` write it).
+// block, by the config's rule (config.Ed25519PublicKey).
 func ParseEd25519Public(b []byte) (Ed25519Public, error) {
-	blk, _ := pem.Decode(b)
-	if blk == nil || blk.Type != "PUBLIC KEY" {
-		if blk != nil && blk.Type == "PRIVATE KEY" {
-			return nil, fmt.Errorf("%w: a private key: a hall holds only the center's public key", ErrKey)
-		}
-		return nil, fmt.Errorf("%w: no PEM PUBLIC KEY block", ErrKey)
-	}
-	k, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	k, err := config.Ed25519PublicKey(b)
 	if err != nil {
-		return nil, fmt.Errorf("%w: PUBLIC KEY block does not parse", ErrKey)
+		return nil, err
 	}
-	pub, ok := k.(ed25519.PublicKey)
-	if !ok {
-		return nil, fmt.Errorf("%w: %T is not an Ed25519 public key", ErrKey, k)
-	}
-	return Ed25519Public(pub), nil
+	return Ed25519Public(k), nil
 }
 
 // ParseEd25519Private returns the Ed25519 private key in a PEM "PRIVATE
