@@ -116,6 +116,7 @@ func (f *fanout) PreserveCCTV(r engine.CCTVRequest) {
 		d.log.Error("cctv bookmark not rendered", "incident", r.Incident, "err", err)
 		return
 	}
+	d.expectCCTV(id, r.Incident, r.Step) // before it can be answered
 	d.record("cctv", r.Incident, cctv.Topic, b.Bytes(), cctvData{ID: id, Topic: cctv.Topic, Step: r.Step, From: r.From, Until: r.Until},
 		r.Incident, r.Playbook, false)
 }

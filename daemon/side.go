@@ -25,10 +25,13 @@ type sideState struct {
 	seq  uint64
 	mu   sync.Mutex
 	cctv map[string]*cctvWait // by request id
+	// answered: requests the video system answered before their PUBACK
+	// was processed; the PUBACK then clears the entry.
+	answered map[string]bool
 }
 
-// cctvWait is one bookmark request at the broker, waiting for the video
-// system to answer on cctv.reply_topic.
+// cctvWait is one bookmark request, waiting for the video system to answer
+// on cctv.reply_topic. timer is nil until the broker took the request.
 type cctvWait struct {
 	incident, step string
 	timer          clock.Timer
@@ -86,11 +89,36 @@ func (d *Daemon) onRecordAck(m outbox.Message, _ time.Time) {
 	if json.Unmarshal(m.Side.Data, &c) != nil || c.ID == "" {
 		return
 	}
-	if d.cfg.CCTV.ReplyTopic == "" {
-		go d.cctvNote(c.ID, m.Side.Incident, c.Step, "CCTV bookmark delivered to the video system, unconfirmed (no cctv.reply_topic): check the recordings are kept")
+	d.onRecordAckOf(m.Side.Kind, c.ID, m.Side.Incident, c.Step)
+}
+
+func (d *Daemon) onRecordAckOf(kind, id, incident, step string) {
+	if kind != "cctv" {
 		return
 	}
-	d.awaitCCTV(c.ID, m.Side.Incident, c.Step)
+	if d.cfg.CCTV.ReplyTopic == "" {
+		go d.cctvNote(id, incident, step, "CCTV bookmark delivered to the video system, unconfirmed (no cctv.reply_topic): check the recordings are kept")
+		return
+	}
+	d.awaitCCTV(id, incident, step)
+}
+
+// expectCCTV notes a bookmark request before it is sent, so that an answer
+// that arrives before the broker's PUBACK is processed (the broker forwards
+// and acknowledges at once) still finds it. The confirm_within wait itself
+// starts at the PUBACK (awaitCCTV).
+func (d *Daemon) expectCCTV(id, incident, step string) {
+	if d.cfg.CCTV.ReplyTopic == "" {
+		return
+	}
+	d.side.mu.Lock()
+	defer d.side.mu.Unlock()
+	if d.side.cctv == nil {
+		d.side.cctv = map[string]*cctvWait{}
+	}
+	if d.side.cctv[id] == nil {
+		d.side.cctv[id] = &cctvWait{incident: incident, step: step}
+	}
 }
 
 // awaitCCTV waits cctv.confirm_within for the video system's answer to
@@ -103,10 +131,16 @@ func (d *Daemon) awaitCCTV(id, incident, step string) {
 	if d.side.cctv == nil {
 		d.side.cctv = map[string]*cctvWait{}
 	}
-	if d.side.cctv[id] != nil {
+	if d.side.answered[id] {
+		delete(d.side.answered, id) // answered before its PUBACK: nothing to wait for
 		return
 	}
-	w := &cctvWait{incident: incident, step: step}
+	w := d.side.cctv[id] // noted when the request was made (expectCCTV)
+	if w == nil {
+		w = &cctvWait{incident: incident, step: step}
+	} else if w.timer != nil {
+		return // already waiting
+	}
 	w.timer = d.clk.AfterFunc(within, func() {
 		d.side.mu.Lock()
 		if d.side.cctv[id] != w {
@@ -180,7 +214,15 @@ func (d *Daemon) cctvReply(_ string, payload []byte) {
 		}
 	}
 	if w != nil {
-		w.timer.Stop()
+		if w.timer != nil {
+			w.timer.Stop()
+		} else {
+			// Answered before the PUBACK: that PUBACK must not start a wait.
+			if d.side.answered == nil {
+				d.side.answered = map[string]bool{}
+			}
+			d.side.answered[id] = true
+		}
 		delete(d.side.cctv, id)
 	}
 	d.side.mu.Unlock()

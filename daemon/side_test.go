@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -167,4 +168,42 @@ func TestCCTVAnswerAwaitedAcrossRestart(t *testing.T) {
 	r.eventually("the bookmark reported unconfirmed after the restart", func() bool {
 		return strings.Contains(r.measures(id), "CCTV bookmark not confirmed by the video system")
 	})
+}
+
+// TestCCTVAnswerBeforeThePUBACKConfirms: the video system may answer a
+// bookmark request before the daemon has processed the broker's PUBACK for
+// it (the broker forwards the request to the video system and acknowledges
+// it to the daemon at the same time; under load the answer wins). The
+// answer must still confirm the bookmark, and the PUBACK that follows must
+// not start a wait that later reports it "not confirmed". Before the fix
+// the answer found no waiting request and was dropped, and the incident's
+// report said "not confirmed" after confirm_within.
+func TestCCTVAnswerBeforeThePUBACKConfirms(t *testing.T) {
+	// A broker nobody listens on: no PUBACK comes unless the test says so.
+	extra := "mqtt: {broker: \"tcp://127.0.0.1:9\", max_reconnect: 1s}\n" + cctvYAML
+	r := startHall(t, t.TempDir(), extra, nil)
+	id := r.cctvIncident(t)
+	var req struct{ ID, Step string }
+	r.eventually("the bookmark request journalled", func() bool {
+		resp, err := http.Get("http://" + r.d.LocalAddr() + "/api/journal/export?kind=cctv&incident=" + id)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var rec struct{ Data struct{ ID, Step string } }
+		if json.NewDecoder(resp.Body).Decode(&rec) != nil || rec.Data.ID == "" {
+			return false
+		}
+		req.ID, req.Step = rec.Data.ID, rec.Data.Step
+		return true
+	})
+	r.d.CCTVAnswer([]byte(`{"id":"` + req.ID + `","ok":true}`))
+	r.d.CCTVAcked(req.ID, id, req.Step)
+	r.eventually("the bookmark confirmed in the report", func() bool {
+		return strings.Contains(r.measures(id), "CCTV bookmark confirmed by the video system")
+	})
+	time.Sleep(3 * time.Second) // past confirm_within (2s): no late "not confirmed"
+	if m := r.measures(id); strings.Contains(m, "not confirmed") {
+		t.Fatalf("confirmed, then reported not confirmed: %s", m)
+	}
 }
