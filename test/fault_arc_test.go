@@ -530,3 +530,29 @@ func TestFaultARCDaemonKills(t *testing.T) {
 	}
 	t.Logf("arc daemon kills: MQTT: %s", mqRes)
 }
+
+// TestFaultARCAnalyseFindsLossAndOrder checks the DC-09 checker itself on
+// made-up streams: a repeat is a duplicate, a missing event is lost, and a
+// restore before its new is not taken for delivery.
+func TestFaultARCAnalyseFindsLossAndOrder(t *testing.T) {
+	ev := func(key string, q int, id string) faultARCEvent { return faultARCEvent{Key: key, Qualifier: q, ID: id} }
+	const rob, fire = "CID/122/001", "CID/115/003"
+	want := []faultARCEvent{ev(rob, 1, "a.v1"), ev(fire, 1, "b.v1"), ev(rob, 3, "a.v2"), ev(rob, 1, "c.v1"), ev(fire, 3, "b.v3")}
+	cond := ev("CID/350/000", 1, "")
+	for _, tc := range []struct {
+		name                 string
+		got                  []faultARCEvent
+		dups, lost, unexpect int
+	}{
+		{"all once", []faultARCEvent{want[0], want[1], cond, want[2], want[3], want[4]}, 0, 0, 0},
+		{"repeats", []faultARCEvent{want[0], want[0], want[1], want[2], want[2], want[3], want[4], want[4]}, 3, 0, 0},
+		{"one lost", []faultARCEvent{want[0], want[1], want[2], want[4]}, 0, 1, 0},
+		{"restore before new", []faultARCEvent{want[2], want[0], want[1], want[3], want[4]}, 1, 2, 1},
+		{"nothing", nil, 0, 5, 0},
+	} {
+		res := faultARCAnalyse(want, tc.got)
+		if res.duplicates != tc.dups || len(res.lost) != tc.lost || len(res.unexpected) != tc.unexpect || len(res.problems) != 0 {
+			t.Errorf("%s: %s, problems %v; want duplicates %d, lost %d, unexpected %d", tc.name, res, res.problems, tc.dups, tc.lost, tc.unexpect)
+		}
+	}
+}
