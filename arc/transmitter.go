@@ -102,8 +102,15 @@ type Transmitter struct {
 
 	mu    sync.Mutex
 	in    []Event // handed off, not yet pushed
+	ready []Event // pushed (durable), not yet taken by the sender
 	paths []*pathRun
 	wake  chan struct{}
+	// store wakes the storing goroutine, which pushes handed-off events
+	// to the Queue at once, also while the sender waits for an ACK: the
+	// journal commits the same reports on its own, and a crash during
+	// that wait must not find them in the journal and not in the lane.
+	store   chan struct{}
+	storing atomic.Bool // the storing goroutine holds events (tests)
 
 	// Owned by the running goroutine.
 	pending      []Event
@@ -111,11 +118,12 @@ type Transmitter struct {
 	seqReserved  int           // sequences below this may have been used (SeqStore)
 	offset       time.Duration // receiver time minus ours, learnt from NAKs
 	blockedUntil time.Time
-	queueBad     bool
+	queueBad     bool // owned by the storing goroutine
 	undelivered  bool
 
 	cancel  context.CancelFunc
 	done    chan struct{}
+	stored  chan struct{} // the storing goroutine has returned
 	timers  []clock.Timer
 	waiting atomic.Bool // the goroutine waits for work (tests)
 	closed  bool        // guarded by mu
@@ -166,7 +174,8 @@ func New(opts Options) (*Transmitter, error) {
 	if opts.Mapping == nil {
 		opts.Mapping = &Mapping{}
 	}
-	t := &Transmitter{o: opts, clk: opts.Clock, log: opts.Logger, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	t := &Transmitter{o: opts, clk: opts.Clock, log: opts.Logger, wake: make(chan struct{}, 1), done: make(chan struct{}),
+		store: make(chan struct{}, 1), stored: make(chan struct{})}
 	var names []string
 	for _, p := range opts.Paths {
 		if p.Network != "tcp" && p.Network != "udp" {
@@ -209,6 +218,7 @@ func (t *Transmitter) Start(ctx context.Context) error {
 		}
 	}
 	ctx, t.cancel = context.WithCancel(ctx)
+	go t.storeLoop(ctx)
 	go t.run(ctx)
 	t.kick()
 	return nil
@@ -284,13 +294,19 @@ func (t *Transmitter) armPoll(p *pathRun) {
 }
 
 // idle says whether the goroutine waits with nothing to do (tests).
-func (t *Transmitter) idle() bool { return t.waiting.Load() && len(t.wake) == 0 }
+func (t *Transmitter) idle() bool {
+	t.mu.Lock()
+	queued := len(t.in) + len(t.ready)
+	t.mu.Unlock()
+	return queued == 0 && !t.storing.Load() && len(t.store) == 0 && t.waiting.Load() && len(t.wake) == 0
+}
 
 // Close stops the transmitter; what is not ACKed stays in the queue.
 func (t *Transmitter) Close() {
 	if t.cancel != nil {
 		t.cancel()
 		<-t.done
+		<-t.stored
 	}
 	t.mu.Lock()
 	t.closed = true
@@ -335,7 +351,10 @@ func (t *Transmitter) Send(ev Event) {
 	t.mu.Lock()
 	t.in = append(t.in, ev)
 	t.mu.Unlock()
-	t.kick()
+	select {
+	case t.store <- struct{}{}:
+	default:
+	}
 }
 
 // State returns the state of the named path.
@@ -387,12 +406,41 @@ func (t *Transmitter) run(ctx context.Context) {
 	}
 }
 
-// absorb makes handed-off events durable, in order.
+// storeLoop makes handed-off events durable, in order, as soon as they are
+// handed off, and passes them to the sender. On Close it stores what is
+// still handed off before it returns.
+func (t *Transmitter) storeLoop(ctx context.Context) {
+	defer close(t.stored)
+	for {
+		t.storeIn()
+		select {
+		case <-ctx.Done():
+			t.storeIn()
+			return
+		case <-t.store:
+		}
+	}
+}
+
+// absorb takes the stored events into the sender's pending list.
 func (t *Transmitter) absorb() {
+	t.mu.Lock()
+	t.pending = append(t.pending, t.ready...)
+	t.ready = nil
+	t.mu.Unlock()
+}
+
+// storeIn pushes the handed-off events to the Queue.
+func (t *Transmitter) storeIn() {
+	t.storing.Store(true)
+	defer t.storing.Store(false)
 	t.mu.Lock()
 	in := t.in
 	t.in = nil
 	t.mu.Unlock()
+	if len(in) == 0 {
+		return
+	}
 	for _, ev := range in {
 		k, err := t.o.Queue.Push(ev)
 		if err != nil {
@@ -411,8 +459,11 @@ func (t *Transmitter) absorb() {
 			}
 		}
 		ev.Key = k
-		t.pending = append(t.pending, ev)
+		t.mu.Lock()
+		t.ready = append(t.ready, ev)
+		t.mu.Unlock()
 	}
+	t.kick()
 }
 
 // seqBlock is how many sequences are reserved on disk at a time: one
@@ -692,7 +743,7 @@ func (t *Transmitter) setState(p *pathRun, st PathState, detail string) {
 // gauges counts the pending events on the path first in line for them.
 func (t *Transmitter) gauges() {
 	t.mu.Lock()
-	n := len(t.pending) + len(t.in)
+	n := len(t.pending) + len(t.in) + len(t.ready)
 	t.mu.Unlock()
 	for i, p := range t.order() {
 		v := 0

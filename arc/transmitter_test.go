@@ -627,3 +627,29 @@ func TestSequenceContinuesAfterRestart(t *testing.T) {
 		t.Errorf("sequences %v: the restarted transmitter went back", seqs)
 	}
 }
+
+// TestEventStoredWhileHeadAwaitsAck: an event handed off while the head of
+// the queue waits for a receiver that does not answer is stored at once,
+// not after that wait. The journal commits the same report on its own
+// goroutine within milliseconds; a crash (SIGKILL, power cut) during the
+// wait must not leave a report in the journal that the DC-09 lane never
+// stored (§3.5: nothing is lost). The wait here is a minute, so only a
+// store that does not wait for it can pass.
+func TestEventStoredWhileHeadAwaitsAck(t *testing.T) {
+	rc := startReceiver(t, "tcp", nil)
+	rc.SetSilent(true) // takes the frame, never answers
+	paths := []Path{{Name: "primary", Network: "tcp", Addr: rc.addr, FailAfter: time.Hour}}
+	tx, q, _ := newTx(t, clock.NewFake(time.Now()), nil, paths, func(o *Options) { o.AckTimeout = time.Minute })
+	defer rc.cancel() // before tx.Close: the exchange ends at once
+	tx.Report(engine.Report{ID: "a.v1", Playbook: "robbery", Variant: "armed", Event: engine.EventRaised, Source: "panic-teller-1"})
+	waitFor(t, "the first event stored and in flight", func() bool { return q.Len() == 1 && !tx.idle() })
+	tx.Report(engine.Report{ID: "b.v1", Playbook: "fire", Event: engine.EventRaised, Source: "smoke-hall"})
+	waitFor(t, "the second event stored while the first awaits its ACK", func() bool { return q.Len() == 2 })
+	evs, err := q.Pending()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 || evs[0].ID != "a.v1" || evs[1].ID != "b.v1" {
+		t.Errorf("queue holds %+v, want a.v1 then b.v1", evs)
+	}
+}
