@@ -386,13 +386,8 @@ func (h *faultHall) healthz() (ready, connected bool, err error) {
 // metric returns one sample of /metrics ("" when absent or on error).
 // /metrics is on the operations listener (-http-listen), not the local one.
 func (h *faultHall) metric(name string) string {
-	resp, err := h.client.Get("http://" + h.http + "/metrics")
+	b, err := h.get("/metrics") // the operations listener (get)
 	if err != nil {
-		return ""
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
 		return ""
 	}
 	v, _ := metric(string(b), name)
