@@ -47,6 +47,7 @@ func (b *Backend) OpenInput(spec devices.InputSpec) (devices.Input, error) {
 			return nil, fmt.Errorf("sim: input %q opened twice", spec.ID)
 		}
 		in.closed = false
+		in.queued = nil // what a closed line did is read at open, not queued
 		return in, nil
 	}
 	in := &Input{b: b, spec: spec, level: spec.Idle}
@@ -131,7 +132,15 @@ type Input struct {
 	fn     func(devices.Event)
 	closed bool
 	lost   chan error
+	// queued holds the edges made while the line is open and not yet
+	// watched, delivered when Watch starts: the kernel queues a requested
+	// line's events the same way, so none is lost between Open and Watch.
+	queued []devices.Event
 }
+
+// maxQueued bounds queued, like a kernel line's event buffer; older edges
+// are dropped and the newest kept.
+const maxQueued = 64
 
 var _ devices.Input = (*Input)(nil)
 
@@ -159,6 +168,10 @@ func (in *Input) Watch(ctx context.Context, fn func(devices.Event)) error {
 	in.fn = fn
 	in.lost = make(chan error, 1)
 	lost := in.lost
+	for _, ev := range in.queued {
+		fn(ev)
+	}
+	in.queued = nil
 	in.mu.Unlock()
 	defer func() {
 		in.mu.Lock()
@@ -185,9 +198,18 @@ func (in *Input) Set(l devices.Level) {
 	}
 	in.level = l
 	in.seq++
-	if in.fn != nil && !in.closed {
-		in.fn(devices.Event{Line: in.spec.ID, Level: l, Time: in.b.clk.Now(), Seq: in.seq})
+	if in.closed {
+		return
 	}
+	ev := devices.Event{Line: in.spec.ID, Level: l, Time: in.b.clk.Now(), Seq: in.seq}
+	if in.fn == nil {
+		if len(in.queued) == maxQueued {
+			in.queued = in.queued[1:]
+		}
+		in.queued = append(in.queued, ev)
+		return
+	}
+	in.fn(ev)
 }
 
 // Press puts the input in its active state (the opposite of idle).

@@ -75,3 +75,33 @@ func TestControlSocket(t *testing.T) {
 		t.Errorf("NC input after press = %v, want low", l)
 	}
 }
+
+// TestEdgesBeforeWatchAreDelivered: an edge between OpenInput and Watch is
+// queued and delivered when Watch starts, as the kernel queues a requested
+// line's events. The daemon reads a line's level at open and watches it
+// after READY's "inputs open"; a press in between used to be lost, and
+// the engine kept the stale idle level (TestReopenedLineReportsIdleAndClearsStuck
+// flaked on it in a CI rehearsal).
+func TestEdgesBeforeWatchAreDelivered(t *testing.T) {
+	b := sim.New(nil)
+	in, err := b.OpenInput(devices.InputSpec{ID: "door", Idle: devices.Low})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := in.Read(); l != devices.Low {
+		t.Fatalf("level at open %v", l)
+	}
+	b.Input("door").Press() // before Watch
+	got := make(chan devices.Event, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go in.Watch(ctx, func(ev devices.Event) { got <- ev })
+	select {
+	case ev := <-got:
+		if ev.Level != devices.High || ev.Seq != 1 {
+			t.Fatalf("queued edge %+v, want High seq 1", ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the edge made before Watch was never delivered")
+	}
+}
