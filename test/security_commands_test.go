@@ -210,8 +210,13 @@ func TestSecurityJunkFloodKeepsValidCommands(t *testing.T) {
 	if b1-b0 > 1<<20 {
 		t.Errorf("the junk grew the journal by %.0f bytes (from %.0f)", b1-b0, b0)
 	}
-	if dropped == "" || dropped == "0" {
-		t.Errorf("hallguard_commands_dropped_total{reason=\"rate_limit\"} = %q: the junk past the rate limit is not counted", dropped)
+	// The junk neither journalled nor answered is counted, as rate_limit
+	// or, when the intake is full, as backlog: which of the two depends on
+	// how fast this machine drains the intake, so only their sum is held.
+	d1, _ := strconv.ParseFloat(dropped, 64)
+	d2, _ := strconv.ParseFloat(backlog, 64)
+	if d1+d2 == 0 {
+		t.Errorf("hallguard_commands_dropped_total: rate_limit %q, backlog %q: the junk past the rate limit is not counted", dropped, backlog)
 	}
 	attack(t, fmt.Sprintf("%d junk messages on cmd/ around %d signed commands", junk, valid),
 		fmt.Sprintf("%d/%d signed carried out; robbery pressed mid-flood reported after %.0f ms; journal +%.0f bytes; unjournalled rejections counted: %s rate_limit, %s backlog",
