@@ -8,6 +8,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -23,6 +24,9 @@ type presser struct {
 	key      command.HMAC
 	n        int
 	released time.Time
+	// changes0 is the button's hallguard_input_changes_total at the start:
+	// each round adds a press and a release.
+	changes0 float64
 	// where the time goes: occurred_at -> sent_at (engine, outbox, sender)
 	// and sent_at -> receipt (MQTT)
 	inside, wire dist
@@ -37,7 +41,42 @@ func newPresser(d *daemon, c paho.Client, key command.HMAC) (*presser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &presser{d: d, sim: s, c: c, alerts: in, key: key}, nil
+	m, err := d.scrape()
+	if err != nil {
+		return nil, err
+	}
+	return &presser{d: d, sim: s, c: c, alerts: in, key: key, changes0: panicChangesOf(m)}, nil
+}
+
+// panicChanges counts panic-teller-1's conditioned changes (press, release).
+const panicChanges = `hallguard_input_changes_total{input="panic-teller-1"`
+
+func panicChangesOf(m metrics) float64 {
+	var n float64
+	for k, v := range m {
+		if strings.HasPrefix(k, panicChanges) {
+			n += v
+		}
+	}
+	return n
+}
+
+// waitReleased waits until the daemon has reported the release of round
+// n: the debounce lockout runs from the daemon's report, not from the sim
+// request, and on a busy machine the two can be far apart.
+func (p *presser) waitReleased() error {
+	want := p.changes0 + float64(2*p.n)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m, err := p.d.scrape()
+		if err == nil && panicChangesOf(m) >= want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: release of press %d not reported within 10s (changes %v, want %v)", p.d.hall, p.n, panicChangesOf(m), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // panicDebounce is panic-teller-1's debounce in configs/demo.yaml. The
@@ -45,8 +84,10 @@ func newPresser(d *daemon, c paho.Client, key command.HMAC) (*presser, error) {
 // lockout; the release, which comes within it here (right after the
 // report), restarts it and is reported at its end, which starts one more.
 // A press inside that would be taken for bounce and reported only at the
-// end of the lockout, late: so the next press waits 2 debounce periods
-// after the release, and 10 ms more.
+// end of the lockout, late, or not at all if the release is not reported
+// yet (a release and a press within one lockout are a bounce of a held
+// button): so the next press waits until the daemon has reported the
+// release (waitReleased), then 2 debounce periods and 10 ms more.
 const panicDebounce = 20 * time.Millisecond
 
 // press raises a robbery and returns occurred_at -> receipt of its report;
@@ -75,6 +116,9 @@ func (p *presser) press() (time.Duration, error) {
 		p.inside, p.wire = append(p.inside, sent.Sub(occurred)), append(p.wire, m.At.Sub(sent))
 	}
 	if err := p.sim.do("release panic-teller-1"); err != nil {
+		return 0, err
+	}
+	if err := p.waitReleased(); err != nil {
 		return 0, err
 	}
 	p.released = time.Now()
