@@ -258,7 +258,10 @@ func TestSecurityVerifyDoesNotAskTheDaemon(t *testing.T) {
 		t.Fatalf("journal verify beside the daemon: %v\n%s", err, out)
 	}
 	// The retained journal/head, signed with the demo's command key, as the
-	// anchor: read from the broker by topic, beside the running daemon.
+	// anchor: read from the broker by topic, beside the running daemon. The
+	// daemon publishes the head within a second of a change; until then the
+	// broker holds the start's head (seq 0, nothing to check against).
+	waitHeadNamesARecord(t, d.mqtt)
 	anchored, err := d.hg("journal", "verify", "-config", cfg, "-file", filepath.Join(d.stateDir, "hallguard.db"),
 		"-anchor", demoRoot+"/journal/head", "-broker", "tcp://"+d.mqtt)
 	if err != nil || !strings.Contains(anchored, "1 signed") {
@@ -268,4 +271,24 @@ func TestSecurityVerifyDoesNotAskTheDaemon(t *testing.T) {
 	sc.Scan()
 	attack(t, "journal verify while the daemon runs, with http.listen answering a forged \"intact, 99999 records\"",
 		"read the file itself: "+sc.Text())
+}
+
+// waitHeadNamesARecord waits until the head retained on journal/head names
+// a record (seq > 0).
+func waitHeadNamesARecord(t *testing.T, broker string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var h struct {
+			Seq uint64 `json:"seq"`
+		}
+		raw := retainedOn(t, broker, demoRoot+"/journal/head")
+		if json.Unmarshal([]byte(raw), &h) == nil && h.Seq > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("journal/head still names no record after 20s: %q", raw)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
