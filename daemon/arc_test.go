@@ -146,6 +146,26 @@ func TestExposedARCKeyStopsTheStart(t *testing.T) {
 	}
 }
 
+// TestARCKeyFileIsRelativeToTheConfig: like every file the config names,
+// a relative arc.key_file is read from the config's folder, not from the
+// folder the daemon happens to run in.
+func TestARCKeyFileIsRelativeToTheConfig(t *testing.T) {
+	dir := filepath.Dir(keyFile(t, 0o600))
+	playbooks, _ := filepath.Abs(filepath.Join("..", "configs", "playbooks"))
+	y := hallYAML + fmt.Sprintf("arc:\n  account: \"4F39\"\n  key_file: arc-key\n  category: SP4\n  receivers: [{name: primary, address: \"127.0.0.1:1\"}]\nstate_dir: %s\nplaybooks_dir: %s\n", dir, playbooks)
+	cfg, err := config.Parse(filepath.Join(dir, "hall.yaml"), []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := daemon.ARCOptions(cfg)
+	if err != nil {
+		t.Fatalf("ARCOptions: %v, want the key read from %s", err, dir)
+	}
+	if len(o.Key) != 32 {
+		t.Errorf("key of %d bytes, want 32", len(o.Key))
+	}
+}
+
 // TestFailedARCPathIsReportedOnTheOtherPaths: the primary receiver is
 // gone; its path fails and the trouble goes to the center on MQTT (the
 // conditions topic) and, as Contact ID 350, through the backup receiver.
