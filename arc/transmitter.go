@@ -123,10 +123,10 @@ type Transmitter struct {
 
 	cancel  context.CancelFunc
 	done    chan struct{}
-	stored  chan struct{} // the storing goroutine has returned
-	timers  []clock.Timer
-	waiting atomic.Bool // the goroutine waits for work (tests)
-	closed  bool        // guarded by mu
+	stored  chan struct{}  // the storing goroutine has returned
+	tickers sync.WaitGroup // the periodic test tickers
+	waiting atomic.Bool    // the goroutine waits for work (tests)
+	closed  bool           // guarded by mu
 }
 
 type pathRun struct {
@@ -210,40 +210,34 @@ func (t *Transmitter) Start(ctx context.Context) error {
 		}
 	}
 	now := t.clk.Now()
+	ctx, t.cancel = context.WithCancel(ctx)
 	for _, p := range t.paths {
 		p.lastOK = now // a path has FailAfter from start to prove itself
 		t.armPoll(p)
 		if p.TestInterval > 0 {
-			t.every(p.TestInterval, &p.testDue)
+			tk, ticks := t.clk.NewTicker(p.TestInterval) // from now, not from when a goroutine runs
+			t.tickers.Go(func() { t.tick(ctx, tk, ticks, &p.testDue) })
 		}
 	}
-	ctx, t.cancel = context.WithCancel(ctx)
 	go t.storeLoop(ctx)
 	go t.run(ctx)
 	t.kick()
 	return nil
 }
 
-// every sets flag every d on the transmitter's clock and wakes it. It
-// keeps one timer per flag, so a long run holds no more.
-func (t *Transmitter) every(d time.Duration, flag *atomic.Bool) {
-	t.mu.Lock()
-	i := len(t.timers)
-	t.timers = append(t.timers, nil)
-	t.mu.Unlock()
-	var tick func()
-	tick = func() {
-		flag.Store(true)
-		t.kick()
-		t.mu.Lock()
-		if !t.closed {
-			t.timers[i] = t.clk.AfterFunc(d, tick)
+// tick sets flag on every tick and wakes the transmitter, until ctx is
+// done; then it stops tk.
+func (t *Transmitter) tick(ctx context.Context, tk clock.Ticker, ticks <-chan time.Time, flag *atomic.Bool) {
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticks:
+			flag.Store(true)
+			t.kick()
 		}
-		t.mu.Unlock()
 	}
-	t.mu.Lock()
-	t.timers[i] = t.clk.AfterFunc(d, tick)
-	t.mu.Unlock()
 }
 
 // alone says whether every path before p has failed (t.mu held).
@@ -307,6 +301,7 @@ func (t *Transmitter) Close() {
 		t.cancel()
 		<-t.done
 		<-t.stored
+		t.tickers.Wait()
 	}
 	t.mu.Lock()
 	t.closed = true
@@ -315,12 +310,6 @@ func (t *Transmitter) Close() {
 			p.pollT.Stop()
 		}
 	}
-	for _, tm := range t.timers {
-		if tm != nil {
-			tm.Stop()
-		}
-	}
-	t.timers = nil
 	t.mu.Unlock()
 }
 
