@@ -114,6 +114,7 @@ type Transmitter struct {
 
 	// Owned by the running goroutine.
 	pending      []Event
+	seqs         SeqStore // the Queue's, if it keeps the sequence
 	seq          int
 	seqReserved  int           // sequences below this may have been used (SeqStore)
 	offset       time.Duration // receiver time minus ours, learnt from NAKs
@@ -176,6 +177,7 @@ func New(opts Options) (*Transmitter, error) {
 	}
 	t := &Transmitter{o: opts, clk: opts.Clock, log: opts.Logger, wake: make(chan struct{}, 1), done: make(chan struct{}),
 		store: make(chan struct{}, 1), stored: make(chan struct{})}
+	t.seqs, _ = opts.Queue.(SeqStore)
 	var names []string
 	for _, p := range opts.Paths {
 		if p.Network != "tcp" && p.Network != "udp" {
@@ -199,14 +201,11 @@ func (t *Transmitter) Start(ctx context.Context) error {
 		t.log.Warn("DC-09 events from before the restart are sent first", "events", len(old))
 	}
 	t.pending = old
-	if ss, ok := t.o.Queue.(SeqStore); ok {
-		// Go on after every sequence the last run may have used.
-		if n, err := ss.ReservedSeq(); err == nil && n > 0 {
-			t.seq = (n - 1) % 9999
-			t.seqReserved = n
-			if t.seq == 0 || n >= 10000 {
-				t.seq, t.seqReserved = 0, 0
-			}
+	if t.seqs != nil {
+		// Go on after every sequence the last run may have used; a
+		// reservation that reached the end (10000) starts again at 0001.
+		if n, err := t.seqs.ReservedSeq(); err == nil && n > 1 && n < 10000 {
+			t.seq, t.seqReserved = n-1, n
 		}
 	}
 	now := t.clk.Now()
@@ -464,9 +463,9 @@ func (t *Transmitter) nextSeq() int {
 	if t.seq > 9999 {
 		t.seq = 1
 	}
-	if ss, ok := t.o.Queue.(SeqStore); ok && (t.seq >= t.seqReserved || t.seq == 1) {
+	if t.seqs != nil && (t.seq >= t.seqReserved || t.seq == 1) {
 		t.seqReserved = min(t.seq+seqBlock, 10000)
-		if err := ss.ReserveSeq(t.seqReserved); err != nil {
+		if err := t.seqs.ReserveSeq(t.seqReserved); err != nil {
 			t.log.Warn("DC-09 sequence not stored; after a restart it may repeat", "err", err)
 		}
 	}
