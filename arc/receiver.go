@@ -213,11 +213,7 @@ func (r *Receiver) ServeTCP(ctx context.Context, ln net.Listener) error {
 	go func() {
 		<-ctx.Done()
 		ln.Close()
-		r.mu.Lock()
-		for c := range r.conns {
-			c.Close()
-		}
-		r.mu.Unlock()
+		r.CloseConnections()
 	}()
 	for {
 		c, err := ln.Accept()
@@ -260,19 +256,25 @@ func (r *Receiver) serveConn(c net.Conn) {
 		if err != nil {
 			return
 		}
-		if r.silent.Load() {
-			continue
-		}
-		reply, rec := r.Answer(raw, c.RemoteAddr().String())
-		if r.Handle != nil {
-			r.Handle(rec)
-		}
-		if reply != nil {
+		if reply := r.serve(raw, c.RemoteAddr().String()); reply != nil {
 			if _, err := c.Write(reply); err != nil {
 				return
 			}
 		}
 	}
+}
+
+// serve answers one message from TCP or UDP and shows it to Handle; nil
+// when nothing is sent back. A silent receiver drops it unseen.
+func (r *Receiver) serve(raw []byte, remote string) []byte {
+	if r.silent.Load() {
+		return nil
+	}
+	reply, rec := r.Answer(raw, remote)
+	if r.Handle != nil {
+		r.Handle(rec)
+	}
+	return reply
 }
 
 // ServeUDP answers each datagram on pc until ctx is done.
@@ -290,14 +292,7 @@ func (r *Receiver) ServeUDP(ctx context.Context, pc net.PacketConn) error {
 			}
 			return fmt.Errorf("arc: receiver: %w", err)
 		}
-		if r.silent.Load() {
-			continue
-		}
-		reply, rec := r.Answer(buf[:n], addr.String())
-		if r.Handle != nil {
-			r.Handle(rec)
-		}
-		if reply != nil {
+		if reply := r.serve(buf[:n], addr.String()); reply != nil {
 			_, _ = pc.WriteTo(reply, addr)
 		}
 	}

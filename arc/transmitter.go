@@ -114,6 +114,7 @@ type Transmitter struct {
 
 	// Owned by the running goroutine.
 	pending      []Event
+	seqs         SeqStore // the Queue's, if it keeps the sequence
 	seq          int
 	seqReserved  int           // sequences below this may have been used (SeqStore)
 	offset       time.Duration // receiver time minus ours, learnt from NAKs
@@ -123,10 +124,10 @@ type Transmitter struct {
 
 	cancel  context.CancelFunc
 	done    chan struct{}
-	stored  chan struct{} // the storing goroutine has returned
-	timers  []clock.Timer
-	waiting atomic.Bool // the goroutine waits for work (tests)
-	closed  bool        // guarded by mu
+	stored  chan struct{}  // the storing goroutine has returned
+	tickers sync.WaitGroup // the periodic test tickers
+	waiting atomic.Bool    // the goroutine waits for work (tests)
+	closed  bool           // guarded by mu
 }
 
 type pathRun struct {
@@ -176,6 +177,7 @@ func New(opts Options) (*Transmitter, error) {
 	}
 	t := &Transmitter{o: opts, clk: opts.Clock, log: opts.Logger, wake: make(chan struct{}, 1), done: make(chan struct{}),
 		store: make(chan struct{}, 1), stored: make(chan struct{})}
+	t.seqs, _ = opts.Queue.(SeqStore)
 	var names []string
 	for _, p := range opts.Paths {
 		if p.Network != "tcp" && p.Network != "udp" {
@@ -199,51 +201,42 @@ func (t *Transmitter) Start(ctx context.Context) error {
 		t.log.Warn("DC-09 events from before the restart are sent first", "events", len(old))
 	}
 	t.pending = old
-	if ss, ok := t.o.Queue.(SeqStore); ok {
-		// Go on after every sequence the last run may have used.
-		if n, err := ss.ReservedSeq(); err == nil && n > 0 {
-			t.seq = (n - 1) % 9999
-			t.seqReserved = n
-			if t.seq == 0 || n >= 10000 {
-				t.seq, t.seqReserved = 0, 0
-			}
+	if t.seqs != nil {
+		// Go on after every sequence the last run may have used; a
+		// reservation that reached the end (10000) starts again at 0001.
+		if n, err := t.seqs.ReservedSeq(); err == nil && n > 1 && n < 10000 {
+			t.seq, t.seqReserved = n-1, n
 		}
 	}
 	now := t.clk.Now()
+	ctx, t.cancel = context.WithCancel(ctx)
 	for _, p := range t.paths {
 		p.lastOK = now // a path has FailAfter from start to prove itself
 		t.armPoll(p)
 		if p.TestInterval > 0 {
-			t.every(p.TestInterval, &p.testDue)
+			tk, ticks := t.clk.NewTicker(p.TestInterval) // from now, not from when a goroutine runs
+			t.tickers.Go(func() { t.tick(ctx, tk, ticks, &p.testDue) })
 		}
 	}
-	ctx, t.cancel = context.WithCancel(ctx)
 	go t.storeLoop(ctx)
 	go t.run(ctx)
 	t.kick()
 	return nil
 }
 
-// every sets flag every d on the transmitter's clock and wakes it. It
-// keeps one timer per flag, so a long run holds no more.
-func (t *Transmitter) every(d time.Duration, flag *atomic.Bool) {
-	t.mu.Lock()
-	i := len(t.timers)
-	t.timers = append(t.timers, nil)
-	t.mu.Unlock()
-	var tick func()
-	tick = func() {
-		flag.Store(true)
-		t.kick()
-		t.mu.Lock()
-		if !t.closed {
-			t.timers[i] = t.clk.AfterFunc(d, tick)
+// tick sets flag on every tick and wakes the transmitter, until ctx is
+// done; then it stops tk.
+func (t *Transmitter) tick(ctx context.Context, tk clock.Ticker, ticks <-chan time.Time, flag *atomic.Bool) {
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticks:
+			flag.Store(true)
+			t.kick()
 		}
-		t.mu.Unlock()
 	}
-	t.mu.Lock()
-	t.timers[i] = t.clk.AfterFunc(d, tick)
-	t.mu.Unlock()
 }
 
 // alone says whether every path before p has failed (t.mu held).
@@ -307,6 +300,7 @@ func (t *Transmitter) Close() {
 		t.cancel()
 		<-t.done
 		<-t.stored
+		t.tickers.Wait()
 	}
 	t.mu.Lock()
 	t.closed = true
@@ -315,12 +309,6 @@ func (t *Transmitter) Close() {
 			p.pollT.Stop()
 		}
 	}
-	for _, tm := range t.timers {
-		if tm != nil {
-			tm.Stop()
-		}
-	}
-	t.timers = nil
 	t.mu.Unlock()
 }
 
@@ -475,9 +463,9 @@ func (t *Transmitter) nextSeq() int {
 	if t.seq > 9999 {
 		t.seq = 1
 	}
-	if ss, ok := t.o.Queue.(SeqStore); ok && (t.seq >= t.seqReserved || t.seq == 1) {
+	if t.seqs != nil && (t.seq >= t.seqReserved || t.seq == 1) {
 		t.seqReserved = min(t.seq+seqBlock, 10000)
-		if err := ss.ReserveSeq(t.seqReserved); err != nil {
+		if err := t.seqs.ReserveSeq(t.seqReserved); err != nil {
 			t.log.Warn("DC-09 sequence not stored; after a restart it may repeat", "err", err)
 		}
 	}

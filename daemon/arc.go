@@ -17,8 +17,9 @@ import (
 const ARCQueueFile = "arc.db"
 
 // ARCOptions turns the config's arc section into the transmitter's
-// options (shared with `hallguard arc test`). The key file is read here:
-// one that others can read stops the start.
+// options (shared with `hallguard arc test`). The key file is read here,
+// relative to the config's folder like every file the config names: one
+// that others can read stops the start.
 func ARCOptions(cfg *config.Config) (arc.Options, error) {
 	a := cfg.ARC
 	o := arc.Options{Account: a.Account, Receiver: a.Receiver, Line: a.Line, AckTimeout: a.AckTimeout.D(),
@@ -27,7 +28,7 @@ func ARCOptions(cfg *config.Config) (arc.Options, error) {
 		o.Retries = *a.Retries
 	}
 	if a.KeyFile != "" {
-		k, err := arc.LoadKey(a.KeyFile)
+		k, err := arc.LoadKey(cfg.Path(a.KeyFile))
 		if err != nil {
 			return o, fmt.Errorf("daemon: arc.key_file: %w", err)
 		}

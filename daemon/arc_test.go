@@ -61,12 +61,12 @@ func (r *arcReceiver) got() []string {
 	return append([]string(nil), r.events...)
 }
 
-// startARC runs the test hall with an arc section.
-func startARC(t *testing.T, arcYAML string) *running {
+// startARC runs hall (hallYAML, or a variant of it) with an arc section.
+func startARC(t *testing.T, hall, arcYAML string) *running {
 	t.Helper()
 	dir := t.TempDir()
 	root, _ := filepath.Abs(filepath.Join("..", "configs"))
-	cfg, err := config.Parse(filepath.Join(root, "daemon-test.yaml"), []byte(hallYAML+arcYAML+"state_dir: "+dir+"\n"))
+	cfg, err := config.Parse(filepath.Join(root, "daemon-test.yaml"), []byte(hall+arcYAML+"state_dir: "+dir+"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestRobberyReachesTheARCOverDC09(t *testing.T) {
 		key[i] = 0xa5
 	}
 	rc := startARCReceiver(t, key)
-	r := startARC(t, fmt.Sprintf("arc:\n  account: \"4F39\"\n  key_file: %s\n  category: SP4\n  receivers: [{name: primary, address: %q}]\n", keyFile(t, 0o600), rc.addr))
+	r := startARC(t, hallYAML, fmt.Sprintf("arc:\n  account: \"4F39\"\n  key_file: %s\n  category: SP4\n  receivers: [{name: primary, address: %q}]\n", keyFile(t, 0o600), rc.addr))
 	r.sim.Input("panic-1").Press()
 	r.eventually("robbery at the ARC", func() bool { return len(rc.got()) > 0 })
 	if got := rc.got()[0]; got != "#4F39|1122 01 001" {
@@ -146,6 +146,26 @@ func TestExposedARCKeyStopsTheStart(t *testing.T) {
 	}
 }
 
+// TestARCKeyFileIsRelativeToTheConfig: like every file the config names,
+// a relative arc.key_file is read from the config's folder, not from the
+// folder the daemon happens to run in.
+func TestARCKeyFileIsRelativeToTheConfig(t *testing.T) {
+	dir := filepath.Dir(keyFile(t, 0o600))
+	playbooks, _ := filepath.Abs(filepath.Join("..", "configs", "playbooks"))
+	y := hallYAML + fmt.Sprintf("arc:\n  account: \"4F39\"\n  key_file: arc-key\n  category: SP4\n  receivers: [{name: primary, address: \"127.0.0.1:1\"}]\nstate_dir: %s\nplaybooks_dir: %s\n", dir, playbooks)
+	cfg, err := config.Parse(filepath.Join(dir, "hall.yaml"), []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := daemon.ARCOptions(cfg)
+	if err != nil {
+		t.Fatalf("ARCOptions: %v, want the key read from %s", err, dir)
+	}
+	if len(o.Key) != 32 {
+		t.Errorf("key of %d bytes, want 32", len(o.Key))
+	}
+}
+
 // TestFailedARCPathIsReportedOnTheOtherPaths: the primary receiver is
 // gone; its path fails and the trouble goes to the center on MQTT (the
 // conditions topic) and, as Contact ID 350, through the backup receiver.
@@ -157,7 +177,7 @@ func TestFailedARCPathIsReportedOnTheOtherPaths(t *testing.T) {
 	deadAddr := dead.Addr().String()
 	dead.Close()
 	backup := startARCReceiver(t, nil)
-	r := startARC(t, fmt.Sprintf(`arc:
+	r := startARC(t, hallYAML, fmt.Sprintf(`arc:
   account: "4F39"
   category: SP6
   receivers:
@@ -218,32 +238,11 @@ func TestDualPathRobberyWithBrokerDown(t *testing.T) {
 	if y == hallYAML {
 		t.Fatal("test hall's mqtt line not found")
 	}
-	dir := t.TempDir()
-	root, _ := filepath.Abs(filepath.Join("..", "configs"))
-	cfg, err := config.Parse(filepath.Join(root, "daemon-test.yaml"), []byte(y+fmt.Sprintf(`arc:
+	r := startARC(t, y, fmt.Sprintf(`arc:
   account: "4F39"
   category: SP6
   receivers: [{name: primary, address: %q, poll_interval: 1s, fail_after: 2s}]
-state_dir: %s
-`, rc.addr, dir)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{t: t, cancel: cancel, done: make(chan error, 1)}
-	ready := make(chan *daemon.Daemon, 1)
-	go func() {
-		r.done <- daemon.Run(ctx, cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func(d *daemon.Daemon) { ready <- d }})
-	}()
-	select {
-	case r.d = <-ready:
-	case err := <-r.done:
-		t.Fatalf("Run ended before ready: %v", err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("not ready after 15s")
-	}
-	r.sim = r.d.Backend().(*sim.Backend)
-	t.Cleanup(func() { r.stop() })
+`, rc.addr))
 
 	r.sim.Input("panic-1").Press()
 	has := func(want string) func() bool {

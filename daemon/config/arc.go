@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -16,8 +17,9 @@ type ARC struct {
 	// line prefix (L), hex digits without their letter.
 	Receiver string `yaml:"receiver"`
 	Line     string `yaml:"line"`
-	// KeyFile holds the AES-128/192/256 key as hex; it must be readable by
-	// its owner only. None: messages are sent in clear.
+	// KeyFile holds the AES-128/192/256 key as hex, relative to the config's
+	// folder; it must be readable by its owner only. None: messages are sent
+	// in clear.
 	KeyFile string `yaml:"key_file"`
 	// Category is the EN 50136-1 category, SP1-SP6 or DP1-DP4: it sets
 	// each receiver's reporting time, and from it the supervision defaults.
@@ -210,14 +212,7 @@ func (c *Config) validateARC(v *validator) {
 // validateARCPlaybooks checks that arc.codes names playbooks that exist.
 func (c *Config) validateARCPlaybooks(v *validator) {
 	for k := range c.ARC.Codes {
-		pb := k
-		variant := ""
-		for i := 0; i < len(k); i++ {
-			if k[i] == '/' {
-				pb, variant = k[:i], k[i+1:]
-				break
-			}
-		}
+		pb, variant, _ := strings.Cut(k, "/")
 		p := c.Playbook(pb)
 		switch {
 		case p == nil:
