@@ -217,9 +217,6 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("daemon: state directory: %w", err)
 	}
-	for _, w := range cfg.Warnings {
-		d.log.Warn("careless config", "warning", w.Error())
-	}
 	d.metrics = NewMetrics(cfg)
 	d.reloads = newReloadMetrics(d.metrics.Registry)
 	d.reloads.last.SetToCurrentTime()
