@@ -53,12 +53,15 @@ func (d *Daemon) Reload() error {
 	result := "ok"
 	if err != nil {
 		result = "invalid"
-	} else if diff := restartOnly(d.cfg, next); len(diff) > 0 || keyDigest(next) != d.keyDigest {
+	} else {
+		diff := restartOnly(d.cfg, next)
 		if keyDigest(next) != d.keyDigest {
 			diff = append(diff, "the command key in commands.key_file")
 		}
-		result = "needs_restart"
-		err = fmt.Errorf("%s: %w: %s changed", path, ErrNeedsRestart, strings.Join(diff, ", "))
+		if len(diff) > 0 {
+			result = "needs_restart"
+			err = fmt.Errorf("%s: %w: %s changed", path, ErrNeedsRestart, strings.Join(diff, ", "))
+		}
 	}
 	rec := map[string]any{"event": "reload", "file": path, "result": result}
 	if err != nil {
