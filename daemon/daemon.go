@@ -172,9 +172,9 @@ func discovery(cfg *config.Config) *mqtt.Discovery {
 	return d
 }
 
-func (d *Daemon) queue(memory bool) outbox.Queue {
+func (d *Daemon) queue() outbox.Queue {
 	var q outbox.Queue = d.store.Outbox()
-	if memory {
+	if d.memOutbox {
 		d.log.Warn("reports are held in memory only (-outbox memory): a crash loses unacknowledged reports")
 		q = outbox.NewMemQueue()
 	}
@@ -280,7 +280,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 			d.log.Info("mqtt connection", "connected", up)
 			d.mqttPath(up) // arc.go: a long outage is reported over DC-09
 		},
-		Queue:        d.queue(opts.MemoryOutbox),
+		Queue:        d.queue(),
 		Discovery:    discovery(cfg),
 		SilentInputs: silentInputs(cfg),
 		JournalHead: func() (uint64, string) {

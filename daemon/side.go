@@ -89,13 +89,12 @@ func (d *Daemon) onRecordAck(m outbox.Message, _ time.Time) {
 	if json.Unmarshal(m.Side.Data, &c) != nil || c.ID == "" {
 		return
 	}
-	d.onRecordAckOf(m.Side.Kind, c.ID, m.Side.Incident, c.Step)
+	d.cctvAcked(c.ID, m.Side.Incident, c.Step)
 }
 
-func (d *Daemon) onRecordAckOf(kind, id, incident, step string) {
-	if kind != "cctv" {
-		return
-	}
+// cctvAcked starts the wait for the answer to bookmark request id, which
+// the broker took.
+func (d *Daemon) cctvAcked(id, incident, step string) {
 	if d.cfg.CCTV.ReplyTopic == "" {
 		go d.cctvNote(id, incident, step, "CCTV bookmark delivered to the video system, unconfirmed (no cctv.reply_topic): check the recordings are kept")
 		return
