@@ -73,7 +73,7 @@ func (r *running) lastReportSeq() uint64 {
 // continues where it stopped.
 func TestRestartRestoresRobberyBehindChatter(t *testing.T) {
 	dir := t.TempDir()
-	r := startIn(t, dir)
+	r := startHall(t, inDir(dir))
 	r.pressUntil("panic-1", func() bool { _, ok := r.robbery(); return ok })
 	inc, _ := r.robbery()
 	if _, err := r.d.Engine().Do(engine.Command{Verb: engine.VerbAck, Incident: inc.ID, By: "center", Origin: engine.OriginCenter}); err != nil {
@@ -98,7 +98,7 @@ func TestRestartRestoresRobberyBehindChatter(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r = startIn(t, dir)
+	r = startHall(t, inDir(dir))
 	got, ok := r.robbery()
 	if !ok || got.ID != inc.ID || got.State != engine.StateAcknowledged {
 		t.Fatalf("after 60,000 records and a restart: robbery %+v (found %v), want %s acknowledged", got, ok, inc.ID)
@@ -123,7 +123,7 @@ func TestUnreadableJournalAtStartReachesTheCenter(t *testing.T) {
 	if err := os.Symlink("/dev/full", filepath.Join(dir, "hallguard.db")); err != nil {
 		t.Fatal(err)
 	}
-	r := startIn(t, dir)
+	r := startHall(t, inDir(dir))
 	got := make(chan string, 16)
 	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + r.d.BrokerAddr()).SetClientID("center-test"))
 	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
