@@ -95,26 +95,11 @@ func TestReplayRefusedAfterRestart(t *testing.T) {
 // watches no real input; the center must see that as trouble.
 func TestSimulatedBackendReachesTheCenter(t *testing.T) {
 	r := startHall(t)
-	got := make(chan string, 8)
-	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + r.d.BrokerAddr()).SetClientID("center-sim"))
-	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("connect: %v", tok.Error())
-	}
-	defer c.Disconnect(50)
-	c.Subscribe("hallguard/t-hall/conditions", 1, func(_ paho.Client, m paho.Message) { got <- string(m.Payload()) })
-	deadline := time.After(5 * time.Second)
-	for {
-		select {
-		case p := <-got:
-			if strings.Contains(p, `"kind":"simulated_backend"`) && strings.Contains(p, `"active":true`) {
-				if v := r.metrics(); !strings.Contains(v, `hallguard_condition_active{class="trouble",kind="simulated_backend"} 1`) {
-					t.Errorf("no simulated_backend in the metrics")
-				}
-				return
-			}
-		case <-deadline:
-			t.Fatal("simulated_backend never reached the retained conditions topic")
-		}
+	r.conditions().wait("simulated_backend raised", func(p string) bool {
+		return strings.Contains(p, `"kind":"simulated_backend"`) && strings.Contains(p, `"active":true`)
+	}, 5*time.Second)
+	if v := r.metrics(); !strings.Contains(v, `hallguard_condition_active{class="trouble",kind="simulated_backend"} 1`) {
+		t.Errorf("no simulated_backend in the metrics")
 	}
 }
 

@@ -186,6 +186,43 @@ func (r *running) stop() {
 	r.done <- nil
 }
 
+// conditionWatch is a center on the hall's retained conditions topic.
+type conditionWatch struct {
+	t   *testing.T
+	got chan string
+}
+
+// conditions subscribes to the hall's conditions topic as the center does,
+// until the test ends.
+func (r *running) conditions() *conditionWatch {
+	r.t.Helper()
+	w := &conditionWatch{t: r.t, got: make(chan string, 64)}
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + r.d.BrokerAddr()).SetClientID("center-test"))
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		r.t.Fatalf("connect: %v", tok.Error())
+	}
+	r.t.Cleanup(func() { c.Disconnect(50) })
+	c.Subscribe("hallguard/t-hall/conditions", 1, func(_ paho.Client, m paho.Message) { w.got <- string(m.Payload()) })
+	return w
+}
+
+// wait takes conditions until ok accepts one; none within is fatal (a
+// liveness bound, not a timing assertion).
+func (w *conditionWatch) wait(what string, ok func(string) bool, within time.Duration) {
+	w.t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case p := <-w.got:
+			if ok(p) {
+				return
+			}
+		case <-deadline:
+			w.t.Fatalf("%s: not seen on the retained conditions topic", what)
+		}
+	}
+}
+
 func (r *running) eventually(what string, ok func() bool) {
 	r.t.Helper()
 	deadline := time.Now().Add(30 * time.Second) // a liveness bound, not a timing assertion
@@ -284,25 +321,9 @@ func TestDamagedJournalAtStartReachesTheCenter(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := startHall(t, inDir(dir))
-	got := make(chan string, 4)
-	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + r.d.BrokerAddr()).SetClientID("center-test"))
-	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("connect: %v", tok.Error())
-	}
-	defer c.Disconnect(50)
-	c.Subscribe("hallguard/t-hall/conditions", 1, func(_ paho.Client, m paho.Message) { got <- string(m.Payload()) })
-	deadline := time.After(5 * time.Second)
-	for {
-		select {
-		case p := <-got:
-			if strings.Contains(p, `"kind":"journal_recovered"`) && strings.Contains(p, `"active":true`) {
-				goto journal
-			}
-		case <-deadline:
-			t.Fatal("journal_recovered never reached the retained conditions topic")
-		}
-	}
-journal:
+	r.conditions().wait("journal_recovered raised", func(p string) bool {
+		return strings.Contains(p, `"kind":"journal_recovered"`) && strings.Contains(p, `"active":true`)
+	}, 5*time.Second)
 	r.eventually("a trouble record in the fresh journal", func() bool {
 		resp, err := http.Get("http://" + r.d.LocalAddr() + "/api/journal/export?kind=trouble")
 		if err != nil {

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/hallguard/hallguard/daemon/config"
 	"github.com/hallguard/hallguard/daemon/engine"
 	"github.com/hallguard/hallguard/devices"
@@ -136,26 +134,10 @@ func measuresOf(inc engine.Incident) string {
 // measure says so, and the trouble clears.
 func TestFailedOutputIsTroubleNotAFalseReport(t *testing.T) {
 	r, chip := startChip(t)
-	conds := make(chan string, 64)
-	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + r.d.BrokerAddr()).SetClientID("center-test"))
-	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("connect: %v", tok.Error())
-	}
-	defer c.Disconnect(50)
-	c.Subscribe("hallguard/t-hall/conditions", 1, func(_ paho.Client, m paho.Message) { conds <- string(m.Payload()) })
+	conds := r.conditions()
 	seen := func(what string, ok func(string) bool) {
 		t.Helper()
-		deadline := time.After(10 * time.Second)
-		for {
-			select {
-			case p := <-conds:
-				if ok(p) {
-					return
-				}
-			case <-deadline:
-				t.Fatalf("%s: not seen on the retained conditions topic", what)
-			}
-		}
+		conds.wait(what, ok, 10*time.Second)
 	}
 
 	chip.lose("police-link")

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/hallguard/hallguard/daemon"
 	"github.com/hallguard/hallguard/daemon/engine"
 	"github.com/hallguard/hallguard/daemon/journal"
@@ -124,27 +122,7 @@ func TestUnreadableJournalAtStartReachesTheCenter(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := startHall(t, inDir(dir))
-	got := make(chan string, 16)
-	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + r.d.BrokerAddr()).SetClientID("center-test"))
-	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("connect: %v", tok.Error())
-	}
-	defer c.Disconnect(50)
-	c.Subscribe("hallguard/t-hall/conditions", 1, func(_ paho.Client, m paho.Message) { got <- string(m.Payload()) })
-	wait := func(what string, ok func(string) bool, within time.Duration) {
-		t.Helper()
-		deadline := time.After(within)
-		for {
-			select {
-			case p := <-got:
-				if ok(p) {
-					return
-				}
-			case <-deadline:
-				t.Fatalf("%s: not seen on the retained conditions topic", what)
-			}
-		}
-	}
+	wait := r.conditions().wait
 	wait("journal_unreadable raised", func(p string) bool { return strings.Contains(p, `"kind":"journal_unreadable"`) }, 5*time.Second)
 	// The store retries the disk every 10 s; the symlink is gone (a fresh
 	// file was refused and removed), so the retry works.
