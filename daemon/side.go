@@ -152,7 +152,7 @@ func (d *Daemon) expectCCTV(id, incident, step string) {
 // request id; without one, the incident's report says the bookmark is not
 // confirmed.
 func (d *Daemon) awaitCCTV(id, incident, step string) {
-	within := d.cfg.CCTV.ConfirmWithin.D()
+	within := d.config().CCTV.ConfirmWithin.D() // the config in force (reload)
 	d.side.mu.Lock()
 	defer d.side.mu.Unlock()
 	if d.side.cctv == nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -150,6 +151,27 @@ func TestCCTVBookmarkUnconfirmedWhereNoOneAnswers(t *testing.T) {
 	r := startHall(t, withExtra(cctvYAML))
 	id := r.cctvIncident(t)
 	r.eventually("the bookmark reported unconfirmed", func() bool {
+		return strings.Contains(r.measures(id), "CCTV bookmark not confirmed by the video system")
+	})
+}
+
+// TestCCTVConfirmWithinFollowsReload: cctv.confirm_within can change
+// live (a reload that changes it answers ok), so the next bookmark request
+// waits the reloaded time, not the one read at start.
+func TestCCTVConfirmWithinFollowsReload(t *testing.T) {
+	r := startHall(t, fromFile(t.TempDir()), withExtra(strings.Replace(cctvYAML, "confirm_within: 2s", "confirm_within: 1h", 1)))
+	b, err := os.ReadFile(r.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(r.file, []byte(strings.Replace(string(b), "confirm_within: 1h", "confirm_within: 2s", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	id := r.cctvIncident(t)
+	r.eventually("the bookmark reported unconfirmed after the reloaded confirm_within", func() bool {
 		return strings.Contains(r.measures(id), "CCTV bookmark not confirmed by the video system")
 	})
 }
