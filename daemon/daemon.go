@@ -732,17 +732,9 @@ func (a *actuator) loop() {
 	lost := map[string]bool{}    // the last failure said the line is gone
 	for range a.wake {
 		a.mu.Lock()
-		want := make(map[string]bool, len(a.want))
-		for k, v := range a.want {
-			want[k] = v
-		}
+		want := maps.Clone(a.want)
 		a.mu.Unlock()
-		ids := make([]string, 0, len(want))
-		for id := range want {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
-		for _, id := range ids {
+		for _, id := range slices.Sorted(maps.Keys(want)) {
 			on := want[id]
 			if applied[id] != nil && *applied[id] == on && failures[id] == 0 {
 				continue
