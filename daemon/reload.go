@@ -64,11 +64,15 @@ func (d *Daemon) Reload() error {
 		}
 	}
 	rec := map[string]any{"event": "reload", "file": path, "result": result}
-	if err != nil {
+	// reject counts and journals a refused reload: the old config runs on.
+	reject := func(result string, err error) {
 		d.reloads.total.WithLabelValues(result).Inc()
 		d.reloads.success.Set(0)
-		rec["error"] = err.Error()
+		rec["result"], rec["error"] = result, err.Error()
 		d.rec.add("config", "", "", false, rec)
+	}
+	if err != nil {
+		reject(result, err)
 		d.log.Error("config reload rejected; the old config keeps running", "file", path, "result", result)
 		for _, line := range strings.Split(err.Error(), "\n") {
 			d.log.Error("config reload", "error", line)
@@ -89,10 +93,7 @@ func (d *Daemon) Reload() error {
 		apply()
 	}
 	if err != nil {
-		d.reloads.total.WithLabelValues("invalid").Inc()
-		d.reloads.success.Set(0)
-		rec["result"], rec["error"] = "invalid", err.Error()
-		d.rec.add("config", "", "", false, rec)
+		reject("invalid", err)
 		d.log.Error("config reload rejected; the old config keeps running", "file", path, "err", err)
 		return err
 	}
