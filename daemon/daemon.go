@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -266,7 +267,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 		if err != nil {
 			return fmt.Errorf("daemon: mqtt password_file: %w", err)
 		}
-		password = string(trimNewline(b))
+		password = string(bytes.TrimRight(b, "\r\n"))
 	}
 	d.pub, err = mqtt.New(mc, cfg.Hall, mqtt.Options{
 		Logger: d.log, Clock: d.clk, Password: password,
@@ -439,13 +440,6 @@ started:
 	d.notifyStopping()
 	d.log.Info("hallguard stopping")
 	return nil
-}
-
-func trimNewline(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 func lineRef(chip string, line *int, name string) devices.LineRef {
