@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/hallguard/hallguard/daemon"
-	"github.com/hallguard/hallguard/daemon/config"
 )
 
 // TestBrokerPasswordFileUnwritableStillRuns: a state directory where the
@@ -24,7 +23,7 @@ func TestBrokerPasswordFileUnwritableStillRuns(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "broker.passwd"), 0o700); err != nil { // not a file: cannot be read or written
 		t.Fatal(err)
 	}
-	r := startIn(t, dir)
+	r := startHall(t, inDir(dir))
 	r.eventually("connected to the embedded broker", func() bool {
 		return strings.Contains(r.metrics(), "\nhallguard_mqtt_connected 1")
 	})
@@ -55,11 +54,7 @@ func TestBrokerPasswordFileReadableByOthersRefused(t *testing.T) {
 // ends by itself within 10 s (nil if it ran: then it is stopped).
 func runErr(t *testing.T, stateDir string) error {
 	t.Helper()
-	root, _ := filepath.Abs(filepath.Join("..", "configs"))
-	cfg, err := config.Parse(filepath.Join(root, "daemon-test.yaml"), []byte(hallYAML+"state_dir: "+stateDir+"\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := hallConfig(t, hallYAML, stateDir)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -182,7 +183,7 @@ func (ci *commandIntake) verbOf(topic string) (verb, label string) {
 		verb = "received"
 	}
 	label = verb
-	if !knownVerb(verb) {
+	if !slices.Contains(command.Verbs, verb) {
 		label = "unknown" // label values never come from payloads or topics
 	}
 	return verb, label
@@ -291,19 +292,6 @@ func (d *Daemon) reply(r Reply) {
 		d.log.Warn("command reply not sent", "id", r.ID, "err", err)
 	}
 }
-
-func knownVerb(v string) bool {
-	for _, k := range command.Verbs {
-		if k == v {
-			return true
-		}
-	}
-	return false
-}
-
-// CommandReasons lists every result label of hallguard_commands_total.
-var CommandReasons = []string{"ok", "too_large", "bad_payload", "unknown_verb", "unsigned", "bad_signature",
-	"expired", "replay", "unknown_incident", "not_allowed", "overload"}
 
 // handleReceived takes the center's acknowledgement of a report (a signed
 // "received" command naming the report id): end-to-end delivery.

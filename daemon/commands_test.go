@@ -1,11 +1,8 @@
 package daemon_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,46 +12,8 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/hallguard/hallguard/daemon"
-	"github.com/hallguard/hallguard/daemon/config"
 	"github.com/hallguard/hallguard/mqtt/command"
 )
-
-// runYAML runs the daemon on a config written to dir/hallguard.yaml and
-// returns it ready; the config's relative files are taken from dir.
-func runYAML(t *testing.T, dir, yaml string) *running {
-	t.Helper()
-	path := filepath.Join(dir, "hallguard.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Parse(path, []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{t: t, cancel: cancel, done: make(chan error, 1)}
-	ready := make(chan *daemon.Daemon, 1)
-	go func() {
-		r.done <- daemon.Run(ctx, cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func(d *daemon.Daemon) { ready <- d }})
-	}()
-	select {
-	case r.d = <-ready:
-	case err := <-r.done:
-		t.Fatalf("Run ended before ready: %v", err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("not ready after 15s")
-	}
-	t.Cleanup(func() { r.stop() })
-	return r
-}
-
-func playbooksDir(t *testing.T) string {
-	p, err := filepath.Abs(filepath.Join("..", "configs", "playbooks"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 // center is an MQTT client on the daemon's embedded broker that collects
 // the replies on cmd/reply.
@@ -114,9 +73,8 @@ func TestReplayRefusedAfterRestart(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "command.key"), key, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	yaml := strings.Replace(hallYAML, "commands: {auth: none}", "commands: {auth: hmac, key_file: command.key}", 1) +
-		"state_dir: " + filepath.Join(dir, "state") + "\nplaybooks_dir: " + playbooksDir(t) + "\n"
-	r := runYAML(t, dir, yaml)
+	yaml := strings.Replace(hallYAML, "commands: {auth: none}", "commands: {auth: hmac, key_file: command.key}", 1)
+	r := startHall(t, fromFile(dir), withYAML(yaml))
 	p, err := command.Sign(command.HMAC(key), "t-hall", "hallguard/t-hall/cmd/trigger",
 		command.Message{ID: "c-trigger", Playbook: "illness", By: "center-op"}, time.Now())
 	if err != nil {
@@ -127,7 +85,7 @@ func TestReplayRefusedAfterRestart(t *testing.T) {
 	}
 	r.stop()
 
-	r = runYAML(t, dir, yaml)
+	r = startHall(t, fromFile(dir), withYAML(yaml))
 	if rep := newCenter(t, r).send(t, "trigger", p); rep.Reason != "replay" {
 		t.Fatalf("the same command after a restart: %+v, want refused as a replay", rep)
 	}
@@ -136,27 +94,12 @@ func TestReplayRefusedAfterRestart(t *testing.T) {
 // TestSimulatedBackendReachesTheCenter: a daemon on the sim backend
 // watches no real input; the center must see that as trouble.
 func TestSimulatedBackendReachesTheCenter(t *testing.T) {
-	r := start(t)
-	got := make(chan string, 8)
-	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + r.d.BrokerAddr()).SetClientID("center-sim"))
-	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("connect: %v", tok.Error())
-	}
-	defer c.Disconnect(50)
-	c.Subscribe("hallguard/t-hall/conditions", 1, func(_ paho.Client, m paho.Message) { got <- string(m.Payload()) })
-	deadline := time.After(5 * time.Second)
-	for {
-		select {
-		case p := <-got:
-			if strings.Contains(p, `"kind":"simulated_backend"`) && strings.Contains(p, `"active":true`) {
-				if v := r.metrics(); !strings.Contains(v, `hallguard_condition_active{class="trouble",kind="simulated_backend"} 1`) {
-					t.Errorf("no simulated_backend in the metrics")
-				}
-				return
-			}
-		case <-deadline:
-			t.Fatal("simulated_backend never reached the retained conditions topic")
-		}
+	r := startHall(t)
+	r.conditions().wait("simulated_backend raised", func(p string) bool {
+		return strings.Contains(p, `"kind":"simulated_backend"`) && strings.Contains(p, `"active":true`)
+	}, 5*time.Second)
+	if v := r.metrics(); !strings.Contains(v, `hallguard_condition_active{class="trouble",kind="simulated_backend"} 1`) {
+		t.Errorf("no simulated_backend in the metrics")
 	}
 }
 
@@ -169,9 +112,8 @@ func TestPasswordFileIsRelativeToTheConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	yaml := strings.Replace(hallYAML, `mqtt: {broker: embedded, listen: "127.0.0.1:0"}`,
-		`mqtt: {broker: embedded, listen: "127.0.0.1:0", username: t-hall, password_file: mqtt-password}`, 1) +
-		"state_dir: " + filepath.Join(dir, "state") + "\nplaybooks_dir: " + playbooksDir(t) + "\n"
-	runYAML(t, dir, yaml) // fails unless the file is found next to the config
+		`mqtt: {broker: embedded, listen: "127.0.0.1:0", username: t-hall, password_file: mqtt-password}`, 1)
+	startHall(t, fromFile(dir), withYAML(yaml)) // fails unless the file is found next to the config
 }
 
 // TestReloadWithANewKeyNeedsRestart: a key rotated in place (same path,
@@ -183,9 +125,8 @@ func TestReloadWithANewKeyNeedsRestart(t *testing.T) {
 	if err := os.WriteFile(keyPath, []byte("a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	yaml := strings.Replace(hallYAML, "commands: {auth: none}", "commands: {auth: hmac, key_file: command.key}", 1) +
-		"state_dir: " + filepath.Join(dir, "state") + "\nplaybooks_dir: " + playbooksDir(t) + "\n"
-	r := runYAML(t, dir, yaml)
+	yaml := strings.Replace(hallYAML, "commands: {auth: none}", "commands: {auth: hmac, key_file: command.key}", 1)
+	r := startHall(t, fromFile(dir), withYAML(yaml))
 	if err := r.d.Reload(); err != nil {
 		t.Fatalf("reload of the same config: %v", err)
 	}

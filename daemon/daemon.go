@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -172,9 +173,9 @@ func discovery(cfg *config.Config) *mqtt.Discovery {
 	return d
 }
 
-func (d *Daemon) queue(memory bool) outbox.Queue {
+func (d *Daemon) queue() outbox.Queue {
 	var q outbox.Queue = d.store.Outbox()
-	if memory {
+	if d.memOutbox {
 		d.log.Warn("reports are held in memory only (-outbox memory): a crash loses unacknowledged reports")
 		q = outbox.NewMemQueue()
 	}
@@ -216,9 +217,6 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	// one the group or others can enter, README: Config reference).
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("daemon: state directory: %w", err)
-	}
-	for _, w := range cfg.Warnings {
-		d.log.Warn("careless config", "warning", w.Error())
 	}
 	d.metrics = NewMetrics(cfg)
 	d.reloads = newReloadMetrics(d.metrics.Registry)
@@ -269,7 +267,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 		if err != nil {
 			return fmt.Errorf("daemon: mqtt password_file: %w", err)
 		}
-		password = string(trimNewline(b))
+		password = string(bytes.TrimRight(b, "\r\n"))
 	}
 	d.pub, err = mqtt.New(mc, cfg.Hall, mqtt.Options{
 		Logger: d.log, Clock: d.clk, Password: password,
@@ -283,7 +281,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 			d.log.Info("mqtt connection", "connected", up)
 			d.mqttPath(up) // arc.go: a long outage is reported over DC-09
 		},
-		Queue:        d.queue(opts.MemoryOutbox),
+		Queue:        d.queue(),
 		Discovery:    discovery(cfg),
 		SilentInputs: silentInputs(cfg),
 		JournalHead: func() (uint64, string) {
@@ -442,13 +440,6 @@ started:
 	d.notifyStopping()
 	d.log.Info("hallguard stopping")
 	return nil
-}
-
-func trimNewline(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 func lineRef(chip string, line *int, name string) devices.LineRef {
@@ -735,17 +726,9 @@ func (a *actuator) loop() {
 	lost := map[string]bool{}    // the last failure said the line is gone
 	for range a.wake {
 		a.mu.Lock()
-		want := make(map[string]bool, len(a.want))
-		for k, v := range a.want {
-			want[k] = v
-		}
+		want := maps.Clone(a.want)
 		a.mu.Unlock()
-		ids := make([]string, 0, len(want))
-		for id := range want {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
-		for _, id := range ids {
+		for _, id := range slices.Sorted(maps.Keys(want)) {
 			on := want[id]
 			if applied[id] != nil && *applied[id] == on && failures[id] == 0 {
 				continue

@@ -44,28 +44,114 @@ type running struct {
 	sim    *sim.Backend
 	cancel context.CancelFunc
 	done   chan error
+	file   string // the config file (fromFile), else ""
 }
 
-func start(t *testing.T) *running {
-	t.Helper()
-	return startIn(t, t.TempDir())
+// hall is how startHall runs a test hall; hallOptions change it.
+type hall struct {
+	yaml     string // the config without state_dir: hallYAML unless withYAML
+	extra    string // appended to yaml; its own mqtt: or http: section replaces yaml's
+	stateDir string // "": a fresh folder
+	dir      string // "": the config is parsed in place; else written to dir/hallguard.yaml and loaded from there
+	opts     daemon.Options
 }
 
-// startIn runs the test hall with stateDir as its state directory.
-func startIn(t *testing.T, stateDir string) *running {
+type hallOption func(*hall)
+
+// inDir runs the hall on stateDir as its state directory (a restart).
+func inDir(stateDir string) hallOption { return func(h *hall) { h.stateDir = stateDir } }
+
+// withYAML runs the config yaml instead of the test hall's.
+func withYAML(yaml string) hallOption { return func(h *hall) { h.yaml = yaml } }
+
+// withExtra appends YAML to the config; an mqtt: or http: section in it
+// replaces the test hall's.
+func withExtra(extra string) hallOption { return func(h *hall) { h.extra = extra } }
+
+// withBackend opens the "sim" backend with factory.
+func withBackend(factory daemon.BackendFactory) hallOption {
+	return func(h *hall) { h.opts.Backends = map[string]daemon.BackendFactory{"sim": factory} }
+}
+
+// withOptions passes opts to Run (Logger and Ready are set by startHall).
+func withOptions(opts daemon.Options) hallOption { return func(h *hall) { h.opts = opts } }
+
+// fromFile writes the config to dir/hallguard.yaml (so that Reload reads
+// it again and its relative files are taken from dir), with the state
+// directory dir/state unless inDir says otherwise.
+func fromFile(dir string) hallOption { return func(h *hall) { h.dir = dir } }
+
+// configsDir is the repository's configs folder, where a config parsed in
+// place lives (its playbooks beside it).
+func configsDir(t *testing.T) string {
 	t.Helper()
-	root, _ := filepath.Abs(filepath.Join("..", "configs"))
-	cfg, err := config.Parse(filepath.Join(root, "daemon-test.yaml"), []byte(hallYAML+"state_dir: "+stateDir+"\n"))
+	root, err := filepath.Abs(filepath.Join("..", "configs"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return root
+}
+
+// hallConfig parses the test hall's yaml with stateDir as if it were in
+// the configs folder.
+func hallConfig(t *testing.T, yaml, stateDir string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse(filepath.Join(configsDir(t), "daemon-test.yaml"), []byte(yaml+"state_dir: "+stateDir+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// startHall runs the test hall (hallYAML, backend sim, a fresh state
+// directory) as the options say, returns it ready and stops it at the
+// test's end. r.file is the config file with fromFile.
+func startHall(t *testing.T, options ...hallOption) *running {
+	t.Helper()
+	h := hall{yaml: hallYAML}
+	for _, o := range options {
+		o(&h)
+	}
+	for _, key := range []string{"http:", "mqtt:"} {
+		if strings.HasPrefix(h.extra, key) || strings.Contains(h.extra, "\n"+key) {
+			lines := strings.Split(h.yaml, "\n")
+			for i, l := range lines {
+				if strings.HasPrefix(l, key) {
+					lines = append(lines[:i], lines[i+1:]...)
+					break
+				}
+			}
+			h.yaml = strings.Join(lines, "\n")
+		}
+	}
+	var cfg *config.Config
+	file := ""
+	if h.dir == "" {
+		if h.stateDir == "" {
+			h.stateDir = t.TempDir()
+		}
+		cfg = hallConfig(t, h.yaml+h.extra, h.stateDir)
+	} else {
+		if h.stateDir == "" {
+			h.stateDir = filepath.Join(h.dir, "state")
+		}
+		file = filepath.Join(h.dir, "hallguard.yaml")
+		body := h.yaml + "state_dir: " + h.stateDir + "\nplaybooks_dir: " + filepath.Join(configsDir(t), "playbooks") + "\n" + h.extra
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if cfg, err = config.Load(file); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{t: t, cancel: cancel, done: make(chan error, 1)}
+	r := &running{t: t, cancel: cancel, done: make(chan error, 1), file: file}
 	ready := make(chan *daemon.Daemon, 1)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	go func() {
-		r.done <- daemon.Run(ctx, cfg, daemon.Options{Logger: log, Ready: func(d *daemon.Daemon) { ready <- d }})
-	}()
+	opts := h.opts
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	opts.Ready = func(d *daemon.Daemon) { ready <- d }
+	go func() { r.done <- daemon.Run(ctx, cfg, opts) }()
 	select {
 	case r.d = <-ready:
 	case err := <-r.done:
@@ -73,7 +159,14 @@ func startIn(t *testing.T, stateDir string) *running {
 	case <-time.After(15 * time.Second):
 		t.Fatal("not ready after 15s")
 	}
-	r.sim = r.d.Backend().(*sim.Backend)
+	switch b := r.d.Backend().(type) {
+	case *sim.Backend:
+		r.sim = b
+	case *lossyBackend:
+		r.sim = b.Backend
+	case *chipBackend:
+		r.sim = b.Backend
+	}
 	t.Cleanup(func() { r.stop() })
 	return r
 }
@@ -91,6 +184,43 @@ func (r *running) stop() {
 	r.cancel = func() {}
 	r.done = make(chan error, 1)
 	r.done <- nil
+}
+
+// conditionWatch is a center on the hall's retained conditions topic.
+type conditionWatch struct {
+	t   *testing.T
+	got chan string
+}
+
+// conditions subscribes to the hall's conditions topic as the center does,
+// until the test ends.
+func (r *running) conditions() *conditionWatch {
+	r.t.Helper()
+	w := &conditionWatch{t: r.t, got: make(chan string, 64)}
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + r.d.BrokerAddr()).SetClientID("center-test"))
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		r.t.Fatalf("connect: %v", tok.Error())
+	}
+	r.t.Cleanup(func() { c.Disconnect(50) })
+	c.Subscribe("hallguard/t-hall/conditions", 1, func(_ paho.Client, m paho.Message) { w.got <- string(m.Payload()) })
+	return w
+}
+
+// wait takes conditions until ok accepts one; none within is fatal (a
+// liveness bound, not a timing assertion).
+func (w *conditionWatch) wait(what string, ok func(string) bool, within time.Duration) {
+	w.t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case p := <-w.got:
+			if ok(p) {
+				return
+			}
+		case <-deadline:
+			w.t.Fatalf("%s: not seen on the retained conditions topic", what)
+		}
+	}
 }
 
 func (r *running) eventually(what string, ok func() bool) {
@@ -116,7 +246,7 @@ func (r *running) metrics() string {
 }
 
 func TestOutputsFailSafeAtStartAndStop(t *testing.T) {
-	r := start(t)
+	r := startHall(t)
 	for _, id := range []string{"siren", "strobe", "door-release", "police-link"} {
 		o := r.sim.Output(id)
 		if h := o.History(); len(h) == 0 {
@@ -142,7 +272,7 @@ func TestOutputsFailSafeAtStartAndStop(t *testing.T) {
 }
 
 func TestSirenSilentInRobberySoundsInFire(t *testing.T) {
-	r := start(t)
+	r := startHall(t)
 	r.sim.Input("panic-1").Press()
 	r.eventually("police link", func() bool { return r.sim.Output("police-link").Level() == devices.High })
 	time.Sleep(100 * time.Millisecond)
@@ -159,7 +289,7 @@ func TestSirenSilentInRobberySoundsInFire(t *testing.T) {
 }
 
 func TestStuckInputAndLostLine(t *testing.T) {
-	r := start(t)
+	r := startHall(t)
 	r.sim.Input("door-1").Press()
 	r.eventually("stuck trouble", func() bool {
 		return strings.Contains(r.metrics(), `hallguard_input_fault{fault="stuck",input="door-1"} 1`)
@@ -190,26 +320,10 @@ func TestDamagedJournalAtStartReachesTheCenter(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "hallguard.db"), []byte("not a bbolt file, damaged"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := startIn(t, dir)
-	got := make(chan string, 4)
-	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + r.d.BrokerAddr()).SetClientID("center-test"))
-	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("connect: %v", tok.Error())
-	}
-	defer c.Disconnect(50)
-	c.Subscribe("hallguard/t-hall/conditions", 1, func(_ paho.Client, m paho.Message) { got <- string(m.Payload()) })
-	deadline := time.After(5 * time.Second)
-	for {
-		select {
-		case p := <-got:
-			if strings.Contains(p, `"kind":"journal_recovered"`) && strings.Contains(p, `"active":true`) {
-				goto journal
-			}
-		case <-deadline:
-			t.Fatal("journal_recovered never reached the retained conditions topic")
-		}
-	}
-journal:
+	r := startHall(t, inDir(dir))
+	r.conditions().wait("journal_recovered raised", func(p string) bool {
+		return strings.Contains(p, `"kind":"journal_recovered"`) && strings.Contains(p, `"active":true`)
+	}, 5*time.Second)
 	r.eventually("a trouble record in the fresh journal", func() bool {
 		resp, err := http.Get("http://" + r.d.LocalAddr() + "/api/journal/export?kind=trouble")
 		if err != nil {
@@ -229,12 +343,7 @@ journal:
 // stopped the daemon 2 ms after it became ready.
 func TestSimSocketExistsWhenReady(t *testing.T) {
 	for i := 0; i < 20; i++ {
-		dir := t.TempDir()
-		root, _ := filepath.Abs(filepath.Join("..", "configs"))
-		cfg, err := config.Parse(filepath.Join(root, "daemon-test.yaml"), []byte(hallYAML+"state_dir: "+dir+"\n"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		cfg := hallConfig(t, hallYAML, t.TempDir())
 		ctx, cancel := context.WithCancel(context.Background())
 		found := make(chan error, 1)
 		done := make(chan error, 1)

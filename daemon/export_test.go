@@ -10,5 +10,5 @@ func (d *Daemon) CCTVAnswer(payload []byte) { d.cctvReply("", payload) }
 // CCTVAcked tells the daemon that the broker took the bookmark request id
 // (its PUBACK), as the publisher's OnRecordAck does.
 func (d *Daemon) CCTVAcked(id, incident, step string) {
-	d.onRecordAckOf("cctv", id, incident, step)
+	d.cctvAcked(id, incident, step)
 }

@@ -1,14 +1,11 @@
 package daemon_test
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,8 +13,6 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/hallguard/hallguard/daemon"
-	"github.com/hallguard/hallguard/daemon/config"
 	"github.com/hallguard/hallguard/daemon/journal"
 	"github.com/hallguard/hallguard/devices/sim"
 )
@@ -39,33 +34,7 @@ func TestJournalHeadSignedRetainedAndCurrent(t *testing.T) {
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	root, _ := filepath.Abs(filepath.Join("..", "configs"))
-	cfg, err := config.Parse(filepath.Join(root, "daemon-test.yaml"), []byte(hallYAML+"state_dir: "+filepath.Join(dir, "state")+
-		"\njournal: {head_interval: 1s, head_key_file: "+keyFile+"}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan *daemon.Daemon, 1)
-	go func() {
-		done <- daemon.Run(ctx, cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Ready: func(d *daemon.Daemon) { ready <- d }})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	var d *daemon.Daemon
-	select {
-	case d = <-ready:
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("not ready")
-	}
+	d := startHall(t, inDir(filepath.Join(dir, "state")), withExtra("journal: {head_interval: 1s, head_key_file: "+keyFile+"}\n")).d
 
 	heads := make(chan journal.HeadMessage, 64)
 	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + d.BrokerAddr()).SetClientID("center-head"))

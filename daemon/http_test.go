@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -11,7 +10,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
-	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -22,57 +20,11 @@ import (
 	"time"
 
 	"github.com/hallguard/hallguard/daemon"
-	"github.com/hallguard/hallguard/daemon/config"
 	"github.com/hallguard/hallguard/daemon/engine"
 )
 
 // Issue #12 §2 (the HTTP surface) and issue #11 item 14 (reload applies
 // what it says), on the daemon in this process.
-
-// startFile runs the test hall from a config file (so that Reload reads
-// it again), with extra YAML appended, and returns the file's path.
-func startFile(t *testing.T, extra string, opts daemon.Options) (*running, string) {
-	t.Helper()
-	root, _ := filepath.Abs(filepath.Join("..", "configs"))
-	dir := t.TempDir()
-	path := filepath.Join(dir, "hallguard.yaml")
-	base := hallYAML
-	for _, key := range []string{"http:", "mqtt:"} { // extra's own section replaces the test hall's line
-		if strings.HasPrefix(extra, key) || strings.Contains(extra, "\n"+key) {
-			lines := strings.Split(base, "\n")
-			for i, l := range lines {
-				if strings.HasPrefix(l, key) {
-					lines = append(lines[:i], lines[i+1:]...)
-					break
-				}
-			}
-			base = strings.Join(lines, "\n")
-		}
-	}
-	body := base + "state_dir: " + filepath.Join(dir, "state") + "\nplaybooks_dir: " + filepath.Join(root, "playbooks") + "\n" + extra
-	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{t: t, cancel: cancel, done: make(chan error, 1)}
-	ready := make(chan *daemon.Daemon, 1)
-	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	opts.Ready = func(d *daemon.Daemon) { ready <- d }
-	go func() { r.done <- daemon.Run(ctx, cfg, opts) }()
-	select {
-	case r.d = <-ready:
-	case err := <-r.done:
-		t.Fatalf("Run ended before ready: %v", err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("not ready after 15s")
-	}
-	t.Cleanup(func() { r.stop() })
-	return r, path
-}
 
 func do(t *testing.T, method, url string, hdr map[string]string) (int, string) {
 	t.Helper()
@@ -96,7 +48,7 @@ func do(t *testing.T, method, url string, hdr map[string]string) (int, string) {
 // TestListenersSplitOperationsFromLocal: http.listen serves /metrics and
 // /healthz only; the console, /api/* and reload are on the local listener.
 func TestListenersSplitOperationsFromLocal(t *testing.T) {
-	r, _ := startFile(t, "", daemon.Options{})
+	r := startHall(t, fromFile(t.TempDir()))
 	ops, local := "http://"+r.d.HTTPAddr(), "http://"+r.d.LocalAddr()
 	for _, tc := range []struct {
 		url  string
@@ -120,7 +72,7 @@ func TestListenersSplitOperationsFromLocal(t *testing.T) {
 // TestEveryRouteChecksHostAndOrigin: on both listeners, a foreign Host is
 // 421 and a request from another origin is 403, whatever the route.
 func TestEveryRouteChecksHostAndOrigin(t *testing.T) {
-	r, _ := startFile(t, "", daemon.Options{EnableReload: true})
+	r := startHall(t, fromFile(t.TempDir()), withOptions(daemon.Options{EnableReload: true}))
 	ops, local := "http://"+r.d.HTTPAddr(), "http://"+r.d.LocalAddr()
 	routes := []struct{ method, url string }{
 		{"GET", ops + "/metrics"}, {"GET", ops + "/healthz"}, {"GET", ops + "/"},
@@ -155,7 +107,7 @@ func TestEveryRouteChecksHostAndOrigin(t *testing.T) {
 // TestHTTPHostsAllowsConfiguredNames: localhost and a name in http.hosts
 // (how Prometheus scrapes a hall) are served; other names are not.
 func TestHTTPHostsAllowsConfiguredNames(t *testing.T) {
-	r, _ := startFile(t, "http: {listen: \"127.0.0.1:0\", local_listen: \"127.0.0.1:0\", hosts: [hall-07.branch.example]}\n", daemon.Options{})
+	r := startHall(t, fromFile(t.TempDir()), withExtra("http: {listen: \"127.0.0.1:0\", local_listen: \"127.0.0.1:0\", hosts: [hall-07.branch.example]}\n"))
 	for host, want := range map[string]int{"localhost": 200, "hall-07.branch.example:9464": 200, "HALL-07.branch.example": 200,
 		"hall-08.branch.example": http.StatusMisdirectedRequest} {
 		if code, _ := do(t, http.MethodGet, "http://"+r.d.HTTPAddr()+"/metrics", map[string]string{"Host": host}); code != want {
@@ -177,14 +129,14 @@ func reloadsOK(t *testing.T, r *running) string {
 // TestReloadOverHTTPOffUnlessEnabled: without EnableReload (-enable-reload)
 // POST /-/reload is refused and reloads nothing; with it, it reloads.
 func TestReloadOverHTTPOffUnlessEnabled(t *testing.T) {
-	r, _ := startFile(t, "", daemon.Options{})
+	r := startHall(t, fromFile(t.TempDir()))
 	if code, _ := do(t, http.MethodPost, "http://"+r.d.LocalAddr()+"/-/reload", nil); code != http.StatusForbidden {
 		t.Errorf("POST /-/reload, not enabled: %d, want 403", code)
 	}
 	if v := reloadsOK(t, r); v != "0" {
 		t.Errorf("reloads ok = %s, want 0", v)
 	}
-	r2, _ := startFile(t, "", daemon.Options{EnableReload: true})
+	r2 := startHall(t, fromFile(t.TempDir()), withOptions(daemon.Options{EnableReload: true}))
 	if code, body := do(t, http.MethodPost, "http://"+r2.d.LocalAddr()+"/-/reload", nil); code != http.StatusOK {
 		t.Errorf("POST /-/reload, enabled: %d %s, want 200", code, body)
 	}
@@ -203,7 +155,8 @@ const consoleYAML = `console:
 // as soon as Reload returns; one that changes the probe, read only at
 // start, is refused as needs_restart.
 func TestReloadSwitchesTheConsole(t *testing.T) {
-	r, path := startFile(t, consoleYAML, daemon.Options{})
+	r := startHall(t, fromFile(t.TempDir()), withExtra(consoleYAML))
+	path := r.file
 	local := "http://" + r.d.LocalAddr()
 	if _, st := do(t, http.MethodGet, local+"/console/api/state", nil); strings.Contains(st, `"staff":[]`) {
 		t.Fatalf("state before the reload has no staff: %s", st)
@@ -286,7 +239,7 @@ func tlsFiles(t *testing.T, dir string) (cert, key, ca string, client *tls.Confi
 func TestLocalListenerTLSNeedsAClientCertificate(t *testing.T) {
 	dir := t.TempDir()
 	cert, key, ca, client := tlsFiles(t, dir)
-	r, _ := startFile(t, "http:\n  listen: \"127.0.0.1:0\"\n  local_listen: \"127.0.0.1:0\"\n  local_tls: {cert_file: "+cert+", key_file: "+key+", client_ca_file: "+ca+"}\n", daemon.Options{})
+	r := startHall(t, fromFile(t.TempDir()), withExtra("http:\n  listen: \"127.0.0.1:0\"\n  local_listen: \"127.0.0.1:0\"\n  local_tls: {cert_file: "+cert+", key_file: "+key+", client_ca_file: "+ca+"}\n"))
 	u := "https://" + r.d.LocalAddr() + "/api/incidents"
 	with := &http.Client{Transport: &http.Transport{TLSClientConfig: client}, Timeout: 5 * time.Second}
 	resp, err := with.Get(u)
@@ -316,7 +269,7 @@ func TestLocalListenerTLSNeedsAClientCertificate(t *testing.T) {
 // TestListenersRefuseHugeHeaders: a request with 64 KiB of headers is
 // refused (431) on both listeners instead of being read into memory.
 func TestListenersRefuseHugeHeaders(t *testing.T) {
-	r, _ := startFile(t, "", daemon.Options{})
+	r := startHall(t, fromFile(t.TempDir()))
 	big := strings.Repeat("a", 64<<10)
 	for _, addr := range []string{r.d.HTTPAddr(), r.d.LocalAddr()} {
 		if code, _ := do(t, http.MethodGet, "http://"+addr+"/healthz", map[string]string{"X-Junk": big}); code != http.StatusRequestHeaderFieldsTooLarge {
@@ -329,7 +282,8 @@ func TestListenersRefuseHugeHeaders(t *testing.T) {
 // bookmark request of a step done after a reload goes to the reloaded
 // cctv.topic, as the reload said it would.
 func TestReloadSwitchesTheDaemonsOwnReaders(t *testing.T) {
-	r, path := startFile(t, "cctv: {topic: cctv/before}\n", daemon.Options{})
+	r := startHall(t, fromFile(t.TempDir()), withExtra("cctv: {topic: cctv/before}\n"))
+	path := r.file
 	b, _ := os.ReadFile(path)
 	if err := os.WriteFile(path, []byte(strings.Replace(string(b), "cctv/before", "cctv/after", 1)), 0o600); err != nil {
 		t.Fatal(err)
@@ -363,7 +317,8 @@ func TestReloadOfADiscoveredHallNameNeedsRestart(t *testing.T) {
 		if discovery {
 			extra = "mqtt: {broker: embedded, listen: \"127.0.0.1:0\", discovery: {enabled: true}}\n"
 		}
-		r, path := startFile(t, extra, daemon.Options{})
+		r := startHall(t, fromFile(t.TempDir()), withExtra(extra))
+		path := r.file
 		b, _ := os.ReadFile(path)
 		if err := os.WriteFile(path, []byte(strings.Replace(string(b), "name: Test hall", "name: Renamed hall", 1)), 0o600); err != nil {
 			t.Fatal(err)

@@ -2,9 +2,6 @@ package daemon_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,7 +38,7 @@ func (r *running) metricValue(series string) float64 {
 // level the buffer happened to hold when it filled (§4.4; a missed alarm
 // is the worst bug).
 func TestHandoffOverflowKeepsFinalLevel(t *testing.T) {
-	r := start(t)
+	r := startHall(t)
 	door := r.sim.Input("door-1")
 	door.Press()
 	r.eventually("door-1 active", func() bool { return r.metricValue(`hallguard_input_active{input="door-1",kind="generic"}`) == 1 })
@@ -103,46 +100,6 @@ mqtt: {broker: embedded, listen: "127.0.0.1:0"}
 http: {listen: "127.0.0.1:0"}
 commands: {auth: none}
 `
-
-// startYAML runs a hall described by yaml (backend sim) in a fresh state
-// directory.
-func startYAML(t *testing.T, yaml string) *running {
-	t.Helper()
-	return startWith(t, yaml, daemon.Options{})
-}
-
-// startWith is startYAML with options (Logger and Ready are set here).
-func startWith(t *testing.T, yaml string, opts daemon.Options) *running {
-	t.Helper()
-	root, _ := filepath.Abs(filepath.Join("..", "configs"))
-	cfg, err := config.Parse(filepath.Join(root, "daemon-test.yaml"), []byte(yaml+"state_dir: "+t.TempDir()+"\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{t: t, cancel: cancel, done: make(chan error, 1)}
-	ready := make(chan *daemon.Daemon, 1)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	go func() {
-		opts.Logger, opts.Ready = log, func(d *daemon.Daemon) { ready <- d }
-		r.done <- daemon.Run(ctx, cfg, opts)
-	}()
-	select {
-	case r.d = <-ready:
-	case err := <-r.done:
-		t.Fatalf("Run ended before ready: %v", err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("not ready after 15s")
-	}
-	switch b := r.d.Backend().(type) {
-	case *sim.Backend:
-		r.sim = b
-	case *lossyBackend:
-		r.sim = b.Backend
-	}
-	t.Cleanup(func() { r.stop() })
-	return r
-}
 
 // lossyBackend is the sim with a hook to deliver what a hardware backend
 // delivers when it missed edges.
@@ -213,7 +170,7 @@ func (r *running) loseAndReopen(id string, change func()) {
 // it had clears, and the engine no longer holds it active (§3.2: no false
 // report of a state the line is not in).
 func TestReopenedLineReportsIdleAndClearsStuck(t *testing.T) {
-	r := startYAML(t, reopenYAML)
+	r := startHall(t, withYAML(reopenYAML))
 	door := r.sim.Input("door-1")
 	door.Press()
 	r.eventually("stuck", func() bool { return r.metricValue(`hallguard_input_fault{fault="stuck",input="door-1"}`) == 1 })
@@ -230,7 +187,7 @@ func TestReopenedLineReportsIdleAndClearsStuck(t *testing.T) {
 // line returns, must not end in fire through the verification timer: that
 // false alarm would cut the hall's power (§4.4 3, §3.2).
 func TestReopenedIdleSmokeCancelsVerification(t *testing.T) {
-	r := startYAML(t, reopenYAML)
+	r := startHall(t, withYAML(reopenYAML))
 	smoke := r.sim.Input("smoke-1")
 	smoke.Press()
 	r.eventually("smoke-1 active (pre-alarm)", func() bool {
@@ -267,7 +224,7 @@ func TestReopenedIdleSmokeCancelsVerification(t *testing.T) {
 // trouble only.
 func TestMissedPulseOnPanicLineRaisesRobbery(t *testing.T) {
 	b, backends := lossy()
-	r := startWith(t, hallYAML, daemon.Options{Backends: backends})
+	r := startHall(t, withOptions(daemon.Options{Backends: backends}))
 	r.eventually("inputs watched", func() bool { return b.watched("panic-1") && b.watched("door-1") })
 
 	b.missPulse("door-1")

@@ -3,6 +3,7 @@ package daemon
 import (
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/hallguard/hallguard/daemon/config"
 	"github.com/hallguard/hallguard/daemon/engine"
+	"github.com/hallguard/hallguard/devices"
 	"github.com/hallguard/hallguard/mqtt/command"
 )
 
@@ -126,7 +128,7 @@ func NewMetrics(cfg *config.Config) *Metrics {
 		m.inputEdges.WithLabelValues(in.ID)
 		m.inputLost.WithLabelValues(in.ID)
 		m.handoffDropped.WithLabelValues(in.ID)
-		for _, f := range []string{"stuck", "loop_open", "line_lost"} {
+		for _, f := range inputFaults {
 			m.inputFault.WithLabelValues(in.ID, f)
 		}
 	}
@@ -182,14 +184,13 @@ func (m *Metrics) report(r engine.Report) {
 	}
 }
 
+// inputFaults are the fault label values of hallguard_input_fault.
+var inputFaults = []string{string(devices.FaultStuck), string(devices.FaultLoopOpen), string(devices.FaultLineLost)}
+
 func (m *Metrics) input(s engine.InputState) {
 	m.inputActive.WithLabelValues(s.ID, s.Kind).Set(b2f(s.Active))
-	faults := map[string]bool{}
-	for _, f := range s.Faults {
-		faults[f] = true
-	}
-	for _, f := range []string{"stuck", "loop_open", "line_lost"} {
-		m.inputFault.WithLabelValues(s.ID, f).Set(b2f(faults[f]))
+	for _, f := range inputFaults {
+		m.inputFault.WithLabelValues(s.ID, f).Set(b2f(slices.Contains(s.Faults, f)))
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -76,11 +76,7 @@ func TestSystemdReadyAndWatchdog(t *testing.T) {
 		return n
 	}
 
-	root, _ := filepath.Abs(filepath.Join("..", "configs"))
-	cfg, err := config.Parse(filepath.Join(root, "daemon-test.yaml"), []byte(hallYAML+"state_dir: "+dir+"\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := hallConfig(t, hallYAML, dir)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ready := make(chan *daemon.Daemon, 1)

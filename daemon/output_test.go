@@ -1,19 +1,12 @@
 package daemon_test
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-
-	"github.com/hallguard/hallguard/daemon"
 	"github.com/hallguard/hallguard/daemon/config"
 	"github.com/hallguard/hallguard/daemon/engine"
 	"github.com/hallguard/hallguard/devices"
@@ -114,58 +107,14 @@ func (o *chipOutput) Close() error {
 	return o.Output.Close()
 }
 
-// startHall runs the test hall with extra config in stateDir, on the
-// backend factory given (nil: the sim).
-func startHall(t *testing.T, stateDir, extra string, factory daemon.BackendFactory) *running {
-	t.Helper()
-	root, _ := filepath.Abs(filepath.Join("..", "configs"))
-	base := hallYAML
-	if strings.HasPrefix(extra, "mqtt:") { // extra's mqtt section replaces the embedded broker's
-		var kept []string
-		for _, line := range strings.Split(base, "\n") {
-			if !strings.HasPrefix(line, "mqtt:") {
-				kept = append(kept, line)
-			}
-		}
-		base = strings.Join(kept, "\n")
-	}
-	cfg, err := config.Parse(filepath.Join(root, "daemon-test.yaml"), []byte(base+extra+"state_dir: "+stateDir+"\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{t: t, cancel: cancel, done: make(chan error, 1)}
-	ready := make(chan *daemon.Daemon, 1)
-	opts := daemon.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func(d *daemon.Daemon) { ready <- d }}
-	if factory != nil {
-		opts.Backends = map[string]daemon.BackendFactory{"sim": factory}
-	}
-	go func() { r.done <- daemon.Run(ctx, cfg, opts) }()
-	select {
-	case r.d = <-ready:
-	case err := <-r.done:
-		t.Fatalf("Run ended before ready: %v", err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("not ready after 15s")
-	}
-	switch b := r.d.Backend().(type) {
-	case *sim.Backend:
-		r.sim = b
-	case *chipBackend:
-		r.sim = b.Backend
-	}
-	t.Cleanup(func() { r.stop() })
-	return r
-}
-
 // startChip runs the test hall on a chipBackend.
 func startChip(t *testing.T) (*running, *chipBackend) {
 	t.Helper()
 	var b *chipBackend
-	r := startHall(t, t.TempDir(), "", func(_ *config.Config, clk clock.Clock) (devices.Backend, error) {
+	r := startHall(t, withBackend(func(_ *config.Config, clk clock.Clock) (devices.Backend, error) {
 		b = newChipBackend(clk)
 		return b, nil
-	})
+	}))
 	return r, b
 }
 
@@ -185,26 +134,10 @@ func measuresOf(inc engine.Incident) string {
 // measure says so, and the trouble clears.
 func TestFailedOutputIsTroubleNotAFalseReport(t *testing.T) {
 	r, chip := startChip(t)
-	conds := make(chan string, 64)
-	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + r.d.BrokerAddr()).SetClientID("center-test"))
-	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("connect: %v", tok.Error())
-	}
-	defer c.Disconnect(50)
-	c.Subscribe("hallguard/t-hall/conditions", 1, func(_ paho.Client, m paho.Message) { conds <- string(m.Payload()) })
+	conds := r.conditions()
 	seen := func(what string, ok func(string) bool) {
 		t.Helper()
-		deadline := time.After(10 * time.Second)
-		for {
-			select {
-			case p := <-conds:
-				if ok(p) {
-					return
-				}
-			case <-deadline:
-				t.Fatalf("%s: not seen on the retained conditions topic", what)
-			}
-		}
+		conds.wait(what, ok, 10*time.Second)
 	}
 
 	chip.lose("police-link")

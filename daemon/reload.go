@@ -53,19 +53,26 @@ func (d *Daemon) Reload() error {
 	result := "ok"
 	if err != nil {
 		result = "invalid"
-	} else if diff := restartOnly(d.cfg, next); len(diff) > 0 || keyDigest(next) != d.keyDigest {
+	} else {
+		diff := restartOnly(d.cfg, next)
 		if keyDigest(next) != d.keyDigest {
 			diff = append(diff, "the command key in commands.key_file")
 		}
-		result = "needs_restart"
-		err = fmt.Errorf("%s: %w: %s changed", path, ErrNeedsRestart, strings.Join(diff, ", "))
+		if len(diff) > 0 {
+			result = "needs_restart"
+			err = fmt.Errorf("%s: %w: %s changed", path, ErrNeedsRestart, strings.Join(diff, ", "))
+		}
 	}
 	rec := map[string]any{"event": "reload", "file": path, "result": result}
-	if err != nil {
+	// reject counts and journals a refused reload: the old config runs on.
+	reject := func(result string, err error) {
 		d.reloads.total.WithLabelValues(result).Inc()
 		d.reloads.success.Set(0)
-		rec["error"] = err.Error()
+		rec["result"], rec["error"] = result, err.Error()
 		d.rec.add("config", "", "", false, rec)
+	}
+	if err != nil {
+		reject(result, err)
 		d.log.Error("config reload rejected; the old config keeps running", "file", path, "result", result)
 		for _, line := range strings.Split(err.Error(), "\n") {
 			d.log.Error("config reload", "error", line)
@@ -86,10 +93,7 @@ func (d *Daemon) Reload() error {
 		apply()
 	}
 	if err != nil {
-		d.reloads.total.WithLabelValues("invalid").Inc()
-		d.reloads.success.Set(0)
-		rec["result"], rec["error"] = "invalid", err.Error()
-		d.rec.add("config", "", "", false, rec)
+		reject("invalid", err)
 		d.log.Error("config reload rejected; the old config keeps running", "file", path, "err", err)
 		return err
 	}

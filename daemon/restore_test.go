@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/hallguard/hallguard/daemon"
 	"github.com/hallguard/hallguard/daemon/engine"
 	"github.com/hallguard/hallguard/daemon/journal"
@@ -73,7 +71,7 @@ func (r *running) lastReportSeq() uint64 {
 // continues where it stopped.
 func TestRestartRestoresRobberyBehindChatter(t *testing.T) {
 	dir := t.TempDir()
-	r := startIn(t, dir)
+	r := startHall(t, inDir(dir))
 	r.pressUntil("panic-1", func() bool { _, ok := r.robbery(); return ok })
 	inc, _ := r.robbery()
 	if _, err := r.d.Engine().Do(engine.Command{Verb: engine.VerbAck, Incident: inc.ID, By: "center", Origin: engine.OriginCenter}); err != nil {
@@ -98,7 +96,7 @@ func TestRestartRestoresRobberyBehindChatter(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r = startIn(t, dir)
+	r = startHall(t, inDir(dir))
 	got, ok := r.robbery()
 	if !ok || got.ID != inc.ID || got.State != engine.StateAcknowledged {
 		t.Fatalf("after 60,000 records and a restart: robbery %+v (found %v), want %s acknowledged", got, ok, inc.ID)
@@ -123,28 +121,8 @@ func TestUnreadableJournalAtStartReachesTheCenter(t *testing.T) {
 	if err := os.Symlink("/dev/full", filepath.Join(dir, "hallguard.db")); err != nil {
 		t.Fatal(err)
 	}
-	r := startIn(t, dir)
-	got := make(chan string, 16)
-	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + r.d.BrokerAddr()).SetClientID("center-test"))
-	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("connect: %v", tok.Error())
-	}
-	defer c.Disconnect(50)
-	c.Subscribe("hallguard/t-hall/conditions", 1, func(_ paho.Client, m paho.Message) { got <- string(m.Payload()) })
-	wait := func(what string, ok func(string) bool, within time.Duration) {
-		t.Helper()
-		deadline := time.After(within)
-		for {
-			select {
-			case p := <-got:
-				if ok(p) {
-					return
-				}
-			case <-deadline:
-				t.Fatalf("%s: not seen on the retained conditions topic", what)
-			}
-		}
-	}
+	r := startHall(t, inDir(dir))
+	wait := r.conditions().wait
 	wait("journal_unreadable raised", func(p string) bool { return strings.Contains(p, `"kind":"journal_unreadable"`) }, 5*time.Second)
 	// The store retries the disk every 10 s; the symlink is gone (a fresh
 	// file was refused and removed), so the retry works.

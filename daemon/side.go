@@ -1,14 +1,17 @@
 package daemon
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"sync"
+	"text/template"
 	"time"
 
+	"github.com/hallguard/hallguard/daemon/engine"
 	"github.com/hallguard/hallguard/daemon/journal"
 	"github.com/hallguard/hallguard/devices/clock"
 	"github.com/hallguard/hallguard/outbox"
@@ -71,6 +74,31 @@ func (d *Daemon) record(kind, key, rel string, payload []byte, data any, inciden
 		Incident: incident, Playbook: playbook, Drill: drill})
 }
 
+// PreserveCCTV makes fanout an engine.CCTVSink: the bookmark request is
+// rendered from cctv.payload and goes through the durable outbox to
+// cctv.topic (journalled as kind "cctv", replayed after a restart, retired
+// on PUBACK); the video system's answer on cctv.reply_topic then confirms
+// it in the incident's report, or its absence says it is unconfirmed
+// (side.go).
+func (f *fanout) PreserveCCTV(r engine.CCTVRequest) {
+	d := f.d
+	cctv := d.config().CCTV // the config in force (reload)
+	id := newRequestID()
+	var b bytes.Buffer
+	tpl, err := template.New("cctv").Option("missingkey=error").Parse(cctv.Payload)
+	if err == nil {
+		err = tpl.Execute(&b, map[string]string{"ID": id, "Incident": r.Incident, "Hall": r.Hall, "Playbook": r.Playbook, "Step": r.Step,
+			"From": r.From.Format(time.RFC3339), "Until": r.Until.Format(time.RFC3339)})
+	}
+	if err != nil {
+		d.log.Error("cctv bookmark not rendered", "incident", r.Incident, "err", err)
+		return
+	}
+	d.expectCCTV(id, r.Incident, r.Step) // before it can be answered
+	d.record("cctv", r.Incident, cctv.Topic, b.Bytes(), cctvData{ID: id, Topic: cctv.Topic, Step: r.Step, From: r.From, Until: r.Until},
+		r.Incident, r.Playbook, false)
+}
+
 // newRequestID is a CCTV bookmark request's id, for the answer.
 func newRequestID() string {
 	var b [8]byte
@@ -89,13 +117,12 @@ func (d *Daemon) onRecordAck(m outbox.Message, _ time.Time) {
 	if json.Unmarshal(m.Side.Data, &c) != nil || c.ID == "" {
 		return
 	}
-	d.onRecordAckOf(m.Side.Kind, c.ID, m.Side.Incident, c.Step)
+	d.cctvAcked(c.ID, m.Side.Incident, c.Step)
 }
 
-func (d *Daemon) onRecordAckOf(kind, id, incident, step string) {
-	if kind != "cctv" {
-		return
-	}
+// cctvAcked starts the wait for the answer to bookmark request id, which
+// the broker took.
+func (d *Daemon) cctvAcked(id, incident, step string) {
 	if d.cfg.CCTV.ReplyTopic == "" {
 		go d.cctvNote(id, incident, step, "CCTV bookmark delivered to the video system, unconfirmed (no cctv.reply_topic): check the recordings are kept")
 		return
@@ -125,7 +152,7 @@ func (d *Daemon) expectCCTV(id, incident, step string) {
 // request id; without one, the incident's report says the bookmark is not
 // confirmed.
 func (d *Daemon) awaitCCTV(id, incident, step string) {
-	within := d.cfg.CCTV.ConfirmWithin.D()
+	within := d.config().CCTV.ConfirmWithin.D() // the config in force (reload)
 	d.side.mu.Lock()
 	defer d.side.mu.Unlock()
 	if d.side.cctv == nil {

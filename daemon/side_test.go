@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -66,7 +67,7 @@ func TestDrillRecordReplayedAfterRestart(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	extra := "mqtt: {broker: \"tcp://" + addr + "\", max_reconnect: 1s}\n"
-	r := startHall(t, dir, extra, nil)
+	r := startHall(t, inDir(dir), withExtra(extra))
 	id, err := r.d.Engine().Do(engine.Command{Verb: engine.VerbDrill, Action: engine.DrillStart, Playbook: "fire",
 		By: "Li", Origin: engine.OriginStaff, Participants: []string{"Li", "Wang"}})
 	if err != nil {
@@ -84,7 +85,7 @@ func TestDrillRecordReplayedAfterRestart(t *testing.T) {
 	}
 	defer b.Close()
 	l := listen(t, addr, "hallguard/t-hall/drills/#")
-	r = startHall(t, dir, extra, nil)
+	r = startHall(t, inDir(dir), withExtra(extra))
 	r.eventually("the drill record on drills/<id> after the restart", func() bool { return len(l.on("hallguard/t-hall/drills/"+id)) > 0 })
 	var rec engine.DrillRecord
 	if err := json.Unmarshal([]byte(l.on("hallguard/t-hall/drills/" + id)[0]), &rec); err != nil || rec.ID != id || rec.Outcome != engine.DrillCompleted {
@@ -119,7 +120,7 @@ func (r *running) measures(id string) string {
 // bookmark request on cctv.reply_topic with the request's id: the
 // incident's report says the bookmark is confirmed.
 func TestCCTVBookmarkConfirmedByTheVideoSystem(t *testing.T) {
-	r := startHall(t, t.TempDir(), cctvYAML, nil)
+	r := startHall(t, withExtra(cctvYAML))
 	vms := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + r.d.BrokerAddr()).SetClientID("vms"))
 	if tok := vms.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
@@ -147,9 +148,30 @@ func TestCCTVBookmarkConfirmedByTheVideoSystem(t *testing.T) {
 // topic: after cctv.confirm_within the report says the bookmark is not
 // confirmed, so the hall keeps the recordings by hand.
 func TestCCTVBookmarkUnconfirmedWhereNoOneAnswers(t *testing.T) {
-	r := startHall(t, t.TempDir(), cctvYAML, nil)
+	r := startHall(t, withExtra(cctvYAML))
 	id := r.cctvIncident(t)
 	r.eventually("the bookmark reported unconfirmed", func() bool {
+		return strings.Contains(r.measures(id), "CCTV bookmark not confirmed by the video system")
+	})
+}
+
+// TestCCTVConfirmWithinFollowsReload: cctv.confirm_within can change
+// live (a reload that changes it answers ok), so the next bookmark request
+// waits the reloaded time, not the one read at start.
+func TestCCTVConfirmWithinFollowsReload(t *testing.T) {
+	r := startHall(t, fromFile(t.TempDir()), withExtra(strings.Replace(cctvYAML, "confirm_within: 2s", "confirm_within: 1h", 1)))
+	b, err := os.ReadFile(r.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(r.file, []byte(strings.Replace(string(b), "confirm_within: 1h", "confirm_within: 2s", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	id := r.cctvIncident(t)
+	r.eventually("the bookmark reported unconfirmed after the reloaded confirm_within", func() bool {
 		return strings.Contains(r.measures(id), "CCTV bookmark not confirmed by the video system")
 	})
 }
@@ -160,11 +182,11 @@ func TestCCTVBookmarkUnconfirmedWhereNoOneAnswers(t *testing.T) {
 func TestCCTVAnswerAwaitedAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
 	extra := strings.Replace(cctvYAML, "confirm_within: 2s", "confirm_within: 1h", 1)
-	r := startHall(t, dir, extra, nil)
+	r := startHall(t, inDir(dir), withExtra(extra))
 	id := r.cctvIncident(t)
 	r.eventually("the request at the broker", func() bool { return strings.Contains(r.metrics(), "hallguard_outbox_pending 0") })
 	r.stop()
-	r = startHall(t, dir, cctvYAML, nil)
+	r = startHall(t, inDir(dir), withExtra(cctvYAML))
 	r.eventually("the bookmark reported unconfirmed after the restart", func() bool {
 		return strings.Contains(r.measures(id), "CCTV bookmark not confirmed by the video system")
 	})
@@ -181,7 +203,7 @@ func TestCCTVAnswerAwaitedAcrossRestart(t *testing.T) {
 func TestCCTVAnswerBeforeThePUBACKConfirms(t *testing.T) {
 	// A broker nobody listens on: no PUBACK comes unless the test says so.
 	extra := "mqtt: {broker: \"tcp://127.0.0.1:9\", max_reconnect: 1s}\n" + cctvYAML
-	r := startHall(t, t.TempDir(), extra, nil)
+	r := startHall(t, withExtra(extra))
 	id := r.cctvIncident(t)
 	var req struct{ ID, Step string }
 	r.eventually("the bookmark request journalled", func() bool {

@@ -19,7 +19,7 @@ import (
 // command: walk_start, which takes inputs out of service, is refused, and
 // the inputs stay live.
 func TestWalkStartRefusedWhenCommandsAreUnauthenticated(t *testing.T) {
-	r := start(t)
+	r := startHall(t)
 	replies := make(chan daemon.Reply, 4)
 	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + r.d.BrokerAddr()).SetClientID("lan-attacker"))
 	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
@@ -72,7 +72,7 @@ refused:
 // metrics count it apart from real robberies.
 func TestWalkTestIncidentIsNoRealIncidentAfterARestart(t *testing.T) {
 	dir := t.TempDir()
-	r := startIn(t, dir)
+	r := startHall(t, inDir(dir))
 	eng := r.d.Engine()
 	walk := engine.Command{Verb: engine.VerbDrill, Action: engine.WalkStart, Inputs: []string{"panic-1"}, By: "installer",
 		Origin: engine.OriginCenter, Authenticated: true}
@@ -108,7 +108,7 @@ func TestWalkTestIncidentIsNoRealIncidentAfterARestart(t *testing.T) {
 	})
 	r.stop()
 
-	r = startIn(t, dir)
+	r = startHall(t, inDir(dir))
 	rv := engine.Command{Verb: engine.VerbReview, Incident: test, By: "Wang", Origin: engine.OriginStaff,
 		Review: &engine.Review{Cause: "a", Course: "b", Handling: "c", Problems: "d"}}
 	if _, err := r.d.Engine().Do(rv); err == nil {
