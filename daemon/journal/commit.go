@@ -428,23 +428,10 @@ func (s *Store) putPush(o *op, ob, rb *bolt.Bucket, put func(*Record) error) err
 	if err := put(&rec); err != nil {
 		return err
 	}
-	v, err := encodeJSON(wireEntry{ID: e.msg.ID, Seq: r.Seq, Record: rec.Seq, PushedAt: timeText(e.pushedAt), Report: e.report})
-	if err != nil {
-		return err
-	}
-	if err := ob.Put(seqKey(key), v); err != nil {
-		return err
-	}
 	if err := indexReport(ob.Tx(), r, e.report); err != nil {
 		return err
 	}
-	if o.ackedInTx {
-		if err := rb.Put(seqKey(key), []byte(timeText(s.clk.Now()))); err != nil {
-			return err
-		}
-	}
-	o.key, o.record = key, rec.Seq
-	return nil
+	return s.putEntry(o, key, wireEntry{ID: e.msg.ID, Seq: r.Seq, Record: rec.Seq, PushedAt: timeText(e.pushedAt), Report: e.report}, ob, rb)
 }
 
 // putSide writes a side record's outbox entry and its journal record (of
@@ -456,7 +443,13 @@ func (s *Store) putSide(o *op, key uint64, ob, rb *bolt.Bucket, put func(*Record
 	if err := put(&rec); err != nil {
 		return err
 	}
-	v, err := encodeJSON(wireEntry{ID: e.msg.ID, Record: rec.Seq, PushedAt: timeText(e.pushedAt), Side: e.msg.Side})
+	return s.putEntry(o, key, wireEntry{ID: e.msg.ID, Record: rec.Seq, PushedAt: timeText(e.pushedAt), Side: e.msg.Side}, ob, rb)
+}
+
+// putEntry writes a push's outbox entry w under key, and its retirement
+// when it was acknowledged before this transaction (ackedInTx).
+func (s *Store) putEntry(o *op, key uint64, w wireEntry, ob, rb *bolt.Bucket) error {
+	v, err := encodeJSON(w)
 	if err != nil {
 		return err
 	}
@@ -468,7 +461,7 @@ func (s *Store) putSide(o *op, key uint64, ob, rb *bolt.Bucket, put func(*Record
 			return err
 		}
 	}
-	o.key, o.record = key, rec.Seq
+	o.key, o.record = key, w.Record
 	return nil
 }
 
@@ -608,8 +601,6 @@ func (s *Store) failed(err error) {
 	s.degraded, s.degErr = true, err
 	for _, e := range s.entries {
 		e.visible = true
-	}
-	for _, e := range s.entries {
 		e.msg.NotDurable = e.msg.NotDurable || !e.durable
 	}
 	derr := fmt.Errorf("journal: append: held in memory: %w (%w)", ErrDegraded, err)
