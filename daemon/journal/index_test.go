@@ -31,6 +31,27 @@ func chatter(t *testing.T, s *Store, n int) {
 	}
 }
 
+// robberyAndFire journals, at path, a robbery acknowledged (seq 1, 2) and a
+// fire resolved (seq 3, 4), their reports all retired, then n records of a
+// chattering door, and closes the store.
+func robberyAndFire(t *testing.T, path string, clk clock.Clock, n int) {
+	t.Helper()
+	s := openT(t, path, Options{Clock: clk})
+	ob := s.Outbox()
+	ob.Push(incidentReport(0, "rob-1", engine.StateActive, 1))
+	ob.Push(incidentReport(1, "rob-1", engine.StateAcknowledged, 2))
+	ob.Push(incidentReport(3, "fire-1", engine.StateActive, 3))
+	ob.Push(incidentReport(4, "fire-1", engine.StateResolved, 4))
+	waitFor(t, "4 durable", func() bool { return len(ob.Peek(10)) == 4 })
+	for _, m := range ob.Peek(10) {
+		ob.Ack(m.ID)
+	}
+	chatter(t, s, n)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func openIDs(t *testing.T, s *Store) (map[string]engine.Report, uint64) {
 	t.Helper()
 	open, seq, err := s.OpenIncidents()
@@ -52,22 +73,9 @@ func openIDs(t *testing.T, s *Store) (map[string]engine.Report, uint64) {
 func TestOpenIncidentsFoundWhateverTheJournalSize(t *testing.T) {
 	clk := clock.NewFake(t0)
 	path := dbPath(t)
-	s := openT(t, path, Options{Clock: clk})
-	ob := s.Outbox()
-	ob.Push(incidentReport(0, "rob-1", engine.StateActive, 1))
-	ob.Push(incidentReport(1, "rob-1", engine.StateAcknowledged, 2))
-	ob.Push(incidentReport(3, "fire-1", engine.StateActive, 3))
-	ob.Push(incidentReport(4, "fire-1", engine.StateResolved, 4))
-	waitFor(t, "4 durable", func() bool { return len(ob.Peek(10)) == 4 })
-	for _, m := range ob.Peek(10) {
-		ob.Ack(m.ID)
-	}
-	chatter(t, s, 60_000)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	robberyAndFire(t, path, clk, 60_000)
 
-	s = openT(t, path, Options{Clock: clk})
+	s := openT(t, path, Options{Clock: clk})
 	open, seq := openIDs(t, s)
 	if len(open) != 1 || open["rob-1"].State != engine.StateAcknowledged || open["rob-1"].Version != 2 {
 		t.Fatalf("open incidents after 60,000 records: %+v, want rob-1 acknowledged (v2) only", open)
@@ -125,25 +133,12 @@ func TestOpenIncidentIndexBuiltForAnOlderJournal(t *testing.T) {
 func TestRecoveredJournalKeepsOpenIncidents(t *testing.T) {
 	clk := clock.NewFake(t0)
 	path := dbPath(t)
-	s := openT(t, path, Options{Clock: clk})
-	ob := s.Outbox()
-	ob.Push(incidentReport(0, "rob-1", engine.StateActive, 1))
-	ob.Push(incidentReport(1, "rob-1", engine.StateAcknowledged, 2))
-	ob.Push(incidentReport(3, "fire-1", engine.StateActive, 3))
-	ob.Push(incidentReport(4, "fire-1", engine.StateResolved, 4))
-	waitFor(t, "4 durable", func() bool { return len(ob.Peek(10)) == 4 })
-	for _, m := range ob.Peek(10) {
-		ob.Ack(m.ID)
-	}
-	chatter(t, s, 10)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	robberyAndFire(t, path, clk, 10)
 	tamper(t, path, func(tx *bolt.Tx) error { // the tip no longer matches: damaged
 		return tx.Bucket(bJournal).Delete(seqKey(13))
 	})
 
-	s = openT(t, path, Options{Clock: clk})
+	s := openT(t, path, Options{Clock: clk})
 	if s.Recovered() == nil {
 		t.Fatal("the damaged file was not recovered")
 	}
