@@ -125,15 +125,7 @@ func sendSigned(cfg *config.Config, verb string, m command.Message, keyFile, bro
 		_, _ = rand.Read(b[:])
 		m.ID = "cmd-" + hex.EncodeToString(b[:])
 	}
-	if brokerURL == "" {
-		brokerURL = cfg.MQTT.Broker
-		if brokerURL == "embedded" {
-			brokerURL = "tcp://" + cfg.MQTT.Listen
-		}
-	}
-	if root == "" {
-		root = cfg.MQTT.TopicPrefix + "/" + cfg.Hall.ID
-	}
+	brokerURL, root = brokerOr(cfg, brokerURL), rootOr(cfg, root)
 	if keyFile == "" && cfg.Commands.Auth == "hmac" {
 		keyFile = cfg.Path(cfg.Commands.KeyFile)
 	}

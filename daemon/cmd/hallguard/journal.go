@@ -84,14 +84,7 @@ func cmdJournal(args []string, stdout, stderr io.Writer) int {
 
 	switch sub {
 	case "verify":
-		broker := *anchorBroker
-		if broker == "" {
-			broker = cfg.MQTT.Broker
-			if broker == "embedded" {
-				broker = "tcp://" + cfg.MQTT.Listen
-			}
-		}
-		return verifyAnchored(cfg, st, *file, *anchor, broker, stdout, stderr)
+		return verifyAnchored(cfg, st, *file, *anchor, brokerOr(cfg, *anchorBroker), stdout, stderr)
 	case "export":
 		w := stdout
 		if *out != "" {
