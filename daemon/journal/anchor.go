@@ -144,10 +144,7 @@ const headDomain = "hallguard.journal.head.v1"
 func (m *HeadMessage) signed() []byte {
 	var b bytes.Buffer
 	for _, f := range []string{headDomain, m.Hall, strconv.FormatUint(m.Seq, 10), m.Hash, timeText(m.At)} {
-		b.WriteString(strconv.Itoa(len(f)))
-		b.WriteByte(':')
-		b.WriteString(f)
-		b.WriteByte(',')
+		writeNetstring(&b, f)
 	}
 	return b.Bytes()
 }
