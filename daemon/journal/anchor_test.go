@@ -48,12 +48,7 @@ func chainOf(t *testing.T, path string, n int) []Head {
 // attacker with the file does so that Verify still passes.
 func rewrite(t *testing.T, path string, seq uint64, data string) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.Update(func(tx *bolt.Tx) error {
+	tamper(t, path, func(tx *bolt.Tx) error {
 		jb := tx.Bucket(bJournal)
 		prev := ""
 		var last wireLink
@@ -82,21 +77,13 @@ func rewrite(t *testing.T, path string, seq uint64, data string) {
 		tip, _ := encodeJSON(last)
 		return tx.Bucket(bMeta).Put(kTip, tip)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // truncate deletes the records after seq from the closed file at path and
 // sets the tip to record seq.
 func truncate(t *testing.T, path string, seq uint64) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.Update(func(tx *bolt.Tx) error {
+	tamper(t, path, func(tx *bolt.Tx) error {
 		jb := tx.Bucket(bJournal)
 		v := jb.Get(seqKey(seq))
 		r, err := decodeRecord(seqKey(seq), v)
@@ -111,9 +98,6 @@ func truncate(t *testing.T, path string, seq uint64) {
 		tip, _ := encodeJSON(wireLink{Seq: r.Seq, Hash: r.Hash})
 		return tx.Bucket(bMeta).Put(kTip, tip)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 func verifyAgainst(t *testing.T, path string, anchors []Head) (VerifyResult, AnchorResult) {
