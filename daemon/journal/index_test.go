@@ -20,6 +20,16 @@ func incidentReport(i int, inc, st string, seq uint64) outbox.Message {
 	return outbox.Message{ID: r.ID, Report: r}
 }
 
+// pushDurable pushes msgs to ob and waits until want messages are on disk
+// (Peek returns the durable ones).
+func pushDurable(t *testing.T, ob *Outbox, want int, msgs ...outbox.Message) {
+	t.Helper()
+	for _, m := range msgs {
+		ob.Push(m)
+	}
+	waitFor(t, fmt.Sprintf("%d durable", want), func() bool { return len(ob.Peek(10)) == want })
+}
+
 func chatter(t *testing.T, s *Store, n int) {
 	t.Helper()
 	recs := make([]Record, n)
@@ -38,11 +48,11 @@ func robberyAndFire(t *testing.T, path string, clk clock.Clock, n int) {
 	t.Helper()
 	s := openT(t, path, Options{Clock: clk})
 	ob := s.Outbox()
-	ob.Push(incidentReport(0, "rob-1", engine.StateActive, 1))
-	ob.Push(incidentReport(1, "rob-1", engine.StateAcknowledged, 2))
-	ob.Push(incidentReport(3, "fire-1", engine.StateActive, 3))
-	ob.Push(incidentReport(4, "fire-1", engine.StateResolved, 4))
-	waitFor(t, "4 durable", func() bool { return len(ob.Peek(10)) == 4 })
+	pushDurable(t, ob, 4,
+		incidentReport(0, "rob-1", engine.StateActive, 1),
+		incidentReport(1, "rob-1", engine.StateAcknowledged, 2),
+		incidentReport(3, "fire-1", engine.StateActive, 3),
+		incidentReport(4, "fire-1", engine.StateResolved, 4))
 	for _, m := range ob.Peek(10) {
 		ob.Ack(m.ID)
 	}
@@ -92,10 +102,10 @@ func TestOpenIncidentIndexBuiltForAnOlderJournal(t *testing.T) {
 	path := dbPath(t)
 	s := openT(t, path, Options{Clock: clk})
 	ob := s.Outbox()
-	ob.Push(incidentReport(0, "rob-1", engine.StateActive, 5))
-	ob.Push(incidentReport(3, "fire-1", engine.StateActive, 6))
-	ob.Push(incidentReport(4, "fire-1", engine.StateResolved, 7))
-	waitFor(t, "3 durable", func() bool { return len(ob.Peek(10)) == 3 })
+	pushDurable(t, ob, 3,
+		incidentReport(0, "rob-1", engine.StateActive, 5),
+		incidentReport(3, "fire-1", engine.StateActive, 6),
+		incidentReport(4, "fire-1", engine.StateResolved, 7))
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -161,8 +171,7 @@ func TestOpenIncidentIndexSurvivesADowngrade(t *testing.T) {
 	path := dbPath(t)
 	s := openT(t, path, Options{Clock: clk})
 	ob := s.Outbox()
-	ob.Push(incidentReport(0, "rob-1", engine.StateActive, 1))
-	waitFor(t, "durable", func() bool { return len(ob.Peek(10)) == 1 })
+	pushDurable(t, ob, 1, incidentReport(0, "rob-1", engine.StateActive, 1))
 	var covered uint64
 	if err := s.view(func(tx *bolt.Tx) error {
 		covered = metaUint(tx.Bucket(bMeta), kIndexSeq)
@@ -170,9 +179,9 @@ func TestOpenIncidentIndexSurvivesADowngrade(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	ob.Push(incidentReport(1, "rob-1", engine.StateResolved, 2))
-	ob.Push(incidentReport(3, "fire-1", engine.StateActive, 3))
-	waitFor(t, "durable", func() bool { return len(ob.Peek(10)) == 3 })
+	pushDurable(t, ob, 3,
+		incidentReport(1, "rob-1", engine.StateResolved, 2),
+		incidentReport(3, "fire-1", engine.StateActive, 3))
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
