@@ -21,7 +21,7 @@ import (
 //     Timeout comes back into Peek, marked redelivered, and is sent again;
 //   - after a restart, the real (durable) queue still holds it.
 type CenterAckQueue struct {
-	inner   Queue
+	inner   outbox.Queue
 	timeout time.Duration
 	clk     clock.Clock
 
@@ -33,19 +33,19 @@ type CenterAckQueue struct {
 }
 
 var (
-	_ Queue    = (*CenterAckQueue)(nil)
-	_ Notifier = (*CenterAckQueue)(nil)
+	_ outbox.Queue    = (*CenterAckQueue)(nil)
+	_ outbox.Notifier = (*CenterAckQueue)(nil)
 )
 
 // NewCenterAckQueue wraps inner. Timeout is how long the center has to
 // acknowledge a report before it is sent again.
-func NewCenterAckQueue(inner Queue, timeout time.Duration, clk clock.Clock) *CenterAckQueue {
+func NewCenterAckQueue(inner outbox.Queue, timeout time.Duration, clk clock.Clock) *CenterAckQueue {
 	if clk == nil {
 		clk = clock.Real{}
 	}
 	q := &CenterAckQueue{inner: inner, timeout: timeout, clk: clk, atBrk: map[string]time.Time{},
 		resent: map[string]bool{}, notify: make(chan struct{}, 1), stopped: make(chan struct{})}
-	if n, ok := inner.(Notifier); ok {
+	if n, ok := inner.(outbox.Notifier); ok {
 		go func() {
 			for {
 				select {
@@ -61,16 +61,16 @@ func NewCenterAckQueue(inner Queue, timeout time.Duration, clk clock.Clock) *Cen
 }
 
 // Push appends m to the real queue.
-func (q *CenterAckQueue) Push(m Message) { q.inner.Push(m) }
+func (q *CenterAckQueue) Push(m outbox.Message) { q.inner.Push(m) }
 
 // Peek returns the oldest reports not now waiting at the broker for the
 // center, with the timed-out ones due again.
-func (q *CenterAckQueue) Peek(n int) []Message {
+func (q *CenterAckQueue) Peek(n int) []outbox.Message {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	now := q.clk.Now()
 	all := q.inner.Peek(q.inner.Len())
-	out := make([]Message, 0, n)
+	out := make([]outbox.Message, 0, n)
 	for _, m := range all {
 		if len(out) == n {
 			break

@@ -14,9 +14,9 @@ func TestCenterAckQueue(t *testing.T) {
 	q := NewCenterAckQueue(inner, time.Minute, clk)
 	defer q.Close()
 	for i := 1; i <= 3; i++ {
-		q.Push(Message{ID: sampleReport("inc-1", i).ID, Report: sampleReport("inc-1", i)})
+		q.Push(outbox.Message{ID: sampleReport("inc-1", i).ID, Report: sampleReport("inc-1", i)})
 	}
-	ids := func(ms []Message) (out []string) {
+	ids := func(ms []outbox.Message) (out []string) {
 		for _, m := range ms {
 			out = append(out, m.ID)
 		}

@@ -16,12 +16,9 @@ import (
 func SendCommand(ctx context.Context, brokerURL, root, verb, id string, payload []byte) ([]byte, error) {
 	topics := Topics{root: root}
 	replies := make(chan []byte, 8)
-	o := paho.NewClientOptions().AddBroker(brokerURL).SetProtocolVersion(4).
-		SetClientID(fmt.Sprintf("hallguard-cmd-%d", time.Now().UnixNano())).
-		SetAutoReconnect(false).SetConnectTimeout(10 * time.Second)
-	c := paho.NewClient(o)
-	if err := wait(c.Connect(), 10*time.Second); err != nil {
-		return nil, fmt.Errorf("mqtt: connect %s: %w", redacted(brokerURL), err)
+	c, err := connectOnce(brokerURL, fmt.Sprintf("hallguard-cmd-%d", time.Now().UnixNano()))
+	if err != nil {
+		return nil, err
 	}
 	defer c.Disconnect(100)
 	tok := c.Subscribe(topics.Command("reply"), 1, func(_ paho.Client, m paho.Message) {
@@ -61,11 +58,9 @@ type RetainedMessage struct {
 // `hallguard journal verify -anchor TOPIC` reads the journal heads with it.
 func Retained(ctx context.Context, brokerURL, filter string) ([]RetainedMessage, error) {
 	got := make(chan RetainedMessage, 1024)
-	o := paho.NewClientOptions().AddBroker(brokerURL).SetProtocolVersion(4).SetClientID(watchID()).
-		SetAutoReconnect(false).SetCleanSession(true).SetConnectTimeout(10 * time.Second)
-	c := paho.NewClient(o)
-	if err := wait(c.Connect(), 10*time.Second); err != nil {
-		return nil, fmt.Errorf("mqtt: connect %s: %w", redacted(brokerURL), err)
+	c, err := connectOnce(brokerURL, watchID())
+	if err != nil {
+		return nil, err
 	}
 	defer c.Disconnect(100)
 	tok := c.Subscribe(filter, 1, func(_ paho.Client, m paho.Message) {
@@ -90,6 +85,19 @@ func Retained(ctx context.Context, brokerURL, filter string) ([]RetainedMessage,
 			return out, nil
 		}
 	}
+}
+
+// connectOnce connects a client with id to brokerURL for one exchange (a
+// clean session, no reconnect), as the CLI's tools need; the caller
+// disconnects it.
+func connectOnce(brokerURL, id string) (paho.Client, error) {
+	o := paho.NewClientOptions().AddBroker(brokerURL).SetProtocolVersion(4).SetClientID(id).
+		SetAutoReconnect(false).SetCleanSession(true).SetConnectTimeout(10 * time.Second)
+	c := paho.NewClient(o)
+	if err := wait(c.Connect(), 10*time.Second); err != nil {
+		return nil, fmt.Errorf("mqtt: connect %s: %w", redacted(brokerURL), err)
+	}
+	return c, nil
 }
 
 // redacted is a broker URL fit for messages: a password in it (the center's

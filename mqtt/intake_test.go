@@ -54,6 +54,32 @@ func (ti *testIntake) got() ([]string, int) {
 	return append([]string(nil), ti.handled...), ti.refused
 }
 
+// subscribeHeld subscribes a testIntake to cmd/+ on p; its Handle waits
+// until release is called (at the latest when the test ends).
+func subscribeHeld(t *testing.T, p *Publisher) (*testIntake, func()) {
+	t.Helper()
+	ti := &testIntake{release: make(chan struct{})}
+	var once sync.Once
+	release := func() { once.Do(func() { close(ti.release) }) }
+	t.Cleanup(release)
+	if err := p.SubscribeIntake("cmd/+", ti); err != nil {
+		t.Fatal(err)
+	}
+	return ti, release
+}
+
+// connectClient connects a plain MQTT 3.1.1 client (the center, an
+// attacker) with client id id to url, disconnected when the test ends.
+func connectClient(t *testing.T, url, id string) paho.Client {
+	t.Helper()
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(id).SetProtocolVersion(4).SetAutoReconnect(false))
+	if err := wait(c.Connect(), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Disconnect(50) })
+	return c
+}
+
 // TestIntakeNeverDropsAdmittedForJunk: thousands of junk messages on cmd/
 // while the handler is busy must not crowd out a single admitted command;
 // refused ones past the backlog are counted, never silently lost.
@@ -62,19 +88,8 @@ func TestIntakeNeverDropsAdmittedForJunk(t *testing.T) {
 	topics := NewTopics("hallguard", testHall.ID)
 	p := startPublisher(t, testConfig(b.URL(), "hg-flood"), Options{})
 	eventually(t, "connection", p.Connected)
-	ti := &testIntake{release: make(chan struct{})}
-	var once sync.Once
-	release := func() { once.Do(func() { close(ti.release) }) }
-	t.Cleanup(release)
-	if err := p.SubscribeIntake("cmd/+", ti); err != nil {
-		t.Fatal(err)
-	}
-	o := paho.NewClientOptions().AddBroker(b.URL()).SetClientID("attacker").SetProtocolVersion(4).SetAutoReconnect(false)
-	c := paho.NewClient(o)
-	if err := wait(c.Connect(), 5*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Disconnect(50)
+	ti, release := subscribeHeld(t, p)
+	c := connectClient(t, b.URL(), "attacker")
 	const junk, valid = 3000, 10
 	for i := 0; i < junk; i++ {
 		c.Publish(topics.Command("ack"), 1, false, fmt.Sprintf("junk %d", i))
@@ -146,18 +161,8 @@ func TestCommandAckedOnlyOnceHandled(t *testing.T) {
 	url := "tcp://" + tcp.Address()
 	p := startPublisher(t, testConfig(url, "hg-ack"), Options{})
 	eventually(t, "connection", p.Connected)
-	ti := &testIntake{release: make(chan struct{})}
-	var once sync.Once
-	release := func() { once.Do(func() { close(ti.release) }) }
-	t.Cleanup(release)
-	if err := p.SubscribeIntake("cmd/+", ti); err != nil {
-		t.Fatal(err)
-	}
-	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("center").SetProtocolVersion(4).SetAutoReconnect(false))
-	if err := wait(c.Connect(), 5*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Disconnect(50)
+	_, release := subscribeHeld(t, p)
+	c := connectClient(t, url, "center")
 	if err := wait(c.Publish(NewTopics("hallguard", testHall.ID).Command("ack"), 1, false, "valid 1"), 5*time.Second); err != nil {
 		t.Fatal(err)
 	}

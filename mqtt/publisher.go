@@ -49,7 +49,7 @@ type Options struct {
 	OnAck func(r engine.Report, ackedAt time.Time)
 	// OnRecordAck is called once per side record (Record), when its
 	// PUBACK arrived and it left the queue.
-	OnRecordAck func(m Message, ackedAt time.Time)
+	OnRecordAck func(m outbox.Message, ackedAt time.Time)
 	// OnFail is called for every failed delivery attempt of a report (lost
 	// connection, error, PUBACK timeout). The report stays queued and is
 	// sent again.
@@ -74,7 +74,7 @@ type Options struct {
 	// seq and hash); every report carries it as sent (ReportPayload.journal).
 	JournalHead func() (seq uint64, hash string)
 	// Queue holds the reports until acknowledged (default outbox.NewMemQueue()).
-	Queue Queue
+	Queue outbox.Queue
 }
 
 // Counters are counts of things the publisher had to give up on, for the
@@ -111,11 +111,11 @@ type Publisher struct {
 	log       *slog.Logger
 	clk       clock.Clock
 	onAck     func(engine.Report, time.Time)
-	onRecAck  func(Message, time.Time)
+	onRecAck  func(outbox.Message, time.Time)
 	onFail    func(engine.Report, error)
 	onConn    func(bool)
 	window    int
-	queue     Queue
+	queue     outbox.Queue
 	state     *stateStore
 	silent    map[string]bool // input ids never published (SilentInputs)
 	head      func() (uint64, string)
@@ -226,7 +226,7 @@ func (p *Publisher) Start(ctx context.Context) error {
 	go p.commandLoop()
 	go p.refuseLoop()
 	go p.supervise()
-	if n, ok := p.queue.(Notifier); ok {
+	if n, ok := p.queue.(outbox.Notifier); ok {
 		p.workers.Add(1)
 		go func() { // a durable queue makes reports peekable only once on disk
 			defer p.workers.Done()
@@ -291,7 +291,7 @@ func (p *Publisher) close(ctx context.Context) error {
 // publishes are acknowledged. After Close it is still queued (a durable
 // queue keeps it for the next run) but not sent.
 func (p *Publisher) Report(r engine.Report) {
-	p.queue.Push(Message{ID: r.ID, Report: r})
+	p.queue.Push(outbox.Message{ID: r.ID, Report: r})
 	if p.closed.Load() {
 		p.log.Error("report after close: queued, not sent", "report", r.ID)
 		return
@@ -303,8 +303,8 @@ func (p *Publisher) Report(r engine.Report) {
 // request) for delivery, in order with the reports, and returns at once.
 // Like a report it stays queued until its PUBACK; with a durable queue it
 // is journalled and replayed after a restart.
-func (p *Publisher) Record(r SideRecord) {
-	p.queue.Push(Message{ID: r.ID(), Side: &r})
+func (p *Publisher) Record(r outbox.SideRecord) {
+	p.queue.Push(outbox.Message{ID: r.ID(), Side: &r})
 	if p.closed.Load() {
 		p.log.Error("record after close: queued, not sent", "record", r.ID())
 		return

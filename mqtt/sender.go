@@ -32,13 +32,14 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/hallguard/hallguard/daemon/engine"
+	"github.com/hallguard/hallguard/outbox"
 )
 
 var errConnectionLost = errors.New("mqtt: connection lost")
 
 // flight is a report handed to paho on the current connection.
 type flight struct {
-	msg      Message
+	msg      outbox.Message
 	alert    paho.Token
 	incident paho.Token
 	payload  []byte
@@ -148,7 +149,7 @@ func (sd *sender) fill(s *session, window []flight) ([]flight, error) {
 	return window, nil
 }
 
-func (sd *sender) publish(s *session, m Message) (flight, error) {
+func (sd *sender) publish(s *session, m outbox.Message) (flight, error) {
 	p := sd.p
 	if m.Side != nil {
 		return sd.publishSide(s, m)
@@ -181,7 +182,7 @@ func (sd *sender) publish(s *session, m Message) (flight, error) {
 
 // publishSide publishes a side record once, QoS 1, not retained, on its
 // topic; both tokens of its flight are that one publish.
-func (sd *sender) publishSide(s *session, m Message) (flight, error) {
+func (sd *sender) publishSide(s *session, m outbox.Message) (flight, error) {
 	p := sd.p
 	sd.sent[m.ID] = true
 	f := flight{msg: m, payload: m.Side.Payload}

@@ -13,8 +13,8 @@ import (
 	"github.com/hallguard/hallguard/outbox"
 )
 
-func sideRecord(key string) SideRecord {
-	return SideRecord{Kind: "drill", Key: key, Topic: "drills/" + key, Payload: []byte(`{"id":"` + key + `"}`),
+func sideRecord(key string) outbox.SideRecord {
+	return outbox.SideRecord{Kind: "drill", Key: key, Topic: "drills/" + key, Payload: []byte(`{"id":"` + key + `"}`),
 		Data: json.RawMessage(`{"id":"` + key + `"}`), Incident: key, Playbook: "fire", Drill: true}
 }
 
@@ -32,7 +32,7 @@ func TestSideRecordQueuedUntilPuback(t *testing.T) {
 	q := outbox.NewMemQueue()
 	p, err := New(testConfig(b.URL(), "hg-side"), testHall, Options{Queue: q, Clock: clock.Real{},
 		OnAck: func(r engine.Report, _ time.Time) { mu.Lock(); reportAcks = append(reportAcks, r.ID); mu.Unlock() },
-		OnRecordAck: func(m Message, _ time.Time) {
+		OnRecordAck: func(m outbox.Message, _ time.Time) {
 			mu.Lock()
 			recordAcks = append(recordAcks, m.ID)
 			mu.Unlock()
@@ -82,8 +82,8 @@ func TestCenterAckQueueRetiresSideRecordsOnPuback(t *testing.T) {
 	q := NewCenterAckQueue(inner, time.Minute, clk)
 	defer q.Close()
 	rec := sideRecord("drill-2")
-	q.Push(Message{ID: rec.ID(), Side: &rec})
-	q.Push(Message{ID: "inc-1.v1", Report: sampleReport("inc-1", 1)})
+	q.Push(outbox.Message{ID: rec.ID(), Side: &rec})
+	q.Push(outbox.Message{ID: "inc-1.v1", Report: sampleReport("inc-1", 1)})
 	q.Ack(rec.ID())
 	q.Ack("inc-1.v1")
 	if inner.Len() != 1 || inner.Peek(1)[0].ID != "inc-1.v1" {
@@ -104,8 +104,8 @@ func TestNotDurableReportSaysSoOnTheWire(t *testing.T) {
 	b := startBroker(t, "127.0.0.1:0")
 	c := collect(t, b.URL(), "#")
 	q := outbox.NewMemQueue()
-	q.Push(Message{ID: "inc-nd.v1", Report: sampleReport("inc-nd", 1), NotDurable: true})
-	q.Push(Message{ID: "inc-nd.v2", Report: sampleReport("inc-nd", 2)})
+	q.Push(outbox.Message{ID: "inc-nd.v1", Report: sampleReport("inc-nd", 1), NotDurable: true})
+	q.Push(outbox.Message{ID: "inc-nd.v2", Report: sampleReport("inc-nd", 2)})
 	startPublisher(t, testConfig(b.URL(), "hg-nd"), Options{Queue: q})
 	eventually(t, "both reports", func() bool { return len(c.on("/alerts/robbery")) == 2 })
 	got := c.payloads("/alerts/robbery")

@@ -10,6 +10,7 @@ package journal
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -64,15 +65,7 @@ type AnchorResult struct {
 // narrow range. Run Verify too: it checks the chain between anchors.
 func (s *Store) CheckAnchors(anchors []Head) (AnchorResult, error) {
 	as := slices.Clone(anchors)
-	slices.SortFunc(as, func(a, b Head) int {
-		switch {
-		case a.Seq < b.Seq:
-			return -1
-		case a.Seq > b.Seq:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(as, func(a, b Head) int { return cmp.Compare(a.Seq, b.Seq) })
 	s.mu.Lock()
 	last, pruned := s.lastSeq, s.anchorSeq
 	s.mu.Unlock()
@@ -144,10 +137,7 @@ const headDomain = "hallguard.journal.head.v1"
 func (m *HeadMessage) signed() []byte {
 	var b bytes.Buffer
 	for _, f := range []string{headDomain, m.Hall, strconv.FormatUint(m.Seq, 10), m.Hash, timeText(m.At)} {
-		b.WriteString(strconv.Itoa(len(f)))
-		b.WriteByte(':')
-		b.WriteString(f)
-		b.WriteByte(',')
+		writeNetstring(&b, f)
 	}
 	return b.Bytes()
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/hallguard/hallguard/devices/clock"
 )
 
 // chainOf opens a store at path, appends n records and returns the head
@@ -48,12 +50,7 @@ func chainOf(t *testing.T, path string, n int) []Head {
 // attacker with the file does so that Verify still passes.
 func rewrite(t *testing.T, path string, seq uint64, data string) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.Update(func(tx *bolt.Tx) error {
+	tamper(t, path, func(tx *bolt.Tx) error {
 		jb := tx.Bucket(bJournal)
 		prev := ""
 		var last wireLink
@@ -82,21 +79,13 @@ func rewrite(t *testing.T, path string, seq uint64, data string) {
 		tip, _ := encodeJSON(last)
 		return tx.Bucket(bMeta).Put(kTip, tip)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // truncate deletes the records after seq from the closed file at path and
 // sets the tip to record seq.
 func truncate(t *testing.T, path string, seq uint64) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.Update(func(tx *bolt.Tx) error {
+	tamper(t, path, func(tx *bolt.Tx) error {
 		jb := tx.Bucket(bJournal)
 		v := jb.Get(seqKey(seq))
 		r, err := decodeRecord(seqKey(seq), v)
@@ -111,9 +100,6 @@ func truncate(t *testing.T, path string, seq uint64) {
 		tip, _ := encodeJSON(wireLink{Seq: r.Seq, Hash: r.Hash})
 		return tx.Bucket(bMeta).Put(kTip, tip)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 func verifyAgainst(t *testing.T, path string, anchors []Head) (VerifyResult, AnchorResult) {
@@ -161,6 +147,39 @@ func TestAnchorsDetectTruncatedTail(t *testing.T) {
 	}
 	if ar.FirstBad != 8 || ar.Agree != 5 || !strings.Contains(ar.Reason, "missing") {
 		t.Fatalf("CheckAnchors = %+v; want record 8 named missing (the center holds head 10)", ar)
+	}
+}
+
+// TestAnchorsOnPrunedRecordsReadOnly: `hallguard journal verify -anchor`
+// reads the file read-only (OpenReadOnly); anchors that name records
+// Compact pruned (JournalRetention) are counted as pruned, not as records
+// missing from the journal.
+func TestAnchorsOnPrunedRecordsReadOnly(t *testing.T) {
+	clk := clock.NewFake(t0)
+	path := dbPath(t)
+	s := openT(t, path, Options{Clock: clk, JournalRetention: time.Hour})
+	var heads []Head
+	for i := 1; i <= 8; i++ {
+		if i == 6 {
+			clk.Advance(2 * time.Hour)
+		}
+		if _, err := s.Append(Record{Kind: "input", Data: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i))}); err != nil {
+			t.Fatal(err)
+		}
+		heads = append(heads, s.Head())
+	}
+	if n, err := s.Compact(clk.Now()); err != nil || n != 5 {
+		t.Fatalf("Compact = %d, %v; want the 5 records older than JournalRetention pruned", n, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	res, ar := verifyAgainst(t, path, []Head{heads[2], heads[7]}) // seq 3 (pruned), 8
+	if res.FirstBad != 0 {
+		t.Fatalf("precondition: the pruned chain must pass Verify, got %+v", res)
+	}
+	if ar.FirstBad != 0 || ar.Pruned != 1 || ar.Checked != 1 || ar.Agree != 8 {
+		t.Fatalf("CheckAnchors = %+v; want the anchor on pruned record 3 counted as pruned, record 8 checked, none bad", ar)
 	}
 }
 

@@ -271,7 +271,8 @@ func (s *Store) drain(force bool) {
 			force = false
 			continue
 		}
-		batch, nLane, base := s.takeBatchLocked()
+		batch, nLane := s.takeBatchLocked()
+		base, baseHash := s.lastSeq, s.headHash
 		degraded := s.degraded
 		s.mu.Unlock()
 		if len(batch) == 0 && !degraded {
@@ -279,7 +280,7 @@ func (s *Store) drain(force bool) {
 		}
 		// An empty batch while degraded is a probe: bbolt still writes its
 		// freelist and meta page.
-		seq, hash, err := s.commit(batch, base)
+		seq, hash, err := s.commit(batch, base, baseHash)
 		if err != nil {
 			s.failed(err)
 			return
@@ -290,9 +291,9 @@ func (s *Store) drain(force bool) {
 }
 
 // takeBatchLocked returns the next batch, up to MaxBatch records and ops:
-// the report lane first, then the queue; how many of them came from the
-// lane; and the committed seq it continues from.
-func (s *Store) takeBatchLocked() ([]*op, int, uint64) {
+// the report lane first, then the queue; and how many of them came from the
+// lane.
+func (s *Store) takeBatchLocked() ([]*op, int) {
 	var batch []*op
 	units := 0
 	take := func(q []*op) int {
@@ -319,13 +320,13 @@ func (s *Store) takeBatchLocked() ([]*op, int, uint64) {
 	if nLane == len(s.lane) {
 		take(s.queue)
 	}
-	return batch, nLane, s.lastSeq
+	return batch, nLane
 }
 
-// commit writes batch in one transaction continuing the chain from seq
-// base, and returns the new tip.
-func (s *Store) commit(batch []*op, base uint64) (uint64, string, error) {
-	seq, prev := base, s.lastHash
+// commit writes batch in one transaction continuing the chain from record
+// base (hash baseHash), and returns the new tip.
+func (s *Store) commit(batch []*op, base uint64, baseHash string) (uint64, string, error) {
+	seq, prev := base, baseHash
 	start := time.Now()
 	s.commitStart.Store(start.UnixNano())
 	defer s.commitStart.Store(0)
@@ -427,23 +428,10 @@ func (s *Store) putPush(o *op, ob, rb *bolt.Bucket, put func(*Record) error) err
 	if err := put(&rec); err != nil {
 		return err
 	}
-	v, err := encodeJSON(wireEntry{ID: e.msg.ID, Seq: r.Seq, Record: rec.Seq, PushedAt: timeText(e.pushedAt), Report: e.report})
-	if err != nil {
-		return err
-	}
-	if err := ob.Put(seqKey(key), v); err != nil {
-		return err
-	}
 	if err := indexReport(ob.Tx(), r, e.report); err != nil {
 		return err
 	}
-	if o.ackedInTx {
-		if err := rb.Put(seqKey(key), []byte(timeText(s.clk.Now()))); err != nil {
-			return err
-		}
-	}
-	o.key, o.record = key, rec.Seq
-	return nil
+	return s.putEntry(o, key, wireEntry{ID: e.msg.ID, Seq: r.Seq, Record: rec.Seq, PushedAt: timeText(e.pushedAt), Report: e.report}, ob, rb)
 }
 
 // putSide writes a side record's outbox entry and its journal record (of
@@ -455,7 +443,13 @@ func (s *Store) putSide(o *op, key uint64, ob, rb *bolt.Bucket, put func(*Record
 	if err := put(&rec); err != nil {
 		return err
 	}
-	v, err := encodeJSON(wireEntry{ID: e.msg.ID, Record: rec.Seq, PushedAt: timeText(e.pushedAt), Side: e.msg.Side})
+	return s.putEntry(o, key, wireEntry{ID: e.msg.ID, Record: rec.Seq, PushedAt: timeText(e.pushedAt), Side: e.msg.Side}, ob, rb)
+}
+
+// putEntry writes a push's outbox entry w under key, and its retirement
+// when it was acknowledged before this transaction (ackedInTx).
+func (s *Store) putEntry(o *op, key uint64, w wireEntry, ob, rb *bolt.Bucket) error {
+	v, err := encodeJSON(w)
 	if err != nil {
 		return err
 	}
@@ -467,7 +461,7 @@ func (s *Store) putSide(o *op, key uint64, ob, rb *bolt.Bucket, put func(*Record
 			return err
 		}
 	}
-	o.key, o.record = key, rec.Seq
+	o.key, o.record = key, w.Record
 	return nil
 }
 
@@ -536,7 +530,6 @@ func (s *Store) compactTx(o *op, jb, ob, rb, mb *bolt.Bucket) error {
 // report lane, the rest from the queue): waiters answered, pushes durable,
 // trouble cleared.
 func (s *Store) succeeded(batch []*op, nLane int, seq uint64, hash string) {
-	s.lastHash = hash
 	s.mu.Lock()
 	s.lastSeq, s.headHash = seq, hash
 	s.lane = dropHead(s.lane, nLane)
@@ -608,8 +601,6 @@ func (s *Store) failed(err error) {
 	s.degraded, s.degErr = true, err
 	for _, e := range s.entries {
 		e.visible = true
-	}
-	for _, e := range s.entries {
 		e.msg.NotDurable = e.msg.NotDurable || !e.durable
 	}
 	derr := fmt.Errorf("journal: append: held in memory: %w (%w)", ErrDegraded, err)
@@ -687,7 +678,6 @@ func (s *Store) install(db *bolt.DB, st *loadedState) {
 	s.dbMu.Lock()
 	s.db = db
 	s.dbMu.Unlock()
-	s.lastHash = st.lastHash
 	s.mu.Lock()
 	s.lastSeq, s.anchorSeq, s.headHash = st.lastSeq, st.anchorSeq, st.lastHash
 	if len(st.pending) > 0 {

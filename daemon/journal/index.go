@@ -46,10 +46,31 @@ func indexReport(tx *bolt.Tx, r *engine.Report, report []byte) error {
 			return err
 		}
 	}
-	if r.Seq > metaUint(mb, kReportSeq) {
-		return mb.Put(kReportSeq, strconv.AppendUint(nil, r.Seq, 10))
+	return raiseReportSeq(mb, r.Seq)
+}
+
+// raiseReportSeq sets kReportSeq to seq if that is higher.
+func raiseReportSeq(mb *bolt.Bucket, seq uint64) error {
+	if seq > metaUint(mb, kReportSeq) {
+		return mb.Put(kReportSeq, strconv.AppendUint(nil, seq, 10))
 	}
 	return nil
+}
+
+// readIndex sets *seq to tx's highest report seq, then calls fn for each
+// entry of its index of open incidents (incident id, encoding/json of its
+// latest report); a file without them has none.
+func readIndex(tx *bolt.Tx, seq *uint64, fn func(k, v []byte) error) error {
+	mb := tx.Bucket(bMeta)
+	if mb == nil {
+		return nil
+	}
+	*seq = metaUint(mb, kReportSeq)
+	ib := mb.Bucket(kIndex)
+	if ib == nil {
+		return nil
+	}
+	return ib.ForEach(fn)
 }
 
 // metaUint reads a decimal meta value (0 when absent).
@@ -110,16 +131,7 @@ func (s *Store) OpenIncidents() ([]engine.Report, uint64, error) {
 	var out []engine.Report
 	var seq uint64
 	err := s.view(func(tx *bolt.Tx) error {
-		mb := tx.Bucket(bMeta)
-		if mb == nil {
-			return nil
-		}
-		seq = metaUint(mb, kReportSeq)
-		ib := mb.Bucket(kIndex)
-		if ib == nil {
-			return nil
-		}
-		return ib.ForEach(func(k, v []byte) error {
+		return readIndex(tx, &seq, func(k, v []byte) error {
 			var r engine.Report
 			if err := json.Unmarshal(v, &r); err != nil {
 				return corruptf("open incident %q: %v", k, err)
@@ -146,8 +158,8 @@ func restoreIndex(tx *bolt.Tx, index map[string][]byte, reportSeq uint64) error 
 			return err
 		}
 	}
-	if mb := tx.Bucket(bMeta); mb != nil && reportSeq > metaUint(mb, kReportSeq) {
-		return mb.Put(kReportSeq, strconv.AppendUint(nil, reportSeq, 10))
+	if mb := tx.Bucket(bMeta); mb != nil {
+		return raiseReportSeq(mb, reportSeq)
 	}
 	return nil
 }

@@ -20,6 +20,16 @@ func incidentReport(i int, inc, st string, seq uint64) outbox.Message {
 	return outbox.Message{ID: r.ID, Report: r}
 }
 
+// pushDurable pushes msgs to ob and waits until want messages are on disk
+// (Peek returns the durable ones).
+func pushDurable(t *testing.T, ob *Outbox, want int, msgs ...outbox.Message) {
+	t.Helper()
+	for _, m := range msgs {
+		ob.Push(m)
+	}
+	waitFor(t, fmt.Sprintf("%d durable", want), func() bool { return len(ob.Peek(10)) == want })
+}
+
 func chatter(t *testing.T, s *Store, n int) {
 	t.Helper()
 	recs := make([]Record, n)
@@ -27,6 +37,27 @@ func chatter(t *testing.T, s *Store, n int) {
 		recs[i] = Record{Kind: "input", Data: json.RawMessage(`{"id":"door-1","active":true}`)}
 	}
 	if _, err := s.Append(recs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// robberyAndFire journals, at path, a robbery acknowledged (seq 1, 2) and a
+// fire resolved (seq 3, 4), their reports all retired, then n records of a
+// chattering door, and closes the store.
+func robberyAndFire(t *testing.T, path string, clk clock.Clock, n int) {
+	t.Helper()
+	s := openT(t, path, Options{Clock: clk})
+	ob := s.Outbox()
+	pushDurable(t, ob, 4,
+		incidentReport(0, "rob-1", engine.StateActive, 1),
+		incidentReport(1, "rob-1", engine.StateAcknowledged, 2),
+		incidentReport(3, "fire-1", engine.StateActive, 3),
+		incidentReport(4, "fire-1", engine.StateResolved, 4))
+	for _, m := range ob.Peek(10) {
+		ob.Ack(m.ID)
+	}
+	chatter(t, s, n)
+	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -52,22 +83,9 @@ func openIDs(t *testing.T, s *Store) (map[string]engine.Report, uint64) {
 func TestOpenIncidentsFoundWhateverTheJournalSize(t *testing.T) {
 	clk := clock.NewFake(t0)
 	path := dbPath(t)
-	s := openT(t, path, Options{Clock: clk})
-	ob := s.Outbox()
-	ob.Push(incidentReport(0, "rob-1", engine.StateActive, 1))
-	ob.Push(incidentReport(1, "rob-1", engine.StateAcknowledged, 2))
-	ob.Push(incidentReport(3, "fire-1", engine.StateActive, 3))
-	ob.Push(incidentReport(4, "fire-1", engine.StateResolved, 4))
-	waitFor(t, "4 durable", func() bool { return len(ob.Peek(10)) == 4 })
-	for _, m := range ob.Peek(10) {
-		ob.Ack(m.ID)
-	}
-	chatter(t, s, 60_000)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	robberyAndFire(t, path, clk, 60_000)
 
-	s = openT(t, path, Options{Clock: clk})
+	s := openT(t, path, Options{Clock: clk})
 	open, seq := openIDs(t, s)
 	if len(open) != 1 || open["rob-1"].State != engine.StateAcknowledged || open["rob-1"].Version != 2 {
 		t.Fatalf("open incidents after 60,000 records: %+v, want rob-1 acknowledged (v2) only", open)
@@ -84,10 +102,10 @@ func TestOpenIncidentIndexBuiltForAnOlderJournal(t *testing.T) {
 	path := dbPath(t)
 	s := openT(t, path, Options{Clock: clk})
 	ob := s.Outbox()
-	ob.Push(incidentReport(0, "rob-1", engine.StateActive, 5))
-	ob.Push(incidentReport(3, "fire-1", engine.StateActive, 6))
-	ob.Push(incidentReport(4, "fire-1", engine.StateResolved, 7))
-	waitFor(t, "3 durable", func() bool { return len(ob.Peek(10)) == 3 })
+	pushDurable(t, ob, 3,
+		incidentReport(0, "rob-1", engine.StateActive, 5),
+		incidentReport(3, "fire-1", engine.StateActive, 6),
+		incidentReport(4, "fire-1", engine.StateResolved, 7))
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -125,25 +143,12 @@ func TestOpenIncidentIndexBuiltForAnOlderJournal(t *testing.T) {
 func TestRecoveredJournalKeepsOpenIncidents(t *testing.T) {
 	clk := clock.NewFake(t0)
 	path := dbPath(t)
-	s := openT(t, path, Options{Clock: clk})
-	ob := s.Outbox()
-	ob.Push(incidentReport(0, "rob-1", engine.StateActive, 1))
-	ob.Push(incidentReport(1, "rob-1", engine.StateAcknowledged, 2))
-	ob.Push(incidentReport(3, "fire-1", engine.StateActive, 3))
-	ob.Push(incidentReport(4, "fire-1", engine.StateResolved, 4))
-	waitFor(t, "4 durable", func() bool { return len(ob.Peek(10)) == 4 })
-	for _, m := range ob.Peek(10) {
-		ob.Ack(m.ID)
-	}
-	chatter(t, s, 10)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	robberyAndFire(t, path, clk, 10)
 	tamper(t, path, func(tx *bolt.Tx) error { // the tip no longer matches: damaged
 		return tx.Bucket(bJournal).Delete(seqKey(13))
 	})
 
-	s = openT(t, path, Options{Clock: clk})
+	s := openT(t, path, Options{Clock: clk})
 	if s.Recovered() == nil {
 		t.Fatal("the damaged file was not recovered")
 	}
@@ -166,8 +171,7 @@ func TestOpenIncidentIndexSurvivesADowngrade(t *testing.T) {
 	path := dbPath(t)
 	s := openT(t, path, Options{Clock: clk})
 	ob := s.Outbox()
-	ob.Push(incidentReport(0, "rob-1", engine.StateActive, 1))
-	waitFor(t, "durable", func() bool { return len(ob.Peek(10)) == 1 })
+	pushDurable(t, ob, 1, incidentReport(0, "rob-1", engine.StateActive, 1))
 	var covered uint64
 	if err := s.view(func(tx *bolt.Tx) error {
 		covered = metaUint(tx.Bucket(bMeta), kIndexSeq)
@@ -175,9 +179,9 @@ func TestOpenIncidentIndexSurvivesADowngrade(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	ob.Push(incidentReport(1, "rob-1", engine.StateResolved, 2))
-	ob.Push(incidentReport(3, "fire-1", engine.StateActive, 3))
-	waitFor(t, "durable", func() bool { return len(ob.Peek(10)) == 3 })
+	pushDurable(t, ob, 3,
+		incidentReport(1, "rob-1", engine.StateResolved, 2),
+		incidentReport(3, "fire-1", engine.StateActive, 3))
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

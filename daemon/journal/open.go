@@ -455,43 +455,49 @@ func (s *Store) recoverFile(cause error) (*bolt.DB, *loadedState, error) {
 // entries (as new, not yet durable, entries) and the last record that
 // decodes. Best effort: it stops at the first page it cannot read.
 func (s *Store) salvage() (got []*entry, unreadable int, lastSeq uint64, lastHash string, err error) {
-	err = guard(func() error {
+	err = s.viewDamaged(func(tx *bolt.Tx) error {
+		if jb := tx.Bucket(bJournal); jb != nil {
+			c := jb.Cursor()
+			for k, v := c.Last(); k != nil; k, v = c.Prev() {
+				if r, err := decodeRecord(k, v); err == nil {
+					lastSeq, lastHash = r.Seq, r.Hash
+					break
+				}
+			}
+		}
+		ob := tx.Bucket(bOutbox)
+		if ob == nil {
+			return nil
+		}
+		rb := tx.Bucket(bRetired)
+		return ob.ForEach(func(k, v []byte) error {
+			if rb != nil && rb.Get(k) != nil {
+				return nil
+			}
+			e, err := decodeEntry(k, v)
+			if err != nil {
+				unreadable++
+				return nil
+			}
+			e.key, e.record, e.durable, e.salvaged = 0, 0, false, true
+			got = append(got, e)
+			return nil
+		})
+	})
+	return got, unreadable, lastSeq, lastHash, err
+}
+
+// viewDamaged runs fn in a read-only transaction on the damaged file at
+// s.path, guarded: a page it cannot read is an error, not a crash.
+func (s *Store) viewDamaged(fn func(*bolt.Tx) error) error {
+	return guard(func() error {
 		db, err := bolt.Open(s.path, 0o600, &bolt.Options{ReadOnly: true, Timeout: s.opts.OpenTimeout})
 		if err != nil {
 			return err
 		}
 		defer db.Close()
-		return db.View(func(tx *bolt.Tx) error {
-			if jb := tx.Bucket(bJournal); jb != nil {
-				c := jb.Cursor()
-				for k, v := c.Last(); k != nil; k, v = c.Prev() {
-					if r, err := decodeRecord(k, v); err == nil {
-						lastSeq, lastHash = r.Seq, r.Hash
-						break
-					}
-				}
-			}
-			ob := tx.Bucket(bOutbox)
-			if ob == nil {
-				return nil
-			}
-			rb := tx.Bucket(bRetired)
-			return ob.ForEach(func(k, v []byte) error {
-				if rb != nil && rb.Get(k) != nil {
-					return nil
-				}
-				e, err := decodeEntry(k, v)
-				if err != nil {
-					unreadable++
-					return nil
-				}
-				e.key, e.record, e.durable, e.salvaged = 0, 0, false, true
-				got = append(got, e)
-				return nil
-			})
-		})
+		return db.View(fn)
 	})
-	return got, unreadable, lastSeq, lastHash, err
 }
 
 // salvageIndex reads what it can of a damaged file's index of open
@@ -501,28 +507,12 @@ func (s *Store) salvage() (got []*entry, unreadable int, lastSeq uint64, lastHas
 func (s *Store) salvageIndex() (map[string][]byte, uint64) {
 	index := map[string][]byte{}
 	var seq uint64
-	_ = guard(func() error {
-		db, err := bolt.Open(s.path, 0o600, &bolt.Options{ReadOnly: true, Timeout: s.opts.OpenTimeout})
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		return db.View(func(tx *bolt.Tx) error {
-			mb := tx.Bucket(bMeta)
-			if mb == nil {
-				return nil
+	_ = s.viewDamaged(func(tx *bolt.Tx) error {
+		return readIndex(tx, &seq, func(k, v []byte) error {
+			if json.Valid(v) {
+				index[string(k)] = bytes.Clone(v)
 			}
-			seq = metaUint(mb, kReportSeq)
-			ib := mb.Bucket(kIndex)
-			if ib == nil {
-				return nil
-			}
-			return ib.ForEach(func(k, v []byte) error {
-				if json.Valid(v) {
-					index[string(k)] = bytes.Clone(v)
-				}
-				return nil
-			})
+			return nil
 		})
 	})
 	return index, seq

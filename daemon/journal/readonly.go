@@ -43,6 +43,14 @@ func OpenReadOnly(path string, timeout time.Duration) (*Store, error) {
 		quit: make(chan struct{}), done: make(chan struct{})}
 	close(s.done) // no committer
 	err = s.view(func(tx *bolt.Tx) error {
+		// The anchor of the records Compact pruned: CheckAnchors counts
+		// anchors at or below it as pruned (an unreadable one is Verify's
+		// to report).
+		if v := getMeta(tx.Bucket(bMeta), kAnchor); v != nil {
+			if a, err := decodeLink(v); err == nil {
+				s.anchorSeq, s.lastSeq = a.Seq, a.Seq
+			}
+		}
 		if jb := tx.Bucket(bJournal); jb != nil {
 			if k, _ := jb.Cursor().Last(); len(k) == 8 {
 				s.lastSeq = binary.BigEndian.Uint64(k)

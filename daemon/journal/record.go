@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -86,12 +87,7 @@ func timeText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 // Record).
 func hashRecord(r *Record) string {
 	h := sha256.New()
-	ns := func(s string) {
-		h.Write(strconv.AppendInt(nil, int64(len(s)), 10))
-		h.Write([]byte{':'})
-		h.Write([]byte(s))
-		h.Write([]byte{','})
-	}
+	ns := func(s string) { writeNetstring(h, s) }
 	ns(hashDomain)
 	ns(strconv.FormatUint(r.Seq, 10))
 	ns(timeText(r.Time))
@@ -102,6 +98,15 @@ func hashRecord(r *Record) string {
 	ns(string(r.Data))
 	ns(r.Prev)
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// writeNetstring writes s to w as a netstring, "<len>:<s>,": the unit of
+// the texts hashed (Record) and signed (HeadMessage).
+func writeNetstring(w io.Writer, s string) {
+	w.Write(strconv.AppendInt(nil, int64(len(s)), 10))
+	w.Write([]byte{':'})
+	w.Write([]byte(s))
+	w.Write([]byte{','})
 }
 
 // wireRecord is a record as stored in bbolt and as a JSONL export line: the

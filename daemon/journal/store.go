@@ -153,9 +153,6 @@ type Store struct {
 	dbMu sync.RWMutex
 	db   *bolt.DB
 
-	// Committer-owned: the chain's tip as committed.
-	lastHash string
-
 	// commitStart is the real time (UnixNano) the commit in flight began,
 	// 0 when the committer is not inside the disk (CommitAge).
 	commitStart atomic.Int64
@@ -170,7 +167,7 @@ type Store struct {
 	queue       []*op    // other operations not yet on disk, in order
 	entries     []*entry // unacknowledged reports, oldest first
 	lastSeq     uint64   // committed
-	headHash    string   // hash of record lastSeq (zeroHash for none; the anchor's after pruning)
+	headHash    string   // hash of record lastSeq (zeroHash for none; the anchor's after pruning): the chain's tip with lastSeq
 	anchorSeq   uint64   // journal records up to here were pruned
 	degraded    bool
 	degErr      error
@@ -229,7 +226,6 @@ func Open(path string, opts Options) (*Store, error) {
 		notify:   make(chan struct{}, 1),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
-		lastHash: zeroHash,
 		headHash: zeroHash,
 	}
 	s.outbox = &Outbox{s: s}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/hallguard/hallguard/mqtt/command"
 )
@@ -20,9 +19,7 @@ import (
 //	hallguard cmd report   -incident ID -by NAME [-impact ..] [-control ..] [-trend ..] [-other ..]
 func cmdCmd(args []string, stdout, stderr io.Writer) int {
 	fs, path := newFlags("cmd", stderr)
-	keyFile := fs.String("key", "", "signing key: the center's Ed25519 private key (PEM), or the HMAC key (default: the config's commands.key_file with auth hmac)")
-	brokerURL := fs.String("broker", "", "broker URL (default: from the config)")
-	root := fs.String("topic", "", "topic root (default: <topic_prefix>/<hall id>)")
+	send := newSendFlags(fs, "signing key: the center's Ed25519 private key (PEM), or the HMAC key (default: the config's commands.key_file with auth hmac)")
 	var m command.Message
 	fs.StringVar(&m.ID, "id", "", "command id (default: random)")
 	fs.StringVar(&m.By, "by", "", "who is acting (required)")
@@ -37,7 +34,6 @@ func cmdCmd(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&control, "control", "report update: control (§3.3 5)")
 	fs.Var(&trend, "trend", "report update: trend (§3.3 6)")
 	fs.Var(&other, "other", "report update: other (§3.3 7)")
-	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the reply")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: hallguard cmd VERB [flags]   (verbs: %s)\n", strings.Join(command.Verbs, ", "))
 		fs.PrintDefaults()
@@ -58,7 +54,7 @@ func cmdCmd(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitConfig
 	}
-	return sendSigned(cfg, verb, m, *keyFile, *brokerURL, *root, *timeout, stdout, stderr)
+	return sendSigned(cfg, verb, m, send, stdout, stderr)
 }
 
 // optString is a flag that distinguishes "not given" from "".

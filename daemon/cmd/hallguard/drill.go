@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -31,15 +32,12 @@ import (
 // published on drills/<id> and journalled when the drill ends.
 func drillCmd(args []string, stdout, stderr io.Writer) int {
 	fs, path := newFlags("drill", stderr)
-	keyFile := fs.String("key", "", "command key file (default: the config's commands.key_file)")
-	brokerURL := fs.String("broker", "", "broker URL (default: from the config)")
-	root := fs.String("topic", "", "topic root (default: <topic_prefix>/<hall id>)")
+	send := newSendFlags(fs, "command key file (default: the config's commands.key_file)")
 	by := fs.String("by", os.Getenv("USER"), "who is acting")
 	variant := fs.String("variant", "", "playbook variant (start)")
 	participants := fs.String("participants", "", "who takes part, separated by , or ; (start; required)")
 	comment := fs.String("comment", "", "evaluation comment (evaluate; required)")
 	inputs := fs.String("inputs", "", "inputs or zones the walk test covers, separated by , or ; (walk_start; required)")
-	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the reply")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: hallguard drill start PLAYBOOK [--variant V] --participants \"A, B\" | stop [DRILL] | evaluate DRILL --comment TEXT | walk_start --inputs \"ID, ZONE\" | walk_stop | test INPUT")
 		fs.PrintDefaults()
@@ -103,7 +101,7 @@ func drillCmd(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitConfig
 	}
-	return sendSigned(cfg, verb, m, *keyFile, *brokerURL, *root, *timeout, stdout, stderr)
+	return sendSigned(cfg, verb, m, send, stdout, stderr)
 }
 
 func splitList(s string) []string {
@@ -116,23 +114,32 @@ func splitList(s string) []string {
 	return out
 }
 
-// sendSigned signs m for verb (as `hallguard cmd` does), sends it and
-// prints the reply; the exit code is 0 only for an "ok" reply.
-func sendSigned(cfg *config.Config, verb string, m command.Message, keyFile, brokerURL, root string, timeout time.Duration, stdout, stderr io.Writer) int {
+// sendFlags are the flags of the subcommands that sign and send a command
+// (cmd, drill, review).
+type sendFlags struct {
+	key, broker, root *string
+	timeout           *time.Duration
+}
+
+func newSendFlags(fs *flag.FlagSet, keyUsage string) sendFlags {
+	return sendFlags{
+		key:     fs.String("key", "", keyUsage),
+		broker:  fs.String("broker", "", "broker URL (default: from the config)"),
+		root:    fs.String("topic", "", "topic root (default: <topic_prefix>/<hall id>)"),
+		timeout: fs.Duration("timeout", 10*time.Second, "how long to wait for the reply"),
+	}
+}
+
+// sendSigned signs m for verb (as `hallguard cmd` does), sends it as f
+// says and prints the reply; the exit code is 0 only for an "ok" reply.
+func sendSigned(cfg *config.Config, verb string, m command.Message, f sendFlags, stdout, stderr io.Writer) int {
 	name := "hallguard " + verb + ":"
+	keyFile, timeout := *f.key, *f.timeout
+	brokerURL, root := brokerOr(cfg, *f.broker), rootOr(cfg, *f.root)
 	if m.ID == "" {
 		var b [6]byte
 		_, _ = rand.Read(b[:])
 		m.ID = "cmd-" + hex.EncodeToString(b[:])
-	}
-	if brokerURL == "" {
-		brokerURL = cfg.MQTT.Broker
-		if brokerURL == "embedded" {
-			brokerURL = "tcp://" + cfg.MQTT.Listen
-		}
-	}
-	if root == "" {
-		root = cfg.MQTT.TopicPrefix + "/" + cfg.Hall.ID
 	}
 	if keyFile == "" && cfg.Commands.Auth == "hmac" {
 		keyFile = cfg.Path(cfg.Commands.KeyFile)

@@ -84,14 +84,7 @@ func cmdJournal(args []string, stdout, stderr io.Writer) int {
 
 	switch sub {
 	case "verify":
-		broker := *anchorBroker
-		if broker == "" {
-			broker = cfg.MQTT.Broker
-			if broker == "embedded" {
-				broker = "tcp://" + cfg.MQTT.Listen
-			}
-		}
-		return verifyAnchored(cfg, st, *file, *anchor, broker, stdout, stderr)
+		return verifyAnchored(cfg, st, *file, *anchor, brokerOr(cfg, *anchorBroker), stdout, stderr)
 	case "export":
 		w := stdout
 		if *out != "" {
@@ -170,17 +163,13 @@ func records(st *journal.Store, api string, q url.Values, f journal.Filter) ([]j
 		return st.List(f)
 	}
 	q.Set("format", "jsonl")
-	resp, err := http.Get(api + "export?" + q.Encode())
+	body, err := getOK(api + "export?" + q.Encode())
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		return nil, fmt.Errorf("%s: %s", resp.Status, b)
-	}
+	defer body.Close()
 	var out []journal.Record
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
 		var r journal.Record
@@ -193,17 +182,28 @@ func records(st *journal.Store, api string, q url.Values, f journal.Filter) ([]j
 }
 
 func copyHTTP(w io.Writer, u string) error {
-	resp, err := http.Get(u)
+	body, err := getOK(u)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer body.Close()
+	_, err = io.Copy(w, body)
+	return err
+}
+
+// getOK GETs u from the daemon's API: a status other than 200 OK is an
+// error that quotes the body.
+func getOK(u string) (io.ReadCloser, error) {
+	resp, err := http.Get(u)
+	if err != nil {
+		return nil, err
+	}
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("%s: %s", resp.Status, b)
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s: %s", resp.Status, b)
 	}
-	_, err = io.Copy(w, resp.Body)
-	return err
+	return resp.Body, nil
 }
 
 // createPrivate opens path for the archive: never through a symlink (a

@@ -288,6 +288,27 @@ func cmdSim(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// brokerOr is the broker URL given, or else the config's (the embedded
+// broker's listen address).
+func brokerOr(cfg *config.Config, given string) string {
+	switch {
+	case given != "":
+		return given
+	case cfg.MQTT.Broker == "embedded":
+		return "tcp://" + cfg.MQTT.Listen
+	}
+	return cfg.MQTT.Broker
+}
+
+// rootOr is the topic root given, or else the config's
+// <topic_prefix>/<hall id>.
+func rootOr(cfg *config.Config, given string) string {
+	if given != "" {
+		return given
+	}
+	return cfg.MQTT.TopicPrefix + "/" + cfg.Hall.ID
+}
+
 func cmdWatch(args []string, stdout, stderr io.Writer) int {
 	fs, path := newFlags("watch", stderr)
 	brokerURL := fs.String("broker", "", "broker URL (default: from the config; the embedded broker's listen address)")
@@ -300,15 +321,7 @@ func cmdWatch(args []string, stdout, stderr io.Writer) int {
 		if !ok {
 			return exitConfig
 		}
-		if *brokerURL == "" {
-			*brokerURL = cfg.MQTT.Broker
-			if *brokerURL == "embedded" {
-				*brokerURL = "tcp://" + cfg.MQTT.Listen
-			}
-		}
-		if *root == "" {
-			*root = cfg.MQTT.TopicPrefix + "/" + cfg.Hall.ID
-		}
+		*brokerURL, *root = brokerOr(cfg, *brokerURL), rootOr(cfg, *root)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -28,9 +28,7 @@ import (
 // Safety Supervision Department, and moves the incident to reviewed.
 func reviewCmd(args []string, stdout, stderr io.Writer) int {
 	fs, path := newFlags("review", stderr)
-	keyFile := fs.String("key", "", "command key file (default: the config's commands.key_file)")
-	brokerURL := fs.String("broker", "", "broker URL (default: from the config)")
-	root := fs.String("topic", "", "topic root (default: <topic_prefix>/<hall id>)")
+	send := newSendFlags(fs, "command key file (default: the config's commands.key_file)")
 	by := fs.String("by", os.Getenv("USER"), "who reviews")
 	var rv engine.Review
 	fs.StringVar(&rv.Cause, "cause", "", "the cause (required)")
@@ -38,7 +36,6 @@ func reviewCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&rv.Handling, "handling", "", "how it was handled (required)")
 	fs.StringVar(&rv.Problems, "problems", "", "problems and gaps revealed (required; \"none\" if none)")
 	actions := fs.String("actions", "", `rectification actions, "owner:YYYY-MM-DD:text" separated by ;`)
-	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the reply")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, `usage: hallguard review INCIDENT --cause .. --course .. --handling .. --problems .. [--actions "owner:due:text;..."]`)
 		fs.PrintDefaults()
@@ -72,7 +69,7 @@ func reviewCmd(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	m := command.Message{By: *by, Incident: incident, Review: b}
-	return sendSigned(cfg, "review", m, *keyFile, *brokerURL, *root, *timeout, stdout, stderr)
+	return sendSigned(cfg, "review", m, send, stdout, stderr)
 }
 
 // reportCmd renders an incident's full report from the journal, for
