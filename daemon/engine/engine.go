@@ -345,9 +345,7 @@ func (e *Engine) panicPressed(in *config.Input, at time.Time, why string, notes 
 		// §4.3: one incident. A further press of a button already in it is
 		// counted; a new button or a new variant joins it with an update
 		// report, acknowledged or not (§3.2: the center learns of it).
-		inc.Presses++
-		newInput := inc.addInput(in.ID)
-		newVariant := inc.addVariant(in.Variant)
+		newInput, newVariant := inc.press(pb, in)
 		for _, m := range notes {
 			inc.measure(m)
 		}
@@ -361,7 +359,6 @@ func (e *Engine) panicPressed(in *config.Input, at time.Time, why string, notes 
 			if v != nil {
 				m.Section = v.Section
 			}
-			inc.addSteps(pb, in.Variant)
 		}
 		inc.measure(m)
 		e.report(inc, EventUpdate, nil, at)

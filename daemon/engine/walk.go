@@ -127,11 +127,7 @@ func (e *Engine) walkHoldUp(w *walkRun, in *config.Input, at time.Time) {
 		return
 	}
 	if inc := w.holdUp; inc != nil && inc.open() {
-		inc.Presses++
-		inc.addInput(in.ID)
-		if inc.addVariant(in.Variant) {
-			inc.addSteps(pb, in.Variant)
-		}
+		inc.press(pb, in)
 		inc.measure(Measure{At: at, Kind: "note", By: "hallguard",
 			Text: fmt.Sprintf("walk test %s: hold-up input %s (%s) pressed, press %d", w.rec.ID, in.ID, in.Variant, inc.Presses)})
 		e.report(inc, EventUpdate, nil, at)
