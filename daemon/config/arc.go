@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -210,14 +211,7 @@ func (c *Config) validateARC(v *validator) {
 // validateARCPlaybooks checks that arc.codes names playbooks that exist.
 func (c *Config) validateARCPlaybooks(v *validator) {
 	for k := range c.ARC.Codes {
-		pb := k
-		variant := ""
-		for i := 0; i < len(k); i++ {
-			if k[i] == '/' {
-				pb, variant = k[:i], k[i+1:]
-				break
-			}
-		}
+		pb, variant, _ := strings.Cut(k, "/")
 		p := c.Playbook(pb)
 		switch {
 		case p == nil:
