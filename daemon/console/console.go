@@ -99,24 +99,6 @@ type Console struct {
 
 	mu      sync.Mutex
 	lengths []sample
-	// lockedNoted is when an entry refused as locked was last journalled,
-	// by account: a flood of them must not grow the journal.
-	lockedNoted map[string]time.Time
-}
-
-// noteLocked reports whether an entry refused as locked for account is to
-// be journalled: the first in a minute.
-func (c *Console) noteLocked(account string, now time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if last, ok := c.lockedNoted[account]; ok && now.Sub(last) < time.Minute {
-		return false
-	}
-	if c.lockedNoted == nil {
-		c.lockedNoted = map[string]time.Time{}
-	}
-	c.lockedNoted[account] = now
-	return true
 }
 
 // view is what the console takes from one config: switched as a whole.
@@ -524,7 +506,7 @@ func (c *Console) serveAction(w http.ResponseWriter, r *http.Request) {
 	}
 	if !c.gate.admit(account, now) {
 		c.pinFailures.Inc()
-		if c.noteLocked(account, now) { // counted always, journalled once a minute per account
+		if c.gate.noteLocked(account, now) { // counted always, journalled once a minute per account
 			c.record("command_rejected", "", "", false, map[string]any{"verb": req.Verb, "reason": "locked", "staff": m.name, "via": "console"})
 		}
 		writeJSON(w, http.StatusTooManyRequests, actionReply{Error: "too many refused PIN entries: wait", Reason: "locked"})
