@@ -228,21 +228,12 @@ func (e *Engine) Signal(sg devices.Signal) {
 	s.active = sg.Active
 	s.since = sg.Time
 	s.state = ""
-	if e.walk != nil && e.walk.covers[s.cfg.ID] {
-		// Walk test (§1.3): the edge proves the wiring; a hold-up press is
-		// reported to the center as a test. Inputs it does not cover stay
-		// live.
-		e.walkSignal(s, sg.Active, sg.Time)
-		if !sg.Active {
-			// It swallows alarms, not their end: a pre-alarm or tamper
-			// that clears is cleared.
-			switch s.cfg.Kind {
-			case config.KindSmoke:
-				e.smoke.signal(s, sg)
-			case config.KindTamper:
-				e.sink.Condition(Condition{Class: ClassTamper, Kind: "tamper", Input: s.cfg.ID, Active: false, Time: sg.Time})
-			}
-		}
+	if sg.Active && e.walk != nil && e.walk.covers[s.cfg.ID] {
+		// Walk test (§1.3): the activation proves the wiring; a hold-up
+		// press is reported to the center as a test. Inputs it does not
+		// cover stay live. It swallows alarms, not their end: a pre-alarm
+		// or tamper that clears is cleared below.
+		e.walkSignal(s, sg.Time)
 		e.publishInput(s)
 		return
 	}
