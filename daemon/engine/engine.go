@@ -267,7 +267,7 @@ func (e *Engine) activate(s *inputState, at time.Time, why string, notes ...Meas
 		if why == "" {
 			why = "manual call point"
 		}
-		e.raiseFireWith(raising{origin: OriginButton, source: s.cfg.ID, at: at, trigger: at, why: why, notes: notes})
+		e.raiseFire(raising{origin: OriginButton, source: s.cfg.ID, at: at, trigger: at, why: why, notes: notes})
 	case config.KindSmoke:
 		e.smoke.signal(s, devices.Signal{Input: s.cfg.ID, Active: true, Time: at})
 	case config.KindTamper:
@@ -358,13 +358,9 @@ func (e *Engine) panicPressed(in *config.Input, at time.Time, why string, notes 
 	e.raise(raising{pb: pb, variant: in.Variant, origin: OriginButton, source: in.ID, at: at, trigger: at, why: why, notes: notes})
 }
 
-// raiseFire handles §4.4: raise fire, or add the source to the open one.
-func (e *Engine) raiseFire(source, origin string, at, trigger time.Time, why string, more ...string) {
-	e.raiseFireWith(raising{origin: origin, source: source, at: at, trigger: trigger, why: why, inputs: more})
-}
-
-// raiseFireWith is raiseFire for a raising that carries notes too.
-func (e *Engine) raiseFireWith(rq raising) {
+// raiseFire handles §4.4: raise fire (rq without its playbook), or add
+// its source and inputs, and its notes, to the open one.
+func (e *Engine) raiseFire(rq raising) {
 	pb := e.cfg.Playbook("fire")
 	if pb == nil {
 		return

@@ -61,11 +61,11 @@ func (d *smokeDetector) signal(s *inputState, sg devices.Signal) {
 		return
 	}
 	if e.openIncident("fire", false) != nil {
-		e.raiseFire(id, OriginSensor, sg.Time, sg.Time, "")
+		e.raiseFire(raising{origin: OriginSensor, source: id, at: sg.Time, trigger: sg.Time})
 		return
 	}
 	if cfg.Verify == config.VerifyNone {
-		e.raiseFire(id, OriginSensor, sg.Time, sg.Time, "smoke detector "+id)
+		e.raiseFire(raising{origin: OriginSensor, source: id, at: sg.Time, trigger: sg.Time, why: "smoke detector " + id})
 		return
 	}
 	window := cfg.ConfirmWindow.D()
@@ -120,5 +120,5 @@ func (d *smokeDetector) fire(first time.Time, why string, ids ...string) {
 			e.publishInput(s)
 		}
 	}
-	e.raiseFire(ids[0], OriginSensor, first, now, "verified smoke: "+why, ids[1:]...)
+	e.raiseFire(raising{origin: OriginSensor, source: ids[0], at: first, trigger: now, why: "verified smoke: " + why, inputs: ids[1:]})
 }
