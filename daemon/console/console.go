@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -265,8 +266,9 @@ func (c *Console) Handler() http.Handler {
 }
 
 // guard applies what every console response needs: a Host that is an IP
-// literal or localhost (no DNS rebinding onto the token), and headers that
-// keep the page out of frames and off caches.
+// literal, localhost or a name in http.hosts, as on every route of the
+// daemon (no DNS rebinding onto the token), and headers that keep the page
+// out of frames and off caches.
 func (c *Console) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host := r.Host
@@ -274,7 +276,7 @@ func (c *Console) guard(next http.Handler) http.Handler {
 			host = h
 		}
 		host = strings.Trim(host, "[]")
-		if net.ParseIP(host) == nil && host != "localhost" {
+		if net.ParseIP(host) == nil && !strings.EqualFold(host, "localhost") && !c.namedHost(host) {
 			http.Error(w, "console: host not allowed", http.StatusMisdirectedRequest)
 			return
 		}
@@ -286,6 +288,11 @@ func (c *Console) guard(next http.Handler) http.Handler {
 		h.Set("Cache-Control", "no-store")
 		next.ServeHTTP(w, r)
 	})
+}
+
+// namedHost reports whether host is one of the config's http.hosts.
+func (c *Console) namedHost(host string) bool {
+	return slices.ContainsFunc(c.view().cfg.HTTP.Hosts, func(h string) bool { return strings.EqualFold(h, host) })
 }
 
 func (c *Console) serveIndex(w http.ResponseWriter, r *http.Request) {
