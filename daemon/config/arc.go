@@ -1,9 +1,12 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"net"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -202,8 +205,8 @@ func (c *Config) validateARC(v *validator) {
 	if a.Unmapped != "skip" && a.Unmapped != "sia_text" {
 		v.add("arc.unmapped", "unknown policy %q (want skip or sia_text)", a.Unmapped)
 	}
-	for k, code := range a.Codes {
-		if code < 100 || code > 999 {
+	for _, k := range v.codesInFileOrder(a.Codes) {
+		if code := a.Codes[k]; code < 100 || code > 999 {
 			v.add("arc.codes."+k, "%d is not a Contact ID event code (100 to 999)", code)
 		}
 	}
@@ -211,7 +214,7 @@ func (c *Config) validateARC(v *validator) {
 
 // validateARCPlaybooks checks that arc.codes names playbooks that exist.
 func (c *Config) validateARCPlaybooks(v *validator) {
-	for k := range c.ARC.Codes {
+	for _, k := range v.codesInFileOrder(c.ARC.Codes) {
 		pb, variant, _ := strings.Cut(k, "/")
 		p := c.Playbook(pb)
 		switch {
@@ -221,4 +224,12 @@ func (c *Config) validateARCPlaybooks(v *validator) {
 			v.add("arc.codes."+k, "playbook %s has no variant %q", pb, variant)
 		}
 	}
+}
+
+// codesInFileOrder returns arc.codes' keys in the order of the file, so
+// that their errors are too (Errors), not in the map's random order.
+func (v *validator) codesInFileOrder(codes map[string]int) []string {
+	return slices.SortedFunc(maps.Keys(codes), func(a, b string) int {
+		return cmp.Or(cmp.Compare(v.pos.line("arc.codes."+a), v.pos.line("arc.codes."+b)), strings.Compare(a, b))
+	})
 }

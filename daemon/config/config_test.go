@@ -629,3 +629,44 @@ arc:
 		}
 	}
 }
+
+// The errors of arc.codes, a map, are in file order: the same config gives
+// the same errors every time (`hallguard check` does not flap).
+func TestARCCodeErrorsInFileOrder(t *testing.T) {
+	path := filepath.Join("testdata", "arc-codes-order.yaml")
+	data := []byte(`hall: {id: hall-1, name: Test hall, location: 1 Test Road}
+backend: sim
+playbooks_dir: playbooks-min
+roles: [{id: supervisor}, {id: center_manager}, {id: general_manager}]
+commands: {auth: none}
+arc:
+  account: "1234"
+  category: SP4
+  receivers:
+    - name: primary
+      address: "127.0.0.1:12000"
+  codes:
+    robbery: 99
+    fire: 98
+    flood: 130
+    besieged: 97
+    quake: 131
+`)
+	want := strings.Join([]string{
+		`testdata/arc-codes-order.yaml:13: arc.codes.robbery: 99 is not a Contact ID event code (100 to 999)`,
+		`testdata/arc-codes-order.yaml:14: arc.codes.fire: 98 is not a Contact ID event code (100 to 999)`,
+		`testdata/arc-codes-order.yaml:16: arc.codes.besieged: 97 is not a Contact ID event code (100 to 999)`,
+		`testdata/arc-codes-order.yaml:15: arc.codes.flood: no playbook "flood"`,
+		`testdata/arc-codes-order.yaml:16: arc.codes.besieged: no playbook "besieged"`,
+		`testdata/arc-codes-order.yaml:17: arc.codes.quake: no playbook "quake"`,
+	}, "\n")
+	for i := 0; i < 20; i++ {
+		_, err := config.Parse(path, data)
+		if err == nil {
+			t.Fatal("parsed; want errors")
+		}
+		if got := err.Error(); got != want {
+			t.Fatalf("parse %d:\n got: %s\nwant: %s", i+1, got, want)
+		}
+	}
+}

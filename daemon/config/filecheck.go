@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -26,7 +25,7 @@ const credentialsDir = "/run/credentials/"
 // test bench) it is a warning. Errors never quote a file's contents.
 func (c *Config) checkFiles() Errors {
 	v := &validator{file: c.File, pos: c.pos}
-	w := &validator{file: c.File, pos: c.pos}
+	w := &validator{file: c.File, pos: c.pos, warnings: true}
 	careless := v // what a real hall must not run with
 	if c.Backend == "sim" {
 		careless = w
@@ -65,11 +64,12 @@ func (c *Config) checkFiles() Errors {
 			}
 			break
 		}
-		if _, err := HMACKey(b); err != nil {
+		k, err := HMACKey(b)
+		if err != nil {
 			v.add("commands.key_file", "%s: %v", path, err)
 			break
 		}
-		if sum := sha256.Sum256(bytes.TrimSpace(b)); hex.EncodeToString(sum[:]) == DemoKeySHA256 && c.Backend != "sim" {
+		if sum := sha256.Sum256(k); hex.EncodeToString(sum[:]) == DemoKeySHA256 && c.Backend != "sim" {
 			v.add("commands.key_file", "%s is the public demo key of the hallguard repository: make this hall's own with hallguard keygen", path)
 		}
 	}
@@ -91,10 +91,7 @@ func (c *Config) checkFiles() Errors {
 	if st, err := os.Stat(c.StateDir); err == nil && st.IsDir() && st.Mode().Perm()&0o077 != 0 {
 		careless.add("state_dir", "%s has mode %#o: the journal's folder must be the daemon's alone (chmod 700)", c.StateDir, st.Mode().Perm())
 	}
-	for _, e := range w.errs {
-		e.Warning = true
-		c.Warnings = append(c.Warnings, e)
-	}
+	c.Warnings = append(c.Warnings, w.errs...)
 	return v.errs
 }
 

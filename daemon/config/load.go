@@ -393,7 +393,7 @@ func Parse(path string, data []byte) (*Config, error) {
 	if len(v.errs) > 0 {
 		return nil, v.errs
 	}
-	w := &validator{file: path, pos: pos}
+	w := &validator{file: path, pos: pos, warnings: true}
 	c.warn(w)
 	c.Warnings = w.errs
 	return c, nil
@@ -403,10 +403,12 @@ type validator struct {
 	file string
 	pos  positions
 	errs Errors
+	// warnings: what it adds are warnings (Config.Warnings), not errors.
+	warnings bool
 }
 
 func (v *validator) add(field, format string, args ...any) {
-	v.errs = append(v.errs, FieldError{File: v.file, Line: v.pos.line(field), Field: field, Msg: fmt.Sprintf(format, args...)})
+	v.errs = append(v.errs, FieldError{File: v.file, Line: v.pos.line(field), Field: field, Msg: fmt.Sprintf(format, args...), Warning: v.warnings})
 }
 
 // LoadPlaybooks reads every *.yaml file in dir.

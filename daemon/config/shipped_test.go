@@ -100,10 +100,11 @@ func TestShippedPlaybooks(t *testing.T) {
 	}
 }
 
-// TestProductionTemplate: configs/hallguard.yaml, the template installers
-// copy to /etc/hallguard, validates. Its playbooks_dir is the installed
-// /etc/hallguard/playbooks; the test points it at the shipped ones.
-func TestProductionTemplate(t *testing.T) {
+// productionTemplate parses configs/hallguard.yaml, the template
+// installers copy to /etc/hallguard, with its playbooks_dir (the installed
+// /etc/hallguard/playbooks, on one line) pointed at the shipped ones.
+func productionTemplate(t *testing.T) *config.Config {
+	t.Helper()
 	path := filepath.Join("..", "..", "configs", "hallguard.yaml")
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -122,6 +123,14 @@ func TestProductionTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%s:\n%v", path, err)
 	}
+	return c
+}
+
+// TestProductionTemplate: configs/hallguard.yaml, the template installers
+// copy to /etc/hallguard, validates. Its playbooks_dir is the installed
+// /etc/hallguard/playbooks; the test points it at the shipped ones.
+func TestProductionTemplate(t *testing.T) {
+	c := productionTemplate(t)
 	for _, tc := range []struct {
 		name      string
 		got, want any

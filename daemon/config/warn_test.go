@@ -1,9 +1,7 @@
 package config_test
 
 import (
-	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -69,20 +67,7 @@ func TestWarnConfigsListed(t *testing.T) {
 // wire gives the alarm and tamper, and it loads without a warning (so
 // `hallguard check -strict` passes on it).
 func TestProductionTemplateWiresAlarmsSupervised(t *testing.T) {
-	path := filepath.Join("..", "..", "configs", "hallguard.yaml")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	shipped, err := filepath.Abs(filepath.Join("..", "..", "configs", "playbooks"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	data = regexp.MustCompile(`(?m)^playbooks_dir: .*$`).ReplaceAll(data, []byte("playbooks_dir: "+shipped))
-	c, err := config.Parse(path, data)
-	if err != nil {
-		t.Fatalf("%s:\n%v", path, err)
-	}
+	c := productionTemplate(t)
 	n := 0
 	for _, in := range c.Inputs {
 		switch in.Kind {

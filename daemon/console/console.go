@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -99,24 +100,6 @@ type Console struct {
 
 	mu      sync.Mutex
 	lengths []sample
-	// lockedNoted is when an entry refused as locked was last journalled,
-	// by account: a flood of them must not grow the journal.
-	lockedNoted map[string]time.Time
-}
-
-// noteLocked reports whether an entry refused as locked for account is to
-// be journalled: the first in a minute.
-func (c *Console) noteLocked(account string, now time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if last, ok := c.lockedNoted[account]; ok && now.Sub(last) < time.Minute {
-		return false
-	}
-	if c.lockedNoted == nil {
-		c.lockedNoted = map[string]time.Time{}
-	}
-	c.lockedNoted[account] = now
-	return true
 }
 
 // view is what the console takes from one config: switched as a whole.
@@ -283,8 +266,9 @@ func (c *Console) Handler() http.Handler {
 }
 
 // guard applies what every console response needs: a Host that is an IP
-// literal or localhost (no DNS rebinding onto the token), and headers that
-// keep the page out of frames and off caches.
+// literal, localhost or a name in http.hosts, as on every route of the
+// daemon (no DNS rebinding onto the token), and headers that keep the page
+// out of frames and off caches.
 func (c *Console) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host := r.Host
@@ -292,7 +276,7 @@ func (c *Console) guard(next http.Handler) http.Handler {
 			host = h
 		}
 		host = strings.Trim(host, "[]")
-		if net.ParseIP(host) == nil && host != "localhost" {
+		if net.ParseIP(host) == nil && !strings.EqualFold(host, "localhost") && !c.namedHost(host) {
 			http.Error(w, "console: host not allowed", http.StatusMisdirectedRequest)
 			return
 		}
@@ -304,6 +288,11 @@ func (c *Console) guard(next http.Handler) http.Handler {
 		h.Set("Cache-Control", "no-store")
 		next.ServeHTTP(w, r)
 	})
+}
+
+// namedHost reports whether host is one of the config's http.hosts.
+func (c *Console) namedHost(host string) bool {
+	return slices.ContainsFunc(c.view().cfg.HTTP.Hosts, func(h string) bool { return strings.EqualFold(h, host) })
 }
 
 func (c *Console) serveIndex(w http.ResponseWriter, r *http.Request) {
@@ -524,7 +513,7 @@ func (c *Console) serveAction(w http.ResponseWriter, r *http.Request) {
 	}
 	if !c.gate.admit(account, now) {
 		c.pinFailures.Inc()
-		if c.noteLocked(account, now) { // counted always, journalled once a minute per account
+		if c.gate.noteLocked(account, now) { // counted always, journalled once a minute per account
 			c.record("command_rejected", "", "", false, map[string]any{"verb": req.Verb, "reason": "locked", "staff": m.name, "via": "console"})
 		}
 		writeJSON(w, http.StatusTooManyRequests, actionReply{Error: "too many refused PIN entries: wait", Reason: "locked"})

@@ -568,3 +568,24 @@ func TestAssetsServed(t *testing.T) {
 		}
 	}
 }
+
+// A name in http.hosts is the box's on every route (README, HTTP), the
+// console's too: a kiosk that opens the console by that name (the name of
+// the local listener's TLS certificate, say) is served, not refused 421.
+func TestConsoleServesAHostNamedInHTTPHosts(t *testing.T) {
+	cfg := demoConfig(t)
+	cfg.HTTP.Hosts = []string{"hall-07.example"}
+	c, err := New(Options{Engine: illnessAndRobbery(), Config: cfg, Clock: clock.NewFake(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]int{"hall-07.example:9465": http.StatusOK, "HALL-07.example": http.StatusOK, "attacker.example:9465": http.StatusMisdirectedRequest} {
+		req := httptest.NewRequest(http.MethodGet, "/console/", nil)
+		req.Host = host
+		w := httptest.NewRecorder()
+		c.Handler().ServeHTTP(w, req)
+		if w.Code != want {
+			t.Errorf("Host %s: %d, want %d", host, w.Code, want)
+		}
+	}
+}

@@ -34,6 +34,9 @@ type account struct {
 	inflight int         // entries admitted and not yet judged
 	until    time.Time   // locked until
 	lockouts int         // lockouts since the last success: the back-off
+	// noted is when an entry refused as locked was last journalled: a
+	// flood of them must not grow the journal.
+	noted time.Time
 }
 
 func newGate(max int, window time.Duration) *gate {
@@ -126,4 +129,17 @@ func (g *gate) lockedFor(name string, now time.Time) time.Duration {
 		return d
 	}
 	return 0
+}
+
+// noteLocked reports whether an entry refused as locked for name is to be
+// journalled: the first in a minute.
+func (g *gate) noteLocked(name string, now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	a := g.account(name)
+	if !a.noted.IsZero() && now.Sub(a.noted) < time.Minute {
+		return false
+	}
+	a.noted = now
+	return true
 }

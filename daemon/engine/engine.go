@@ -228,21 +228,12 @@ func (e *Engine) Signal(sg devices.Signal) {
 	s.active = sg.Active
 	s.since = sg.Time
 	s.state = ""
-	if e.walk != nil && e.walk.covers[s.cfg.ID] {
-		// Walk test (§1.3): the edge proves the wiring; a hold-up press is
-		// reported to the center as a test. Inputs it does not cover stay
-		// live.
-		e.walkSignal(s, sg.Active, sg.Time)
-		if !sg.Active {
-			// It swallows alarms, not their end: a pre-alarm or tamper
-			// that clears is cleared.
-			switch s.cfg.Kind {
-			case config.KindSmoke:
-				e.smoke.signal(s, sg)
-			case config.KindTamper:
-				e.sink.Condition(Condition{Class: ClassTamper, Kind: "tamper", Input: s.cfg.ID, Active: false, Time: sg.Time})
-			}
-		}
+	if sg.Active && e.walk != nil && e.walk.covers[s.cfg.ID] {
+		// Walk test (§1.3): the activation proves the wiring; a hold-up
+		// press is reported to the center as a test. Inputs it does not
+		// cover stay live. It swallows alarms, not their end: a pre-alarm
+		// or tamper that clears is cleared below.
+		e.walkSignal(s, sg.Time)
 		e.publishInput(s)
 		return
 	}
@@ -276,7 +267,7 @@ func (e *Engine) activate(s *inputState, at time.Time, why string, notes ...Meas
 		if why == "" {
 			why = "manual call point"
 		}
-		e.raiseFireWith(raising{origin: OriginButton, source: s.cfg.ID, at: at, trigger: at, why: why, notes: notes})
+		e.raiseFire(raising{origin: OriginButton, source: s.cfg.ID, at: at, trigger: at, why: why, notes: notes})
 	case config.KindSmoke:
 		e.smoke.signal(s, devices.Signal{Input: s.cfg.ID, Active: true, Time: at})
 	case config.KindTamper:
@@ -345,9 +336,7 @@ func (e *Engine) panicPressed(in *config.Input, at time.Time, why string, notes 
 		// §4.3: one incident. A further press of a button already in it is
 		// counted; a new button or a new variant joins it with an update
 		// report, acknowledged or not (§3.2: the center learns of it).
-		inc.Presses++
-		newInput := inc.addInput(in.ID)
-		newVariant := inc.addVariant(in.Variant)
+		newInput, newVariant := inc.press(pb, in)
 		for _, m := range notes {
 			inc.measure(m)
 		}
@@ -361,7 +350,6 @@ func (e *Engine) panicPressed(in *config.Input, at time.Time, why string, notes 
 			if v != nil {
 				m.Section = v.Section
 			}
-			inc.addSteps(pb, in.Variant)
 		}
 		inc.measure(m)
 		e.report(inc, EventUpdate, nil, at)
@@ -370,13 +358,9 @@ func (e *Engine) panicPressed(in *config.Input, at time.Time, why string, notes 
 	e.raise(raising{pb: pb, variant: in.Variant, origin: OriginButton, source: in.ID, at: at, trigger: at, why: why, notes: notes})
 }
 
-// raiseFire handles §4.4: raise fire, or add the source to the open one.
-func (e *Engine) raiseFire(source, origin string, at, trigger time.Time, why string, more ...string) {
-	e.raiseFireWith(raising{origin: origin, source: source, at: at, trigger: trigger, why: why, inputs: more})
-}
-
-// raiseFireWith is raiseFire for a raising that carries notes too.
-func (e *Engine) raiseFireWith(rq raising) {
+// raiseFire handles §4.4: raise fire (rq without its playbook), or add
+// its source and inputs, and its notes, to the open one.
+func (e *Engine) raiseFire(rq raising) {
 	pb := e.cfg.Playbook("fire")
 	if pb == nil {
 		return

@@ -79,14 +79,26 @@ func (inc *Incident) addVariant(v string) bool {
 	return true
 }
 
-// addSteps adds the steps of a variant that joined (§4.3(b) during an
-// armed robbery) that the incident does not have yet.
+// addSteps adds the steps of a variant, at the raise or when it joined
+// (§4.3(b) during an armed robbery), that the incident does not have yet.
 func (inc *Incident) addSteps(pb *config.Playbook, variant string) {
 	for _, s := range pb.StepsFor(variant) {
 		if !slices.ContainsFunc(inc.Steps, func(st StepState) bool { return st.ID == s.ID }) {
 			inc.Steps = append(inc.Steps, StepState{ID: s.ID, Section: s.Section, Text: s.Text, Records: s.Records, Action: s.Action})
 		}
 	}
+}
+
+// press counts a further press of hold-up input in on an open robbery (a
+// real one or a walk test's): a new button joins its inputs, a new variant
+// its variants and steps. It reports what was new.
+func (inc *Incident) press(pb *config.Playbook, in *config.Input) (newInput, newVariant bool) {
+	inc.Presses++
+	newInput = inc.addInput(in.ID)
+	if newVariant = inc.addVariant(in.Variant); newVariant {
+		inc.addSteps(pb, in.Variant)
+	}
+	return newInput, newVariant
 }
 
 func (inc *Incident) measure(m Measure) { inc.Measures = append(inc.Measures, m) }
@@ -155,9 +167,7 @@ func (e *Engine) raise(rq raising) *Incident {
 	if rq.trend != "" {
 		inc.Trend = rq.trend
 	}
-	for _, s := range pb.StepsFor(variant) {
-		inc.Steps = append(inc.Steps, StepState{ID: s.ID, Section: s.Section, Text: s.Text, Records: s.Records, Action: s.Action})
-	}
+	inc.addSteps(pb, variant)
 	inc.addVariant(variant)
 	inc.addInput(e.inputID(source))
 	for _, id := range rq.inputs {

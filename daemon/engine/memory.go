@@ -20,14 +20,17 @@ func (e *Engine) hold(inc *Incident) {
 	}
 }
 
-// forget lets a closed incident leave memory.
+// forget lets a closed incident leave memory. A real one stays known as
+// closed, as it would after a restart: to be reviewed, or to refuse a
+// second review.
 func (e *Engine) forget(inc *Incident) {
 	delete(e.incidents, inc.ID)
 	if i, found := slices.BinarySearch(e.order, inc.ID); found {
 		e.order = slices.Delete(e.order, i, i+1)
 	}
-	if inc.real() && inc.State == StateResolved {
-		e.pastClosed(&ClosedIncident{ID: inc.ID, Playbook: inc.Playbook, Resolution: inc.Resolution, ResolvedAt: inc.ResolvedAt})
+	if inc.real() {
+		e.pastClosed(&ClosedIncident{ID: inc.ID, Playbook: inc.Playbook, Resolution: inc.Resolution, ResolvedAt: inc.ResolvedAt,
+			Reviewed: inc.State == StateReviewed})
 	}
 }
 

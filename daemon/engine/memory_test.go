@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -168,5 +169,23 @@ func TestReviewOverdueConditionIsBounded(t *testing.T) {
 	}
 	if n := h.eng.Unreviewed(); n != 80 {
 		t.Errorf("unreviewed = %d, want 80", n)
+	}
+}
+
+// A reviewed incident leaves memory at once, yet a second review of it is
+// refused as reviewed (not allowed), as after a restart, not as an
+// incident nobody knows: the center that resends a review must learn it
+// was filed.
+func TestSecondReviewOfAnIncidentThatLeftMemoryIsRefusedAsReviewed(t *testing.T) {
+	h := newHall(t, "")
+	id := raiseAndResolve(t, h)
+	rv := staff(engine.VerbReview)
+	rv.Incident = id
+	rv.Review = &engine.Review{Cause: "heat", Course: "fainted", Handling: "first aid", Problems: "none"}
+	if _, err := h.eng.Do(rv); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.eng.Do(rv); !errors.Is(err, engine.ErrNotAllowed) {
+		t.Errorf("second review: %v, want not allowed (incident is reviewed)", err)
 	}
 }

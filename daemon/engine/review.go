@@ -158,33 +158,19 @@ func (e *Engine) unreviewed() []string {
 		return nil
 	}
 	now := e.clk.Now()
-	var live, past []string
+	var out []string
 	for _, id := range e.order {
 		if inc := e.incidents[id]; inc.real() && inc.State == StateResolved && inc.Resolution == EventResolved && now.Sub(inc.ResolvedAt) >= due {
-			live = append(live, id)
+			out = append(out, id)
 		}
 	}
 	for _, c := range e.awaiting {
-		if now.Sub(c.ResolvedAt) < due {
-			continue
-		}
-		if _, here := e.incidents[c.ID]; !here {
-			past = append(past, c.ID)
+		if _, here := e.incidents[c.ID]; !here && now.Sub(c.ResolvedAt) >= due {
+			out = append(out, c.ID)
 		}
 	}
-	if len(live) == 0 {
-		return past
-	}
-	// Both are sorted: merge them.
-	out := make([]string, 0, len(live)+len(past))
-	for len(live) > 0 && len(past) > 0 {
-		if live[0] < past[0] {
-			out, live = append(out, live[0]), live[1:]
-		} else {
-			out, past = append(out, past[0]), past[1:]
-		}
-	}
-	return append(append(out, live...), past...)
+	slices.Sort(out)
+	return out
 }
 
 // Unreviewed returns how many incidents wait for their review past

@@ -31,14 +31,14 @@ import (
 type smokeDetector struct {
 	e         *Engine
 	verifying map[string]clock.Timer
-	activated map[string]time.Time // last activation per detector
+	// activated is each detector's last activation that started a cycle:
+	// the first alarm of its current one.
+	activated map[string]time.Time
 	reset     map[string]time.Time // last reset after a pre-alarm
-	first     map[string]time.Time // first alarm of the detector's current cycle
 }
 
 func newSmokeDetector(e *Engine) *smokeDetector {
-	return &smokeDetector{e: e, verifying: map[string]clock.Timer{}, activated: map[string]time.Time{},
-		reset: map[string]time.Time{}, first: map[string]time.Time{}}
+	return &smokeDetector{e: e, verifying: map[string]clock.Timer{}, activated: map[string]time.Time{}, reset: map[string]time.Time{}}
 }
 
 func (d *smokeDetector) stop() {
@@ -61,11 +61,11 @@ func (d *smokeDetector) signal(s *inputState, sg devices.Signal) {
 		return
 	}
 	if e.openIncident("fire", false) != nil {
-		e.raiseFire(id, OriginSensor, sg.Time, sg.Time, "")
+		e.raiseFire(raising{origin: OriginSensor, source: id, at: sg.Time, trigger: sg.Time})
 		return
 	}
 	if cfg.Verify == config.VerifyNone {
-		e.raiseFire(id, OriginSensor, sg.Time, sg.Time, "smoke detector "+id)
+		e.raiseFire(raising{origin: OriginSensor, source: id, at: sg.Time, trigger: sg.Time, why: "smoke detector " + id})
 		return
 	}
 	window := cfg.ConfirmWindow.D()
@@ -82,18 +82,13 @@ func (d *smokeDetector) signal(s *inputState, sg devices.Signal) {
 	// Confirmation, in every mode: the detector re-alarms within the
 	// confirm window after its reset.
 	if t, ok := d.reset[id]; ok && sg.Time.Sub(t) <= window {
-		first := d.first[id]
-		if first.IsZero() {
-			first = t
-		}
+		first := d.activated[id] // a reset follows a pre-alarm, so its cycle's start is known
 		delete(d.reset, id)
-		delete(d.first, id)
 		d.fire(first, fmt.Sprintf("%s re-alarmed %s after its reset (alarm %s, confirm window %s)", id,
 			sg.Time.Sub(t).Round(time.Millisecond), first.UTC().Format(time.RFC3339), window), id)
 		return
 	}
 	d.activated[id] = sg.Time
-	d.first[id] = sg.Time
 	delete(d.reset, id)
 	s.state = "pre-alarm"
 	e.sink.Condition(Condition{Class: ClassSupervisory, Kind: "pre_alarm", Input: id, Active: true, Time: sg.Time,
@@ -125,5 +120,5 @@ func (d *smokeDetector) fire(first time.Time, why string, ids ...string) {
 			e.publishInput(s)
 		}
 	}
-	e.raiseFire(ids[0], OriginSensor, first, now, "verified smoke: "+why, ids[1:]...)
+	e.raiseFire(raising{origin: OriginSensor, source: ids[0], at: first, trigger: now, why: "verified smoke: " + why, inputs: ids[1:]})
 }

@@ -101,15 +101,12 @@ func (e *Engine) walkCovers(names []string) ([]string, error) {
 	return out, nil
 }
 
-// walkSignal takes a change of an input the walk test covers: an
-// activation proves the input and raises no alarm of its own, except that
-// a hold-up (panic) press is never silently suppressed: the center gets a
-// report flagged test: true on its normal alerts topic, every press.
-func (e *Engine) walkSignal(s *inputState, active bool, at time.Time) {
+// walkSignal takes an activation of an input the walk test covers: it
+// proves the input and raises no alarm of its own, except that a hold-up
+// (panic) press is never silently suppressed: the center gets a report
+// flagged test: true on its normal alerts topic, every press.
+func (e *Engine) walkSignal(s *inputState, at time.Time) {
 	w := e.walk
-	if !active {
-		return
-	}
 	if _, ok := w.seen[s.cfg.ID]; !ok {
 		w.seen[s.cfg.ID] = at
 	}
@@ -127,11 +124,7 @@ func (e *Engine) walkHoldUp(w *walkRun, in *config.Input, at time.Time) {
 		return
 	}
 	if inc := w.holdUp; inc != nil && inc.open() {
-		inc.Presses++
-		inc.addInput(in.ID)
-		if inc.addVariant(in.Variant) {
-			inc.addSteps(pb, in.Variant)
-		}
+		inc.press(pb, in)
 		inc.measure(Measure{At: at, Kind: "note", By: "hallguard",
 			Text: fmt.Sprintf("walk test %s: hold-up input %s (%s) pressed, press %d", w.rec.ID, in.ID, in.Variant, inc.Presses)})
 		e.report(inc, EventUpdate, nil, at)

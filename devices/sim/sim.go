@@ -139,7 +139,7 @@ type Input struct {
 }
 
 // maxQueued bounds queued, like a kernel line's event buffer; older edges
-// are dropped and the newest kept.
+// are dropped, counted in the Lost of the oldest kept, and the newest kept.
 const maxQueued = 64
 
 var _ devices.Input = (*Input)(nil)
@@ -204,6 +204,9 @@ func (in *Input) Set(l devices.Level) {
 	ev := devices.Event{Line: in.spec.ID, Level: l, Time: in.b.clk.Now(), Seq: in.seq}
 	if in.fn == nil {
 		if len(in.queued) == maxQueued {
+			// The oldest is dropped and the next says so (Event.Lost), as
+			// a kernel line's sequence gap does.
+			in.queued[1].Lost += in.queued[0].Lost + 1
 			in.queued = in.queued[1:]
 		}
 		in.queued = append(in.queued, ev)

@@ -105,3 +105,33 @@ func TestEdgesBeforeWatchAreDelivered(t *testing.T) {
 		t.Fatal("the edge made before Watch was never delivered")
 	}
 }
+
+// TestEdgesDroppedBeforeWatchAreCounted: when more edges are made before
+// Watch than the queue holds, the oldest are dropped and the first edge
+// delivered counts them in Lost, as a kernel line's sequence gap does
+// (conditioning then infers what they hid).
+func TestEdgesDroppedBeforeWatchAreCounted(t *testing.T) {
+	b := sim.New(nil)
+	in, err := b.OpenInput(devices.InputSpec{ID: "door", Idle: devices.Low})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const edges = 100
+	for i := 0; i < edges/2; i++ {
+		b.Input("door").Press()
+		b.Input("door").Release()
+	}
+	got := make(chan devices.Event, edges)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go in.Watch(ctx, func(ev devices.Event) { got <- ev })
+	var first devices.Event
+	select {
+	case first = <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no queued edge delivered")
+	}
+	if first.Lost == 0 || first.Lost != first.Seq-1 {
+		t.Errorf("first delivered edge %+v, want Lost %d (every edge before it dropped)", first, first.Seq-1)
+	}
+}
