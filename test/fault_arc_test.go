@@ -35,8 +35,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -46,120 +44,14 @@ import (
 	"github.com/hallguard/hallguard/daemon/engine"
 )
 
-// faultARCListen is `hallguard arc listen` on one loopback port that stays
-// the same across restarts. Every printed line is kept, with the process
-// generation that printed it.
-type faultARCListen struct {
-	t       *testing.T
-	bin     string
-	addr    string
-	keyFile string
-
-	mu    sync.Mutex
-	cmd   *exec.Cmd
-	done  chan struct{}
-	gen   int
-	lines []faultARCLine
-	errs  syncBuffer
-}
-
-type faultARCLine struct {
-	gen  int
-	text string
-}
-
-func startFaultARCListen(t *testing.T) *faultARCListen {
+// startFaultARCListen runs `arc listen` with a key of its own.
+func startFaultARCListen(t *testing.T) *arcListen {
 	t.Helper()
-	dir := t.TempDir()
-	key := filepath.Join(dir, "arc.key")
+	key := filepath.Join(t.TempDir(), "arc.key")
 	if err := os.WriteFile(key, []byte(strings.Repeat("a7", 32)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a := &faultARCListen{t: t, bin: hallguardBin(t), addr: freePort(t), keyFile: key}
-	a.start()
-	t.Cleanup(a.stop)
-	return a
-}
-
-// start runs the receiver and waits until it accepts connections.
-func (a *faultARCListen) start() {
-	a.t.Helper()
-	cmd := exec.Command(a.bin, "arc", "listen", "-listen", a.addr, "-key-file", a.keyFile)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	cmd.Stderr = &a.errs
-	if err := cmd.Start(); err != nil {
-		a.t.Fatal(err)
-	}
-	a.mu.Lock()
-	a.gen++
-	gen := a.gen
-	done := make(chan struct{})
-	a.cmd, a.done = cmd, done
-	a.mu.Unlock()
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			a.mu.Lock()
-			a.lines = append(a.lines, faultARCLine{gen: gen, text: sc.Text()})
-			a.mu.Unlock()
-		}
-	}()
-	go func() { <-read; _ = cmd.Wait(); close(done) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(a.errs.String(), fmt.Sprintf("listening on tcp %s", a.addr)) ||
-		strings.Count(a.errs.String(), "listening on tcp") < gen {
-		select {
-		case <-done:
-			a.t.Fatalf("arc listen exited at start %d:\n%s", gen, a.errs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			a.t.Fatalf("arc listen not listening on %s after 30s:\n%s", a.addr, a.errs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// kill SIGKILLs the receiver by its PID and waits until its output is read.
-func (a *faultARCListen) kill() {
-	a.mu.Lock()
-	cmd, done := a.cmd, a.done
-	a.cmd = nil
-	a.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-	<-done
-}
-
-// stop sends SIGTERM to the receiver's PID (SIGKILL after 10s).
-func (a *faultARCListen) stop() {
-	a.mu.Lock()
-	cmd, done := a.cmd, a.done
-	a.cmd = nil
-	a.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		<-done
-	}
-}
-
-func (a *faultARCListen) snapshot() []faultARCLine {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append([]faultARCLine(nil), a.lines...)
+	return startARCListen(t, key)
 }
 
 // faultARCEvent is the part of a DC-09 event that the receiver sees.
@@ -193,7 +85,7 @@ func faultARCKey(ev arc.Event) string {
 }
 
 // faultARCReceived parses the ACKed events `arc listen` printed.
-func faultARCReceived(lines []faultARCLine) []faultARCEvent {
+func faultARCReceived(lines []arcLine) []faultARCEvent {
 	var out []faultARCEvent
 	for _, l := range lines {
 		if !strings.HasSuffix(l.text, "-> ACK") {
@@ -343,7 +235,7 @@ func faultARCAnalyse(want, got []faultARCEvent) faultARCDelivery {
 // writeFaultARCConfig is writeFaultConfig with the DC-09 path on: the
 // receiver rx, encrypted, and the playbooks without a Contact ID sent as
 // SIA text events, so every playbook of the load crosses the path.
-func writeFaultARCConfig(t *testing.T, dir, broker string, rx *faultARCListen) string {
+func writeFaultARCConfig(t *testing.T, dir, broker string, rx *arcListen) string {
 	t.Helper()
 	path := writeFaultConfig(t, dir, broker)
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
@@ -367,7 +259,7 @@ func writeFaultARCConfig(t *testing.T, dir, broker string, rx *faultARCListen) s
 // faultARCSettle waits until both paths have nothing pending and the ARC
 // holds every event the running daemon's journal maps to; then it stops
 // the daemon and returns the DC-09 result on the final journal.
-func faultARCSettle(t *testing.T, h *faultHall, col *faultCollector, rx *faultARCListen) faultARCDelivery {
+func faultARCSettle(t *testing.T, h *faultHall, col *faultCollector, rx *arcListen) faultARCDelivery {
 	t.Helper()
 	waitFor(t, time.Minute, func() bool { _, c, _ := h.healthz(); return c }, "hallguard to connect", nil)
 	h.waitOutboxEmpty(3 * time.Minute)
@@ -382,7 +274,7 @@ func faultARCSettle(t *testing.T, h *faultHall, col *faultCollector, rx *faultAR
 	var res faultARCDelivery
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		res = faultARCAnalyse(want, faultARCReceived(rx.snapshot()))
+		res = faultARCAnalyse(want, faultARCReceived(rx.lines()))
 		if len(res.lost) == 0 || time.Now().After(deadline) {
 			return res
 		}
@@ -440,13 +332,13 @@ func TestFaultARCReceiverRestarts(t *testing.T) {
 	seed := faultSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 3))
 	mq := startFaultMosquitto(t)
-	col := newFaultCollector(t, mq.addr, func() int64 { return 1 })
+	col := newFaultCollector(t, mq.addr(), func() int64 { return 1 })
 	rx := startFaultARCListen(t)
 	dir := t.TempDir()
-	cfg := writeFaultARCConfig(t, dir, "tcp://"+mq.addr, rx)
+	cfg := writeFaultARCConfig(t, dir, "tcp://"+mq.addr(), rx)
 	h := newFaultHall(t, cfg, filepath.Join(dir, "state"))
 	h.start(true)
-	fc := newFaultCommander(t, mq.addr)
+	fc := newFaultCommander(t, mq.addr())
 	load := startFaultLoad(h, fc, seed)
 	t.Cleanup(load.halt)
 
@@ -486,12 +378,12 @@ func TestFaultARCDaemonKills(t *testing.T) {
 	seed := faultSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 4))
 	mq := startFaultMosquitto(t)
-	col := newFaultCollector(t, mq.addr, func() int64 { return 1 })
+	col := newFaultCollector(t, mq.addr(), func() int64 { return 1 })
 	rx := startFaultARCListen(t)
 	dir := t.TempDir()
-	cfg := writeFaultARCConfig(t, dir, "tcp://"+mq.addr, rx)
+	cfg := writeFaultARCConfig(t, dir, "tcp://"+mq.addr(), rx)
 	h := newFaultHall(t, cfg, filepath.Join(dir, "state"))
-	fc := newFaultCommander(t, mq.addr)
+	fc := newFaultCommander(t, mq.addr())
 	h.start(true)
 	load := startFaultLoad(h, fc, seed)
 	t.Cleanup(load.halt)

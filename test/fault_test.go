@@ -98,14 +98,14 @@ func TestFaultBrokerRestarts(t *testing.T) {
 	mq := startFaultMosquitto(t)
 	var gen atomic.Int64
 	gen.Store(1)
-	col := newFaultCollector(t, mq.addr, gen.Load)
-	tp := newFaultTap(t, mq.addr, col)
+	col := newFaultCollector(t, mq.addr(), gen.Load)
+	tp := newFaultTap(t, mq.addr(), col)
 	tp.open(1)
 	dir := t.TempDir()
 	cfg := writeFaultConfig(t, dir, "tcp://"+tp.addr())
 	h := newFaultHall(t, cfg, filepath.Join(dir, "state"))
 	h.start(true)
-	fc := newFaultCommander(t, mq.addr)
+	fc := newFaultCommander(t, mq.addr())
 	load := startFaultLoad(h, fc, seed)
 	t.Cleanup(load.halt)
 
@@ -148,7 +148,7 @@ func TestFaultBrokerRestarts(t *testing.T) {
 	if missing := col.waitAll(faultIDs(live), time.Minute); len(missing) > 0 {
 		t.Errorf("%d reports of the journal never reached the center, e.g. %v", len(missing), missing[:min(5, len(missing))])
 	}
-	retainedChecked := faultCheckRetained(t, h, mq.addr, tp, finalGen)
+	retainedChecked := faultCheckRetained(t, h, mq.addr(), tp, finalGen)
 	h.stop()
 
 	sent := h.fileReports()
@@ -278,11 +278,11 @@ func TestFaultDaemonKills(t *testing.T) {
 	seed := faultSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 2))
 	mq := startFaultMosquitto(t)
-	col := newFaultCollector(t, mq.addr, func() int64 { return 1 })
+	col := newFaultCollector(t, mq.addr(), func() int64 { return 1 })
 	dir := t.TempDir()
-	cfg := writeFaultConfig(t, dir, "tcp://"+mq.addr)
+	cfg := writeFaultConfig(t, dir, "tcp://"+mq.addr())
 	h := newFaultHall(t, cfg, filepath.Join(dir, "state"))
-	fc := newFaultCommander(t, mq.addr)
+	fc := newFaultCommander(t, mq.addr())
 	h.start(true)
 	load := startFaultLoad(h, fc, seed)
 	t.Cleanup(load.halt)
@@ -444,7 +444,7 @@ func TestFaultDaemonKills(t *testing.T) {
 // report is in the journal after the daemon stops.
 func TestFaultDiskFull(t *testing.T) {
 	mq := startFaultMosquitto(t)
-	col := newFaultCollector(t, mq.addr, func() int64 { return 1 })
+	col := newFaultCollector(t, mq.addr(), func() int64 { return 1 })
 	dir := t.TempDir()
 	mnt := filepath.Join(dir, "state")
 	if err := os.Mkdir(mnt, 0o700); err != nil {
@@ -459,9 +459,9 @@ func TestFaultDiskFull(t *testing.T) {
 			_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
 		}
 	})
-	cfg := writeFaultConfig(t, dir, "tcp://"+mq.addr)
+	cfg := writeFaultConfig(t, dir, "tcp://"+mq.addr())
 	h := newFaultHall(t, cfg, mnt)
-	fc := newFaultCommander(t, mq.addr)
+	fc := newFaultCommander(t, mq.addr())
 	h.start(true)
 	playbooks := []string{"illness", "disturbance"}
 	faultCycle(t, h, fc, "illness")
@@ -605,8 +605,8 @@ func faultRun(name string, args ...string) (string, error) {
 func TestFaultCorruption(t *testing.T) {
 	mq := startFaultMosquitto(t)
 	dir := t.TempDir()
-	cfg := writeFaultConfig(t, dir, "tcp://"+mq.addr)
-	fc := newFaultCommander(t, mq.addr)
+	cfg := writeFaultConfig(t, dir, "tcp://"+mq.addr())
+	fc := newFaultCommander(t, mq.addr())
 	h := newFaultHall(t, cfg, filepath.Join(dir, "state"))
 	h.start(true)
 	reports := 0

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -158,6 +159,68 @@ func (d *daemonProc) stop() {
 		<-d.done
 		d.t.Errorf("hallguard did not stop on SIGINT within 10s")
 	}
+}
+
+// child is an external process a test starts, SIGKILLs and starts again
+// (mosquitto, `hallguard arc listen`): the run in progress, signalled only
+// by its PID.
+type child struct {
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// start starts cmd as the run in progress and returns a channel closed
+// once it has exited.
+func (c *child) start(t *testing.T, cmd *exec.Cmd) <-chan struct{} {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	c.mu.Lock()
+	c.cmd, c.done = cmd, done
+	c.mu.Unlock()
+	return done
+}
+
+// kill SIGKILLs the run in progress and waits for it.
+func (c *child) kill() { c.end(syscall.SIGKILL) }
+
+// stop sends SIGTERM to the run in progress and waits for it (SIGKILL
+// after 10s).
+func (c *child) stop() { c.end(syscall.SIGTERM) }
+
+func (c *child) end(sig syscall.Signal) {
+	c.mu.Lock()
+	cmd, done := c.cmd, c.done
+	c.cmd = nil
+	c.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-done
+	}
+}
+
+// waitUp waits up to 30s until up holds for a process just started,
+// failing with its logs at once if it exits (done) first.
+func waitUp(t *testing.T, done <-chan struct{}, what string, logs *syncBuffer, up func() bool) {
+	t.Helper()
+	waitFor(t, 30*time.Second, func() bool {
+		select {
+		case <-done:
+			t.Fatalf("%s exited at start:\n%s", what, logs)
+		default:
+		}
+		return up()
+	}, what+" to start", logs)
 }
 
 // hg runs a hallguard subcommand against this daemon and returns stdout.
