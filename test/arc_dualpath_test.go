@@ -112,14 +112,7 @@ func TestDualPathWholeBinary(t *testing.T) {
 		s = strings.Replace(s, "  broker: embedded\n  listen: 127.0.0.1:1883\n", "  broker: tcp://"+brokerAddr+"\n  max_reconnect: 1s\n", 1)
 		return s + "arc:\n  account: \"4F39\"\n  key_file: " + keyFile + "\n  category: SP6\n  receivers:\n    - {name: primary, address: \"" + arcRx.addr + "\", poll_interval: 1s, fail_after: 2s}\n"
 	})
-	d := &daemonProc{t: t, stateDir: t.TempDir(), http: freePort(t), local: freePort(t), config: cfg, logs: &syncBuffer{}, done: make(chan error, 1)}
-	d.cmd = exec.Command(hallguardBin(t), "run", "-config", cfg, "-state-dir", d.stateDir, "-http-listen", d.http, "-local-listen", d.local)
-	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { d.done <- d.cmd.Wait() }()
-	t.Cleanup(d.stop)
+	d := launchDaemon(t, cfg, t.TempDir()) // the broker is down: not connected
 	health := func() (ready bool, pending float64) {
 		resp, err := http.Get("http://" + d.http + "/healthz")
 		if err != nil {

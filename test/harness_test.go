@@ -106,20 +106,9 @@ func startDaemon(t *testing.T, config string, extra ...string) *daemonProc {
 // startDaemonOn is startDaemon on a given state directory (a restart).
 func startDaemonOn(t *testing.T, config, stateDir string, extra ...string) *daemonProc {
 	t.Helper()
-	d := &daemonProc{t: t, stateDir: stateDir, http: freePort(t), mqtt: freePort(t),
-		config: config, logs: &syncBuffer{}, done: make(chan error, 1), local: freePort(t)}
-	if !filepath.IsAbs(config) {
-		d.config = filepath.Join(repoRoot(t), config)
-	}
-	args := append([]string{"run", "-config", d.config, "-state-dir", d.stateDir,
-		"-http-listen", d.http, "-local-listen", d.local, "-mqtt-listen", d.mqtt}, extra...)
-	d.cmd = exec.Command(hallguardBin(t), args...)
-	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { d.done <- d.cmd.Wait() }()
-	t.Cleanup(func() { d.stop() })
+	mqtt := freePort(t)
+	d := launchDaemon(t, config, stateDir, append([]string{"-mqtt-listen", mqtt}, extra...)...)
+	d.mqtt = mqtt
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get("http://" + d.http + "/healthz")
@@ -144,6 +133,29 @@ func startDaemonOn(t *testing.T, config, stateDir string, extra ...string) *daem
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// launchDaemon runs `hallguard run` on config (relative to the repo root)
+// and stateDir, with free loopback ports for the operations and local
+// listeners and extra flags after them, and stops it at cleanup. It does
+// not wait for the daemon to be ready.
+func launchDaemon(t *testing.T, config, stateDir string, extra ...string) *daemonProc {
+	t.Helper()
+	d := &daemonProc{t: t, stateDir: stateDir, http: freePort(t), local: freePort(t),
+		config: config, logs: &syncBuffer{}, done: make(chan error, 1)}
+	if !filepath.IsAbs(config) {
+		d.config = filepath.Join(repoRoot(t), config)
+	}
+	args := append([]string{"run", "-config", d.config, "-state-dir", d.stateDir,
+		"-http-listen", d.http, "-local-listen", d.local}, extra...)
+	d.cmd = exec.Command(hallguardBin(t), args...)
+	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.done <- d.cmd.Wait() }()
+	t.Cleanup(func() { d.stop() })
+	return d
 }
 
 // stop sends SIGTERM to the daemon's PID and waits for it.
