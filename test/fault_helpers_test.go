@@ -358,6 +358,10 @@ type faultJournalReport struct {
 	Event     string
 	State     string
 	Salvaged  bool
+	// The report as sent on MQTT (mqtt/payload.go): what the DC-09
+	// mapping reads.
+	Playbook, Variant, Source string
+	Drill                     bool
 }
 
 func faultParseReports(t *testing.T, jsonl []byte) []faultJournalReport {
@@ -389,12 +393,19 @@ func faultParseReports(t *testing.T, jsonl []byte) []faultJournalReport {
 			Event    string `json:"event"`
 			State    string `json:"state"`
 			Salvaged bool   `json:"salvaged"`
+			Report   struct {
+				Playbook string `json:"playbook"`
+				Variant  string `json:"variant"`
+				Source   string `json:"source"`
+				Drill    bool   `json:"drill"`
+			} `json:"report"`
 		}
 		if err := json.Unmarshal(w.Data, &d); err != nil || d.ID == "" {
 			t.Fatalf("journal report record %d: data %s: %v", w.Seq, w.Data, err)
 		}
 		out = append(out, faultJournalReport{Seq: w.Seq, Time: w.Time, ID: d.ID, ReportSeq: d.Seq, Incident: d.Incident,
-			Version: d.Version, Event: d.Event, State: d.State, Salvaged: d.Salvaged})
+			Version: d.Version, Event: d.Event, State: d.State, Salvaged: d.Salvaged,
+			Playbook: d.Report.Playbook, Variant: d.Report.Variant, Source: d.Report.Source, Drill: d.Report.Drill})
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
@@ -1326,6 +1337,40 @@ func faultAnalyse(sent []faultJournalReport, got []faultArrival) faultDelivery {
 	}
 	sort.Strings(res.lost)
 	return res
+}
+
+// faultCheckMQTT analyses what the center got (got, and the undecodable
+// payloads bad) against the journal's reports and fails t for every
+// problem, undecodable payload, lost report and report the journal does
+// not hold; prefix names the path in the messages.
+func faultCheckMQTT(t *testing.T, prefix string, sent []faultJournalReport, got []faultArrival, bad []string) faultDelivery {
+	t.Helper()
+	res := faultAnalyse(sent, got)
+	for _, p := range res.problems {
+		t.Error(prefix + p)
+	}
+	if len(bad) > 0 {
+		t.Errorf("%s%d undecodable payloads on alerts/, e.g. %s", prefix, len(bad), bad[0])
+	}
+	if len(res.lost) > 0 {
+		t.Errorf("%sLOST %d reports, e.g. %v", prefix, len(res.lost), res.lost[:min(5, len(res.lost))])
+	}
+	if len(res.phantom) > 0 {
+		t.Errorf("%s%d reports received that the journal does not hold (sent before durable?), e.g. %v",
+			prefix, len(res.phantom), res.phantom[:min(5, len(res.phantom))])
+	}
+	return res
+}
+
+// faultDrain waits, the load halted, until hallguard is connected, its
+// outbox is empty and the center holds every report of its journal.
+func faultDrain(t *testing.T, h *faultHall, col *faultCollector) {
+	t.Helper()
+	waitFor(t, time.Minute, func() bool { _, c, _ := h.healthz(); return c }, "hallguard to connect", nil)
+	h.waitOutboxEmpty(3 * time.Minute)
+	if missing := col.waitAll(faultIDs(h.apiReports()), time.Minute); len(missing) > 0 {
+		t.Errorf("%d reports of the journal never reached the center, e.g. %v", len(missing), missing[:min(5, len(missing))])
+	}
 }
 
 func faultIDs(rs []faultJournalReport) []string {
