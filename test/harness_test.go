@@ -292,22 +292,30 @@ type message struct {
 	At       time.Time
 }
 
-func subscribe(t *testing.T, broker, filter string) *subscriber {
-	t.Helper()
+func newSubscriber() *subscriber {
 	s := &subscriber{}
 	s.cond = sync.NewCond(&s.mu)
+	return s
+}
+
+// keep is the paho message handler that collects m.
+func (s *subscriber) keep(_ paho.Client, m paho.Message) {
+	s.mu.Lock()
+	s.msgs = append(s.msgs, message{m.Topic(), append([]byte(nil), m.Payload()...), m.Retained(), time.Now()})
+	s.cond.Broadcast()
+	s.mu.Unlock()
+}
+
+func subscribe(t *testing.T, broker, filter string) *subscriber {
+	t.Helper()
+	s := newSubscriber()
 	opts := paho.NewClientOptions().AddBroker("tcp://" + broker).SetClientID(fmt.Sprintf("e2e-%d", time.Now().UnixNano())).
 		SetAutoReconnect(true).SetCleanSession(true)
 	s.c = paho.NewClient(opts)
 	if tok := s.c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("mqtt connect: %v", tok.Error())
 	}
-	tok := s.c.Subscribe(filter, 1, func(_ paho.Client, m paho.Message) {
-		s.mu.Lock()
-		s.msgs = append(s.msgs, message{m.Topic(), append([]byte(nil), m.Payload()...), m.Retained(), time.Now()})
-		s.cond.Broadcast()
-		s.mu.Unlock()
-	})
+	tok := s.c.Subscribe(filter, 1, s.keep)
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("mqtt subscribe: %v", tok.Error())
 	}

@@ -8,11 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
 // aclMosquitto is Debian's mosquitto on configs/mosquitto/hall-broker.conf
@@ -63,26 +60,15 @@ func startACLMosquitto(t *testing.T) *aclMosquitto {
 // message on the filter, if any.
 func mqttAs(t *testing.T, addr, clientID, user, filter string) (*subscriber, error) {
 	t.Helper()
-	s := &subscriber{}
-	s.cond = sync.NewCond(&s.mu)
-	o := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(clientID).SetProtocolVersion(4).
-		SetAutoReconnect(false).SetCleanSession(true).SetConnectTimeout(5 * time.Second)
-	if user != "" {
-		o.SetUsername(user).SetPassword(aclPasswords[user])
+	c, err := attacker(addr, clientID, user, aclPasswords[user])
+	if err != nil {
+		return nil, fmt.Errorf("connect as %q: %w", user, err)
 	}
-	s.c = paho.NewClient(o)
-	if tok := s.c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		return nil, fmt.Errorf("connect as %q: %v", user, tok.Error())
-	}
-	t.Cleanup(func() { s.c.Disconnect(100) })
+	t.Cleanup(func() { c.Disconnect(100) })
+	s := newSubscriber()
+	s.c = c
 	if filter != "" {
-		tok := s.c.Subscribe(filter, 1, func(_ paho.Client, m paho.Message) {
-			s.mu.Lock()
-			s.msgs = append(s.msgs, message{m.Topic(), append([]byte(nil), m.Payload()...), m.Retained(), time.Now()})
-			s.cond.Broadcast()
-			s.mu.Unlock()
-		})
-		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		if tok := c.Subscribe(filter, 1, s.keep); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 			return nil, fmt.Errorf("subscribe %s: %v", filter, tok.Error())
 		}
 	}
