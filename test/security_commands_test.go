@@ -91,20 +91,11 @@ func withSig(raw, sig string) []byte {
 	return []byte(strings.TrimSuffix(raw, "}") + `,"sig":"` + sig + `"}`)
 }
 
-// publishRaw publishes on the hall's topic and returns the first reply for
-// id (ids are not reused within one subscriber).
+// publishRaw is send on a full command topic.
 func publishRaw(t *testing.T, sub *subscriber, topic, id string, payload []byte) reply {
 	t.Helper()
-	if tok := sub.c.Publish(topic, 1, false, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("publish: %v", tok.Error())
-	}
-	m := sub.wait(t, 10*time.Second, func(m message) bool {
-		var r reply
-		return m.Topic == strings.SplitN(topic, "/cmd/", 2)[0]+"/cmd/reply" && json.Unmarshal(m.Payload, &r) == nil && r.ID == id
-	})
-	var r reply
-	_ = json.Unmarshal(m.Payload, &r)
-	return r
+	root, verb, _ := strings.Cut(topic, "/cmd/")
+	return send(t, sub, root, verb, id, payload)
 }
 
 func activeIncidents(t *testing.T, d *daemonProc, playbook string) string {
