@@ -26,7 +26,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -201,23 +200,8 @@ func faultARCAnalyse(want, got []faultARCEvent) faultARCDelivery {
 // SIA text events, so every playbook of the load crosses the path.
 func writeFaultARCConfig(t *testing.T, dir, broker string, rx *arcListen) string {
 	t.Helper()
-	path := writeFaultConfig(t, dir, broker)
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = fmt.Fprintf(f, "arc:\n  account: \"4F39\"\n  key_file: %s\n  category: SP6\n  ack_timeout: 1s\n  retries: 1\n  unmapped: sia_text\n"+
-		"  receivers:\n    - {name: primary, address: \"%s\", poll_interval: 1s, fail_after: 3s}\n", rx.keyFile, rx.addr)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b, err := exec.Command(hallguardBin(t), "check", "-config", path).CombinedOutput(); err != nil {
-		t.Fatalf("hallguard check %s: %v\n%s", path, err, b)
-	}
-	return path
+	return writeFaultConfig(t, dir, broker, fmt.Sprintf("arc:\n  account: \"4F39\"\n  key_file: %s\n  category: SP6\n  ack_timeout: 1s\n  retries: 1\n  unmapped: sia_text\n"+
+		"  receivers:\n    - {name: primary, address: \"%s\", poll_interval: 1s, fail_after: 3s}\n", rx.keyFile, rx.addr))
 }
 
 // faultARCRig is a DC-09 fault test's setup: mosquitto and the center on

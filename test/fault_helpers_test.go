@@ -64,9 +64,10 @@ var faultButtons = []map[string]any{
 }
 
 // writeFaultConfig writes configs/demo.yaml with an external broker,
-// absolute playbooks_dir and key_file, and the fault buttons, into dir, and
-// checks it with `hallguard check`.
-func writeFaultConfig(t *testing.T, dir, broker string) string {
+// absolute playbooks_dir and key_file, and the fault buttons, and then
+// extra (more top-level YAML sections, or ""), into dir, and checks it
+// with `hallguard check`.
+func writeFaultConfig(t *testing.T, dir, broker, extra string) string {
 	t.Helper()
 	root := repoRoot(t)
 	src, err := os.ReadFile(filepath.Join(root, "configs", "demo.yaml"))
@@ -105,7 +106,7 @@ func writeFaultConfig(t *testing.T, dir, broker string) string {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "hallguard.yaml")
-	if err := os.WriteFile(path, out, 0o644); err != nil {
+	if err := os.WriteFile(path, append(out, extra...), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := exec.Command(hallguardBin(t), "check", "-config", path).CombinedOutput(); err != nil {
