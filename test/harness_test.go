@@ -3,7 +3,6 @@ package test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -353,8 +352,6 @@ func (s *subscriber) all() []message {
 	defer s.mu.Unlock()
 	return append([]message(nil), s.msgs...)
 }
-
-var _ = context.Background
 
 // demoConfigCopy writes configs/demo.yaml, changed by edit, into a temp dir,
 // with its relative paths made absolute, and returns the file's path.
