@@ -149,17 +149,18 @@ ops-check: ops-rules ops-check-metrics ops-systemd
 	$(GO) test -count=1 -run 'Ops' ./test/
 
 # Fault tests against Debian's mosquitto (apt-get install mosquitto; root for
-# the tmpfs): broker and daemon SIGKILLs, a full disk, a damaged journal
-# (test/fault_test.go, configs/mosquitto/).
+# the tmpfs): broker and daemon SIGKILLs, a full disk, a damaged journal, and
+# the DC-09 path with its receiver or the daemon SIGKILLed
+# (test/fault_test.go, test/fault_arc_test.go, configs/mosquitto/).
+.PHONY: fault
+fault:
+	$(GO) test -tags fault -count=1 -v -timeout 20m ./test/ -run Fault
+
 # Attacks from the branch LAN against the real binary (test/security_*_test.go):
 # one ATTACK line each, with what it tried and what it got. Loopback only.
 .PHONY: security
 security:
 	$(GO) test -tags security -count=1 -v -timeout 15m -run Security ./test/
-
-.PHONY: fault
-fault:
-	$(GO) test -tags fault -count=1 -v -timeout 20m ./test/ -run Fault
 
 # The staff console (daemon/console) end to end in Debian's headless
 # Chromium (apt-get install chromium; no browser download) driven by

@@ -1,7 +1,6 @@
 package test
 
 import (
-	"bufio"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -11,65 +10,86 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hallguard/hallguard/mqtt/broker"
 )
 
-// arcListenProc is `hallguard arc listen` as a real process.
-type arcListenProc struct {
-	cmd   *exec.Cmd
-	addr  string
-	mu    sync.Mutex
-	lines []string
+// arcListen is `hallguard arc listen`, a real process, on one loopback
+// port that stays the same when it is killed and started again. What each
+// run printed is kept.
+type arcListen struct {
+	t       *testing.T
+	keyFile string
+	addr    string // "" until the first run has listened
+	proc    child
+	errs    syncBuffer
+	outs    []*syncBuffer // stdout of each run, in order
 }
 
-func startARCListen(t *testing.T, keyFile string) *arcListenProc {
+// arcLine is a line `arc listen` printed, with the run (1, 2, ...) that
+// printed it.
+type arcLine struct {
+	gen  int
+	text string
+}
+
+var arcListening = regexp.MustCompile(`listening on tcp (\S+)`)
+
+// startARCListen runs `arc listen` with keyFile on a free loopback port and
+// stops it at cleanup.
+func startARCListen(t *testing.T, keyFile string) *arcListen {
 	t.Helper()
-	a := &arcListenProc{cmd: exec.Command(hallguardBin(t), "arc", "listen", "-listen", "127.0.0.1:0", "-key-file", keyFile)}
-	stdout, _ := a.cmd.StdoutPipe()
-	stderr, _ := a.cmd.StderrPipe()
-	if err := a.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = a.cmd.Process.Signal(syscall.SIGTERM) // by its PID
-		_ = a.cmd.Wait()
-	})
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		re := regexp.MustCompile(`listening on tcp (\S+)`)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-	}()
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			a.mu.Lock()
-			a.lines = append(a.lines, sc.Text())
-			a.mu.Unlock()
-		}
-	}()
-	select {
-	case a.addr = <-addr:
-	case <-time.After(20 * time.Second):
-		t.Fatal("arc listen did not start")
-	}
+	a := &arcListen{t: t, keyFile: keyFile}
+	a.start()
+	t.Cleanup(a.proc.stop)
 	return a
 }
 
-func (a *arcListenProc) saw(s string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, l := range a.lines {
-		if strings.Contains(l, s) && strings.Contains(l, "-> ACK") {
+// start runs the receiver (again) and waits until it listens.
+func (a *arcListen) start() {
+	a.t.Helper()
+	listen := a.addr
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	out := &syncBuffer{}
+	a.outs = append(a.outs, out)
+	gen := len(a.outs)
+	cmd := exec.Command(hallguardBin(a.t), "arc", "listen", "-listen", listen, "-key-file", a.keyFile)
+	cmd.Stdout, cmd.Stderr = out, &a.errs
+	done := a.proc.start(a.t, cmd)
+	waitUp(a.t, done, "arc listen", &a.errs, func() bool {
+		m := arcListening.FindAllStringSubmatch(a.errs.String(), -1)
+		if len(m) < gen {
+			return false
+		}
+		a.addr = m[gen-1][1]
+		return true
+	})
+}
+
+// kill SIGKILLs the receiver by its PID and waits until its output is read.
+func (a *arcListen) kill() { a.proc.kill() }
+
+// lines returns every line printed so far, run by run.
+func (a *arcListen) lines() []arcLine {
+	var ls []arcLine
+	for i, out := range a.outs {
+		for _, l := range strings.Split(out.String(), "\n") {
+			if l != "" {
+				ls = append(ls, arcLine{gen: i + 1, text: l})
+			}
+		}
+	}
+	return ls
+}
+
+// saw reports whether the receiver ACKed a message whose line holds s.
+func (a *arcListen) saw(s string) bool {
+	for _, l := range a.lines() {
+		if strings.Contains(l.text, s) && strings.Contains(l.text, "-> ACK") {
 			return true
 		}
 	}
@@ -92,14 +112,7 @@ func TestDualPathWholeBinary(t *testing.T) {
 		s = strings.Replace(s, "  broker: embedded\n  listen: 127.0.0.1:1883\n", "  broker: tcp://"+brokerAddr+"\n  max_reconnect: 1s\n", 1)
 		return s + "arc:\n  account: \"4F39\"\n  key_file: " + keyFile + "\n  category: SP6\n  receivers:\n    - {name: primary, address: \"" + arcRx.addr + "\", poll_interval: 1s, fail_after: 2s}\n"
 	})
-	d := &daemonProc{t: t, stateDir: t.TempDir(), http: freePort(t), local: freePort(t), config: cfg, logs: &syncBuffer{}, done: make(chan error, 1)}
-	d.cmd = exec.Command(hallguardBin(t), "run", "-config", cfg, "-state-dir", d.stateDir, "-http-listen", d.http, "-local-listen", d.local)
-	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { d.done <- d.cmd.Wait() }()
-	t.Cleanup(d.stop)
+	d := launchDaemon(t, cfg, t.TempDir()) // the broker is down: not connected
 	health := func() (ready bool, pending float64) {
 		resp, err := http.Get("http://" + d.http + "/healthz")
 		if err != nil {

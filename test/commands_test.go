@@ -34,13 +34,14 @@ func demoKey(t *testing.T) command.Signer {
 	return k
 }
 
-// send publishes a raw command payload and waits for its reply.
+// send publishes a raw command payload and waits for its reply (the
+// first one for id: ids are not reused within one subscriber).
 func send(t *testing.T, sub *subscriber, root, verb, id string, payload []byte) reply {
 	t.Helper()
-	if tok := sub.c.Publish(root+"/cmd/"+verb, 1, false, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := sub.c.Publish(root+"/cmd/"+verb, 1, false, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("publish: %v", tok.Error())
 	}
-	m := sub.wait(t, 5*time.Second, func(m message) bool {
+	m := sub.wait(t, 10*time.Second, func(m message) bool {
 		var r reply
 		return m.Topic == root+"/cmd/reply" && json.Unmarshal(m.Payload, &r) == nil && r.ID == id
 	})

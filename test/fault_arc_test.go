@@ -23,20 +23,14 @@ package test
 // lost or unexpected.
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -46,120 +40,14 @@ import (
 	"github.com/hallguard/hallguard/daemon/engine"
 )
 
-// faultARCListen is `hallguard arc listen` on one loopback port that stays
-// the same across restarts. Every printed line is kept, with the process
-// generation that printed it.
-type faultARCListen struct {
-	t       *testing.T
-	bin     string
-	addr    string
-	keyFile string
-
-	mu    sync.Mutex
-	cmd   *exec.Cmd
-	done  chan struct{}
-	gen   int
-	lines []faultARCLine
-	errs  syncBuffer
-}
-
-type faultARCLine struct {
-	gen  int
-	text string
-}
-
-func startFaultARCListen(t *testing.T) *faultARCListen {
+// startFaultARCListen runs `arc listen` with a key of its own.
+func startFaultARCListen(t *testing.T) *arcListen {
 	t.Helper()
-	dir := t.TempDir()
-	key := filepath.Join(dir, "arc.key")
+	key := filepath.Join(t.TempDir(), "arc.key")
 	if err := os.WriteFile(key, []byte(strings.Repeat("a7", 32)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a := &faultARCListen{t: t, bin: hallguardBin(t), addr: freePort(t), keyFile: key}
-	a.start()
-	t.Cleanup(a.stop)
-	return a
-}
-
-// start runs the receiver and waits until it accepts connections.
-func (a *faultARCListen) start() {
-	a.t.Helper()
-	cmd := exec.Command(a.bin, "arc", "listen", "-listen", a.addr, "-key-file", a.keyFile)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	cmd.Stderr = &a.errs
-	if err := cmd.Start(); err != nil {
-		a.t.Fatal(err)
-	}
-	a.mu.Lock()
-	a.gen++
-	gen := a.gen
-	done := make(chan struct{})
-	a.cmd, a.done = cmd, done
-	a.mu.Unlock()
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			a.mu.Lock()
-			a.lines = append(a.lines, faultARCLine{gen: gen, text: sc.Text()})
-			a.mu.Unlock()
-		}
-	}()
-	go func() { <-read; _ = cmd.Wait(); close(done) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(a.errs.String(), fmt.Sprintf("listening on tcp %s", a.addr)) ||
-		strings.Count(a.errs.String(), "listening on tcp") < gen {
-		select {
-		case <-done:
-			a.t.Fatalf("arc listen exited at start %d:\n%s", gen, a.errs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			a.t.Fatalf("arc listen not listening on %s after 30s:\n%s", a.addr, a.errs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// kill SIGKILLs the receiver by its PID and waits until its output is read.
-func (a *faultARCListen) kill() {
-	a.mu.Lock()
-	cmd, done := a.cmd, a.done
-	a.cmd = nil
-	a.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-	<-done
-}
-
-// stop sends SIGTERM to the receiver's PID (SIGKILL after 10s).
-func (a *faultARCListen) stop() {
-	a.mu.Lock()
-	cmd, done := a.cmd, a.done
-	a.cmd = nil
-	a.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		<-done
-	}
-}
-
-func (a *faultARCListen) snapshot() []faultARCLine {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append([]faultARCLine(nil), a.lines...)
+	return startARCListen(t, key)
 }
 
 // faultARCEvent is the part of a DC-09 event that the receiver sees.
@@ -193,7 +81,7 @@ func faultARCKey(ev arc.Event) string {
 }
 
 // faultARCReceived parses the ACKed events `arc listen` printed.
-func faultARCReceived(lines []faultARCLine) []faultARCEvent {
+func faultARCReceived(lines []arcLine) []faultARCEvent {
 	var out []faultARCEvent
 	for _, l := range lines {
 		if !strings.HasSuffix(l.text, "-> ACK") {
@@ -219,9 +107,9 @@ func faultARCReceived(lines []faultARCLine) []faultARCEvent {
 	return out
 }
 
-// faultARCExpected maps the journal's reports (the daemon stopped) with the
-// daemon's own DC-09 mapping, in journal order: what the ARC must get.
-func faultARCExpected(t *testing.T, h *faultHall) []faultARCEvent {
+// faultARCExpected maps the journal's reports with the daemon's own
+// DC-09 mapping, in journal order: what the ARC must get.
+func faultARCExpected(t *testing.T, h *faultHall, sent []faultJournalReport) []faultARCEvent {
 	t.Helper()
 	cfg, err := config.Load(h.config)
 	if err != nil {
@@ -231,52 +119,19 @@ func faultARCExpected(t *testing.T, h *faultHall) []faultARCEvent {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(h.bin, "journal", "export", "-config", h.config, "-kind", "report",
-		"-file", filepath.Join(h.stateDir, "hallguard.db")).Output()
-	if err != nil {
-		t.Fatalf("hallguard journal export: %v", err)
-	}
 	var evs []faultARCEvent
 	seen := map[string]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for sc.Scan() {
-		var w struct {
-			Kind string `json:"kind"`
-			Data struct {
-				ID       string `json:"id"`
-				Incident string `json:"incident"`
-				Version  int    `json:"version"`
-				Event    string `json:"event"`
-				// The report as sent on MQTT (mqtt/payload.go).
-				Report struct {
-					Playbook string `json:"playbook"`
-					Variant  string `json:"variant"`
-					Source   string `json:"source"`
-					Drill    bool   `json:"drill"`
-				} `json:"report"`
-			} `json:"data"`
-		}
-		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+	for _, r := range sent {
+		if seen[r.ID] {
 			continue
 		}
-		if err := json.Unmarshal(sc.Bytes(), &w); err != nil {
-			t.Fatalf("journal export line: %v\n%s", err, sc.Bytes())
-		}
-		if w.Kind != "report" || seen[w.Data.ID] {
-			continue
-		}
-		seen[w.Data.ID] = true
-		d := w.Data
-		ev, ok := o.Mapping.Report(engine.Report{ID: d.ID, Incident: d.Incident, Version: d.Version, Event: d.Event,
-			Playbook: d.Report.Playbook, Variant: d.Report.Variant, Source: d.Report.Source, Drill: d.Report.Drill})
+		seen[r.ID] = true
+		ev, ok := o.Mapping.Report(engine.Report{ID: r.ID, Incident: r.Incident, Version: r.Version, Event: r.Event,
+			Playbook: r.Playbook, Variant: r.Variant, Source: r.Source, Drill: r.Drill})
 		if !ok {
 			continue
 		}
 		evs = append(evs, faultARCEvent{Key: faultARCKey(ev), Qualifier: ev.Qualifier, ID: ev.ID})
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return evs
 }
@@ -343,71 +198,62 @@ func faultARCAnalyse(want, got []faultARCEvent) faultARCDelivery {
 // writeFaultARCConfig is writeFaultConfig with the DC-09 path on: the
 // receiver rx, encrypted, and the playbooks without a Contact ID sent as
 // SIA text events, so every playbook of the load crosses the path.
-func writeFaultARCConfig(t *testing.T, dir, broker string, rx *faultARCListen) string {
+func writeFaultARCConfig(t *testing.T, dir, broker string, rx *arcListen) string {
 	t.Helper()
-	path := writeFaultConfig(t, dir, broker)
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = fmt.Fprintf(f, "arc:\n  account: \"4F39\"\n  key_file: %s\n  category: SP6\n  ack_timeout: 1s\n  retries: 1\n  unmapped: sia_text\n"+
-		"  receivers:\n    - {name: primary, address: \"%s\", poll_interval: 1s, fail_after: 3s}\n", rx.keyFile, rx.addr)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b, err := exec.Command(hallguardBin(t), "check", "-config", path).CombinedOutput(); err != nil {
-		t.Fatalf("hallguard check %s: %v\n%s", path, err, b)
-	}
-	return path
+	return writeFaultConfig(t, dir, broker, fmt.Sprintf("arc:\n  account: \"4F39\"\n  key_file: %s\n  category: SP6\n  ack_timeout: 1s\n  retries: 1\n  unmapped: sia_text\n"+
+		"  receivers:\n    - {name: primary, address: \"%s\", poll_interval: 1s, fail_after: 3s}\n", rx.keyFile, rx.addr))
 }
 
-// faultARCSettle waits until both paths have nothing pending and the ARC
-// holds every event the running daemon's journal maps to; then it stops
-// the daemon and returns the DC-09 result on the final journal.
-func faultARCSettle(t *testing.T, h *faultHall, col *faultCollector, rx *faultARCListen) faultARCDelivery {
+// faultARCRig is a DC-09 fault test's setup: mosquitto and the center on
+// MQTT, `arc listen` on DC-09, hallguard on both paths, and the load.
+type faultARCRig struct {
+	t    *testing.T
+	h    *faultHall
+	col  *faultCollector
+	rx   *arcListen
+	load *faultLoad
+}
+
+func startFaultARCRig(t *testing.T, seed uint64) *faultARCRig {
 	t.Helper()
-	waitFor(t, time.Minute, func() bool { _, c, _ := h.healthz(); return c }, "hallguard to connect", nil)
-	h.waitOutboxEmpty(3 * time.Minute)
+	mq := startFaultMosquitto(t)
+	r := &faultARCRig{t: t, col: newFaultCollector(t, mq.addr(), func() int64 { return 1 }), rx: startFaultARCListen(t)}
+	dir := t.TempDir()
+	cfg := writeFaultARCConfig(t, dir, "tcp://"+mq.addr(), r.rx)
+	r.h = newFaultHall(t, cfg, filepath.Join(dir, "state"))
+	fc := newFaultCommander(t, mq.addr())
+	r.h.start(true)
+	r.load = startFaultLoad(r.h, fc, seed)
+	t.Cleanup(r.load.halt)
+	return r
+}
+
+// finish waits, the load halted, until both paths have nothing pending and
+// the ARC holds every event the final journal maps to (ACK lines may still
+// be on their way through the pipe), stops the daemon and judges both
+// paths on the final journal.
+func (r *faultARCRig) finish(unexpectedOK bool) (faultARCDelivery, faultDelivery) {
+	t, h := r.t, r.h
+	t.Helper()
+	faultDrain(t, h, r.col)
 	waitFor(t, 2*time.Minute, func() bool { return h.metric(`hallguard_arc_events_pending{path="primary"}`) == "0" },
 		"the DC-09 queue to drain", nil)
-	if missing := col.waitAll(faultIDs(h.apiReports()), time.Minute); len(missing) > 0 {
-		t.Errorf("%d reports of the journal never reached the center on MQTT, e.g. %v", len(missing), missing[:min(5, len(missing))])
-	}
 	h.stop()
-	want := faultARCExpected(t, h)
-	// The last ACK lines may still be on their way through the pipe.
-	var res faultARCDelivery
+	sent := h.fileReports()
+	want := faultARCExpected(t, h, sent)
+	var arcRes faultARCDelivery
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		res = faultARCAnalyse(want, faultARCReceived(rx.snapshot()))
-		if len(res.lost) == 0 || time.Now().After(deadline) {
-			return res
+		arcRes = faultARCAnalyse(want, faultARCReceived(r.rx.lines()))
+		if len(arcRes.lost) == 0 || time.Now().After(deadline) {
+			break
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-// faultMQTTCheck is the MQTT path's verdict, as in fault_test.go.
-func faultMQTTCheck(t *testing.T, h *faultHall, col *faultCollector) faultDelivery {
-	t.Helper()
-	got, bad := col.snapshot()
-	res := faultAnalyse(h.fileReports(), got)
-	for _, p := range res.problems {
-		t.Error("MQTT: " + p)
-	}
-	if len(bad) > 0 {
-		t.Errorf("MQTT: %d undecodable payloads on alerts/, e.g. %s", len(bad), bad[0])
-	}
-	if len(res.lost) > 0 {
-		t.Errorf("MQTT: LOST %d reports, e.g. %v", len(res.lost), res.lost[:min(5, len(res.lost))])
-	}
-	if len(res.phantom) > 0 {
-		t.Errorf("MQTT: %d reports received that the journal does not hold, e.g. %v", len(res.phantom), res.phantom[:min(5, len(res.phantom))])
-	}
-	return res
+	got, bad := r.col.snapshot()
+	mqRes := faultCheckMQTT(t, "MQTT: ", sent, got, bad)
+	faultARCCheck(t, arcRes, unexpectedOK)
+	return arcRes, mqRes
 }
 
 // faultARCCheck is the DC-09 path's verdict: lost 0, every expected event
@@ -439,16 +285,8 @@ func TestFaultARCReceiverRestarts(t *testing.T) {
 	began := time.Now()
 	seed := faultSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 3))
-	mq := startFaultMosquitto(t)
-	col := newFaultCollector(t, mq.addr, func() int64 { return 1 })
-	rx := startFaultARCListen(t)
-	dir := t.TempDir()
-	cfg := writeFaultARCConfig(t, dir, "tcp://"+mq.addr, rx)
-	h := newFaultHall(t, cfg, filepath.Join(dir, "state"))
-	h.start(true)
-	fc := newFaultCommander(t, mq.addr)
-	load := startFaultLoad(h, fc, seed)
-	t.Cleanup(load.halt)
+	r := startFaultARCRig(t, seed)
+	rx, load := r.rx, r.load
 
 	const restarts = 20
 	var downTotal time.Duration
@@ -464,9 +302,7 @@ func TestFaultARCReceiverRestarts(t *testing.T) {
 	load.halt()
 	storm := time.Since(began)
 
-	arcRes := faultARCSettle(t, h, col, rx)
-	mqRes := faultMQTTCheck(t, h, col)
-	faultARCCheck(t, arcRes, false)
+	arcRes, mqRes := r.finish(false)
 	t.Logf("arc receiver restarts: %d SIGKILLs of arc listen, %.1fs down in total, storm %.1fs; driver: %d presses, %d commands answered, %d unanswered",
 		restarts, downTotal.Seconds(), storm.Seconds(), load.presses.Load(), load.commands.Load(), load.unanswered.Load())
 	t.Logf("arc receiver restarts: DC-09: %s", arcRes)
@@ -485,16 +321,8 @@ func TestFaultARCDaemonKills(t *testing.T) {
 	began := time.Now()
 	seed := faultSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 4))
-	mq := startFaultMosquitto(t)
-	col := newFaultCollector(t, mq.addr, func() int64 { return 1 })
-	rx := startFaultARCListen(t)
-	dir := t.TempDir()
-	cfg := writeFaultARCConfig(t, dir, "tcp://"+mq.addr, rx)
-	h := newFaultHall(t, cfg, filepath.Join(dir, "state"))
-	fc := newFaultCommander(t, mq.addr)
-	h.start(true)
-	load := startFaultLoad(h, fc, seed)
-	t.Cleanup(load.halt)
+	r := startFaultARCRig(t, seed)
+	h, load := r.h, r.load
 
 	const kills = 20
 	pressKills := 0
@@ -519,9 +347,7 @@ func TestFaultARCDaemonKills(t *testing.T) {
 	load.halt()
 	storm := time.Since(began)
 
-	arcRes := faultARCSettle(t, h, col, rx)
-	mqRes := faultMQTTCheck(t, h, col)
-	faultARCCheck(t, arcRes, true)
+	arcRes, mqRes := r.finish(true)
 	t.Logf("arc daemon kills: %d SIGKILLs of hallguard (%d just after a press of every button), %d runs, %.1fs; driver: %d presses, %d commands answered, %d unanswered",
 		kills, pressKills, len(h.allRuns()), storm.Seconds(), load.presses.Load(), load.commands.Load(), load.unanswered.Load())
 	t.Logf("arc daemon kills: DC-09: %s", arcRes)

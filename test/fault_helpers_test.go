@@ -46,125 +46,10 @@ const faultRoot = "hallguard/demo-hall"
 // ---------------------------------------------------------------------------
 // mosquitto
 
-// faultMosquitto is mosquitto running on configs/mosquitto/mosquitto.conf
-// with the listener rewritten to a free loopback port, which stays the same
-// across restarts.
-type faultMosquitto struct {
-	t      *testing.T
-	bin    string
-	conf   string
-	addr   string
-	logs   *syncBuffer
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	done   chan struct{}
-	starts int
-}
-
-func startFaultMosquitto(t *testing.T) *faultMosquitto {
+// startFaultMosquitto runs mosquitto on configs/mosquitto/mosquitto.conf.
+func startFaultMosquitto(t *testing.T) *mosquitto {
 	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		if _, serr := os.Stat("/usr/sbin/mosquitto"); serr != nil {
-			t.Fatalf("mosquitto not found (%v): apt-get install -y --no-install-recommends mosquitto mosquitto-clients", err)
-		}
-		bin = "/usr/sbin/mosquitto"
-	}
-	src, err := os.ReadFile(filepath.Join(repoRoot(t), "configs", "mosquitto", "mosquitto.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := freePort(t)
-	_, port, _ := net.SplitHostPort(addr)
-	lines := strings.Split(string(src), "\n")
-	n := 0
-	for i, l := range lines {
-		if strings.HasPrefix(l, "listener ") {
-			lines[i] = "listener " + port + " 127.0.0.1"
-			n++
-		}
-	}
-	if n != 1 {
-		t.Fatalf("configs/mosquitto/mosquitto.conf: %d listener lines, want 1", n)
-	}
-	dir := t.TempDir()
-	if err := os.Chmod(dir, 0o755); err != nil { // mosquitto drops root for its own user
-		t.Fatal(err)
-	}
-	conf := filepath.Join(dir, "mosquitto.conf")
-	if err := os.WriteFile(conf, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	m := &faultMosquitto{t: t, bin: bin, conf: conf, addr: addr, logs: &syncBuffer{}}
-	m.start()
-	t.Cleanup(m.stop)
-	return m
-}
-
-// start starts mosquitto and waits until it accepts connections.
-func (m *faultMosquitto) start() {
-	m.t.Helper()
-	m.mu.Lock()
-	m.starts++
-	fmt.Fprintf(m.logs, "--- start %d\n", m.starts)
-	cmd := exec.Command(m.bin, "-c", m.conf)
-	cmd.Stdout, cmd.Stderr = m.logs, m.logs
-	if err := cmd.Start(); err != nil {
-		m.mu.Unlock()
-		m.t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	m.cmd, m.done = cmd, done
-	m.mu.Unlock()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", m.addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-done:
-			m.t.Fatalf("mosquitto exited at start:\n%s", m.logs)
-		default:
-		}
-		if time.Now().After(deadline) {
-			m.t.Fatalf("mosquitto not listening on %s after 30s:\n%s", m.addr, m.logs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// kill SIGKILLs mosquitto by its PID and waits for it.
-func (m *faultMosquitto) kill() {
-	m.mu.Lock()
-	cmd, done := m.cmd, m.done
-	m.cmd = nil
-	m.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-	<-done
-}
-
-// stop sends SIGTERM to mosquitto's PID (SIGKILL after 10s).
-func (m *faultMosquitto) stop() {
-	m.mu.Lock()
-	cmd, done := m.cmd, m.done
-	m.cmd = nil
-	m.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		<-done
-	}
+	return startMosquitto(t, mosquittoDir(t), "mosquitto.conf", 1, nil)
 }
 
 // ---------------------------------------------------------------------------
@@ -179,9 +64,10 @@ var faultButtons = []map[string]any{
 }
 
 // writeFaultConfig writes configs/demo.yaml with an external broker,
-// absolute playbooks_dir and key_file, and the fault buttons, into dir, and
-// checks it with `hallguard check`.
-func writeFaultConfig(t *testing.T, dir, broker string) string {
+// absolute playbooks_dir and key_file, and the fault buttons, and then
+// extra (more top-level YAML sections, or ""), into dir, and checks it
+// with `hallguard check`.
+func writeFaultConfig(t *testing.T, dir, broker, extra string) string {
 	t.Helper()
 	root := repoRoot(t)
 	src, err := os.ReadFile(filepath.Join(root, "configs", "demo.yaml"))
@@ -220,7 +106,7 @@ func writeFaultConfig(t *testing.T, dir, broker string) string {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "hallguard.yaml")
-	if err := os.WriteFile(path, out, 0o644); err != nil {
+	if err := os.WriteFile(path, append(out, extra...), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := exec.Command(hallguardBin(t), "check", "-config", path).CombinedOutput(); err != nil {
@@ -473,6 +359,10 @@ type faultJournalReport struct {
 	Event     string
 	State     string
 	Salvaged  bool
+	// The report as sent on MQTT (mqtt/payload.go): what the DC-09
+	// mapping reads.
+	Playbook, Variant, Source string
+	Drill                     bool
 }
 
 func faultParseReports(t *testing.T, jsonl []byte) []faultJournalReport {
@@ -504,12 +394,19 @@ func faultParseReports(t *testing.T, jsonl []byte) []faultJournalReport {
 			Event    string `json:"event"`
 			State    string `json:"state"`
 			Salvaged bool   `json:"salvaged"`
+			Report   struct {
+				Playbook string `json:"playbook"`
+				Variant  string `json:"variant"`
+				Source   string `json:"source"`
+				Drill    bool   `json:"drill"`
+			} `json:"report"`
 		}
 		if err := json.Unmarshal(w.Data, &d); err != nil || d.ID == "" {
 			t.Fatalf("journal report record %d: data %s: %v", w.Seq, w.Data, err)
 		}
 		out = append(out, faultJournalReport{Seq: w.Seq, Time: w.Time, ID: d.ID, ReportSeq: d.Seq, Incident: d.Incident,
-			Version: d.Version, Event: d.Event, State: d.State, Salvaged: d.Salvaged})
+			Version: d.Version, Event: d.Event, State: d.State, Salvaged: d.Salvaged,
+			Playbook: d.Report.Playbook, Variant: d.Report.Variant, Source: d.Report.Source, Drill: d.Report.Drill})
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
@@ -1441,6 +1338,40 @@ func faultAnalyse(sent []faultJournalReport, got []faultArrival) faultDelivery {
 	}
 	sort.Strings(res.lost)
 	return res
+}
+
+// faultCheckMQTT analyses what the center got (got, and the undecodable
+// payloads bad) against the journal's reports and fails t for every
+// problem, undecodable payload, lost report and report the journal does
+// not hold; prefix names the path in the messages.
+func faultCheckMQTT(t *testing.T, prefix string, sent []faultJournalReport, got []faultArrival, bad []string) faultDelivery {
+	t.Helper()
+	res := faultAnalyse(sent, got)
+	for _, p := range res.problems {
+		t.Error(prefix + p)
+	}
+	if len(bad) > 0 {
+		t.Errorf("%s%d undecodable payloads on alerts/, e.g. %s", prefix, len(bad), bad[0])
+	}
+	if len(res.lost) > 0 {
+		t.Errorf("%sLOST %d reports, e.g. %v", prefix, len(res.lost), res.lost[:min(5, len(res.lost))])
+	}
+	if len(res.phantom) > 0 {
+		t.Errorf("%s%d reports received that the journal does not hold (sent before durable?), e.g. %v",
+			prefix, len(res.phantom), res.phantom[:min(5, len(res.phantom))])
+	}
+	return res
+}
+
+// faultDrain waits, the load halted, until hallguard is connected, its
+// outbox is empty and the center holds every report of its journal.
+func faultDrain(t *testing.T, h *faultHall, col *faultCollector) {
+	t.Helper()
+	waitFor(t, time.Minute, func() bool { _, c, _ := h.healthz(); return c }, "hallguard to connect", nil)
+	h.waitOutboxEmpty(3 * time.Minute)
+	if missing := col.waitAll(faultIDs(h.apiReports()), time.Minute); len(missing) > 0 {
+		t.Errorf("%d reports of the journal never reached the center, e.g. %v", len(missing), missing[:min(5, len(missing))])
+	}
 }
 
 func faultIDs(rs []faultJournalReport) []string {

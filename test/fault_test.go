@@ -98,14 +98,14 @@ func TestFaultBrokerRestarts(t *testing.T) {
 	mq := startFaultMosquitto(t)
 	var gen atomic.Int64
 	gen.Store(1)
-	col := newFaultCollector(t, mq.addr, gen.Load)
-	tp := newFaultTap(t, mq.addr, col)
+	col := newFaultCollector(t, mq.addr(), gen.Load)
+	tp := newFaultTap(t, mq.addr(), col)
 	tp.open(1)
 	dir := t.TempDir()
-	cfg := writeFaultConfig(t, dir, "tcp://"+tp.addr())
+	cfg := writeFaultConfig(t, dir, "tcp://"+tp.addr(), "")
 	h := newFaultHall(t, cfg, filepath.Join(dir, "state"))
 	h.start(true)
-	fc := newFaultCommander(t, mq.addr)
+	fc := newFaultCommander(t, mq.addr())
 	load := startFaultLoad(h, fc, seed)
 	t.Cleanup(load.halt)
 
@@ -142,30 +142,13 @@ func TestFaultBrokerRestarts(t *testing.T) {
 	load.halt()
 	storm := time.Since(began)
 
-	waitFor(t, time.Minute, func() bool { _, c, _ := h.healthz(); return c }, "hallguard to reconnect", nil)
-	h.waitOutboxEmpty(3 * time.Minute)
-	live := h.apiReports()
-	if missing := col.waitAll(faultIDs(live), time.Minute); len(missing) > 0 {
-		t.Errorf("%d reports of the journal never reached the center, e.g. %v", len(missing), missing[:min(5, len(missing))])
-	}
-	retainedChecked := faultCheckRetained(t, h, mq.addr, tp, finalGen)
+	faultDrain(t, h, col)
+	retainedChecked := faultCheckRetained(t, h, mq.addr(), tp, finalGen)
 	h.stop()
 
 	sent := h.fileReports()
 	got, bad := col.snapshot()
-	res := faultAnalyse(sent, got)
-	for _, p := range res.problems {
-		t.Error(p)
-	}
-	if len(bad) > 0 {
-		t.Errorf("%d undecodable payloads on alerts/, e.g. %s", len(bad), bad[0])
-	}
-	if len(res.lost) > 0 {
-		t.Errorf("LOST %d reports, e.g. %v", len(res.lost), res.lost[:min(5, len(res.lost))])
-	}
-	if len(res.phantom) > 0 {
-		t.Errorf("%d reports received that the journal does not hold, e.g. %v", len(res.phantom), res.phantom[:min(5, len(res.phantom))])
-	}
+	res := faultCheckMQTT(t, "", sent, got, bad)
 	unacked := 0
 	for _, id := range faultIDs(sent) {
 		if a := tp.wireAcks(id); len(a.alertGens) == 0 || len(a.incidentGens) == 0 {
@@ -278,11 +261,11 @@ func TestFaultDaemonKills(t *testing.T) {
 	seed := faultSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 2))
 	mq := startFaultMosquitto(t)
-	col := newFaultCollector(t, mq.addr, func() int64 { return 1 })
+	col := newFaultCollector(t, mq.addr(), func() int64 { return 1 })
 	dir := t.TempDir()
-	cfg := writeFaultConfig(t, dir, "tcp://"+mq.addr)
+	cfg := writeFaultConfig(t, dir, "tcp://"+mq.addr(), "")
 	h := newFaultHall(t, cfg, filepath.Join(dir, "state"))
-	fc := newFaultCommander(t, mq.addr)
+	fc := newFaultCommander(t, mq.addr())
 	h.start(true)
 	load := startFaultLoad(h, fc, seed)
 	t.Cleanup(load.halt)
@@ -312,28 +295,12 @@ func TestFaultDaemonKills(t *testing.T) {
 	}
 	time.Sleep(2 * time.Second)
 	load.halt()
-	waitFor(t, time.Minute, func() bool { _, c, _ := h.healthz(); return c }, "hallguard to connect", nil)
-	h.waitOutboxEmpty(3 * time.Minute)
-	if missing := col.waitAll(faultIDs(h.apiReports()), time.Minute); len(missing) > 0 {
-		t.Errorf("%d reports of the journal never reached the center, e.g. %v", len(missing), missing[:min(5, len(missing))])
-	}
+	faultDrain(t, h, col)
 	h.stop()
 
 	sent := h.fileReports()
 	got, bad := col.snapshot()
-	res := faultAnalyse(sent, got)
-	for _, p := range res.problems {
-		t.Error(p)
-	}
-	if len(bad) > 0 {
-		t.Errorf("%d undecodable payloads on alerts/, e.g. %s", len(bad), bad[0])
-	}
-	if len(res.lost) > 0 {
-		t.Errorf("LOST %d reports, e.g. %v", len(res.lost), res.lost[:min(5, len(res.lost))])
-	}
-	if len(res.phantom) > 0 {
-		t.Errorf("%d reports received that the journal does not hold (sent before durable?), e.g. %v", len(res.phantom), res.phantom[:min(5, len(res.phantom))])
-	}
+	res := faultCheckMQTT(t, "", sent, got, bad)
 
 	// Which process made each report, and the copies later ones sent.
 	runs := h.allRuns()
@@ -444,7 +411,7 @@ func TestFaultDaemonKills(t *testing.T) {
 // report is in the journal after the daemon stops.
 func TestFaultDiskFull(t *testing.T) {
 	mq := startFaultMosquitto(t)
-	col := newFaultCollector(t, mq.addr, func() int64 { return 1 })
+	col := newFaultCollector(t, mq.addr(), func() int64 { return 1 })
 	dir := t.TempDir()
 	mnt := filepath.Join(dir, "state")
 	if err := os.Mkdir(mnt, 0o700); err != nil {
@@ -459,9 +426,9 @@ func TestFaultDiskFull(t *testing.T) {
 			_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
 		}
 	})
-	cfg := writeFaultConfig(t, dir, "tcp://"+mq.addr)
+	cfg := writeFaultConfig(t, dir, "tcp://"+mq.addr(), "")
 	h := newFaultHall(t, cfg, mnt)
-	fc := newFaultCommander(t, mq.addr)
+	fc := newFaultCommander(t, mq.addr())
 	h.start(true)
 	playbooks := []string{"illness", "disturbance"}
 	faultCycle(t, h, fc, "illness")
@@ -547,13 +514,7 @@ func TestFaultDiskFull(t *testing.T) {
 	}
 	sent := h.fileReports()
 	got, bad := col.snapshot()
-	res := faultAnalyse(sent, got)
-	for _, p := range res.problems {
-		t.Error(p)
-	}
-	if len(bad) > 0 {
-		t.Errorf("%d undecodable payloads", len(bad))
-	}
+	res := faultCheckMQTT(t, "", sent, got, bad)
 	inJournal := map[string]bool{}
 	for _, s := range sent {
 		inJournal[s.ID] = true
@@ -565,9 +526,6 @@ func TestFaultDiskFull(t *testing.T) {
 				t.Errorf("report %s is not in the journal after the disk was freed", id)
 			}
 		}
-	}
-	if len(res.lost) > 0 || len(res.phantom) > 0 {
-		t.Errorf("LOST %v, not in the journal %v", res.lost, res.phantom)
 	}
 	t.Logf("disk full: degraded after %d more reports on the full tmpfs; %d reports made while full, all at the center from memory; trouble cleared %.1fs after the space was freed (retry every 10s)",
 		degradedAfter, fullReports, cleared.Seconds())
@@ -605,8 +563,8 @@ func faultRun(name string, args ...string) (string, error) {
 func TestFaultCorruption(t *testing.T) {
 	mq := startFaultMosquitto(t)
 	dir := t.TempDir()
-	cfg := writeFaultConfig(t, dir, "tcp://"+mq.addr)
-	fc := newFaultCommander(t, mq.addr)
+	cfg := writeFaultConfig(t, dir, "tcp://"+mq.addr(), "")
+	fc := newFaultCommander(t, mq.addr())
 	h := newFaultHall(t, cfg, filepath.Join(dir, "state"))
 	h.start(true)
 	reports := 0

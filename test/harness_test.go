@@ -3,7 +3,6 @@ package test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -105,20 +105,9 @@ func startDaemon(t *testing.T, config string, extra ...string) *daemonProc {
 // startDaemonOn is startDaemon on a given state directory (a restart).
 func startDaemonOn(t *testing.T, config, stateDir string, extra ...string) *daemonProc {
 	t.Helper()
-	d := &daemonProc{t: t, stateDir: stateDir, http: freePort(t), mqtt: freePort(t),
-		config: config, logs: &syncBuffer{}, done: make(chan error, 1), local: freePort(t)}
-	if !filepath.IsAbs(config) {
-		d.config = filepath.Join(repoRoot(t), config)
-	}
-	args := append([]string{"run", "-config", d.config, "-state-dir", d.stateDir,
-		"-http-listen", d.http, "-local-listen", d.local, "-mqtt-listen", d.mqtt}, extra...)
-	d.cmd = exec.Command(hallguardBin(t), args...)
-	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { d.done <- d.cmd.Wait() }()
-	t.Cleanup(func() { d.stop() })
+	mqtt := freePort(t)
+	d := launchDaemon(t, config, stateDir, append([]string{"-mqtt-listen", mqtt}, extra...)...)
+	d.mqtt = mqtt
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get("http://" + d.http + "/healthz")
@@ -145,6 +134,29 @@ func startDaemonOn(t *testing.T, config, stateDir string, extra ...string) *daem
 	}
 }
 
+// launchDaemon runs `hallguard run` on config (relative to the repo root)
+// and stateDir, with free loopback ports for the operations and local
+// listeners and extra flags after them, and stops it at cleanup. It does
+// not wait for the daemon to be ready.
+func launchDaemon(t *testing.T, config, stateDir string, extra ...string) *daemonProc {
+	t.Helper()
+	d := &daemonProc{t: t, stateDir: stateDir, http: freePort(t), local: freePort(t),
+		config: config, logs: &syncBuffer{}, done: make(chan error, 1)}
+	if !filepath.IsAbs(config) {
+		d.config = filepath.Join(repoRoot(t), config)
+	}
+	args := append([]string{"run", "-config", d.config, "-state-dir", d.stateDir,
+		"-http-listen", d.http, "-local-listen", d.local}, extra...)
+	d.cmd = exec.Command(hallguardBin(t), args...)
+	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.done <- d.cmd.Wait() }()
+	t.Cleanup(func() { d.stop() })
+	return d
+}
+
 // stop sends SIGTERM to the daemon's PID and waits for it.
 func (d *daemonProc) stop() {
 	if d.cmd.ProcessState != nil {
@@ -158,6 +170,68 @@ func (d *daemonProc) stop() {
 		<-d.done
 		d.t.Errorf("hallguard did not stop on SIGINT within 10s")
 	}
+}
+
+// child is an external process a test starts, SIGKILLs and starts again
+// (mosquitto, `hallguard arc listen`): the run in progress, signalled only
+// by its PID.
+type child struct {
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// start starts cmd as the run in progress and returns a channel closed
+// once it has exited.
+func (c *child) start(t *testing.T, cmd *exec.Cmd) <-chan struct{} {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	c.mu.Lock()
+	c.cmd, c.done = cmd, done
+	c.mu.Unlock()
+	return done
+}
+
+// kill SIGKILLs the run in progress and waits for it.
+func (c *child) kill() { c.end(syscall.SIGKILL) }
+
+// stop sends SIGTERM to the run in progress and waits for it (SIGKILL
+// after 10s).
+func (c *child) stop() { c.end(syscall.SIGTERM) }
+
+func (c *child) end(sig syscall.Signal) {
+	c.mu.Lock()
+	cmd, done := c.cmd, c.done
+	c.cmd = nil
+	c.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-done
+	}
+}
+
+// waitUp waits up to 30s until up holds for a process just started,
+// failing with its logs at once if it exits (done) first.
+func waitUp(t *testing.T, done <-chan struct{}, what string, logs *syncBuffer, up func() bool) {
+	t.Helper()
+	waitFor(t, 30*time.Second, func() bool {
+		select {
+		case <-done:
+			t.Fatalf("%s exited at start:\n%s", what, logs)
+		default:
+		}
+		return up()
+	}, what+" to start", logs)
 }
 
 // hg runs a hallguard subcommand against this daemon and returns stdout.
@@ -217,22 +291,30 @@ type message struct {
 	At       time.Time
 }
 
-func subscribe(t *testing.T, broker, filter string) *subscriber {
-	t.Helper()
+func newSubscriber() *subscriber {
 	s := &subscriber{}
 	s.cond = sync.NewCond(&s.mu)
+	return s
+}
+
+// keep is the paho message handler that collects m.
+func (s *subscriber) keep(_ paho.Client, m paho.Message) {
+	s.mu.Lock()
+	s.msgs = append(s.msgs, message{m.Topic(), append([]byte(nil), m.Payload()...), m.Retained(), time.Now()})
+	s.cond.Broadcast()
+	s.mu.Unlock()
+}
+
+func subscribe(t *testing.T, broker, filter string) *subscriber {
+	t.Helper()
+	s := newSubscriber()
 	opts := paho.NewClientOptions().AddBroker("tcp://" + broker).SetClientID(fmt.Sprintf("e2e-%d", time.Now().UnixNano())).
 		SetAutoReconnect(true).SetCleanSession(true)
 	s.c = paho.NewClient(opts)
 	if tok := s.c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("mqtt connect: %v", tok.Error())
 	}
-	tok := s.c.Subscribe(filter, 1, func(_ paho.Client, m paho.Message) {
-		s.mu.Lock()
-		s.msgs = append(s.msgs, message{m.Topic(), append([]byte(nil), m.Payload()...), m.Retained(), time.Now()})
-		s.cond.Broadcast()
-		s.mu.Unlock()
-	})
+	tok := s.c.Subscribe(filter, 1, s.keep)
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("mqtt subscribe: %v", tok.Error())
 	}
@@ -270,8 +352,6 @@ func (s *subscriber) all() []message {
 	defer s.mu.Unlock()
 	return append([]message(nil), s.msgs...)
 }
-
-var _ = context.Background
 
 // demoConfigCopy writes configs/demo.yaml, changed by edit, into a temp dir,
 // with its relative paths made absolute, and returns the file's path.

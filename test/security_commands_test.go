@@ -32,8 +32,6 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
-const secRoot = "hallguard/demo-hall"
-
 var legacySigning = os.Getenv("HALLGUARD_SECURITY_LEGACY") == "1"
 
 // signer makes a "sig" value over the canonical text.
@@ -93,20 +91,11 @@ func withSig(raw, sig string) []byte {
 	return []byte(strings.TrimSuffix(raw, "}") + `,"sig":"` + sig + `"}`)
 }
 
-// publishRaw publishes on the hall's topic and returns the first reply for
-// id (ids are not reused within one subscriber).
+// publishRaw is send on a full command topic.
 func publishRaw(t *testing.T, sub *subscriber, topic, id string, payload []byte) reply {
 	t.Helper()
-	if tok := sub.c.Publish(topic, 1, false, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("publish: %v", tok.Error())
-	}
-	m := sub.wait(t, 10*time.Second, func(m message) bool {
-		var r reply
-		return m.Topic == strings.SplitN(topic, "/cmd/", 2)[0]+"/cmd/reply" && json.Unmarshal(m.Payload, &r) == nil && r.ID == id
-	})
-	var r reply
-	_ = json.Unmarshal(m.Payload, &r)
-	return r
+	root, verb, _ := strings.Cut(topic, "/cmd/")
+	return send(t, sub, root, verb, id, payload)
 }
 
 func activeIncidents(t *testing.T, d *daemonProc, playbook string) string {
@@ -122,7 +111,7 @@ func TestSecurityCrossHallReplay(t *testing.T) {
 	cfgB := demoConfigCopy(t, func(s string) string { return strings.Replace(s, "id: demo-hall", "id: hall-b", 1) })
 	b := startDaemon(t, cfgB)
 	sub := subscribe(t, b.mqtt, "hallguard/hall-b/#")
-	captured := signed(demoHMAC(t), "demo-hall", secRoot+"/cmd/trigger", map[string]any{"id": "x-hall", "by": "center-op", "playbook": "illness"})
+	captured := signed(demoHMAC(t), "demo-hall", demoRoot+"/cmd/trigger", map[string]any{"id": "x-hall", "by": "center-op", "playbook": "illness"})
 	r := publishRaw(t, sub, "hallguard/hall-b/cmd/trigger", "x-hall", captured)
 	if r.Result == "ok" || activeIncidents(t, b, "illness") != "0" {
 		t.Fatalf("hall A's command acted at hall B: %+v, illness active %s", r, activeIncidents(t, b, "illness"))
@@ -134,16 +123,16 @@ func TestSecurityCrossHallReplay(t *testing.T) {
 // daemon restarts, within its time window.
 func TestSecurityReplayAfterRestart(t *testing.T) {
 	d := startDaemon(t, "configs/demo.yaml")
-	sub := subscribe(t, d.mqtt, secRoot+"/#")
-	p := signed(demoHMAC(t), "demo-hall", secRoot+"/cmd/trigger", map[string]any{"id": "r-1", "by": "center-op", "playbook": "illness"})
-	if r := publishRaw(t, sub, secRoot+"/cmd/trigger", "r-1", p); r.Result != "ok" {
+	sub := subscribe(t, d.mqtt, demoRoot+"/#")
+	p := signed(demoHMAC(t), "demo-hall", demoRoot+"/cmd/trigger", map[string]any{"id": "r-1", "by": "center-op", "playbook": "illness"})
+	if r := publishRaw(t, sub, demoRoot+"/cmd/trigger", "r-1", p); r.Result != "ok" {
 		t.Fatalf("the genuine command: %+v", r)
 	}
 	state := d.stateDir
 	d.stop()
 	d2 := startDaemonOn(t, "configs/demo.yaml", state)
-	sub2 := subscribe(t, d2.mqtt, secRoot+"/#")
-	r := publishRaw(t, sub2, secRoot+"/cmd/trigger", "r-1", p)
+	sub2 := subscribe(t, d2.mqtt, demoRoot+"/#")
+	r := publishRaw(t, sub2, demoRoot+"/cmd/trigger", "r-1", p)
 	if r.Reason != "replay" {
 		t.Fatalf("the same command after a restart: %+v, want refused as a replay", r)
 	}
@@ -155,9 +144,9 @@ func TestSecurityReplayAfterRestart(t *testing.T) {
 // junk must be counted and must not grow the journal without bound.
 func TestSecurityJunkFloodKeepsValidCommands(t *testing.T) {
 	d := startDaemon(t, "configs/demo.yaml")
-	sub := subscribe(t, d.mqtt, secRoot+"/cmd/reply")
+	sub := subscribe(t, d.mqtt, demoRoot+"/cmd/reply")
 	key := demoHMAC(t)
-	open := publishRaw(t, sub, secRoot+"/cmd/trigger", "f-open", signed(key, "demo-hall", secRoot+"/cmd/trigger", map[string]any{"id": "f-open", "by": "center-op", "playbook": "illness"}))
+	open := publishRaw(t, sub, demoRoot+"/cmd/trigger", "f-open", signed(key, "demo-hall", demoRoot+"/cmd/trigger", map[string]any{"id": "f-open", "by": "center-op", "playbook": "illness"}))
 	if open.Result != "ok" {
 		t.Fatalf("trigger: %+v", open)
 	}
@@ -167,7 +156,7 @@ func TestSecurityJunkFloodKeepsValidCommands(t *testing.T) {
 		t.Fatal(tok.Error())
 	}
 	defer attacker.Disconnect(50)
-	alerts := subscribe(t, d.mqtt, secRoot+"/alerts/robbery")
+	alerts := subscribe(t, d.mqtt, demoRoot+"/alerts/robbery")
 	const junk, valid = 6000, 10
 	var last paho.Token
 	var pressed time.Time
@@ -180,11 +169,11 @@ func TestSecurityJunkFloodKeepsValidCommands(t *testing.T) {
 		if i%3 == 0 {
 			p = strings.Repeat("\x00junk", 50)
 		}
-		last = attacker.Publish(secRoot+"/cmd/report", 1, false, p)
+		last = attacker.Publish(demoRoot+"/cmd/report", 1, false, p)
 		if i%(junk/valid) == junk/valid/2 {
 			n := i / (junk / valid)
 			other := fmt.Sprintf("update %d", n)
-			sub.c.Publish(secRoot+"/cmd/report", 1, false, signed(key, "demo-hall", secRoot+"/cmd/report",
+			sub.c.Publish(demoRoot+"/cmd/report", 1, false, signed(key, "demo-hall", demoRoot+"/cmd/report",
 				map[string]any{"id": "f-valid-" + strconv.Itoa(n), "by": "center-op", "incident": open.Incident, "other": other}))
 		}
 	}
@@ -229,16 +218,16 @@ func TestSecurityJunkFloodKeepsValidCommands(t *testing.T) {
 // the robbery.
 func TestSecurityIncidentFieldOverride(t *testing.T) {
 	d := startDaemon(t, "configs/demo.yaml")
-	sub := subscribe(t, d.mqtt, secRoot+"/#")
+	sub := subscribe(t, d.mqtt, demoRoot+"/#")
 	key := demoHMAC(t)
 	d.sim("press", "panic-teller-1")
-	m := sub.wait(t, 10*time.Second, func(m message) bool { return m.Topic == secRoot+"/alerts/robbery" })
+	m := sub.wait(t, 10*time.Second, func(m message) bool { return m.Topic == demoRoot+"/alerts/robbery" })
 	var rob report
 	_ = json.Unmarshal(m.Payload, &rob)
-	ill := publishRaw(t, sub, secRoot+"/cmd/trigger", "o-ill", signed(key, "demo-hall", secRoot+"/cmd/trigger", map[string]any{"id": "o-ill", "by": "center-op", "playbook": "illness"}))
+	ill := publishRaw(t, sub, demoRoot+"/cmd/trigger", "o-ill", signed(key, "demo-hall", demoRoot+"/cmd/trigger", map[string]any{"id": "o-ill", "by": "center-op", "playbook": "illness"}))
 	raw := fmt.Sprintf(`{"id":"o-res","by":"center-op","incident":%q,"INCIDENT":%q,"ts":%q,"nonce":"n-override"}`,
 		ill.Incident, rob.Incident, time.Now().UTC().Format(time.RFC3339Nano))
-	r := publishRaw(t, sub, secRoot+"/cmd/resolve", "o-res", withSig(raw, key(canonicalOf("demo-hall", secRoot+"/cmd/resolve", raw))))
+	r := publishRaw(t, sub, demoRoot+"/cmd/resolve", "o-res", withSig(raw, key(canonicalOf("demo-hall", demoRoot+"/cmd/resolve", raw))))
 	if r.Result == "ok" || activeIncidents(t, d, "robbery") != "1" {
 		t.Fatalf("the override acted: %+v, robbery active %s", r, activeIncidents(t, d, "robbery"))
 	}
@@ -249,9 +238,9 @@ func TestSecurityIncidentFieldOverride(t *testing.T) {
 // object.
 func TestSecurityTrailingData(t *testing.T) {
 	d := startDaemon(t, "configs/demo.yaml")
-	sub := subscribe(t, d.mqtt, secRoot+"/#")
-	p := signed(demoHMAC(t), "demo-hall", secRoot+"/cmd/trigger", map[string]any{"id": "t-1", "by": "center-op", "playbook": "illness"})
-	r := publishRaw(t, sub, secRoot+"/cmd/trigger", "t-1", append(p, ']'))
+	sub := subscribe(t, d.mqtt, demoRoot+"/#")
+	p := signed(demoHMAC(t), "demo-hall", demoRoot+"/cmd/trigger", map[string]any{"id": "t-1", "by": "center-op", "playbook": "illness"})
+	r := publishRaw(t, sub, demoRoot+"/cmd/trigger", "t-1", append(p, ']'))
 	if r.Reason != "bad_payload" || activeIncidents(t, d, "illness") != "0" {
 		t.Fatalf("trailing data accepted: %+v, illness active %s", r, activeIncidents(t, d, "illness"))
 	}
@@ -283,7 +272,7 @@ func TestSecurityOversizePublishMemory(t *testing.T) {
 		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 			t.Fatal(tok.Error())
 		}
-		c.Publish(secRoot+"/cmd/ack", 1, false, big).WaitTimeout(30 * time.Second)
+		c.Publish(demoRoot+"/cmd/ack", 1, false, big).WaitTimeout(30 * time.Second)
 		c.Disconnect(50)
 	}
 	time.Sleep(time.Second) // let a forwarded publish, if any, reach the daemon's handler
@@ -328,9 +317,9 @@ func TestSecurityHMACForgedWhereEd25519(t *testing.T) {
 		return strings.Replace(s, "key_file: "+filepath.Join(repoRoot(t), "configs", "demo-command.key"), "key_file: "+keyPath+".pub", 1)
 	})
 	d := startDaemon(t, cfg)
-	sub := subscribe(t, d.mqtt, secRoot+"/#")
-	forged := signed(hmacSigner(pubPEM), "demo-hall", secRoot+"/cmd/trigger", map[string]any{"id": "e-forged", "by": "attacker", "playbook": "illness"})
-	r := publishRaw(t, sub, secRoot+"/cmd/trigger", "e-forged", forged)
+	sub := subscribe(t, d.mqtt, demoRoot+"/#")
+	forged := signed(hmacSigner(pubPEM), "demo-hall", demoRoot+"/cmd/trigger", map[string]any{"id": "e-forged", "by": "attacker", "playbook": "illness"})
+	r := publishRaw(t, sub, demoRoot+"/cmd/trigger", "e-forged", forged)
 	if r.Result == "ok" || activeIncidents(t, d, "illness") != "0" {
 		t.Fatalf("the HMAC forgery acted: %+v", r)
 	}
@@ -340,8 +329,8 @@ func TestSecurityHMACForgedWhereEd25519(t *testing.T) {
 		t.Fatal(err)
 	}
 	center := func(c []byte) string { return hex.EncodeToString(ed25519.Sign(k.(ed25519.PrivateKey), c)) }
-	genuine := signed(center, "demo-hall", secRoot+"/cmd/trigger", map[string]any{"id": "e-genuine", "by": "center-op", "playbook": "illness"})
-	if g := publishRaw(t, sub, secRoot+"/cmd/trigger", "e-genuine", genuine); g.Result != "ok" {
+	genuine := signed(center, "demo-hall", demoRoot+"/cmd/trigger", map[string]any{"id": "e-genuine", "by": "center-op", "playbook": "illness"})
+	if g := publishRaw(t, sub, demoRoot+"/cmd/trigger", "e-genuine", genuine); g.Result != "ok" {
 		t.Fatalf("the center's Ed25519-signed command: %+v", g)
 	}
 	attack(t, "HMAC keyed with the center's Ed25519 public key", r.Result+"; the center's own signature: ok")

@@ -4,42 +4,25 @@ package test
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
 // aclMosquitto is Debian's mosquitto on configs/mosquitto/hall-broker.conf
 // and hallguard.acl, with users demo-hall, other-hall and center.
 type aclMosquitto struct {
 	hall, center string // listener addresses
-	logs         *syncBuffer
 }
 
 var aclPasswords = map[string]string{"demo-hall": "demo-hall-pw", "other-hall": "other-hall-pw", "center": "center-pw"}
 
 func startACLMosquitto(t *testing.T) *aclMosquitto {
 	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		bin = "/usr/sbin/mosquitto"
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("mosquitto not found: apt-get install -y --no-install-recommends mosquitto")
-	}
-	dir := t.TempDir()
-	for _, d := range []string{filepath.Dir(dir), dir} { // mosquitto drops root for its own user
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := mosquittoDir(t)
 	passwd := filepath.Join(dir, "passwd")
 	for user, pw := range aclPasswords {
 		args := []string{"-b", passwd, user, pw}
@@ -50,100 +33,42 @@ func startACLMosquitto(t *testing.T) *aclMosquitto {
 			t.Fatalf("mosquitto_passwd: %v: %s", err, out)
 		}
 	}
+	if err := os.Chmod(passwd, 0o644); err != nil { // readable by the mosquitto user
+		t.Fatal(err)
+	}
 	acl, err := os.ReadFile(filepath.Join(repoRoot(t), "configs", "mosquitto", "hallguard.acl"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	aclPath := filepath.Join(dir, "hallguard.acl")
-	src, err := os.ReadFile(filepath.Join(repoRoot(t), "configs", "mosquitto", "hall-broker.conf"))
-	if err != nil {
+	if err := os.WriteFile(aclPath, acl, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m := &aclMosquitto{hall: freePort(t), center: freePort(t), logs: &syncBuffer{}}
-	ports := []string{m.hall, m.center}
-	var lines []string
-	for _, l := range strings.Split(string(src), "\n") {
+	m := startMosquitto(t, dir, "hall-broker.conf", 2, func(l string) string {
 		switch {
-		case strings.HasPrefix(l, "listener "):
-			if len(ports) == 0 {
-				t.Fatal("hall-broker.conf: more than two listeners")
-			}
-			_, port, _ := net.SplitHostPort(ports[0])
-			ports = ports[1:]
-			l = "listener " + port + " 127.0.0.1"
 		case strings.HasPrefix(l, "password_file "):
-			l = "password_file " + passwd
+			return "password_file " + passwd
 		case strings.HasPrefix(l, "acl_file "):
-			l = "acl_file " + aclPath
+			return "acl_file " + aclPath
 		}
-		lines = append(lines, l)
-	}
-	conf := filepath.Join(dir, "mosquitto.conf")
-	for path, b := range map[string][]byte{aclPath: acl, conf: []byte(strings.Join(lines, "\n"))} {
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Chmod(passwd, 0o644); err != nil { // readable by the mosquitto user
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-c", conf)
-	cmd.Stdout, cmd.Stderr = m.logs, m.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt) // by its PID
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
+		return l
 	})
-	for _, addr := range []string{m.hall, m.center} {
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			c, err := net.DialTimeout("tcp", addr, time.Second)
-			if err == nil {
-				c.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("mosquitto not listening on %s:\n%s", addr, m.logs)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	return m
+	return &aclMosquitto{hall: m.addrs[0], center: m.addrs[1]}
 }
 
 // mqttAs connects to addr as user (anonymous when "") and collects every
 // message on the filter, if any.
 func mqttAs(t *testing.T, addr, clientID, user, filter string) (*subscriber, error) {
 	t.Helper()
-	s := &subscriber{}
-	s.cond = sync.NewCond(&s.mu)
-	o := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(clientID).SetProtocolVersion(4).
-		SetAutoReconnect(false).SetCleanSession(true).SetConnectTimeout(5 * time.Second)
-	if user != "" {
-		o.SetUsername(user).SetPassword(aclPasswords[user])
+	c, err := attacker(addr, clientID, user, aclPasswords[user])
+	if err != nil {
+		return nil, fmt.Errorf("connect as %q: %w", user, err)
 	}
-	s.c = paho.NewClient(o)
-	if tok := s.c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		return nil, fmt.Errorf("connect as %q: %v", user, tok.Error())
-	}
-	t.Cleanup(func() { s.c.Disconnect(100) })
+	t.Cleanup(func() { c.Disconnect(100) })
+	s := newSubscriber()
+	s.c = c
 	if filter != "" {
-		tok := s.c.Subscribe(filter, 1, func(_ paho.Client, m paho.Message) {
-			s.mu.Lock()
-			s.msgs = append(s.msgs, message{m.Topic(), append([]byte(nil), m.Payload()...), m.Retained(), time.Now()})
-			s.cond.Broadcast()
-			s.mu.Unlock()
-		})
-		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		if tok := c.Subscribe(filter, 1, s.keep); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 			return nil, fmt.Errorf("subscribe %s: %v", filter, tok.Error())
 		}
 	}
