@@ -90,6 +90,9 @@ type Event struct {
 	Created   time.Time `json:"created"`
 	// Trigger is the input edge behind it, for the press-to-ACK latency.
 	Trigger time.Time `json:"trigger,omitzero"`
+	// Report is the engine report's seq it was made from (0 for a
+	// condition or a test): the lane's mark of what it has taken.
+	Report uint64 `json:"report,omitempty"`
 }
 
 // Alarm says whether the event is a new alarm (Contact ID 1xx: fire,
@@ -150,7 +153,7 @@ func (m *Mapping) Report(r engine.Report) (Event, bool) {
 		return Event{}, false
 	}
 	zone, kind := m.zone(r.Source)
-	ev := Event{ID: r.ID, Format: IDContactID, Qualifier: q, Area: 1, Zone: zone, Created: r.Created, Trigger: r.Trigger}
+	ev := Event{ID: r.ID, Format: IDContactID, Qualifier: q, Area: 1, Zone: zone, Created: r.Created, Trigger: r.Trigger, Report: r.Seq}
 	if r.Drill {
 		// §1.3: a drill is a test at the ARC, never a hold-up or a fire.
 		ev.Code = CIDManualTest

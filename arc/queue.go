@@ -36,15 +36,30 @@ type SeqStore interface {
 	ReserveSeq(n int) error
 }
 
+// ReportMarks is an optional ability of a Queue: it keeps the highest
+// engine report seq the lane has taken (its event pushed, or none to
+// send), so that a restart hands the lane again the reports the journal
+// committed after it, which a crash between the two commits would lose.
+type ReportMarks interface {
+	// ReportMark returns the mark; ok is false for a lane that never
+	// recorded one (a new file).
+	ReportMark() (seq uint64, ok bool, err error)
+	// MarkReports durably sets the mark to seq, lower or higher. Push
+	// raises it to its event's Report in the same write.
+	MarkReports(seq uint64) error
+}
+
 var (
-	_ Queue    = (*BoltQueue)(nil)
-	_ SeqStore = (*BoltQueue)(nil)
+	_ Queue       = (*BoltQueue)(nil)
+	_ SeqStore    = (*BoltQueue)(nil)
+	_ ReportMarks = (*BoltQueue)(nil)
 )
 
 var (
 	bucketEvents = []byte("events")
 	bucketMeta   = []byte("meta")
 	keySeq       = []byte("seq")
+	keyReport    = []byte("report")
 )
 
 // BoltQueue is a Queue in a bbolt file of its own (arc.db in the state
@@ -92,7 +107,13 @@ func (q *BoltQueue) Push(ev Event) (uint64, error) {
 		if err != nil {
 			return err
 		}
-		return b.Put(binary.BigEndian.AppendUint64(nil, k), v)
+		if err := b.Put(binary.BigEndian.AppendUint64(nil, k), v); err != nil {
+			return err
+		}
+		if mb := tx.Bucket(bucketMeta); ev.Report > getUint(mb, keyReport) {
+			return mb.Put(keyReport, binary.BigEndian.AppendUint64(nil, ev.Report))
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("arc: queue push: %w", err)
@@ -166,6 +187,35 @@ func (q *BoltQueue) ReserveSeq(n int) error {
 		return fmt.Errorf("arc: queue: sequence: %w", err)
 	}
 	return nil
+}
+
+// ReportMark implements ReportMarks.
+func (q *BoltQueue) ReportMark() (seq uint64, ok bool, err error) {
+	err = q.db.View(func(tx *bolt.Tx) error {
+		ok = tx.Bucket(bucketMeta).Get(keyReport) != nil
+		seq = getUint(tx.Bucket(bucketMeta), keyReport)
+		return nil
+	})
+	return seq, ok, err
+}
+
+// MarkReports implements ReportMarks.
+func (q *BoltQueue) MarkReports(seq uint64) error {
+	err := q.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keyReport, binary.BigEndian.AppendUint64(nil, seq))
+	})
+	if err != nil {
+		return fmt.Errorf("arc: queue: report mark: %w", err)
+	}
+	return nil
+}
+
+// getUint reads a big-endian uint64 meta value (0 when absent).
+func getUint(b *bolt.Bucket, k []byte) uint64 {
+	if v := b.Get(k); len(v) == 8 {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
 }
 
 // Close closes the file.

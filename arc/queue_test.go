@@ -53,3 +53,40 @@ func TestQueueSurvivesReopen(t *testing.T) {
 		t.Errorf("retire unknown key: %v", err)
 	}
 }
+
+// TestQueueReportMark: a new file has no mark; Push raises it to its
+// event's report in the same write, never lowers it; MarkReports sets it
+// either way; it survives a reopen.
+func TestQueueReportMark(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "arc.db")
+	q, err := OpenBoltQueue(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mark := func(want uint64, wantOK bool) {
+		t.Helper()
+		got, ok, err := q.ReportMark()
+		if err != nil || got != want || ok != wantOK {
+			t.Fatalf("ReportMark = %d, %v, %v; want %d, %v", got, ok, err, want, wantOK)
+		}
+	}
+	mark(0, false)
+	for _, seq := range []uint64{7, 5, 0} {
+		if _, err := q.Push(Event{ID: "r", Format: IDContactID, Report: seq}); err != nil {
+			t.Fatal(err)
+		}
+		mark(7, true)
+	}
+	if err := q.MarkReports(3); err != nil {
+		t.Fatal(err)
+	}
+	mark(3, true)
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if q, err = OpenBoltQueue(path); err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	mark(3, true)
+}

@@ -105,6 +105,11 @@ type Transmitter struct {
 	ready []Event // pushed (durable), not yet taken by the sender
 	paths []*pathRun
 	wake  chan struct{}
+	// mark is the highest report seq handed off (its event in in, or
+	// none to send); marked is the mark the Queue holds (storing
+	// goroutine). marks is the Queue's ReportMarks, if it has them.
+	mark, marked uint64
+	marks        ReportMarks
 	// store wakes the storing goroutine, which pushes handed-off events
 	// to the Queue at once, also while the sender waits for an ACK: the
 	// journal commits the same reports on its own, and a crash during
@@ -178,6 +183,7 @@ func New(opts Options) (*Transmitter, error) {
 	t := &Transmitter{o: opts, clk: opts.Clock, log: opts.Logger, wake: make(chan struct{}, 1), done: make(chan struct{}),
 		store: make(chan struct{}, 1), stored: make(chan struct{})}
 	t.seqs, _ = opts.Queue.(SeqStore)
+	t.marks, _ = opts.Queue.(ReportMarks)
 	var names []string
 	for _, p := range opts.Paths {
 		if p.Network != "tcp" && p.Network != "udp" {
@@ -201,6 +207,11 @@ func (t *Transmitter) Start(ctx context.Context) error {
 		t.log.Warn("DC-09 events from before the restart are sent first", "events", len(old))
 	}
 	t.pending = old
+	if t.marks != nil {
+		if n, _, err := t.marks.ReportMark(); err == nil {
+			t.marked = n
+		}
+	}
 	if t.seqs != nil {
 		// Go on after every sequence the last run may have used; a
 		// reservation that reached the end (10000) starts again at 0001.
@@ -322,9 +333,14 @@ func (t *Transmitter) kick() {
 // Report hands an incident report off (engine.Sink style: it never
 // blocks); the ones the ARC takes are queued durably and sent.
 func (t *Transmitter) Report(r engine.Report) {
-	if ev, ok := t.o.Mapping.Report(r); ok {
-		t.Send(ev)
+	ev, ok := t.o.Mapping.Report(r)
+	t.mu.Lock()
+	t.mark = max(t.mark, r.Seq)
+	if ok {
+		t.in = append(t.in, ev)
 	}
+	t.mu.Unlock()
+	t.wakeStore()
 }
 
 // Condition hands a condition off, as Report does.
@@ -339,6 +355,11 @@ func (t *Transmitter) Send(ev Event) {
 	t.mu.Lock()
 	t.in = append(t.in, ev)
 	t.mu.Unlock()
+	t.wakeStore()
+}
+
+// wakeStore wakes the storing goroutine.
+func (t *Transmitter) wakeStore() {
 	select {
 	case t.store <- struct{}{}:
 	default:
@@ -423,14 +444,20 @@ func (t *Transmitter) storeIn() {
 	t.storing.Store(true)
 	defer t.storing.Store(false)
 	t.mu.Lock()
-	in := t.in
+	in, mark := t.in, t.mark
 	t.in = nil
 	t.mu.Unlock()
 	if len(in) == 0 {
+		t.storeMark(mark)
 		return
 	}
+	pushed := true
 	for _, ev := range in {
 		k, err := t.o.Queue.Push(ev)
+		if err == nil {
+			t.marked = max(t.marked, ev.Report) // Push raised it
+		}
+		pushed = pushed && err == nil
 		if err != nil {
 			// Never dropped: it is sent from memory, and trouble says a
 			// crash now would lose it.
@@ -451,7 +478,24 @@ func (t *Transmitter) storeIn() {
 		t.ready = append(t.ready, ev)
 		t.mu.Unlock()
 	}
+	if pushed {
+		t.storeMark(mark) // an event only in memory keeps the mark below it
+	}
 	t.kick()
+}
+
+// storeMark records in the Queue that every report up to mark has been
+// taken: the ones with an event were pushed by storeIn before it, the
+// others had none to send. While the Queue fails it stays where it is.
+func (t *Transmitter) storeMark(mark uint64) {
+	if t.marks == nil || t.queueBad || mark <= t.marked {
+		return
+	}
+	if err := t.marks.MarkReports(mark); err != nil {
+		t.log.Warn("DC-09 report mark not stored; a restart hands the lane some reports again", "err", err)
+		return
+	}
+	t.marked = mark
 }
 
 // seqBlock is how many sequences are reserved on disk at a time: one

@@ -653,3 +653,19 @@ func TestEventStoredWhileHeadAwaitsAck(t *testing.T) {
 		t.Errorf("queue holds %+v, want a.v1 then b.v1", evs)
 	}
 }
+
+// TestEveryReportHandedOffMovesTheMark: the lane's report mark follows
+// every report handed off, also those with nothing to send on DC-09 (a
+// step), so a restart hands the lane again only what it never took.
+func TestEveryReportHandedOffMovesTheMark(t *testing.T) {
+	rc := startReceiver(t, "tcp", nil)
+	tx, q, _ := newTx(t, nil, nil, []Path{{Name: "primary", Network: "tcp", Addr: rc.addr, FailAfter: time.Hour}})
+	at := time.Now()
+	tx.Report(engine.Report{ID: "i.v1", Seq: 4, Incident: "i", Playbook: "robbery", Source: "panic-1", Event: engine.EventRaised, Created: at})
+	tx.Report(engine.Report{ID: "i.v2", Seq: 5, Incident: "i", Playbook: "robbery", Event: engine.EventStep, Created: at})
+	waitFor(t, "the mark at the step", func() bool {
+		n, ok, err := q.ReportMark()
+		return err == nil && ok && n == 5
+	})
+	waitFor(t, "the hold-up at the receiver", func() bool { return len(rc.events()) == 1 })
+}

@@ -99,6 +99,7 @@ func (d *Daemon) startARC(ctx context.Context) (stop func(), err error) {
 		q.Close()
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
+	d.arcCatchUp(t, q)
 	if err := t.Start(ctx); err != nil {
 		q.Close()
 		return nil, fmt.Errorf("daemon: %w", err)
@@ -115,6 +116,43 @@ func (d *Daemon) startARC(ctx context.Context) (stop func(), err error) {
 			d.log.Error("arc queue close", "err", err)
 		}
 	}, nil
+}
+
+// arcCatchUp hands t the reports the journal committed after the lane's
+// mark: a crash between the journal's commit and arc.db's loses nothing
+// on the DC-09 path (issue #16). A new lane starts at the journal's mark
+// (a hall that adds an ARC does not send it its history); a lane ahead of
+// the journal (its commit came first) is brought back to it.
+func (d *Daemon) arcCatchUp(t *arc.Transmitter, q *arc.BoltQueue) {
+	mark, known, err := q.ReportMark()
+	if err != nil {
+		d.log.Error("DC-09 lane: report mark not read", "err", err)
+		return
+	}
+	_, high, err := d.store.OpenIncidents()
+	if err != nil {
+		d.log.Error("DC-09 lane: journal not read; reports of the last run may be missing on the DC-09 path", "err", err)
+		return
+	}
+	if !known || mark > high {
+		if err := q.MarkReports(high); err != nil {
+			d.log.Error("DC-09 lane: report mark not stored", "err", err)
+		}
+		return
+	}
+	if mark == high {
+		return
+	}
+	n := 0
+	err = d.store.Reports(mark, func(r engine.Report) error {
+		t.Report(r)
+		n++
+		return nil
+	})
+	if err != nil {
+		d.log.Error("DC-09 lane: journal not read; reports of the last run may be missing on the DC-09 path", "err", err)
+	}
+	d.log.Warn("DC-09 lane: reports journalled before the last stop handed to it again", "reports", n, "after", mark, "to", high)
 }
 
 // arcReport and arcCondition hand an effect to the DC-09 path, if any.

@@ -21,7 +21,6 @@ import (
 	"github.com/hallguard/hallguard/arc"
 	"github.com/hallguard/hallguard/daemon"
 	"github.com/hallguard/hallguard/daemon/config"
-	"github.com/hallguard/hallguard/devices/sim"
 	"github.com/hallguard/hallguard/mqtt/broker"
 )
 
@@ -61,31 +60,11 @@ func (r *arcReceiver) got() []string {
 	return append([]string(nil), r.events...)
 }
 
-// startARC runs hall (hallYAML, or a variant of it) with an arc section.
-func startARC(t *testing.T, hall, arcYAML string) *running {
+// startARC runs hall (hallYAML, or a variant of it) with an arc section,
+// as more options say (inDir: a restart on the same state).
+func startARC(t *testing.T, hall, arcYAML string, more ...hallOption) *running {
 	t.Helper()
-	dir := t.TempDir()
-	root, _ := filepath.Abs(filepath.Join("..", "configs"))
-	cfg, err := config.Parse(filepath.Join(root, "daemon-test.yaml"), []byte(hall+arcYAML+"state_dir: "+dir+"\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{t: t, cancel: cancel, done: make(chan error, 1)}
-	ready := make(chan *daemon.Daemon, 1)
-	go func() {
-		r.done <- daemon.Run(ctx, cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func(d *daemon.Daemon) { ready <- d }})
-	}()
-	select {
-	case r.d = <-ready:
-	case err := <-r.done:
-		t.Fatalf("Run ended before ready: %v", err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("not ready after 15s")
-	}
-	r.sim = r.d.Backend().(*sim.Backend)
-	t.Cleanup(func() { r.stop() })
-	return r
+	return startHall(t, append([]hallOption{withYAML(hall), withExtra(arcYAML)}, more...)...)
 }
 
 func keyFile(t *testing.T, mode os.FileMode) string {
@@ -322,4 +301,98 @@ func TestARCChangeNeedsRestart(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// TestARCLaneTakesReportsJournalledBeforeACrash: a crash after the journal
+// committed a robbery report but before the DC-09 lane (arc.db) stored its
+// event lost the robbery on the ARC path for good: the restart restored the
+// incident from the journal, but nothing handed its report to the lane
+// again (issue #16: a crash loses nothing on either path).
+func TestARCLaneTakesReportsJournalledBeforeACrash(t *testing.T) {
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	arcYAML := func(addr string) string {
+		return fmt.Sprintf("arc:\n  account: \"4F39\"\n  category: SP6\n  receivers: [{name: primary, address: %q}]\n", addr)
+	}
+	dir := t.TempDir()
+	r := startARC(t, hallYAML, arcYAML(deadAddr), inDir(dir))
+	r.sim.Input("panic-1").Press()
+	r.eventually("robbery journalled and in the DC-09 lane", func() bool {
+		_, ok := r.robbery()
+		return ok && r.metricValue(`hallguard_arc_events_pending{path="primary"}`) >= 1
+	})
+	r.stop() // the journal is committed and closed
+
+	// The crash: the journal has the report, the lane never stored it.
+	crashBeforeARCPush(t, filepath.Join(dir, daemon.ARCQueueFile))
+
+	rc := startARCReceiver(t, nil)
+	r = startARC(t, hallYAML, arcYAML(rc.addr), inDir(dir))
+	r.eventually("the journalled robbery at the ARC after the restart", func() bool {
+		for _, e := range rc.got() {
+			if strings.Contains(e, "1122 01 001") {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// crashBeforeARCPush leaves the DC-09 lane at path as a crash between the
+// journal's commit and the lane's push leaves it: the events it holds
+// never stored, its report mark below the first of them.
+func crashBeforeARCPush(t *testing.T, path string) {
+	t.Helper()
+	q, err := arc.OpenBoltQueue(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	evs, err := q.Pending()
+	if err != nil || len(evs) == 0 {
+		t.Fatalf("precondition: the lane holds the robbery: %d events, %v", len(evs), err)
+	}
+	for _, ev := range evs {
+		if err := q.Retire(ev.Key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if evs[0].Report == 0 {
+		t.Fatalf("precondition: the lane's first event names its report: %+v", evs[0])
+	}
+	if err := q.MarkReports(evs[0].Report - 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNewARCLaneDoesNotSendTheJournalsHistory: a hall that adds an arc
+// section starts the lane at the journal's mark. Its history (a robbery
+// of the run before) is not sent to the ARC; what happens after is.
+func TestNewARCLaneDoesNotSendTheJournalsHistory(t *testing.T) {
+	dir := t.TempDir()
+	r := startHall(t, inDir(dir))
+	r.sim.Input("panic-1").Press()
+	r.eventually("robbery", func() bool { _, ok := r.robbery(); return ok })
+	r.stop()
+
+	rc := startARCReceiver(t, nil)
+	r = startARC(t, hallYAML, fmt.Sprintf("arc:\n  account: \"4F39\"\n  category: SP6\n  receivers: [{name: primary, address: %q}]\n", rc.addr), inDir(dir))
+	r.sim.Input("call-1").Press()
+	r.eventually("the fire at the ARC", func() bool {
+		for _, e := range rc.got() {
+			if strings.Contains(e, "1115 01 002") {
+				return true
+			}
+		}
+		return false
+	})
+	for _, e := range rc.got() {
+		if strings.Contains(e, "1122") {
+			t.Fatalf("the run before's robbery sent to a lane added after it: %q", rc.got())
+		}
+	}
 }

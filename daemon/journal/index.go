@@ -121,6 +121,24 @@ func catchUpIndex(tx *bolt.Tx, tip uint64) error {
 	return indexCovers(mb, tip)
 }
 
+// Reports calls fn, in journal order, with every journalled report whose
+// engine seq is above after: what a second lane (the DC-09 path, arc.db)
+// must be handed again when a crash came between the journal's commit and
+// its own. It reads the whole journal by kind, in chunks, like scan.
+func (s *Store) Reports(after uint64, fn func(engine.Report) error) error {
+	return s.scan(Filter{Kind: "report"}, func(rec *Record) error {
+		var d reportData
+		if json.Unmarshal(rec.Data, &d) != nil || d.Seq <= after {
+			return nil // Verify reports a bad record
+		}
+		var r engine.Report
+		if json.Unmarshal(d.Report, &r) != nil {
+			return nil
+		}
+		return fn(r)
+	})
+}
+
 // OpenIncidents returns the latest report of every incident still open
 // (active or acknowledged, drills left out) by the journal's index, in no
 // particular order, and the highest report seq ever journalled: what
