@@ -111,14 +111,14 @@ resolve_kernel() { # sets KABI (6.12.117+deb12), KPKGVER (6.12.117-1~deb12u1), K
 		if [ -n "${VMTEST_KVER:-}" ]; then
 			dep=$VMTEST_KVER
 		else
-			dep=$(apt-cache depends "$meta" 2>/dev/null | sed -n 's/^ *Depends: linux-image-\(.*\)-amd64$/\1/p' | head -n1)
+			dep=$(apt-cache depends "$meta" 2>/dev/null | sed -n 's/^ *Depends: linux-image-\(.*\)-amd64$/\1/p' | sed -n 1p)
 		fi
 		[ -n "$dep" ] || continue
 		series=$(echo "$dep" | sed -n 's/^\([0-9]*\.[0-9]*\)\..*/\1/p')
 		# One call for both: the image's version, and the source's versions.
 		mad=$(apt-cache madison "linux-image-$dep-amd64-unsigned" "linux-source-$series" 2>/dev/null | tr -d ' ')
 		KPKGVER=$(echo "$mad" | awk -F'|' -v p="linux-image-$dep-amd64-unsigned" '$1 == p {print $2; exit}')
-		if [ -n "$KPKGVER" ] && echo "$mad" | awk -F'|' -v p="linux-source-$series" '$1 == p {print $2}' | grep -qxF "$KPKGVER"; then
+		if [ -n "$KPKGVER" ] && echo "$mad" | awk -F'|' -v p="linux-source-$series" '$1 == p {print $2}' | grep -xF "$KPKGVER" >/dev/null; then
 			KABI=$dep KSERIES=$series
 			return 0
 		fi
@@ -151,12 +151,16 @@ if [ "$(cat "$KDIR/.complete" 2>/dev/null)" != "${SRC_FILES[*]}" ] && [ ! -f "$D
 	t=$(now_ms)
 	# Names differ between series (6.12: linux-kbuild-6.12.117+deb12; 6.1:
 	# linux-kbuild-6.1), so take kbuild and -common from the headers' Depends.
+	# No "echo | grep -m1" under pipefail: grep may exit before echo has
+	# written, echo dies of SIGPIPE, the pipeline fails and "|| echo" adds
+	# a second line to the name (a busy CI machine did: "apt-get download
+	# failed"). Every first-match below reads its whole input.
 	hdeps=$(apt-cache depends "linux-headers-$KREL" 2>/dev/null | sed -n 's/^ *Depends: //p')
 	DEBS=(
 		"linux-image-$KREL-unsigned"
 		"linux-headers-$KREL"
-		"$(echo "$hdeps" | grep -m1 '^linux-headers-.*-common$' || echo "linux-headers-$KABI-common")"
-		"$(echo "$hdeps" | grep -m1 '^linux-kbuild-' || echo "linux-kbuild-$KABI")"
+		"$(grep -m1 '^linux-headers-.*-common$' <<<"$hdeps" || echo "linux-headers-$KABI-common")"
+		"$(grep -m1 '^linux-kbuild-' <<<"$hdeps" || echo "linux-kbuild-$KABI")"
 		"linux-source-$KSERIES"
 	)
 	echo "    apt-get download ${DEBS[*]}"
@@ -306,7 +310,7 @@ fi
 # Modules in dependency order; decompressed on the host so insmod needs no xz.
 ORDER=()
 modfile() { # module name -> file in the image's tree ('-' and '_' are equivalent)
-	find "$MODROOT/kernel" -name "$(echo "$1" | sed 's/[-_]/[-_]/g').ko*" | head -n1
+	find "$MODROOT/kernel" -name "$(echo "$1" | sed 's/[-_]/[-_]/g').ko*" -print -quit
 }
 add_mod() { # file
 	local f=$1 dep depf base
