@@ -42,3 +42,32 @@ func TestPipefailScriptsReadWholePipes(t *testing.T) {
 		t.Fatal("no shell script with pipefail found: the check checks nothing")
 	}
 }
+
+// fuzzDuration is a -fuzztime or -fuzzminimizetime given as a duration.
+var fuzzDuration = regexp.MustCompile(`-fuzz(minimize)?time[= ]\S*[0-9](ns|us|ms|s|m|h)\b`)
+
+// TestFuzzBudgetsAreCounts: a duration-based -fuzztime lets Go's fuzz
+// coordinator report its own deadline as a failure on a busy machine
+// ("context deadline exceeded" and no failing input: golang/go#75804,
+// fixed in Go 1.27). CI run 10 failed FuzzParse so. Every fuzz budget the
+// project's scripts and Makefile give is a count (Nx).
+func TestFuzzBudgetsAreCounts(t *testing.T) {
+	found := 0
+	for _, f := range []string{"../.ci/run", "../Makefile"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "-fuzz=") {
+				found++
+			}
+			if fuzzDuration.MatchString(line) && !strings.HasPrefix(strings.TrimSpace(line), "#") {
+				t.Errorf("%s:%d: a fuzz budget given as a duration: %s", f, i+1, strings.TrimSpace(line))
+			}
+		}
+	}
+	if found == 0 {
+		t.Fatal("no fuzz run found in .ci/run or the Makefile: the check checks nothing")
+	}
+}
