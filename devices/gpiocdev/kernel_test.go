@@ -26,7 +26,7 @@ import (
 
 	"github.com/hallguard/hallguard/devices"
 	"github.com/hallguard/hallguard/devices/clock"
-	"github.com/hallguard/hallguard/devices/gpiocdev/vmtest/simchip"
+	"github.com/hallguard/hallguard/devices/simchip"
 )
 
 // simChip returns the gpio-sim chip name from HALLGUARD_SIM_CHIP.
@@ -39,7 +39,7 @@ func simChip(t *testing.T) string {
 	return c.Name
 }
 
-// simLine drives and reads one gpio-sim line through sysfs (vmtest/simchip).
+// simLine drives and reads one gpio-sim line through sysfs (devices/simchip).
 type simLine struct {
 	t      *testing.T
 	chip   simchip.Chip

@@ -1,6 +1,7 @@
-// Package simchip gives tests running inside the vmtest VM (see ../README.md)
-// access to the gpio-sim chip that the VM's init created for them: its name,
-// its lines, and the sysfs knobs that drive inputs and read outputs.
+// Package simchip gives tests running inside the vmtest VM (see
+// devices/gpiocdev/vmtest/README.md) access to the gpio-sim chip that the
+// VM's init created for them: its name, its lines, and the sysfs knobs that
+// drive inputs and read outputs.
 //
 // Everything comes from the HALLGUARD_SIM_* environment variables exported by
 // the init; outside the VM FromEnv reports ok == false and tests should skip.
