@@ -2,7 +2,7 @@ package devices_test
 
 import (
 	"fmt"
-	"strings"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -19,30 +19,26 @@ type trace struct {
 	out []string
 }
 
-func (r *trace) Signal(s devices.Signal) {
+func (r *trace) add(t time.Time, what string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	w := "inactive"
-	if s.Active {
-		w = "active"
-	}
+	r.out = append(r.out, fmt.Sprintf("%v %s", t.Sub(t0), what))
+}
+
+func (r *trace) Signal(s devices.Signal) {
+	w := map[bool]string{true: "active", false: "inactive"}[s.Active]
 	if s.Inferred {
 		w += " inferred"
 	}
-	r.out = append(r.out, fmt.Sprintf("%v %s", s.Time.Sub(t0), w))
+	r.add(s.Time, w)
 }
 
 func (r *trace) Fault(f devices.Fault) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	w := "off"
-	if f.Active {
-		w = "on"
-	}
+	w := string(f.Kind) + map[bool]string{true: " on", false: " off"}[f.Active]
 	if f.Count > 0 {
 		w += fmt.Sprintf(" count=%d", f.Count)
 	}
-	r.out = append(r.out, fmt.Sprintf("%v %s %s", f.Time.Sub(t0), f.Kind, w))
+	r.add(f.Time, w)
 }
 
 // edge is one raw edge at a time after t0 (the conditioner starts at t0).
@@ -165,8 +161,8 @@ func TestConditionTable(t *testing.T) {
 			rec.mu.Lock()
 			got := rec.out
 			rec.mu.Unlock()
-			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
-				t.Errorf("got\n\t%s\nwant\n\t%s", strings.Join(got, "\n\t"), strings.Join(tc.want, "\n\t"))
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got  %q\nwant %q", got, tc.want)
 			}
 		})
 	}
