@@ -169,7 +169,7 @@ func (p *Publisher) supervise() {
 		}
 		if err != nil {
 			backoff = p.nextBackoff(backoff)
-			p.log.Warn("connect failed", "broker", p.net.url, "error", err, "retry_in_seconds", backoff.Seconds())
+			p.log.Warn("connect failed", "broker", p.net.url, "err", err, "retry_in_seconds", backoff.Seconds())
 			continue
 		}
 		p.log.Info("connected", "broker", p.net.url, "client_id", p.net.clientID)
@@ -179,7 +179,7 @@ func (p *Publisher) supervise() {
 		}
 		select {
 		case <-s.end:
-			p.log.Warn("connection lost", "broker", p.net.url, "error", s.err)
+			p.log.Warn("connection lost", "broker", p.net.url, "err", s.err)
 		case <-s.drop:
 			if !s.client.IsConnectionOpen() { // the failure was the connection going
 				p.log.Warn("connection lost", "broker", p.net.url)
@@ -265,7 +265,7 @@ func (p *Publisher) connect() (*session, error) {
 	// without persistence forgets it).
 	for _, m := range p.discovery.messages(p.topics) {
 		if err := wait(c.Publish(m.topic, 1, true, m.payload), p.net.writeTimeout); err != nil {
-			p.log.Warn("discovery message not sent", "topic", m.topic, "error", err)
+			p.log.Warn("discovery message not sent", "topic", m.topic, "err", err)
 		}
 	}
 	return s, nil
@@ -323,7 +323,7 @@ func (p *Publisher) clientOptions() *paho.ClientOptions {
 // DISCONNECT [MQTT-3.1.2-10], so the status is set by hand.
 func (p *Publisher) goOffline(s *session, qos byte, d time.Duration) {
 	if err := wait(s.client.Publish(p.topics.Status(), qos, true, statusOffline), d); err != nil {
-		p.log.Warn("offline status not sent", "error", err)
+		p.log.Warn("offline status not sent", "err", err)
 	}
 	s.client.Disconnect(250)
 }

@@ -406,7 +406,7 @@ func (p *Publisher) begin(s *session) {
 		if err := p.awaitSubscribe(sub); err != nil {
 			// Without the subscription, commands would silently stop
 			// arriving: drop this connection so the next one subscribes again.
-			p.log.Error("resubscribe failed; reconnecting", "error", err)
+			p.log.Error("resubscribe failed; reconnecting", "err", err)
 			s.fail()
 			return
 		}

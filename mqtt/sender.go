@@ -226,7 +226,7 @@ func (sd *sender) abandon(window []flight, err error) {
 	if len(window) == 0 {
 		return
 	}
-	sd.p.log.Warn("reports not acknowledged, will resend", "reports", len(window), "first", window[0].msg.ID, "error", err)
+	sd.p.log.Warn("reports not acknowledged, will resend", "reports", len(window), "first", window[0].msg.ID, "err", err)
 	if sd.p.onFail == nil {
 		return
 	}

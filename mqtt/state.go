@@ -154,7 +154,7 @@ func (p *Publisher) publishState(s *session) {
 			}
 			b, err := marshal(r.value)
 			if err != nil { // cannot happen: the payloads hold only JSON-safe values
-				p.log.Error("state not encoded", "topic", r.topic, "error", err)
+				p.log.Error("state not encoded", "topic", r.topic, "err", err)
 				continue
 			}
 			toks = append(toks, waiting{r.topic, s.client.Publish(r.topic, 1, true, b)})
@@ -162,7 +162,7 @@ func (p *Publisher) publishState(s *session) {
 		for _, e := range ev {
 			b, err := marshal(e)
 			if err != nil {
-				p.log.Error("condition event not encoded", "error", err)
+				p.log.Error("condition event not encoded", "err", err)
 				continue
 			}
 			toks = append(toks, waiting{p.topics.ConditionEvents(), s.client.Publish(p.topics.ConditionEvents(), 1, false, b)})
@@ -170,7 +170,7 @@ func (p *Publisher) publishState(s *session) {
 		deadline := time.Now().Add(p.net.writeTimeout)
 		for _, w := range toks {
 			if err := wait(w.tok, max(time.Until(deadline), 0)); err != nil {
-				p.log.Warn("state publish failed", "topic", w.topic, "error", err)
+				p.log.Warn("state publish failed", "topic", w.topic, "err", err)
 				p.state.giveBack(rs, ev)
 				s.fail()
 				return

@@ -633,12 +633,12 @@ func (s *Store) failed(err error) {
 	signal(s.notify)
 	if first {
 		s.log.Error("cannot write the state directory: degraded, reports kept in memory and retried",
-			"path", s.path, "error", err, "backlog", backlog, "retry_s", s.opts.RetryEvery.Seconds())
+			"path", s.path, "err", err, "backlog", backlog, "retry_s", s.opts.RetryEvery.Seconds())
 		if s.opts.OnTrouble != nil {
 			s.opts.OnTrouble(true, fmt.Errorf("%w: %w", ErrDegraded, err))
 		}
 	} else {
-		s.log.Debug("retry failed", "error", err, "backlog", backlog)
+		s.log.Debug("retry failed", "err", err, "backlog", backlog)
 	}
 }
 
@@ -664,7 +664,7 @@ func (s *Store) reopen() bool {
 		s.degErr = err
 		s.scheduleRetryLocked()
 		s.mu.Unlock()
-		s.log.Debug("database still not available", "path", s.path, "error", err)
+		s.log.Debug("database still not available", "path", s.path, "err", err)
 		return false
 	}
 	s.install(db, st)

@@ -385,7 +385,7 @@ func (s *Store) recoverFile(cause error) (*bolt.DB, *loadedState, error) {
 	rec := &Recovery{At: now, Path: s.path, Reason: cause.Error()}
 	salvaged, unreadable, lastSeq, lastHash, serr := s.salvage()
 	if serr != nil {
-		s.log.Warn("salvage of the damaged database stopped early", "path", s.path, "error", serr)
+		s.log.Warn("salvage of the damaged database stopped early", "path", s.path, "err", serr)
 	}
 	index, reportSeq := s.salvageIndex()
 	moved, err := moveAside(s.path, now)

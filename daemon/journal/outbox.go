@@ -55,7 +55,7 @@ func (o *Outbox) Push(m outbox.Message) {
 	e := &entry{msg: m, report: b, side: side, pushedAt: now}
 	if err != nil && side != nil {
 		// The record is stored without its data; the message goes whole.
-		s.log.Error("side record's data not journalled", "record", m.ID, "error", err)
+		s.log.Error("side record's data not journalled", "record", m.ID, "err", err)
 		err = nil
 	}
 	s.mu.Lock()
@@ -69,7 +69,7 @@ func (o *Outbox) Push(m outbox.Message) {
 		s.mu.Unlock()
 		signal(s.notify)
 		if err != nil {
-			s.log.Error("report cannot be stored: sent from memory only", "report", m.ID, "error", err)
+			s.log.Error("report cannot be stored: sent from memory only", "report", m.ID, "err", err)
 		} else if logAfter {
 			s.log.Error("report pushed after close: sent from memory only", "report", m.ID)
 		}

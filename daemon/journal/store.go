@@ -238,7 +238,7 @@ func Open(path string, opts Options) (*Store, error) {
 		// The file system refuses: run from memory and retry.
 		s.degraded, s.degErr, s.retryDue = true, err, false
 		s.log.Error("state directory not writable: reports are kept in memory until it is",
-			"path", path, "error", err, "retry_s", s.opts.RetryEvery.Seconds())
+			"path", path, "err", err, "retry_s", s.opts.RetryEvery.Seconds())
 		s.scheduleRetryLocked()
 		if s.opts.OnTrouble != nil {
 			s.opts.OnTrouble(true, fmt.Errorf("%w: %w", ErrDegraded, err))

@@ -26,50 +26,8 @@ import (
 
 	"github.com/hallguard/hallguard/devices"
 	"github.com/hallguard/hallguard/devices/clock"
-	"github.com/hallguard/hallguard/devices/gpiocdev/vmtest/simchip"
+	"github.com/hallguard/hallguard/devices/simchip"
 )
-
-// simChip returns the gpio-sim chip name from HALLGUARD_SIM_CHIP.
-func simChip(t *testing.T) string {
-	t.Helper()
-	c, ok := simchip.FromEnv()
-	if !ok {
-		t.Fatal("HALLGUARD_SIM_CHIP is not set (e.g. gpiochip1); the vmtest tag means running in the VM")
-	}
-	return c.Name
-}
-
-// simLine drives and reads one gpio-sim line through sysfs (vmtest/simchip).
-type simLine struct {
-	t      *testing.T
-	chip   simchip.Chip
-	offset int
-}
-
-func simAt(t *testing.T, chip string, offset int) simLine {
-	t.Helper()
-	c, ok := simchip.FromEnv()
-	if !ok || c.Name != chip {
-		t.Fatalf("gpio-sim chip %s not described by the VM's environment", chip)
-	}
-	return simLine{t: t, chip: c, offset: offset}
-}
-
-func (s simLine) pull(up bool) {
-	s.t.Helper()
-	if err := s.chip.SetPull(s.offset, up); err != nil {
-		s.t.Fatalf("set line %d pull: %v", s.offset, err)
-	}
-}
-
-func (s simLine) value() int {
-	s.t.Helper()
-	v, err := s.chip.Value(s.offset)
-	if err != nil {
-		s.t.Fatalf("read line %d value: %v", s.offset, err)
-	}
-	return v
-}
 
 func newKernelBackend(t *testing.T, opts Options) devices.Backend {
 	t.Helper()
@@ -117,10 +75,10 @@ func quiet(evs <-chan devices.Event, d time.Duration) []devices.Event {
 }
 
 func TestKernelByOffset(t *testing.T) {
-	chip := simChip(t)
+	chip := simchip.Name(t)
 	b := newKernelBackend(t, Options{DefaultChip: chip})
-	s := simAt(t, chip, 0)
-	s.pull(true)
+	s := simchip.At(t, chip, 0)
+	s.Pull(true)
 	in, err := b.OpenInput(devices.InputSpec{ID: "byoffset", Line: devices.LineRef{Offset: 0}})
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +87,7 @@ func TestKernelByOffset(t *testing.T) {
 	if l, err := in.Read(); err != nil || l != devices.High {
 		t.Errorf("Read = %v, %v; want high (pulled up)", l, err)
 	}
-	s.pull(false)
+	s.Pull(false)
 	time.Sleep(10 * time.Millisecond)
 	if l, err := in.Read(); err != nil || l != devices.Low {
 		t.Errorf("Read = %v, %v; want low (pulled down)", l, err)
@@ -140,7 +98,7 @@ func TestKernelByOffset(t *testing.T) {
 }
 
 func TestKernelByName(t *testing.T) {
-	chip := simChip(t)
+	chip := simchip.Name(t)
 	names, err := sysFinder{}.Lines(chip)
 	if err != nil {
 		t.Fatal(err)
@@ -157,8 +115,8 @@ func TestKernelByName(t *testing.T) {
 	}
 	name := names[offset]
 	b := newKernelBackend(t, Options{})
-	s := simAt(t, chip, offset)
-	s.pull(true)
+	s := simchip.At(t, chip, offset)
+	s.Pull(true)
 	for _, ref := range []devices.LineRef{
 		{Chip: chip, Offset: -1, Name: name},
 		{Offset: -1, Name: name}, // any chip (the name must be unique)
@@ -187,37 +145,37 @@ func TestKernelByName(t *testing.T) {
 // A released NO button on a pulled-up active-low input reads logical Low;
 // pressing it (shorting to ground: sim pull-down) gives a High event.
 func TestKernelPullUpActiveLow(t *testing.T) {
-	chip := simChip(t)
+	chip := simchip.Name(t)
 	b := newKernelBackend(t, Options{DefaultChip: chip})
-	s := simAt(t, chip, 1)
-	s.pull(false) // the request's bias must override this
+	s := simchip.At(t, chip, 1)
+	s.Pull(false) // the request's bias must override this
 	in, err := b.OpenInput(devices.InputSpec{ID: "panic", Line: devices.LineRef{Offset: 1}, Bias: devices.BiasPullUp, ActiveLow: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	if v := s.value(); v != 1 {
+	if v := s.Value(); v != 1 {
 		t.Errorf("physical level %d after pull-up request, want 1", v)
 	}
 	if l, err := in.Read(); err != nil || l != devices.Low {
 		t.Errorf("released: Read = %v, %v; want low", l, err)
 	}
 	evs, _, _ := watchAll(t, in)
-	s.pull(false) // press
+	s.Pull(false) // press
 	if ev := waitEvent(t, evs, 2*time.Second); ev.Level != devices.High || ev.Line != "panic" {
 		t.Errorf("press event %+v, want panic high", ev)
 	}
-	s.pull(true) // release
+	s.Pull(true) // release
 	if ev := waitEvent(t, evs, 2*time.Second); ev.Level != devices.Low {
 		t.Errorf("release event %+v, want low", ev)
 	}
 }
 
 func TestKernelEdgesAndTimestamps(t *testing.T) {
-	chip := simChip(t)
+	chip := simchip.Name(t)
 	b := newKernelBackend(t, Options{DefaultChip: chip})
-	s := simAt(t, chip, 2)
-	s.pull(false)
+	s := simchip.At(t, chip, 2)
+	s.Pull(false)
 	in, err := b.OpenInput(devices.InputSpec{ID: "edges", Line: devices.LineRef{Offset: 2}, Bias: devices.BiasPullDown})
 	if err != nil {
 		t.Fatal(err)
@@ -232,7 +190,7 @@ func TestKernelEdgesAndTimestamps(t *testing.T) {
 	for i := range 10 {
 		up := i%2 == 0
 		before := time.Now()
-		s.pull(up)
+		s.Pull(up)
 		ev := waitEvent(t, evs, 2*time.Second)
 		after := time.Now()
 		if ev.Level != devices.Level(up) {
@@ -253,10 +211,10 @@ func TestKernelEdgesAndTimestamps(t *testing.T) {
 // one event at the final level.
 func TestKernelDebounce(t *testing.T) {
 	const period = 50 * time.Millisecond
-	chip := simChip(t)
+	chip := simchip.Name(t)
 	b := newKernelBackend(t, Options{DefaultChip: chip})
-	s := simAt(t, chip, 3)
-	s.pull(false)
+	s := simchip.At(t, chip, 3)
+	s.Pull(false)
 	in, err := b.OpenInput(devices.InputSpec{ID: "bouncy", Line: devices.LineRef{Offset: 3}, Bias: devices.BiasPullDown, Debounce: period})
 	if err != nil {
 		t.Fatal(err)
@@ -268,7 +226,7 @@ func TestKernelDebounce(t *testing.T) {
 	evs, _, _ := watchAll(t, in)
 	start := time.Now()
 	for i := range 9 { // up, down, ..., up: ends pressed
-		s.pull(i%2 == 0)
+		s.Pull(i%2 == 0)
 	}
 	burst := time.Since(start)
 	if burst > period/2 {
@@ -291,17 +249,17 @@ func TestKernelDebounce(t *testing.T) {
 // kernel numbers them. The last event always carries the final level.
 func TestKernelBurstLostEdges(t *testing.T) {
 	const edges = 3001 // odd: the line ends high, unlike where it started
-	chip := simChip(t)
+	chip := simchip.Name(t)
 	b := newKernelBackend(t, Options{DefaultChip: chip, ProbeInterval: -1})
-	s := simAt(t, chip, 4)
-	s.pull(false)
+	s := simchip.At(t, chip, 4)
+	s.Pull(false)
 	in, err := b.OpenInput(devices.InputSpec{ID: "burst", Line: devices.LineRef{Offset: 4}, Bias: devices.BiasPullDown, EventBuffer: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer in.Close()
 	for i := range edges {
-		s.pull(i%2 == 0)
+		s.Pull(i%2 == 0)
 	}
 	time.Sleep(200 * time.Millisecond) // let the kernel and the handler settle
 	evs, _, _ := watchAll(t, in)
@@ -334,7 +292,7 @@ func TestKernelBurstLostEdges(t *testing.T) {
 }
 
 func TestKernelOutput(t *testing.T) {
-	chip := simChip(t)
+	chip := simchip.Name(t)
 	b := newKernelBackend(t, Options{DefaultChip: chip})
 	cases := []struct {
 		name      string
@@ -354,27 +312,27 @@ func TestKernelOutput(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := simAt(t, chip, c.offset)
-			s.pull(phys(!c.failSafe, c.activeLow) == 1) // the released line floats away from fail-safe
+			s := simchip.At(t, chip, c.offset)
+			s.Pull(phys(!c.failSafe, c.activeLow) == 1) // the released line floats away from fail-safe
 			out, err := b.OpenOutput(devices.OutputSpec{ID: "relay", Line: devices.LineRef{Offset: c.offset}, ActiveLow: c.activeLow, FailSafe: c.failSafe})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if v := s.value(); v != phys(c.failSafe, c.activeLow) {
+			if v := s.Value(); v != phys(c.failSafe, c.activeLow) {
 				t.Errorf("after open: physical %d, want fail-safe %d", v, phys(c.failSafe, c.activeLow))
 			}
 			for _, l := range []devices.Level{!c.failSafe, c.failSafe, !c.failSafe} {
 				if err := out.Set(l); err != nil {
 					t.Fatal(err)
 				}
-				if v := s.value(); v != phys(l, c.activeLow) {
+				if v := s.Value(); v != phys(l, c.activeLow) {
 					t.Errorf("after Set(%v): physical %d, want %d", l, v, phys(l, c.activeLow))
 				}
 			}
 			// gpio-sim restores a line's pull when it is released, so the
 			// fail-safe level is checked between driving it and release.
 			atClose := -1
-			out.(*output).afterFailSafe = func() { atClose = s.value() }
+			out.(*output).afterFailSafe = func() { atClose = s.Value() }
 			if err := out.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -416,9 +374,9 @@ func (f *faultLog) has(kind devices.FaultKind, active bool) bool {
 // floats up to the pull-up: conditioning reports the activation at once and,
 // once the loop stays open past stuck_after, the tamper fault loop_open.
 func TestKernelNCLoopOpenIsTamper(t *testing.T) {
-	chip := simChip(t)
+	chip := simchip.Name(t)
 	b := newKernelBackend(t, Options{DefaultChip: chip})
-	s := simAt(t, chip, 6)
+	s := simchip.At(t, chip, 6)
 	in, err := b.OpenInput(devices.InputSpec{ID: "vault", Line: devices.LineRef{Offset: 6}, Bias: devices.BiasPullUp, ActiveLow: true})
 	if err != nil {
 		t.Fatal(err)
@@ -426,7 +384,7 @@ func TestKernelNCLoopOpenIsTamper(t *testing.T) {
 	defer in.Close()
 	// Close the loop after the request: gpio-sim applies the request's bias
 	// over its simulated pull, as a real pull-up is overridden by a contact.
-	s.pull(false) // the loop is closed: the contact holds the line low
+	s.Pull(false) // the loop is closed: the contact holds the line low
 	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if l, _ := in.Read(); l == devices.High {
 			break
@@ -446,7 +404,7 @@ func TestKernelNCLoopOpenIsTamper(t *testing.T) {
 			cond.Edge(ev)
 		}
 	}()
-	s.pull(true) // the wire is cut
+	s.Pull(true) // the wire is cut
 	deadline := time.Now().Add(5 * time.Second)
 	for !log.has(devices.FaultLoopOpen, true) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -459,7 +417,7 @@ func TestKernelNCLoopOpenIsTamper(t *testing.T) {
 		t.Errorf("the cut was not reported as an activation first: %+v", log.signals)
 	}
 	log.mu.Unlock()
-	s.pull(false) // repaired
+	s.Pull(false) // repaired
 	deadline = time.Now().Add(5 * time.Second)
 	for !log.has(devices.FaultLoopOpen, false) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -477,15 +435,15 @@ func TestKernelNCLoopOpenIsTamper(t *testing.T) {
 // reports the activation hidden in the gap, flagged Inferred, before that
 // release, and raises lost_edges as well.
 func TestKernelSeqnoGapOnPanicLineIsAnActivation(t *testing.T) {
-	chip := simChip(t)
+	chip := simchip.Name(t)
 	b := newKernelBackend(t, Options{DefaultChip: chip, ProbeInterval: -1})
-	s := simAt(t, chip, 7)
+	s := simchip.At(t, chip, 7)
 	in, err := b.OpenInput(devices.InputSpec{ID: "panic", Line: devices.LineRef{Offset: 7}, Bias: devices.BiasPullUp, ActiveLow: true, EventBuffer: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	s.pull(true) // released: the NO contact is open, the pull-up holds the line high
+	s.Pull(true) // released: the NO contact is open, the pull-up holds the line high
 	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if l, _ := in.Read(); l == devices.Low {
 			break
@@ -503,7 +461,7 @@ func TestKernelSeqnoGapOnPanicLineIsAnActivation(t *testing.T) {
 	// keeps the newest two, the release (after a gap of one) and the press;
 	// the kernel numbered all three.
 	for _, up := range []bool{false, true, false} {
-		s.pull(up)
+		s.Pull(up)
 		time.Sleep(30 * time.Millisecond) // apart, so that gpio-sim does not merge them
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -528,7 +486,7 @@ func TestKernelSeqnoGapOnPanicLineIsAnActivation(t *testing.T) {
 	if last := sig[len(sig)-1]; !last.Active {
 		t.Errorf("last signal %+v, want active (the line is pressed)", last)
 	}
-	s.pull(true)
+	s.Pull(true)
 }
 
 // Unplugging the chip ends Watch with ErrLineLost within a few probe
@@ -539,7 +497,7 @@ func TestKernelZZChipRemoval(t *testing.T) {
 		t.Fatal("HALLGUARD_SIM_CONFIGFS not set: the VM's init must export it")
 	}
 	const probe = 200 * time.Millisecond
-	chip := simChip(t)
+	chip := simchip.Name(t)
 	b := newKernelBackend(t, Options{DefaultChip: chip, ProbeInterval: probe})
 	in, err := b.OpenInput(devices.InputSpec{ID: "doomed", Line: devices.LineRef{Offset: 0}, Bias: devices.BiasPullUp})
 	if err != nil {

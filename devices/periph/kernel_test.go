@@ -29,51 +29,10 @@ import (
 
 	"github.com/hallguard/hallguard/devices"
 	"github.com/hallguard/hallguard/devices/clock"
-	"github.com/hallguard/hallguard/devices/gpiocdev/vmtest/simchip"
+	"github.com/hallguard/hallguard/devices/simchip"
 )
 
 const base = 8 // first sim offset these tests use
-
-func simChip(t *testing.T) string {
-	t.Helper()
-	c, ok := simchip.FromEnv()
-	if !ok {
-		t.Fatal("HALLGUARD_SIM_CHIP is not set (e.g. gpiochip1); the vmtest tag means running in the VM")
-	}
-	return c.Name
-}
-
-// simLine drives and reads one gpio-sim line through sysfs (vmtest/simchip).
-type simLine struct {
-	t      *testing.T
-	chip   simchip.Chip
-	offset int
-}
-
-func simAt(t *testing.T, chip string, offset int) simLine {
-	t.Helper()
-	c, ok := simchip.FromEnv()
-	if !ok || c.Name != chip {
-		t.Fatalf("gpio-sim chip %s not described by the VM's environment", chip)
-	}
-	return simLine{t: t, chip: c, offset: offset}
-}
-
-func (s simLine) pull(up bool) {
-	s.t.Helper()
-	if err := s.chip.SetPull(s.offset, up); err != nil {
-		s.t.Fatalf("set line %d pull: %v", s.offset, err)
-	}
-}
-
-func (s simLine) value() int {
-	s.t.Helper()
-	v, err := s.chip.Value(s.offset)
-	if err != nil {
-		s.t.Fatalf("read line %d value: %v", s.offset, err)
-	}
-	return v
-}
 
 func newKernelBackend(t *testing.T, chip string) devices.Backend {
 	t.Helper()
@@ -138,11 +97,11 @@ func namedLine(t *testing.T, chip string) (string, int) {
 }
 
 func TestKernelByOffsetAndName(t *testing.T) {
-	chip := simChip(t)
+	chip := simchip.Name(t)
 	b := newKernelBackend(t, chip)
 	name, offset := namedLine(t, chip)
-	s := simAt(t, chip, offset)
-	s.pull(true)
+	s := simchip.At(t, chip, offset)
+	s.Pull(true)
 	for _, ref := range []devices.LineRef{
 		{Offset: offset},
 		{Offset: -1, Name: name},
@@ -167,10 +126,10 @@ func TestKernelByOffsetAndName(t *testing.T) {
 }
 
 func TestKernelPullUpActiveLow(t *testing.T) {
-	chip := simChip(t)
+	chip := simchip.Name(t)
 	b := newKernelBackend(t, chip)
-	s := simAt(t, chip, base+1)
-	s.pull(false)
+	s := simchip.At(t, chip, base+1)
+	s.Pull(false)
 	in, err := b.OpenInput(devices.InputSpec{ID: "panic", Line: devices.LineRef{Offset: base + 1}, Bias: devices.BiasPullUp, ActiveLow: true, Debounce: 30 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -179,18 +138,18 @@ func TestKernelPullUpActiveLow(t *testing.T) {
 	if in.KernelDebounce() {
 		t.Error("KernelDebounce true: periph cannot debounce in the kernel")
 	}
-	if v := s.value(); v != 1 {
+	if v := s.Value(); v != 1 {
 		t.Errorf("physical level %d after pull-up, want 1", v)
 	}
 	if l, _ := in.Read(); l != devices.Low {
 		t.Errorf("released: Read = %v, want low", l)
 	}
 	evs, _ := watchAll(t, in)
-	s.pull(false)
+	s.Pull(false)
 	if ev := waitEvent(t, evs, 2*time.Second); ev.Level != devices.High {
 		t.Errorf("press event %+v, want high", ev)
 	}
-	s.pull(true)
+	s.Pull(true)
 	if ev := waitEvent(t, evs, 2*time.Second); ev.Level != devices.Low {
 		t.Errorf("release event %+v, want low", ev)
 	}
@@ -198,10 +157,10 @@ func TestKernelPullUpActiveLow(t *testing.T) {
 
 // Event times are when Watch woke up (periph gives no kernel timestamp).
 func TestKernelEdgesAndTimes(t *testing.T) {
-	chip := simChip(t)
+	chip := simchip.Name(t)
 	b := newKernelBackend(t, chip)
-	s := simAt(t, chip, base+2)
-	s.pull(false)
+	s := simchip.At(t, chip, base+2)
+	s.Pull(false)
 	in, err := b.OpenInput(devices.InputSpec{ID: "edges", Line: devices.LineRef{Offset: base + 2}, Bias: devices.BiasPullDown})
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +170,7 @@ func TestKernelEdgesAndTimes(t *testing.T) {
 	for i := range 10 {
 		up := i%2 == 0
 		before := time.Now()
-		s.pull(up)
+		s.Pull(up)
 		ev := waitEvent(t, evs, 2*time.Second)
 		after := time.Now()
 		if ev.Level != devices.Level(up) || ev.Seq != uint64(i+1) || ev.Lost != 0 {
@@ -230,17 +189,17 @@ func TestKernelEdgesAndTimes(t *testing.T) {
 // lower bound, not the true number.
 func TestKernelBurst(t *testing.T) {
 	const edges = 3001 // odd: the line ends high
-	chip := simChip(t)
+	chip := simchip.Name(t)
 	b := newKernelBackend(t, chip)
-	s := simAt(t, chip, base+4)
-	s.pull(false)
+	s := simchip.At(t, chip, base+4)
+	s.Pull(false)
 	in, err := b.OpenInput(devices.InputSpec{ID: "burst", Line: devices.LineRef{Offset: base + 4}, Bias: devices.BiasPullDown})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer in.Close()
 	for i := range edges {
-		s.pull(i%2 == 0)
+		s.Pull(i%2 == 0)
 	}
 	evs, _ := watchAll(t, in)
 	got := quiet(evs, 500*time.Millisecond)
@@ -258,7 +217,7 @@ func TestKernelBurst(t *testing.T) {
 }
 
 func TestKernelOutput(t *testing.T) {
-	chip := simChip(t)
+	chip := simchip.Name(t)
 	b := newKernelBackend(t, chip)
 	cases := []struct {
 		name      string
@@ -278,26 +237,26 @@ func TestKernelOutput(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := simAt(t, chip, c.offset)
-			s.pull(phys(!c.failSafe, c.activeLow) == 1)
+			s := simchip.At(t, chip, c.offset)
+			s.Pull(phys(!c.failSafe, c.activeLow) == 1)
 			out, err := b.OpenOutput(devices.OutputSpec{ID: "relay", Line: devices.LineRef{Offset: c.offset}, ActiveLow: c.activeLow, FailSafe: c.failSafe})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if v := s.value(); v != phys(c.failSafe, c.activeLow) {
+			if v := s.Value(); v != phys(c.failSafe, c.activeLow) {
 				t.Errorf("after open: physical %d, want fail-safe %d", v, phys(c.failSafe, c.activeLow))
 			}
 			for _, l := range []devices.Level{!c.failSafe, c.failSafe, !c.failSafe} {
 				if err := out.Set(l); err != nil {
 					t.Fatal(err)
 				}
-				if v := s.value(); v != phys(l, c.activeLow) {
+				if v := s.Value(); v != phys(l, c.activeLow) {
 					t.Errorf("after Set(%v): physical %d, want %d", l, v, phys(l, c.activeLow))
 				}
 			}
 			// gpio-sim restores the pull on release: check before it.
 			atClose := -1
-			out.(*output).afterFailSafe = func() { atClose = s.value() }
+			out.(*output).afterFailSafe = func() { atClose = s.Value() }
 			if err := out.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -336,9 +295,9 @@ func (f *faultLog) has(kind devices.FaultKind, active bool) bool {
 // floats up to the pull-up: conditioning reports the activation at once and,
 // once the loop stays open past stuck_after, the tamper fault loop_open.
 func TestKernelNCLoopOpenIsTamper(t *testing.T) {
-	chip := simChip(t)
+	chip := simchip.Name(t)
 	b := newKernelBackend(t, chip)
-	s := simAt(t, chip, base+6)
+	s := simchip.At(t, chip, base+6)
 	in, err := b.OpenInput(devices.InputSpec{ID: "vault", Line: devices.LineRef{Offset: base + 6}, Bias: devices.BiasPullUp, ActiveLow: true})
 	if err != nil {
 		t.Fatal(err)
@@ -346,7 +305,7 @@ func TestKernelNCLoopOpenIsTamper(t *testing.T) {
 	defer in.Close()
 	// Close the loop after the request: gpio-sim applies the request's bias
 	// over its simulated pull, as a real pull-up is overridden by a contact.
-	s.pull(false) // the loop is closed: the contact holds the line low
+	s.Pull(false) // the loop is closed: the contact holds the line low
 	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if l, _ := in.Read(); l == devices.High {
 			break
@@ -366,7 +325,7 @@ func TestKernelNCLoopOpenIsTamper(t *testing.T) {
 			cond.Edge(ev)
 		}
 	}()
-	s.pull(true) // the wire is cut
+	s.Pull(true) // the wire is cut
 	deadline := time.Now().Add(5 * time.Second)
 	for !log.has(devices.FaultLoopOpen, true) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -379,7 +338,7 @@ func TestKernelNCLoopOpenIsTamper(t *testing.T) {
 		t.Errorf("the cut was not reported as an activation first: %+v", log.signals)
 	}
 	log.mu.Unlock()
-	s.pull(false) // repaired
+	s.Pull(false) // repaired
 	deadline = time.Now().Add(5 * time.Second)
 	for !log.has(devices.FaultLoopOpen, false) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -397,10 +356,10 @@ func TestKernelNCLoopOpenIsTamper(t *testing.T) {
 // WaitForEdge, so the release that follows counts as another missed pulse:
 // an extra press on the same incident, never a missed one.)
 func TestKernelMissedPulseOnPanicLineIsAnActivation(t *testing.T) {
-	chip := simChip(t)
+	chip := simchip.Name(t)
 	b := newKernelBackend(t, chip)
-	s := simAt(t, chip, base+3)
-	s.pull(true) // released: the NO contact is open, the pull-up holds the line high
+	s := simchip.At(t, chip, base+3)
+	s.Pull(true) // released: the NO contact is open, the pull-up holds the line high
 	in, err := b.OpenInput(devices.InputSpec{ID: "panic", Line: devices.LineRef{Offset: base + 3}, Bias: devices.BiasPullUp, ActiveLow: true})
 	if err != nil {
 		t.Fatal(err)
@@ -414,9 +373,9 @@ func TestKernelMissedPulseOnPanicLineIsAnActivation(t *testing.T) {
 	cond := devices.NewConditioner(devices.ConditionSpec{ID: "panic", Alarm: true}, clock.Real{}, log)
 	cond.Start(l, time.Now())
 	defer cond.Stop()
-	s.pull(false) // pressed
+	s.Pull(false) // pressed
 	time.Sleep(30 * time.Millisecond)
-	s.pull(true) // released before anyone read the level
+	s.Pull(true) // released before anyone read the level
 	time.Sleep(100 * time.Millisecond)
 	evs, _ := watchAll(t, in)
 	got := quiet(evs, 500*time.Millisecond)
@@ -448,7 +407,7 @@ func TestKernelZZChipRemoval(t *testing.T) {
 	if !ok || sc.Configfs == "" {
 		t.Fatal("HALLGUARD_SIM_CONFIGFS not set: the VM's init must export it")
 	}
-	chip := simChip(t)
+	chip := simchip.Name(t)
 	b := newKernelBackend(t, chip)
 	in, err := b.OpenInput(devices.InputSpec{ID: "doomed", Line: devices.LineRef{Offset: base}, Bias: devices.BiasPullUp})
 	if err != nil {

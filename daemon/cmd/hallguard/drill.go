@@ -18,7 +18,7 @@ import (
 	"github.com/hallguard/hallguard/mqtt/command"
 )
 
-// drillCmd runs drills (§1.3) through signed drill commands, as `hallguard
+// cmdDrill runs drills (§1.3) through signed drill commands, as `hallguard
 // cmd` sends them:
 //
 //	hallguard drill start PLAYBOOK [--variant V] --participants "Chen, Liu" [--by NAME]
@@ -30,7 +30,7 @@ import (
 //
 // A drill's id is its incident id (the reply's "incident"). The record is
 // published on drills/<id> and journalled when the drill ends.
-func drillCmd(args []string, stdout, stderr io.Writer) int {
+func cmdDrill(args []string, stdout, stderr io.Writer) int {
 	fs, path := newFlags("drill", stderr)
 	send := newSendFlags(fs, "command key file (default: the config's commands.key_file)")
 	by := fs.String("by", os.Getenv("USER"), "who is acting")

@@ -1,12 +1,19 @@
 // Command hallguard is the service hall's emergency daemon and its tools.
+// It has thirteen commands (and help), one line each:
 //
-//	hallguard run     [-config FILE]           run the daemon
-//	hallguard check   [-config FILE]           validate a config, print every error
-//	hallguard sim     press|release|pulse INPUT [WIDTH] | list   drive the simulated hall
-//	hallguard watch   [-config FILE]           print what the daemon sends over MQTT
-//	hallguard cmd     VERB [flags]             sign and send a command, print the reply
-//	hallguard arc     test | listen            the SIA DC-09 link to the alarm receiving centre
-//	hallguard version
+//	hallguard run      run the daemon
+//	hallguard check    validate a config and its playbooks, print every error
+//	hallguard sim      press|release|pulse INPUT [WIDTH] | list: drive the simulated hall
+//	hallguard watch    print what the daemon sends over MQTT
+//	hallguard journal  verify|list|show SEQ|export: the hash-chained journal
+//	hallguard cmd      VERB [flags]: sign and send a command, print the reply
+//	hallguard pin      read a PIN on standard input, print its hash
+//	hallguard keygen   -type ed25519|hmac -out FILE: make a command key
+//	hallguard drill    start|stop|evaluate: drills, through signed commands
+//	hallguard review   INCIDENT --cause ..: file an incident's post-incident review
+//	hallguard report   INCIDENT [--format md|json]: the incident report from the journal
+//	hallguard arc      test | listen: the SIA DC-09 link to the alarm receiving centre
+//	hallguard version  print the version
 //
 // The config is -config, else $HALLGUARD_CONFIG, else
 // /etc/hallguard/hallguard.yaml if it exists, else configs/demo.yaml.
@@ -83,11 +90,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "cmd":
 		return cmdCmd(args, stdout, stderr)
 	case "drill":
-		return drillCmd(args, stdout, stderr)
+		return cmdDrill(args, stdout, stderr)
 	case "review":
-		return reviewCmd(args, stdout, stderr)
+		return cmdReview(args, stdout, stderr)
 	case "report":
-		return reportCmd(args, stdout, stderr)
+		return cmdReport(args, stdout, stderr)
 	case "journal":
 		return cmdJournal(args, stdout, stderr)
 	case "arc":

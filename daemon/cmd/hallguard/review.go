@@ -19,14 +19,14 @@ import (
 	"github.com/hallguard/hallguard/mqtt/command"
 )
 
-// reviewCmd files the post-incident review (§3.4) of a resolved incident:
+// cmdReview files the post-incident review (§3.4) of a resolved incident:
 //
 //	hallguard review INCIDENT --cause .. --course .. --handling .. --problems .. \
 //	    [--actions "owner:YYYY-MM-DD:text;..."] [--by NAME]
 //
 // The hall journals it, publishes it on <review.topic>/<incident> for the
 // Safety Supervision Department, and moves the incident to reviewed.
-func reviewCmd(args []string, stdout, stderr io.Writer) int {
+func cmdReview(args []string, stdout, stderr io.Writer) int {
 	fs, path := newFlags("review", stderr)
 	send := newSendFlags(fs, "command key file (default: the config's commands.key_file)")
 	by := fs.String("by", os.Getenv("USER"), "who reviews")
@@ -72,14 +72,14 @@ func reviewCmd(args []string, stdout, stderr io.Writer) int {
 	return sendSigned(cfg, "review", m, send, stdout, stderr)
 }
 
-// reportCmd renders an incident's full report from the journal, for
+// cmdReport renders an incident's full report from the journal, for
 // printing and filing (§3.5):
 //
 //	hallguard report INCIDENT [--format md|json] [--lang zh|en|both] [-o FILE]
 //
 // It opens the journal read-only, or, while the daemon holds it, reads it
 // through the daemon's loopback HTTP API (http.listen, or --http).
-func reportCmd(args []string, stdout, stderr io.Writer) int {
+func cmdReport(args []string, stdout, stderr io.Writer) int {
 	fs, path := newFlags("report", stderr)
 	file := fs.String("file", "", "journal file (default: hallguard.db in the config's state_dir)")
 	api := fs.String("local", "", "the running daemon's local listener (default: the config's http.local_listen)")

@@ -27,7 +27,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/warthog618/go-gpiocdev"
 
-	"github.com/hallguard/hallguard/devices/gpiocdev/vmtest/simchip"
+	"github.com/hallguard/hallguard/devices/simchip"
 	"github.com/hallguard/hallguard/mqtt/command"
 )
 

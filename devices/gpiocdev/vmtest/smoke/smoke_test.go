@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hallguard/hallguard/devices/gpiocdev/vmtest/simchip"
+	"github.com/hallguard/hallguard/devices/simchip"
 	"github.com/warthog618/go-gpiocdev"
 )
 

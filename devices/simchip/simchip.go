@@ -1,6 +1,7 @@
-// Package simchip gives tests running inside the vmtest VM (see ../README.md)
-// access to the gpio-sim chip that the VM's init created for them: its name,
-// its lines, and the sysfs knobs that drive inputs and read outputs.
+// Package simchip gives tests running inside the vmtest VM (see
+// devices/gpiocdev/vmtest/README.md) access to the gpio-sim chip that the
+// VM's init created for them: its name, its lines, and the sysfs knobs that
+// drive inputs and read outputs.
 //
 // Everything comes from the HALLGUARD_SIM_* environment variables exported by
 // the init; outside the VM FromEnv reports ok == false and tests should skip.
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"testing"
 )
 
 // Chip describes the simulated chip of the current test binary.
@@ -132,4 +134,51 @@ func (c Chip) Replug() (string, error) {
 	}
 	b, err := os.ReadFile(filepath.Join(c.Configfs, "bank0", "chip_name"))
 	return strings.TrimSpace(string(b)), err
+}
+
+// Name returns the VM's chip name (HALLGUARD_SIM_CHIP), and fails t when the
+// test runs outside the VM: the vmtest build tag means running in it.
+func Name(t testing.TB) string {
+	t.Helper()
+	c, ok := FromEnv()
+	if !ok {
+		t.Fatal("HALLGUARD_SIM_CHIP is not set (e.g. gpiochip1); the vmtest tag means running in the VM")
+	}
+	return c.Name
+}
+
+// Line drives and reads one gpio-sim line through sysfs for a test, failing
+// it on any error.
+type Line struct {
+	t      testing.TB
+	chip   Chip
+	offset int
+}
+
+// At returns line offset of chip, which must be the VM's chip (Name).
+func At(t testing.TB, chip string, offset int) Line {
+	t.Helper()
+	c, ok := FromEnv()
+	if !ok || c.Name != chip {
+		t.Fatalf("gpio-sim chip %s not described by the VM's environment", chip)
+	}
+	return Line{t: t, chip: c, offset: offset}
+}
+
+// Pull sets the line's simulated input: pull-up (reads 1) or pull-down.
+func (l Line) Pull(up bool) {
+	l.t.Helper()
+	if err := l.chip.SetPull(l.offset, up); err != nil {
+		l.t.Fatalf("set line %d pull: %v", l.offset, err)
+	}
+}
+
+// Value reads the line's simulated level (Chip.Value).
+func (l Line) Value() int {
+	l.t.Helper()
+	v, err := l.chip.Value(l.offset)
+	if err != nil {
+		l.t.Fatalf("read line %d value: %v", l.offset, err)
+	}
+	return v
 }
