@@ -586,56 +586,6 @@ type engineHandler struct{ e *engine.Engine }
 func (h engineHandler) Signal(s devices.Signal) { h.e.Signal(s) }
 func (h engineHandler) Fault(f devices.Fault)   { h.e.Fault(f) }
 
-// fanout is the engine's Sink: every effect to MQTT, metrics and outputs.
-type fanout struct{ d *Daemon }
-
-var _ engine.Sink = (*fanout)(nil)
-
-func (f *fanout) Report(r engine.Report) {
-	f.d.metrics.report(r)
-	f.d.planReport(r)
-	f.d.pub.Report(r) // the outbox journals the report with it
-	f.d.arcReport(r)  // the DC-09 lane, retired on the ARC's own ACK
-	switch r.Event {
-	case engine.EventRaised, engine.EventAcknowledged, engine.EventResolved, engine.EventFalseAlarm:
-		data := map[string]any{"event": r.Event, "state": r.State,
-			"variant": r.Variant, "origin": r.Origin, "source": r.Source, "version": r.Version, "report": r.ID}
-		if r.Test {
-			data["test"] = true // a walk test's hold-up presses: never reviewed
-		}
-		f.d.rec.add("incident", r.Incident, r.Playbook, r.Drill, data)
-	case engine.EventStep:
-		if n := len(r.Measures); n > 0 {
-			f.d.rec.add("step", r.Incident, r.Playbook, r.Drill, r.Measures[n-1])
-		}
-	}
-	f.d.metrics.reportsPending.Set(float64(f.d.pub.Pending()))
-	f.d.log.Info("report", "id", r.ID, "playbook", r.Playbook, "variant", r.Variant, "event", r.Event, "state", r.State)
-}
-
-func (f *fanout) Drive(output string, active bool, reason string) {
-	// hallguard_output_active follows the line, once it took the level
-	// (actuator), not the wish.
-	f.d.act.set(output, active)
-	f.d.rec.add("output", "", "", false, map[string]any{"output": output, "active": active, "reason": reason})
-	f.d.log.Info("output", "output", output, "active", active, "reason", reason)
-}
-
-func (f *fanout) Input(s engine.InputState) {
-	f.d.metrics.input(s)
-	f.d.pub.Input(s)
-	if s.Kind != "counter" { // pulses are counted in the queue, not journalled one by one
-		f.d.rec.add("input", "", "", false, s)
-	}
-}
-
-func (f *fanout) Queue(q engine.QueueState) {
-	f.d.metrics.queue(q)
-	f.d.pub.Queue(q)
-}
-
-func (f *fanout) Condition(c engine.Condition) { f.d.condition(c) }
-
 // outputRetry is how often an output that failed is tried again (reopened
 // first: a lost chip's line handle stays dead when the chip comes back).
 const outputRetry = time.Second
