@@ -191,7 +191,112 @@ func SimSocket(cfg *config.Config) string { return filepath.Join(cfg.StateDir, "
 
 // Run starts hallguard for cfg and blocks until ctx is done, then shuts
 // down: inputs closed, outputs to fail-safe, pending reports flushed.
-func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
+//
+// Each start step returns what stops it; the steps' closers run in the
+// reverse of their start order, on every return.
+func Run(ctx context.Context, cfg *config.Config, opts Options) error {
+	d := newDaemon(cfg, opts)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var stack closers
+	defer stack.close() // before cancel, as the steps' defers were
+
+	if err := d.prepare(); err != nil {
+		return err
+	}
+	// The journal before MQTT: a report is durable before it is sent, and
+	// the backlog of a crash is replayed first.
+	if err := stack.add(d.startJournal()); err != nil {
+		return err
+	}
+	d.recordConfig()
+	headKey, err := HeadKey(cfg)
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	// MQTT first, so the first report has somewhere to go.
+	mc, password, stopBroker, err := d.startBroker()
+	if err != nil {
+		return err
+	}
+	stack.push(stopBroker)
+	if err := stack.add(d.startMQTT(ctx, mc, password)); err != nil {
+		return err
+	}
+	// The DC-09 path to the ARC, beside MQTT, before the engine can report.
+	if err := stack.add(d.startARC(ctx)); err != nil {
+		return err
+	}
+	// Devices: outputs at fail-safe before anything can drive them.
+	if err := stack.add(d.openBackend(opts.Backends)); err != nil {
+		return err
+	}
+	if err := stack.add(d.openOutputs()); err != nil {
+		return err
+	}
+	stack.push(d.startEngine())
+	d.restoreAtStart()
+	stopInputs, opened := d.startInputs(ctx)
+	stack.push(stopInputs)
+	if !d.waitInputs(ctx, opened) {
+		return nil
+	}
+	d.eng.Start()
+	d.act.rest()
+
+	if err := stack.add(d.serveHTTP()); err != nil {
+		return err
+	}
+	if err := d.serveSim(ctx); err != nil {
+		return err
+	}
+	intake, err := d.startCommands()
+	if err != nil {
+		return err
+	}
+	if d.centerAcks != nil {
+		stack.push(d.centerAcks.Close)
+		if err := d.startCenterAcks(intake); err != nil {
+			return err
+		}
+	}
+	d.goReady(ctx, headKey, mc.Broker, opts.Ready)
+	<-ctx.Done()
+	d.notifyStopping()
+	d.log.Info("hallguard stopping")
+	return nil
+}
+
+// closers is Run's stack of what stops each start step.
+type closers []func()
+
+// push adds stop (nil: nothing to stop).
+func (s *closers) push(stop func()) {
+	if stop != nil {
+		*s = append(*s, stop)
+	}
+}
+
+// add pushes a start step's stop, unless the step failed: then it returns
+// the step's error (a failed step stops what it had started itself).
+func (s *closers) add(stop func(), err error) error {
+	if err != nil {
+		return err
+	}
+	s.push(stop)
+	return nil
+}
+
+// close runs the stops, last pushed first. Its receiver is a pointer: a
+// deferred close then sees the steps pushed after the defer.
+func (s *closers) close() {
+	for i := len(*s) - 1; i >= 0; i-- {
+		(*s)[i]()
+	}
+}
+
+// newDaemon is the daemon for cfg and opts, not yet started.
+func newDaemon(cfg *config.Config, opts Options) *Daemon {
 	d := &Daemon{cfg: cfg, log: opts.Logger, clk: opts.Clock, outputs: map[string]devices.Output{}, adjust: opts.Adjust,
 		enableReload: opts.EnableReload, memOutbox: opts.MemoryOutbox}
 	d.live.Store(cfg)
@@ -206,69 +311,79 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	for _, w := range cfg.Warnings {
 		d.log.Warn("config warning", "file", w.File, "line", w.Line, "field", w.Field, "warning", w.Msg)
 	}
-	backends := opts.Backends
-	if backends == nil {
-		backends = Backends()
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	return d
+}
 
+// prepare makes the state directory, the metrics, the plan state and the
+// command verifier: nothing that needs stopping.
+func (d *Daemon) prepare() (err error) {
 	// The journal's folder is the daemon's alone (hallguard check refuses
 	// one the group or others can enter, README: Config reference).
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+	if err := os.MkdirAll(d.cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("daemon: state directory: %w", err)
 	}
-	d.metrics = NewMetrics(cfg)
+	d.metrics = NewMetrics(d.cfg)
 	d.reloads = newReloadMetrics(d.metrics.Registry)
 	d.reloads.last.SetToCurrentTime()
 	d.plan = newPlanState(d)
-	if d.verifier, err = newVerifier(d); err != nil {
-		return err
-	}
-	// The journal before MQTT: a report is durable before it is sent, and
-	// the backlog of a crash is replayed first.
+	d.verifier, err = newVerifier(d)
+	return err
+}
+
+// startJournal opens the journal and its recorder; stop closes both.
+func (d *Daemon) startJournal() (stop func(), err error) {
 	if err := d.openJournal(); err != nil {
-		return err
+		return nil, err
 	}
-	defer func() {
+	return func() {
 		d.rec.close()
 		if err := d.store.Close(); err != nil {
 			d.log.Error("journal close", "err", err)
 		}
-	}()
+	}, nil
+}
+
+// recordConfig journals the config the daemon starts with.
+func (d *Daemon) recordConfig() {
+	cfg := d.cfg
 	d.rec.add("config", "", "", false, map[string]any{"file": cfg.File, "sha256": cfg.Digest(), "hall": cfg.Hall.ID,
 		"backend": cfg.Backend, "inputs": len(cfg.Inputs), "outputs": len(cfg.Outputs), "playbooks": len(cfg.Playbooks), "version": Version})
+}
 
-	headKey, err := HeadKey(cfg)
-	if err != nil {
-		return fmt.Errorf("daemon: %w", err)
-	}
-
-	// MQTT first, so the first report has somewhere to go.
-	mc := cfg.MQTT // the publisher's copy: the embedded broker's real address
+// startBroker starts the embedded MQTT broker when mqtt.broker says
+// "embedded" (stop is then its Close; nil without it), and returns the
+// publisher's copy of the MQTT config, with the password to use.
+func (d *Daemon) startBroker() (mc config.MQTT, password string, stop func(), err error) {
+	cfg := d.cfg
+	mc = cfg.MQTT // the publisher's copy: the embedded broker's real address
 	// Files named in the config are taken from the config's folder, as
 	// commands.key_file is.
 	mc.TLS.CAFile, mc.TLS.CertFile, mc.TLS.KeyFile = cfg.Path(mc.TLS.CAFile), cfg.Path(mc.TLS.CertFile), cfg.Path(mc.TLS.KeyFile)
-	password := ""
 	if mc.Broker == "embedded" {
 		auth, pw, err := d.brokerAuth(cfg)
 		if err != nil {
-			return fmt.Errorf("daemon: embedded broker: %w", err)
+			return mc, "", nil, fmt.Errorf("daemon: embedded broker: %w", err)
 		}
 		if d.broker, err = broker.Start(cfg.MQTT.Listen, d.log, broker.WithAuth(auth)); err != nil {
-			return fmt.Errorf("daemon: embedded broker: %w", err)
+			return mc, "", nil, fmt.Errorf("daemon: embedded broker: %w", err)
 		}
-		defer d.broker.Close()
 		mc.Broker = "tcp://" + d.broker.Addr()
 		mc.Username, password = BrokerUser, pw
 		d.log.Info("embedded MQTT broker listening", "addr", d.broker.Addr(), "password_file", BrokerPasswordFile(cfg))
+		return mc, password, func() { d.broker.Close() }, nil
 	} else if cfg.MQTT.PasswordFile != "" {
 		b, err := os.ReadFile(cfg.Path(cfg.MQTT.PasswordFile))
 		if err != nil {
-			return fmt.Errorf("daemon: mqtt password_file: %w", err)
+			return mc, "", nil, fmt.Errorf("daemon: mqtt password_file: %w", err)
 		}
 		password = string(bytes.TrimRight(b, "\r\n"))
 	}
+	return mc, password, nil, nil
+}
+
+// startMQTT starts the publisher on mc; stop flushes it (5 s at most).
+func (d *Daemon) startMQTT(ctx context.Context, mc config.MQTT, password string) (stop func(), err error) {
+	cfg := d.cfg
 	d.pub, err = mqtt.New(mc, cfg.Hall, mqtt.Options{
 		Logger: d.log, Clock: d.clk, Password: password,
 		OnAck:       d.onAck,
@@ -290,10 +405,10 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("daemon: %w", err)
+		return nil, fmt.Errorf("daemon: %w", err)
 	}
 	if err := d.pub.Start(ctx); err != nil {
-		return fmt.Errorf("daemon: %w", err)
+		return nil, fmt.Errorf("daemon: %w", err)
 	}
 	d.attachConditions()
 	if cfg.Backend == "sim" {
@@ -301,36 +416,43 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 		// that nothing here can raise an alarm.
 		d.daemonCondition(engine.ClassTrouble, "simulated_backend", true, "backend sim: no real inputs are watched")
 	}
-	defer func() {
+	return func() {
 		fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer fcancel()
 		d.pub.Close(fctx)
-	}()
+	}, nil
+}
 
-	// The DC-09 path to the ARC, beside MQTT, before the engine can report.
-	stopARC, err := d.startARC(ctx)
-	if err != nil {
-		return err
+// openBackend opens the config's device backend, from backends (nil:
+// Backends()); stop closes it.
+func (d *Daemon) openBackend(backends map[string]BackendFactory) (stop func(), err error) {
+	if backends == nil {
+		backends = Backends()
 	}
-	defer stopARC()
-
-	// Devices: outputs at fail-safe before anything can drive them.
+	cfg := d.cfg
 	factory, ok := backends[cfg.Backend]
 	if !ok {
-		return fmt.Errorf("daemon: no backend %q", cfg.Backend)
+		return nil, fmt.Errorf("daemon: no backend %q", cfg.Backend)
 	}
 	if d.backend, err = factory(cfg, d.clk); err != nil {
-		return fmt.Errorf("daemon: backend %s: %w", cfg.Backend, err)
+		return nil, fmt.Errorf("daemon: backend %s: %w", cfg.Backend, err)
 	}
-	defer d.backend.Close()
-	for _, oc := range cfg.Outputs {
+	return func() { d.backend.Close() }, nil
+}
+
+// openOutputs opens every output (at fail-safe) and starts the actuator;
+// stop returns them all to fail-safe. If one fails to open, the ones
+// opened before it are left to the backend's Close.
+func (d *Daemon) openOutputs() (stop func(), err error) {
+	for _, oc := range d.cfg.Outputs {
 		o, err := d.backend.OpenOutput(outputSpec(oc))
 		if err != nil {
-			return fmt.Errorf("daemon: output %s: %w", oc.ID, err)
+			return nil, fmt.Errorf("daemon: output %s: %w", oc.ID, err)
 		}
 		d.outputs[oc.ID] = o
 	}
-	defer func() {
+	d.act = newActuator(d)
+	return func() {
 		d.outMu.Lock()
 		defer d.outMu.Unlock()
 		d.outClosed = true
@@ -339,91 +461,120 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 				d.log.Error("output to fail-safe", "output", id, "err", err)
 			}
 		}
-	}()
-	d.act = newActuator(d)
+	}, nil
+}
 
+// startEngine makes the engine, not yet started; stop closes it.
+func (d *Daemon) startEngine() (stop func()) {
 	d.restoreMu.Lock()
-	d.eng = engine.New(cfg, &fanout{d: d}, engine.WithClock(d.clk), d.drillHistory())
+	d.eng = engine.New(d.cfg, &fanout{d: d}, engine.WithClock(d.clk), d.drillHistory())
 	d.restoreMu.Unlock()
-	defer d.eng.Close()
+	return d.eng.Close
+}
+
+// restoreAtStart gives the new engine what was open at the last stop.
+func (d *Daemon) restoreAtStart() {
 	// Incidents open at the last stop or crash are reopened first, from the
 	// journal's index of open incidents, and the report seq continues.
 	d.restoreOpen()
 	d.cctvAwaitedAtStart() // side.go: bookmark answers awaited before the stop
+}
 
-	// Inputs: each opened, read, conditioned and watched in its own goroutine.
+// startInputs opens, reads, conditions and watches each input in its own
+// goroutine; each sends its id on opened once open. stop ends them and
+// waits for them.
+func (d *Daemon) startInputs(ctx context.Context) (stop func(), opened <-chan string) {
 	inCtx, stopInputs := context.WithCancel(ctx)
-	opened := make(chan string, len(cfg.Inputs))
-	for i := range cfg.Inputs {
-		in := cfg.Inputs[i]
+	open := make(chan string, len(d.cfg.Inputs))
+	for i := range d.cfg.Inputs {
+		in := d.cfg.Inputs[i]
 		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()
-			d.runInput(inCtx, in, opened)
+			d.runInput(inCtx, in, open)
 		}()
 	}
-	defer func() {
+	return func() {
 		stopInputs()
 		d.wg.Wait()
-	}()
-	for range cfg.Inputs {
+	}, open
+}
+
+// waitInputs waits until every input is open, or 10 s without one opening
+// (then the daemon starts anyway, the rest in trouble). False: ctx ended
+// first, and Run returns.
+func (d *Daemon) waitInputs(ctx context.Context, opened <-chan string) bool {
+	for range d.cfg.Inputs {
 		select {
 		case <-opened:
 		case <-time.After(10 * time.Second):
 			d.log.Error("inputs still not open after 10s; starting anyway, with trouble raised for them")
-			goto started
+			return true
 		case <-ctx.Done():
-			return nil
+			return false
 		}
 	}
-started:
-	d.eng.Start()
-	d.act.rest()
+	return true
+}
 
-	stopHTTP, err := d.serveHTTP()
+// serveSim serves the sim backend's control socket (no other backend has
+// one) until ctx ends. It exists before READY=1, so a client that dials
+// it right after READY finds it.
+func (d *Daemon) serveSim(ctx context.Context) error {
+	sb, ok := d.backend.(*sim.Backend)
+	if !ok {
+		return nil
+	}
+	sl, err := sim.Listen(SimSocket(d.cfg))
 	if err != nil {
-		return err
+		return fmt.Errorf("daemon: %w", err)
 	}
-	defer stopHTTP()
-
-	// The sim control socket exists before READY=1, so a client that dials
-	// it right after READY finds it.
-	if sb, ok := d.backend.(*sim.Backend); ok {
-		sl, err := sim.Listen(SimSocket(cfg))
-		if err != nil {
-			return fmt.Errorf("daemon: %w", err)
+	go func() {
+		if err := sb.Serve(ctx, sl); err != nil {
+			d.log.Error("sim control socket", "err", err)
 		}
-		go func() {
-			if err := sb.Serve(ctx, sl); err != nil {
-				d.log.Error("sim control socket", "err", err)
-			}
-		}()
-	}
+	}()
+	return nil
+}
+
+// startCommands reads back the journal's command nonces and subscribes
+// the command intake (cmd/+) and the CCTV answers.
+func (d *Daemon) startCommands() (*commandIntake, error) {
 	if n := d.rememberNonces(); n > 0 {
 		d.log.Info("command nonces read back from the journal", "nonces", n)
 	}
 	intake := &commandIntake{d: d, limiter: newTokenBucket(rejectRate, rejectBurst)}
 	d.metrics.Registry.MustRegister(newDroppedCollector(d.pub, intake))
 	if err := d.pub.SubscribeIntake("cmd/+", intake); err != nil {
-		return fmt.Errorf("daemon: commands: %w", err)
+		return nil, fmt.Errorf("daemon: commands: %w", err)
 	}
-	if t := cfg.CCTV.ReplyTopic; t != "" {
+	if t := d.cfg.CCTV.ReplyTopic; t != "" {
 		if err := d.pub.Subscribe(t, d.cctvReply); err != nil {
-			return fmt.Errorf("daemon: cctv answers: %w", err)
+			return nil, fmt.Errorf("daemon: cctv answers: %w", err)
 		}
 	}
-	if d.centerAcks != nil {
-		defer d.centerAcks.Close()
-		ca := d.centerAcks
-		d.metrics.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hallguard_reports_awaiting_center",
-			Help: "Reports the broker acknowledged that still await the center's acknowledgement (mqtt.ack_topic)."},
-			func() float64 { return float64(ca.AwaitingCenter()) }))
-		if !strings.HasPrefix(cfg.MQTT.AckTopic, "cmd/") { // cmd/+ already carries it
-			if err := d.pub.SubscribeIntake(cfg.MQTT.AckTopic, intake); err != nil {
-				return fmt.Errorf("daemon: center acknowledgements: %w", err)
-			}
+	return intake, nil
+}
+
+// startCenterAcks serves mqtt.ack_topic (d.centerAcks set): its gauge,
+// and its subscription unless cmd/+ already carries it.
+func (d *Daemon) startCenterAcks(intake *commandIntake) error {
+	ca := d.centerAcks
+	d.metrics.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hallguard_reports_awaiting_center",
+		Help: "Reports the broker acknowledged that still await the center's acknowledgement (mqtt.ack_topic)."},
+		func() float64 { return float64(ca.AwaitingCenter()) }))
+	if !strings.HasPrefix(d.cfg.MQTT.AckTopic, "cmd/") { // cmd/+ already carries it
+		if err := d.pub.SubscribeIntake(d.cfg.MQTT.AckTopic, intake); err != nil {
+			return fmt.Errorf("daemon: center acknowledgements: %w", err)
 		}
 	}
+	return nil
+}
+
+// goReady starts the background loops, then says the daemon is ready:
+// to systemd, the log and opts.Ready.
+func (d *Daemon) goReady(ctx context.Context, headKey journal.HeadKey, mqttBroker string, ready func(*Daemon)) {
+	cfg := d.cfg
 	go d.compactLoop(ctx)
 	go d.headLoop(ctx, headKey) // journal/head: the chain anchored off the box (issue #12 §5)
 	go d.watchdog(ctx)
@@ -432,14 +583,10 @@ started:
 	d.notifyReady()
 	d.log.Info("hallguard ready", "hall", cfg.Hall.ID, "backend", cfg.Backend, "inputs", len(cfg.Inputs),
 		"outputs", len(cfg.Outputs), "http", d.httpLn.Addr().String(), "local", d.localLn.Addr().String(),
-		"reload_api", d.enableReload, "mqtt", mc.Broker)
-	if opts.Ready != nil {
-		opts.Ready(d)
+		"reload_api", d.enableReload, "mqtt", mqttBroker)
+	if ready != nil {
+		ready(d)
 	}
-	<-ctx.Done()
-	d.notifyStopping()
-	d.log.Info("hallguard stopping")
-	return nil
 }
 
 func lineRef(chip string, line *int, name string) devices.LineRef {
@@ -585,56 +732,6 @@ type engineHandler struct{ e *engine.Engine }
 
 func (h engineHandler) Signal(s devices.Signal) { h.e.Signal(s) }
 func (h engineHandler) Fault(f devices.Fault)   { h.e.Fault(f) }
-
-// fanout is the engine's Sink: every effect to MQTT, metrics and outputs.
-type fanout struct{ d *Daemon }
-
-var _ engine.Sink = (*fanout)(nil)
-
-func (f *fanout) Report(r engine.Report) {
-	f.d.metrics.report(r)
-	f.d.planReport(r)
-	f.d.pub.Report(r) // the outbox journals the report with it
-	f.d.arcReport(r)  // the DC-09 lane, retired on the ARC's own ACK
-	switch r.Event {
-	case engine.EventRaised, engine.EventAcknowledged, engine.EventResolved, engine.EventFalseAlarm:
-		data := map[string]any{"event": r.Event, "state": r.State,
-			"variant": r.Variant, "origin": r.Origin, "source": r.Source, "version": r.Version, "report": r.ID}
-		if r.Test {
-			data["test"] = true // a walk test's hold-up presses: never reviewed
-		}
-		f.d.rec.add("incident", r.Incident, r.Playbook, r.Drill, data)
-	case engine.EventStep:
-		if n := len(r.Measures); n > 0 {
-			f.d.rec.add("step", r.Incident, r.Playbook, r.Drill, r.Measures[n-1])
-		}
-	}
-	f.d.metrics.reportsPending.Set(float64(f.d.pub.Pending()))
-	f.d.log.Info("report", "id", r.ID, "playbook", r.Playbook, "variant", r.Variant, "event", r.Event, "state", r.State)
-}
-
-func (f *fanout) Drive(output string, active bool, reason string) {
-	// hallguard_output_active follows the line, once it took the level
-	// (actuator), not the wish.
-	f.d.act.set(output, active)
-	f.d.rec.add("output", "", "", false, map[string]any{"output": output, "active": active, "reason": reason})
-	f.d.log.Info("output", "output", output, "active", active, "reason", reason)
-}
-
-func (f *fanout) Input(s engine.InputState) {
-	f.d.metrics.input(s)
-	f.d.pub.Input(s)
-	if s.Kind != "counter" { // pulses are counted in the queue, not journalled one by one
-		f.d.rec.add("input", "", "", false, s)
-	}
-}
-
-func (f *fanout) Queue(q engine.QueueState) {
-	f.d.metrics.queue(q)
-	f.d.pub.Queue(q)
-}
-
-func (f *fanout) Condition(c engine.Condition) { f.d.condition(c) }
 
 // outputRetry is how often an output that failed is tried again (reopened
 // first: a lost chip's line handle stays dead when the chip comes back).

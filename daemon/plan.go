@@ -125,38 +125,6 @@ func (d *Daemon) drillRecords() engine.Option {
 	return engine.WithDrillHistory(h)
 }
 
-// Drill makes fanout an engine.DrillSink: the record goes through the
-// durable outbox to drills/<drill-id>, journalled (kind "drill") with it
-// (side.go): replayed after a restart, retired on PUBACK.
-func (f *fanout) Drill(r engine.DrillRecord) {
-	d := f.d
-	if r.Outcome != engine.DrillAborted && d.config().Playbook(r.Playbook) != nil {
-		d.plan.drillLast.WithLabelValues(r.Playbook).Set(float64(r.EndedAt.Unix()))
-	}
-	d.log.Info("drill record", "drill", r.ID, "playbook", r.Playbook, "outcome", r.Outcome, "comments", len(r.Comments))
-	b, err := json.Marshal(r)
-	if err != nil {
-		d.log.Error("drill record not encodable", "drill", r.ID, "err", err)
-		return
-	}
-	d.record("drill", r.ID, "drills/"+r.ID, b, r, r.ID, r.Playbook, true)
-}
-
-// WalkTest makes fanout an engine.WalkSink: the walk-test record goes
-// through the durable outbox to drills/<walk-id>, journalled (kind
-// "walk_test") with it.
-func (f *fanout) WalkTest(r engine.WalkRecord) {
-	d := f.d
-	d.walkMetrics(r)
-	d.log.Info("walk test", "id", r.ID, "tested", len(r.Tested), "untested", r.Untested)
-	b, err := json.Marshal(r)
-	if err != nil {
-		d.log.Error("walk test record not encodable", "id", r.ID, "err", err)
-		return
-	}
-	d.record("walk_test", r.ID, "drills/"+r.ID, b, r, "", "", true)
-}
-
 func (d *Daemon) walkMetrics(w engine.WalkRecord) {
 	for _, in := range w.Inputs {
 		if in.TestedAt != nil && d.cfg.Input(in.ID) != nil {
@@ -211,18 +179,4 @@ func reviewOf(raw json.RawMessage) *engine.Review {
 	var r engine.Review
 	_ = json.Unmarshal(raw, &r)
 	return &r
-}
-
-// Review makes fanout an engine.ReviewSink: the review goes through the
-// durable outbox to <review.topic>/<incident-id> for the Safety
-// Supervision Department (§3.4), journalled (kind "review") with it.
-func (f *fanout) Review(r engine.Review) {
-	d := f.d
-	d.log.Info("review", "incident", r.Incident, "by", r.By, "actions", len(r.Actions))
-	b, err := json.Marshal(r)
-	if err != nil {
-		d.log.Error("review not encodable", "incident", r.Incident, "err", err)
-		return
-	}
-	d.record("review", r.Incident, d.config().Review.Topic+"/"+r.Incident, b, r, r.Incident, r.Playbook, false)
 }

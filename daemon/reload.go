@@ -75,7 +75,7 @@ func (d *Daemon) Reload() error {
 		reject(result, err)
 		d.log.Error("config reload rejected; the old config keeps running", "file", path, "result", result)
 		for _, line := range strings.Split(err.Error(), "\n") {
-			d.log.Error("config reload", "error", line)
+			d.log.Error("config reload", "err", line)
 		}
 		return err
 	}

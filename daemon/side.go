@@ -1,17 +1,14 @@
 package daemon
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"sync"
-	"text/template"
 	"time"
 
-	"github.com/hallguard/hallguard/daemon/engine"
 	"github.com/hallguard/hallguard/daemon/journal"
 	"github.com/hallguard/hallguard/devices/clock"
 	"github.com/hallguard/hallguard/outbox"
@@ -72,31 +69,6 @@ func (d *Daemon) record(kind, key, rel string, payload []byte, data any, inciden
 	}
 	d.pub.Record(outbox.SideRecord{Kind: kind, Key: k, Topic: rel, Payload: payload, Data: b,
 		Incident: incident, Playbook: playbook, Drill: drill})
-}
-
-// PreserveCCTV makes fanout an engine.CCTVSink: the bookmark request is
-// rendered from cctv.payload and goes through the durable outbox to
-// cctv.topic (journalled as kind "cctv", replayed after a restart, retired
-// on PUBACK); the video system's answer on cctv.reply_topic then confirms
-// it in the incident's report, or its absence says it is unconfirmed
-// (side.go).
-func (f *fanout) PreserveCCTV(r engine.CCTVRequest) {
-	d := f.d
-	cctv := d.config().CCTV // the config in force (reload)
-	id := newRequestID()
-	var b bytes.Buffer
-	tpl, err := template.New("cctv").Option("missingkey=error").Parse(cctv.Payload)
-	if err == nil {
-		err = tpl.Execute(&b, map[string]string{"ID": id, "Incident": r.Incident, "Hall": r.Hall, "Playbook": r.Playbook, "Step": r.Step,
-			"From": r.From.Format(time.RFC3339), "Until": r.Until.Format(time.RFC3339)})
-	}
-	if err != nil {
-		d.log.Error("cctv bookmark not rendered", "incident", r.Incident, "err", err)
-		return
-	}
-	d.expectCCTV(id, r.Incident, r.Step) // before it can be answered
-	d.record("cctv", r.Incident, cctv.Topic, b.Bytes(), cctvData{ID: id, Topic: cctv.Topic, Step: r.Step, From: r.From, Until: r.Until},
-		r.Incident, r.Playbook, false)
 }
 
 // newRequestID is a CCTV bookmark request's id, for the answer.
