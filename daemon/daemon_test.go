@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -100,7 +101,21 @@ func hallConfig(t *testing.T, yaml, stateDir string) *config.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
+	noFixedPorts(t, cfg)
 	return cfg
+}
+
+// noFixedPorts fails a test whose config listens on a fixed port (a
+// default such as http.local_listen 127.0.0.1:9465 left in): two test runs
+// on one machine (CI run 13, beside run 12) then fail with "address
+// already in use". Every listener in a test takes a free port (:0).
+func noFixedPorts(t *testing.T, cfg *config.Config) {
+	t.Helper()
+	for field, addr := range map[string]string{"http.listen": cfg.HTTP.Listen, "http.local_listen": cfg.HTTP.LocalListen, "mqtt.listen": cfg.MQTT.Listen} {
+		if _, port, err := net.SplitHostPort(addr); err == nil && port != "0" {
+			t.Fatalf("test config: %s %s is a fixed port; give it 127.0.0.1:0", field, addr)
+		}
+	}
 }
 
 // startHall runs the test hall (hallYAML, backend sim, a fresh state
@@ -144,6 +159,7 @@ func startHall(t *testing.T, options ...hallOption) *running {
 		if cfg, err = config.Load(file); err != nil {
 			t.Fatal(err)
 		}
+		noFixedPorts(t, cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{t: t, cancel: cancel, done: make(chan error, 1), file: file}

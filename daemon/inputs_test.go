@@ -97,7 +97,7 @@ outputs:
 smoke: {verify: persist, verify_window: 5s, confirm_window: 1s}
 roles: [{id: supervisor}, {id: center_manager}, {id: general_manager}]
 mqtt: {broker: embedded, listen: "127.0.0.1:0"}
-http: {listen: "127.0.0.1:0"}
+http: {listen: "127.0.0.1:0", local_listen: "127.0.0.1:0"}
 commands: {auth: none}
 `
 
