@@ -505,12 +505,15 @@ func (d *Daemon) startInputs(ctx context.Context) (stop func(), opened <-chan st
 // first, and Run returns.
 func (d *Daemon) waitInputs(ctx context.Context, opened <-chan string) bool {
 	for range d.cfg.Inputs {
+		t, expired := d.clk.NewTimer(10 * time.Second)
 		select {
 		case <-opened:
-		case <-time.After(10 * time.Second):
+			t.Stop()
+		case <-expired:
 			d.log.Error("inputs still not open after 10s; starting anyway, with trouble raised for them")
 			return true
 		case <-ctx.Done():
+			t.Stop()
 			return false
 		}
 	}
@@ -645,12 +648,10 @@ func (d *Daemon) runInput(ctx context.Context, in config.Input, opened chan<- st
 				opened <- in.ID
 				signalled = true
 			}
-			select {
-			case <-ctx.Done():
+			if clock.Sleep(ctx, d.clk, inputRetry) != nil {
 				return
-			case <-time.After(2 * time.Second):
-				continue
 			}
+			continue
 		}
 		if lost {
 			d.log.Info("input back", "input", in.ID)
@@ -713,10 +714,8 @@ func (d *Daemon) runInput(ctx context.Context, in config.Input, opened chan<- st
 		d.log.Error("input lost", "input", in.ID, "err", err)
 		d.eng.Fault(devices.Fault{Input: in.ID, Kind: devices.FaultLineLost, Active: true, Time: d.clk.Now(), Detail: fmt.Sprint(err)})
 		lost = true
-		select {
-		case <-ctx.Done():
+		if clock.Sleep(ctx, d.clk, inputRetry) != nil {
 			return
-		case <-time.After(2 * time.Second):
 		}
 	}
 }
@@ -732,6 +731,10 @@ type engineHandler struct{ e *engine.Engine }
 
 func (h engineHandler) Signal(s devices.Signal) { h.e.Signal(s) }
 func (h engineHandler) Fault(f devices.Fault)   { h.e.Fault(f) }
+
+// inputRetry is how long an input that cannot be opened or read, or whose
+// line was lost, waits before it is opened again.
+const inputRetry = 2 * time.Second
 
 // outputRetry is how often an output that failed is tried again (reopened
 // first: a lost chip's line handle stays dead when the chip comes back).
@@ -971,13 +974,13 @@ func (d *Daemon) serveHTTP() (stop func(), err error) {
 
 // compactLoop drops retired outbox entries past their retention, hourly.
 func (d *Daemon) compactLoop(ctx context.Context) {
-	t := time.NewTicker(time.Hour)
+	t, tick := d.clk.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-tick:
 			if n, err := d.store.Compact(d.clk.Now()); err != nil {
 				d.log.Warn("journal compaction", "err", err)
 			} else if n > 0 {

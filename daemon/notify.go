@@ -38,21 +38,21 @@ func (d *Daemon) watchdog(ctx context.Context) {
 	var feed <-chan time.Time
 	if interval > 0 {
 		d.log.Info("systemd watchdog enabled", "interval_seconds", interval.Seconds())
-		t := time.NewTicker(interval / 2)
+		t, tick := d.clk.NewTicker(interval / 2)
 		defer t.Stop()
-		feed = t.C
+		feed = tick
 	}
 	budget := d.cfg.Journal.ReportBudget.D()
 	if budget <= 0 {
 		budget = time.Second
 	}
-	check := time.NewTicker(budget / 2)
+	check, checkTick := d.clk.NewTicker(budget / 2)
 	defer check.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-check.C:
+		case <-checkTick:
 			d.checkCommitter(d.store.CommitAge())
 			continue
 		case <-feed:

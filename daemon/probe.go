@@ -32,7 +32,7 @@ func (d *Daemon) probeLoop(ctx context.Context) {
 	up := prometheus.NewGauge(prometheus.GaugeOpts{Name: "hallguard_probe_up",
 		Help: "1 if the last business-system check (§4.2, probe:) succeeded, 0 if it failed."})
 	d.metrics.Registry.MustRegister(up)
-	t := time.NewTicker(p.Interval.D())
+	t, tick := d.clk.NewTicker(p.Interval.D())
 	defer t.Stop()
 	for {
 		err := d.probeOnce(ctx, client, p.URL, p.Address, p.Timeout.D())
@@ -61,7 +61,7 @@ func (d *Daemon) probeLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-tick:
 		}
 	}
 }
