@@ -159,3 +159,68 @@ func TestInputReopenWaitsOnClock(t *testing.T) {
 		t.Errorf("inputRetry = %v, want 2s", inputRetry)
 	}
 }
+
+// losingBackend opens every input, on a line that is lost as soon as it
+// is watched; it counts the opens.
+type losingBackend struct{ failingBackend }
+
+type losingLine struct{ id string }
+
+func (b *losingBackend) OpenInput(spec devices.InputSpec) (devices.Input, error) {
+	b.opens.Add(1)
+	return losingLine{spec.ID}, nil
+}
+
+func (l losingLine) ID() string                   { return l.id }
+func (l losingLine) Read() (devices.Level, error) { return devices.Low, nil }
+func (l losingLine) KernelDebounce() bool         { return false }
+func (l losingLine) Close() error                 { return nil }
+func (l losingLine) Watch(context.Context, func(devices.Event)) error {
+	return devices.ErrLineLost
+}
+
+// TestLostLineReopenWaitsOnClock: a line lost while watched is reopened
+// 2 s later on the daemon's clock, not before.
+func TestLostLineReopenWaitsOnClock(t *testing.T) {
+	d := bareDaemon(t)
+	clk := d.clk.(*clock.Fake)
+	in := config.Input{ID: "door-1"}
+	d.cfg.Inputs = []config.Input{in}
+	b := &losingBackend{}
+	d.backend = b
+	d.eng = engine.New(&config.Config{}, &enginetest.Sink{}, engine.WithClock(clk))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	opened := make(chan string, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.runInput(ctx, in, opened)
+	}()
+	<-opened
+	for try := int32(1); try <= 3; try++ {
+		waitPending(t, clk, 1, "waiting to reopen the lost line")
+		if n := b.opens.Load(); n != try {
+			t.Fatalf("%d opens, want %d", n, try)
+		}
+		clk.Advance(inputRetry - time.Nanosecond)
+		time.Sleep(20 * time.Millisecond)
+		if n := b.opens.Load(); n != try {
+			t.Fatalf("reopened before 2 s: %d opens, want %d", n, try)
+		}
+		clk.Advance(time.Nanosecond)
+		deadline := time.Now().Add(5 * time.Second)
+		for b.opens.Load() != try+1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("not reopened 2 s after open %d", try)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitPending(t, clk, 1, "waiting to reopen the lost line")
+	cancel()
+	<-done
+	if n := clk.Pending(); n != 0 {
+		t.Errorf("input stopped: %d timers left pending", n)
+	}
+}
