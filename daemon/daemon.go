@@ -131,7 +131,10 @@ type Daemon struct {
 	arc       atomic.Pointer[arc.Transmitter]
 	mqttWatch mqttPathWatch
 	wg        sync.WaitGroup
-	plan      *planState // plan.go: false alarms, timelines, drills
+	// loops are goReady's background loops; Run waits for them before
+	// it closes what they use (journal, MQTT, engine).
+	loops sync.WaitGroup
+	plan  *planState // plan.go: false alarms, timelines, drills
 }
 
 // Engine returns the running engine.
@@ -264,6 +267,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	<-ctx.Done()
 	d.notifyStopping()
 	d.log.Info("hallguard stopping")
+	// The loops end with ctx; none may still use the journal, MQTT or the
+	// engine when the stack closes them.
+	d.loops.Wait()
 	return nil
 }
 
@@ -578,10 +584,10 @@ func (d *Daemon) startCenterAcks(intake *commandIntake) error {
 // to systemd, the log and opts.Ready.
 func (d *Daemon) goReady(ctx context.Context, headKey journal.HeadKey, mqttBroker string, ready func(*Daemon)) {
 	cfg := d.cfg
-	go d.compactLoop(ctx)
-	go d.headLoop(ctx, headKey) // journal/head: the chain anchored off the box (issue #12 §5)
-	go d.watchdog(ctx)
-	go d.probeLoop(ctx) // probe.go: the business system (§4.2)
+	d.goLoop(func() { d.compactLoop(ctx) })
+	d.goLoop(func() { d.headLoop(ctx, headKey) }) // journal/head: the chain anchored off the box (issue #12 §5)
+	d.goLoop(func() { d.watchdog(ctx) })
+	d.goLoop(func() { d.probeLoop(ctx) }) // probe.go: the business system (§4.2)
 	d.ready.Store(true)
 	d.notifyReady()
 	d.log.Info("hallguard ready", "hall", cfg.Hall.ID, "backend", cfg.Backend, "inputs", len(cfg.Inputs),
@@ -590,6 +596,15 @@ func (d *Daemon) goReady(ctx context.Context, headKey journal.HeadKey, mqttBroke
 	if ready != nil {
 		ready(d)
 	}
+}
+
+// goLoop runs f in its own goroutine, joined to d.loops.
+func (d *Daemon) goLoop(f func()) {
+	d.loops.Add(1)
+	go func() {
+		defer d.loops.Done()
+		f()
+	}()
 }
 
 func lineRef(chip string, line *int, name string) devices.LineRef {
