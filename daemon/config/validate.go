@@ -24,7 +24,27 @@ const (
 	DefaultVerifyWindow = 30 * time.Second
 )
 
+// applyDefaults fills what the file left out, section by section. The
+// order matters: inputs and outputs take gpio.chip after its default, and
+// mqtt.client_id takes hall.id.
 func (c *Config) applyDefaults() {
+	c.applyBackendDefaults()
+	c.applyLineDefaults()
+	c.applySmokeDefaults()
+	c.applyQueueDefaults()
+	c.applyMQTTDefaults()
+	c.applyHTTPDefaults()
+	c.applyJournalDefaults()
+	c.applyCommandsDefaults()
+	c.applyConsoleDefaults()
+	c.applyDirDefaults()
+	c.applyPlanDefaults()
+	c.applyARCDefaults()
+	c.applyIncidentDefaults()
+}
+
+// applyBackendDefaults defaults backend and its gpio settings.
+func (c *Config) applyBackendDefaults() {
 	if c.Backend == "" {
 		c.Backend = "gpiocdev"
 	}
@@ -37,6 +57,11 @@ func (c *Config) applyDefaults() {
 	if c.GPIO.Debounce == "" {
 		c.GPIO.Debounce = "software"
 	}
+}
+
+// applyLineDefaults defaults inputs and outputs; a line given by offset
+// without a chip is on gpio.chip.
+func (c *Config) applyLineDefaults() {
 	for i := range c.Inputs {
 		in := &c.Inputs[i]
 		if in.Contact == "" {
@@ -54,6 +79,9 @@ func (c *Config) applyDefaults() {
 			c.Outputs[i].Chip = c.GPIO.Chip
 		}
 	}
+}
+
+func (c *Config) applySmokeDefaults() {
 	if c.Smoke.Verify == "" {
 		c.Smoke.Verify = VerifyPersist
 	}
@@ -63,6 +91,9 @@ func (c *Config) applyDefaults() {
 	if c.Smoke.ConfirmWindow == 0 {
 		c.Smoke.ConfirmWindow = Duration(2 * time.Minute)
 	}
+}
+
+func (c *Config) applyQueueDefaults() {
 	q := &c.Queue
 	if q.RateWindow == 0 {
 		q.RateWindow = Duration(5 * time.Minute)
@@ -76,6 +107,10 @@ func (c *Config) applyDefaults() {
 	if q.DailyReset == "" {
 		q.DailyReset = "00:00"
 	}
+}
+
+// applyMQTTDefaults defaults mqtt; client_id is made from hall.id.
+func (c *Config) applyMQTTDefaults() {
 	m := &c.MQTT
 	if m.Broker == "" {
 		m.Broker = "embedded"
@@ -107,12 +142,18 @@ func (c *Config) applyDefaults() {
 	if m.Discovery.Prefix == "" {
 		m.Discovery.Prefix = "homeassistant"
 	}
+}
+
+func (c *Config) applyHTTPDefaults() {
 	if c.HTTP.Listen == "" {
 		c.HTTP.Listen = DefaultHTTPListen
 	}
 	if c.HTTP.LocalListen == "" {
 		c.HTTP.LocalListen = DefaultLocalListen
 	}
+}
+
+func (c *Config) applyJournalDefaults() {
 	if c.Journal.HeadInterval == 0 {
 		c.Journal.HeadInterval = Duration(time.Minute)
 	}
@@ -122,6 +163,9 @@ func (c *Config) applyDefaults() {
 	if c.Journal.ReportBudget == 0 {
 		c.Journal.ReportBudget = Duration(time.Second)
 	}
+}
+
+func (c *Config) applyCommandsDefaults() {
 	if c.Commands.Auth == "" {
 		c.Commands.Auth = "hmac"
 	}
@@ -131,21 +175,25 @@ func (c *Config) applyDefaults() {
 	if c.Commands.MaxPayload == 0 {
 		c.Commands.MaxPayload = 4096
 	}
+}
+
+func (c *Config) applyConsoleDefaults() {
 	if c.Console.MaxPINFailures == 0 {
 		c.Console.MaxPINFailures = 5
 	}
 	if c.Console.Lockout == 0 {
 		c.Console.Lockout = Duration(5 * time.Minute)
 	}
+}
+
+// applyDirDefaults defaults state_dir and playbooks_dir.
+func (c *Config) applyDirDefaults() {
 	if c.StateDir == "" {
 		c.StateDir = DefaultStateDir
 	}
 	if c.PlaybooksDir == "" {
 		c.PlaybooksDir = "playbooks"
 	}
-	c.applyPlanDefaults()
-	c.applyARCDefaults()
-	c.applyIncidentDefaults()
 }
 
 var (
