@@ -676,6 +676,27 @@ func (p *Playbook) validate(v *validator) {
 	if len(p.Triggers) == 0 && !p.Manual {
 		v.add("manual", "a playbook with no triggers must be manual")
 	}
+	p.validateEscalation(v)
+	stepIDs := map[string]bool{}
+	p.validateSteps(v, "steps", p.Steps, stepIDs, sectionOK)
+	for i, vr := range p.Variants {
+		f := fmt.Sprintf("variants[%d]", i)
+		if vr.ID == "" {
+			v.add(f+".id", "required")
+		}
+		p.validateSteps(v, f+".steps", vr.Steps, stepIDs, sectionOK)
+	}
+	if len(p.Steps) == 0 && len(p.Variants) == 0 {
+		v.add("steps", "a playbook needs steps")
+	}
+	for i, o := range p.Outputs {
+		if o.Output == "" {
+			v.add(fmt.Sprintf("outputs[%d].output", i), "required")
+		}
+	}
+}
+
+func (p *Playbook) validateEscalation(v *validator) {
 	var last time.Duration
 	for i, e := range p.Escalation {
 		f := fmt.Sprintf("escalation[%d]", i)
@@ -687,48 +708,35 @@ func (p *Playbook) validate(v *validator) {
 			v.add(f+".role", "required")
 		}
 	}
-	stepIDs := map[string]bool{}
-	checkSteps := func(prefix string, steps []Step) {
-		for i, s := range steps {
-			f := fmt.Sprintf("%s[%d]", prefix, i)
-			if s.ID == "" {
-				v.add(f+".id", "required")
-			} else if stepIDs[s.ID] {
-				v.add(f+".id", "step %q defined twice", s.ID)
-			}
-			stepIDs[s.ID] = true
-			// With a bad playbook section only the form is checked: one
-			// error, not one per step.
-			if !sectionRe.MatchString(s.Section) || sectionOK && !citesItemOf(s.Section, p.Section) {
-				v.add(f+".section", "%q must cite an item of %s", s.Section, p.Section)
-			}
-			if s.Text.ZH == "" || s.Text.EN == "" {
-				v.add(f+".text", "needs zh and en")
-			}
-			if s.Action != "" && s.Action != "preserve_cctv" {
-				v.add(f+".action", "unknown action %q (want preserve_cctv)", s.Action)
-			}
-			for j, r := range s.Records {
-				if !slices.Contains([]string{"witness", "message", "count", "note"}, r) {
-					v.add(fmt.Sprintf("%s.records[%d]", f, j), "unknown record %q (want witness, message, count or note)", r)
-				}
-			}
-		}
-	}
-	checkSteps("steps", p.Steps)
-	for i, vr := range p.Variants {
-		f := fmt.Sprintf("variants[%d]", i)
-		if vr.ID == "" {
+}
+
+// validateSteps checks the steps under prefix. stepIDs holds the step ids
+// seen so far in the whole playbook (steps and every variant's); sectionOK
+// says whether the playbook's own section is well formed.
+func (p *Playbook) validateSteps(v *validator, prefix string, steps []Step, stepIDs map[string]bool, sectionOK bool) {
+	for i, s := range steps {
+		f := fmt.Sprintf("%s[%d]", prefix, i)
+		if s.ID == "" {
 			v.add(f+".id", "required")
+		} else if stepIDs[s.ID] {
+			v.add(f+".id", "step %q defined twice", s.ID)
 		}
-		checkSteps(f+".steps", vr.Steps)
-	}
-	if len(p.Steps) == 0 && len(p.Variants) == 0 {
-		v.add("steps", "a playbook needs steps")
-	}
-	for i, o := range p.Outputs {
-		if o.Output == "" {
-			v.add(fmt.Sprintf("outputs[%d].output", i), "required")
+		stepIDs[s.ID] = true
+		// With a bad playbook section only the form is checked: one
+		// error, not one per step.
+		if !sectionRe.MatchString(s.Section) || sectionOK && !citesItemOf(s.Section, p.Section) {
+			v.add(f+".section", "%q must cite an item of %s", s.Section, p.Section)
+		}
+		if s.Text.ZH == "" || s.Text.EN == "" {
+			v.add(f+".text", "needs zh and en")
+		}
+		if s.Action != "" && s.Action != "preserve_cctv" {
+			v.add(f+".action", "unknown action %q (want preserve_cctv)", s.Action)
+		}
+		for j, r := range s.Records {
+			if !slices.Contains([]string{"witness", "message", "count", "note"}, r) {
+				v.add(fmt.Sprintf("%s.records[%d]", f, j), "unknown record %q (want witness, message, count or note)", r)
+			}
 		}
 	}
 }
