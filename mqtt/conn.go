@@ -26,7 +26,8 @@ const minBackoff = time.Second
 
 var errTimeout = errors.New("timed out")
 
-// netSettings are the connection settings, checked and defaulted.
+// netSettings are the connection settings, checked. Defaults are the
+// config's (config.Load): cfg must come from a loaded config.
 type netSettings struct {
 	url            string
 	clientID       string
@@ -39,7 +40,7 @@ type netSettings struct {
 	maxReconnect   time.Duration
 }
 
-func newNetSettings(cfg config.MQTT, hall config.Hall, password string) (netSettings, error) {
+func newNetSettings(cfg config.MQTT, password string) (netSettings, error) {
 	u, err := url.Parse(cfg.Broker)
 	if err != nil || u.Host == "" {
 		return netSettings{}, fmt.Errorf("mqtt: broker %q is not a URL such as tcp://host:1883: %w", cfg.Broker, ErrConfig)
@@ -49,13 +50,16 @@ func newNetSettings(cfg config.MQTT, hall config.Hall, password string) (netSett
 		clientID:       cfg.ClientID,
 		username:       cfg.Username,
 		password:       password,
-		keepalive:      orDefault(cfg.Keepalive.D(), 30*time.Second),
-		connectTimeout: orDefault(cfg.ConnectTimeout.D(), 10*time.Second),
-		writeTimeout:   orDefault(cfg.WriteTimeout.D(), 10*time.Second),
-		maxReconnect:   orDefault(cfg.MaxReconnect.D(), 30*time.Second),
+		keepalive:      cfg.Keepalive.D(),
+		connectTimeout: cfg.ConnectTimeout.D(),
+		writeTimeout:   cfg.WriteTimeout.D(),
+		maxReconnect:   cfg.MaxReconnect.D(),
 	}
-	if ns.clientID == "" {
-		ns.clientID = "hallguard-" + hall.ID
+	// A config that missed config.Load's defaults is refused, not guessed
+	// at: a zero write timeout fails every publish, a zero max_reconnect
+	// reconnects without pause.
+	if ns.clientID == "" || ns.keepalive <= 0 || ns.connectTimeout <= 0 || ns.writeTimeout <= 0 || ns.maxReconnect <= 0 {
+		return netSettings{}, fmt.Errorf("mqtt: client_id, keepalive, connect_timeout, write_timeout and max_reconnect must be set (a loaded config has them): %w", ErrConfig)
 	}
 	hasFiles := cfg.TLS.CAFile != "" || cfg.TLS.CertFile != "" || cfg.TLS.KeyFile != ""
 	switch u.Scheme {
@@ -100,13 +104,6 @@ func tlsConfig(t config.TLS, host string) (*tls.Config, error) {
 		c.Certificates = []tls.Certificate{cert}
 	}
 	return c, nil
-}
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d <= 0 {
-		return def
-	}
-	return d
 }
 
 // session is one MQTT connection: a paho client used for exactly one

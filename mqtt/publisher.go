@@ -149,9 +149,10 @@ type Publisher struct {
 // New checks cfg and returns a publisher for hall; nothing connects until
 // Start. cfg.Broker is a URL (tcp://, mqtt://, ssl://, tls://, mqtts://; the
 // daemon passes tcp://<listen> for the embedded broker). TLS files in cfg.TLS
-// that fail to load are an error. Zero durations get the config defaults.
+// that fail to load are an error. cfg must have the defaults of a loaded
+// config (config.Load): a zero duration or client id is an error.
 func New(cfg config.MQTT, hall config.Hall, opts Options) (*Publisher, error) {
-	ns, err := newNetSettings(cfg, hall, opts.Password)
+	ns, err := newNetSettings(cfg, opts.Password)
 	if err != nil {
 		return nil, err
 	}

@@ -539,4 +539,18 @@ func TestNewRejects(t *testing.T) {
 	if _, err := New(testConfig("mqtts://broker:8883", "x"), testHall, Options{}); err != nil {
 		t.Errorf("TLS with system roots: %v", err)
 	}
+	// The defaults are config.Load's: a config without them is refused.
+	for name, unset := range map[string]func(*config.MQTT){
+		"client_id":       func(c *config.MQTT) { c.ClientID = "" },
+		"keepalive":       func(c *config.MQTT) { c.Keepalive = 0 },
+		"connect_timeout": func(c *config.MQTT) { c.ConnectTimeout = 0 },
+		"write_timeout":   func(c *config.MQTT) { c.WriteTimeout = 0 },
+		"max_reconnect":   func(c *config.MQTT) { c.MaxReconnect = 0 },
+	} {
+		cfg := testConfig("tcp://127.0.0.1:1883", "x")
+		unset(&cfg)
+		if _, err := New(cfg, testHall, Options{}); !errors.Is(err, ErrConfig) {
+			t.Errorf("no %s: err %v, want ErrConfig", name, err)
+		}
+	}
 }

@@ -24,7 +24,27 @@ const (
 	DefaultVerifyWindow = 30 * time.Second
 )
 
+// applyDefaults fills what the file left out, section by section. The
+// order matters: inputs and outputs take gpio.chip after its default, and
+// mqtt.client_id takes hall.id.
 func (c *Config) applyDefaults() {
+	c.applyBackendDefaults()
+	c.applyLineDefaults()
+	c.applySmokeDefaults()
+	c.applyQueueDefaults()
+	c.applyMQTTDefaults()
+	c.applyHTTPDefaults()
+	c.applyJournalDefaults()
+	c.applyCommandsDefaults()
+	c.applyConsoleDefaults()
+	c.applyDirDefaults()
+	c.applyPlanDefaults()
+	c.applyARCDefaults()
+	c.applyIncidentDefaults()
+}
+
+// applyBackendDefaults defaults backend and its gpio settings.
+func (c *Config) applyBackendDefaults() {
 	if c.Backend == "" {
 		c.Backend = "gpiocdev"
 	}
@@ -37,6 +57,11 @@ func (c *Config) applyDefaults() {
 	if c.GPIO.Debounce == "" {
 		c.GPIO.Debounce = "software"
 	}
+}
+
+// applyLineDefaults defaults inputs and outputs; a line given by offset
+// without a chip is on gpio.chip.
+func (c *Config) applyLineDefaults() {
 	for i := range c.Inputs {
 		in := &c.Inputs[i]
 		if in.Contact == "" {
@@ -54,6 +79,9 @@ func (c *Config) applyDefaults() {
 			c.Outputs[i].Chip = c.GPIO.Chip
 		}
 	}
+}
+
+func (c *Config) applySmokeDefaults() {
 	if c.Smoke.Verify == "" {
 		c.Smoke.Verify = VerifyPersist
 	}
@@ -63,6 +91,9 @@ func (c *Config) applyDefaults() {
 	if c.Smoke.ConfirmWindow == 0 {
 		c.Smoke.ConfirmWindow = Duration(2 * time.Minute)
 	}
+}
+
+func (c *Config) applyQueueDefaults() {
 	q := &c.Queue
 	if q.RateWindow == 0 {
 		q.RateWindow = Duration(5 * time.Minute)
@@ -76,6 +107,10 @@ func (c *Config) applyDefaults() {
 	if q.DailyReset == "" {
 		q.DailyReset = "00:00"
 	}
+}
+
+// applyMQTTDefaults defaults mqtt; client_id is made from hall.id.
+func (c *Config) applyMQTTDefaults() {
 	m := &c.MQTT
 	if m.Broker == "" {
 		m.Broker = "embedded"
@@ -107,12 +142,18 @@ func (c *Config) applyDefaults() {
 	if m.Discovery.Prefix == "" {
 		m.Discovery.Prefix = "homeassistant"
 	}
+}
+
+func (c *Config) applyHTTPDefaults() {
 	if c.HTTP.Listen == "" {
 		c.HTTP.Listen = DefaultHTTPListen
 	}
 	if c.HTTP.LocalListen == "" {
 		c.HTTP.LocalListen = DefaultLocalListen
 	}
+}
+
+func (c *Config) applyJournalDefaults() {
 	if c.Journal.HeadInterval == 0 {
 		c.Journal.HeadInterval = Duration(time.Minute)
 	}
@@ -122,6 +163,9 @@ func (c *Config) applyDefaults() {
 	if c.Journal.ReportBudget == 0 {
 		c.Journal.ReportBudget = Duration(time.Second)
 	}
+}
+
+func (c *Config) applyCommandsDefaults() {
 	if c.Commands.Auth == "" {
 		c.Commands.Auth = "hmac"
 	}
@@ -131,21 +175,25 @@ func (c *Config) applyDefaults() {
 	if c.Commands.MaxPayload == 0 {
 		c.Commands.MaxPayload = 4096
 	}
+}
+
+func (c *Config) applyConsoleDefaults() {
 	if c.Console.MaxPINFailures == 0 {
 		c.Console.MaxPINFailures = 5
 	}
 	if c.Console.Lockout == 0 {
 		c.Console.Lockout = Duration(5 * time.Minute)
 	}
+}
+
+// applyDirDefaults defaults state_dir and playbooks_dir.
+func (c *Config) applyDirDefaults() {
 	if c.StateDir == "" {
 		c.StateDir = DefaultStateDir
 	}
 	if c.PlaybooksDir == "" {
 		c.PlaybooksDir = "playbooks"
 	}
-	c.applyPlanDefaults()
-	c.applyARCDefaults()
-	c.applyIncidentDefaults()
 }
 
 var (
@@ -160,7 +208,82 @@ var (
 	biases   = []string{"", "pull-up", "pull-down", "disabled", "as-is"}
 )
 
+// validate checks the config section by section, in the order of the
+// struct; the order of its errors is part of its output.
 func (c *Config) validate(v *validator) {
+	c.validateHall(v)
+	c.validateBackend(v)
+	u := &uniq{v: v, backend: c.Backend, ids: map[string]string{}, lines: map[string]string{}}
+	c.validateInputs(v, u)
+	c.validateOutputs(v, u)
+	c.validateSmoke(v)
+	c.validateQueue(v)
+	c.validateMQTT(v)
+	c.validateHTTP(v)
+	c.validateRoles(u)
+	c.validateJournal(v)
+	c.validateCommands(v)
+	c.validateConsole(v)
+	c.validatePlan(v)
+	c.validateARC(v)
+	c.validateZones(v)
+	c.validateIncidents(v)
+}
+
+// uniq checks what must be unique across sections: ids (inputs, outputs
+// and roles share one namespace) and lines (inputs and outputs).
+type uniq struct {
+	v       *validator
+	backend string
+	ids     map[string]string // id -> field of first use
+	lines   map[string]string // line key -> field of first use
+}
+
+func (u *uniq) checkID(field, id string) {
+	v := u.v
+	if id == "" {
+		v.add(field, "required")
+		return
+	}
+	if !idRe.MatchString(id) {
+		v.add(field, "%q must be lower-case letters, digits, '-' or '_'", id)
+		return
+	}
+	if prev, dup := u.ids[id]; dup {
+		v.add(field, "id %q already used by %s", id, prev)
+		return
+	}
+	u.ids[id] = strings.TrimSuffix(field, ".id")
+}
+
+func (u *uniq) checkLine(field, chip string, line *int, name string) {
+	v := u.v
+	switch {
+	case line == nil && name == "":
+		v.add(field+".line", "a line is required: give line (offset) or line_name")
+		return
+	case line != nil && name != "":
+		v.add(field+".line", "give line or line_name, not both")
+		return
+	case line != nil && *line < 0:
+		v.add(field+".line", "offset %d must not be negative", *line)
+		return
+	}
+	if u.backend == "periph" && name == "" {
+		v.add(field+".line", "the periph backend chooses lines by name: use line_name")
+	}
+	key, at := "line_name "+name, field+".line_name"
+	if line != nil {
+		key, at = fmt.Sprintf("%s line %d", chip, *line), field+".line"
+	}
+	if prev, dup := u.lines[key]; dup {
+		v.add(at, "%s is already used by %s", key, prev)
+		return
+	}
+	u.lines[key] = field
+}
+
+func (c *Config) validateHall(v *validator) {
 	if c.Hall.ID == "" {
 		v.add("hall.id", "required")
 	} else if !idRe.MatchString(c.Hall.ID) {
@@ -172,6 +295,10 @@ func (c *Config) validate(v *validator) {
 	if c.Hall.Location == "" {
 		v.add("hall.location", "required (§3.3 1: the report gives the hall's location)")
 	}
+}
+
+// validateBackend checks backend and its gpio settings.
+func (c *Config) validateBackend(v *validator) {
 	if !slices.Contains(backends, c.Backend) {
 		v.add("backend", "unknown backend %q (want one of %s)", c.Backend, strings.Join(backends, ", "))
 	}
@@ -181,55 +308,13 @@ func (c *Config) validate(v *validator) {
 	if c.GPIO.Debounce != "software" && c.GPIO.Debounce != "kernel" {
 		v.add("gpio.debounce", "unknown mode %q (want software or kernel)", c.GPIO.Debounce)
 	}
+}
 
-	ids := map[string]string{} // id -> field of first use
-	lines := map[string]string{}
-	checkID := func(field, id string) {
-		if id == "" {
-			v.add(field, "required")
-			return
-		}
-		if !idRe.MatchString(id) {
-			v.add(field, "%q must be lower-case letters, digits, '-' or '_'", id)
-			return
-		}
-		if prev, dup := ids[id]; dup {
-			v.add(field, "id %q already used by %s", id, prev)
-			return
-		}
-		ids[id] = strings.TrimSuffix(field, ".id")
-	}
-	checkLine := func(field, chip string, line *int, name string) {
-		switch {
-		case line == nil && name == "":
-			v.add(field+".line", "a line is required: give line (offset) or line_name")
-			return
-		case line != nil && name != "":
-			v.add(field+".line", "give line or line_name, not both")
-			return
-		case line != nil && *line < 0:
-			v.add(field+".line", "offset %d must not be negative", *line)
-			return
-		}
-		if c.Backend == "periph" && name == "" {
-			v.add(field+".line", "the periph backend chooses lines by name: use line_name")
-		}
-		key, at := "line_name "+name, field+".line_name"
-		if line != nil {
-			key, at = fmt.Sprintf("%s line %d", chip, *line), field+".line"
-		}
-		if prev, dup := lines[key]; dup {
-			v.add(at, "%s is already used by %s", key, prev)
-			return
-		}
-		lines[key] = field
-	}
-
-	hasSmoke := false
+func (c *Config) validateInputs(v *validator, u *uniq) {
 	for i, in := range c.Inputs {
 		f := fmt.Sprintf("inputs[%d]", i)
-		checkID(f+".id", in.ID)
-		checkLine(f, in.Chip, in.Line, in.LineName)
+		u.checkID(f+".id", in.ID)
+		u.checkLine(f, in.Chip, in.Line, in.LineName)
 		if !slices.Contains(kinds, in.Kind) {
 			v.add(f+".kind", "unknown kind %q (want one of %s)", in.Kind, strings.Join(kinds, ", "))
 		}
@@ -244,9 +329,6 @@ func (c *Config) validate(v *validator) {
 			if in.Variant != "" {
 				v.add(f+".variant", "only panic inputs take a variant")
 			}
-		}
-		if in.Kind == KindSmoke {
-			hasSmoke = true
 		}
 		if in.Kind == KindCounter {
 			if in.Direction != "in" && in.Direction != "out" {
@@ -271,10 +353,13 @@ func (c *Config) validate(v *validator) {
 			v.add(f+".stuck_after", "%s is too short (at least 1s, or 0 to disable)", in.StuckAfter.D())
 		}
 	}
+}
+
+func (c *Config) validateOutputs(v *validator, u *uniq) {
 	for i, o := range c.Outputs {
 		f := fmt.Sprintf("outputs[%d]", i)
-		checkID(f+".id", o.ID)
-		checkLine(f, o.Chip, o.Line, o.LineName)
+		u.checkID(f+".id", o.ID)
+		u.checkLine(f, o.Chip, o.Line, o.LineName)
 		switch o.FailSafe {
 		case "inactive", "active":
 		case "":
@@ -286,17 +371,22 @@ func (c *Config) validate(v *validator) {
 			v.add(f+".silent_ok", "an audible output can never be silent_ok (§4.3: robbery is silent)")
 		}
 	}
+}
 
+func (c *Config) validateSmoke(v *validator) {
 	s := c.Smoke
 	switch s.Verify {
 	case VerifyPersist, VerifyRetrigger, VerifyNone:
 	default:
 		v.add("smoke.verify", "unknown mode %q (want persist, retrigger or none)", s.Verify)
 	}
+	hasSmoke := slices.ContainsFunc(c.Inputs, func(in Input) bool { return in.Kind == KindSmoke })
 	if hasSmoke && s.Verify != VerifyNone && s.VerifyWindow.D() > 5*time.Minute {
 		v.add("smoke.verify_window", "%s is too long for alarm verification (at most 5m)", s.VerifyWindow.D())
 	}
+}
 
+func (c *Config) validateQueue(v *validator) {
 	q := c.Queue
 	if q.SurgeLength < 0 || q.ClearLength < 0 {
 		v.add("queue.surge_length", "queue thresholds must not be negative")
@@ -310,7 +400,9 @@ func (c *Config) validate(v *validator) {
 	if !hhmmRe.MatchString(q.DailyReset) {
 		v.add("queue.daily_reset", "%q is not a time of day HH:MM", q.DailyReset)
 	}
+}
 
+func (c *Config) validateMQTT(v *validator) {
 	m := c.MQTT
 	if m.Broker == "embedded" {
 		host, _, err := net.SplitHostPort(m.Listen)
@@ -350,36 +442,52 @@ func (c *Config) validate(v *validator) {
 	if m.Username == "" && m.PasswordFile != "" {
 		v.add("mqtt.username", "password_file given without a username")
 	}
+}
+
+func (c *Config) validateHTTP(v *validator) {
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 		v.add("http.listen", "%q is not host:port", c.HTTP.Listen)
 	}
 	c.validateLocalListen(v)
+}
+
+// validateRoles checks role ids, which share the namespace of input and
+// output ids.
+func (c *Config) validateRoles(u *uniq) {
 	for i, r := range c.Roles {
-		checkID(fmt.Sprintf("roles[%d].id", i), r.ID)
+		u.checkID(fmt.Sprintf("roles[%d].id", i), r.ID)
 	}
-	if c.Journal.Retention != 0 && c.Journal.Retention.D() < 30*24*time.Hour {
-		v.add("journal.retention", "%s is too short to keep incident records (§3.5: at least 30d, or 0 to keep forever)", c.Journal.Retention.D())
+}
+
+func (c *Config) validateJournal(v *validator) {
+	j := c.Journal
+	if j.Retention != 0 && j.Retention.D() < 30*24*time.Hour {
+		v.add("journal.retention", "%s is too short to keep incident records (§3.5: at least 30d, or 0 to keep forever)", j.Retention.D())
 	}
-	if c.Journal.HeadInterval.D() < time.Second {
-		v.add("journal.head_interval", "%s is too short (at least 1s)", c.Journal.HeadInterval.D())
+	if j.HeadInterval.D() < time.Second {
+		v.add("journal.head_interval", "%s is too short (at least 1s)", j.HeadInterval.D())
 	}
-	if c.Journal.OutboxRetention.D() < time.Hour {
-		v.add("journal.outbox_retention", "%s is too short (at least 1h)", c.Journal.OutboxRetention.D())
+	if j.OutboxRetention.D() < time.Hour {
+		v.add("journal.outbox_retention", "%s is too short (at least 1h)", j.OutboxRetention.D())
 	}
-	if b := c.Journal.ReportBudget.D(); b < 10*time.Millisecond || b > 10*time.Second {
+	if b := j.ReportBudget.D(); b < 10*time.Millisecond || b > 10*time.Second {
 		v.add("journal.report_budget", "%s is out of range (10ms to 10s; §3.2: reported without delay)", b)
 	}
-	switch c.Commands.Auth {
+}
+
+func (c *Config) validateCommands(v *validator) {
+	cm := c.Commands
+	switch cm.Auth {
 	case "hmac":
-		if c.Commands.KeyFile == "" {
+		if cm.KeyFile == "" {
 			v.add("commands.key_file", "required with auth: hmac (the shared key for command signatures)")
 		}
 	case "ed25519":
-		if c.Commands.KeyFile == "" {
+		if cm.KeyFile == "" {
 			v.add("commands.key_file", "required with auth: ed25519 (the center's public key, PEM)")
 		}
 	case "none":
-		if c.Commands.KeyFile != "" {
+		if cm.KeyFile != "" {
 			v.add("commands.key_file", "auth is none: the key file would be ignored")
 		} else if c.Backend != "sim" && slices.Contains(backends, c.Backend) {
 			// Unsigned commands could resolve anything but a robbery or a
@@ -387,19 +495,14 @@ func (c *Config) validate(v *validator) {
 			v.add("commands.auth", "none accepts unsigned commands: allowed with backend sim only (a test bench), not %s", c.Backend)
 		}
 	default:
-		v.add("commands.auth", "unknown auth %q (want ed25519, hmac or none)", c.Commands.Auth)
+		v.add("commands.auth", "unknown auth %q (want ed25519, hmac or none)", cm.Auth)
 	}
-	if c.Commands.Window.D() < 10*time.Second || c.Commands.Window.D() > time.Hour {
-		v.add("commands.window", "%s is out of range (10s to 1h)", c.Commands.Window.D())
+	if cm.Window.D() < 10*time.Second || cm.Window.D() > time.Hour {
+		v.add("commands.window", "%s is out of range (10s to 1h)", cm.Window.D())
 	}
-	if c.Commands.MaxPayload < 512 || c.Commands.MaxPayload > 1<<20 {
-		v.add("commands.max_payload", "%d is out of range (512 to 1048576 bytes)", c.Commands.MaxPayload)
+	if cm.MaxPayload < 512 || cm.MaxPayload > 1<<20 {
+		v.add("commands.max_payload", "%d is out of range (512 to 1048576 bytes)", cm.MaxPayload)
 	}
-	c.validateConsole(v)
-	c.validatePlan(v)
-	c.validateARC(v)
-	c.validateZones(v)
-	c.validateIncidents(v)
 }
 
 // validateLocalListen refuses a local listener (console, /api/*, reload)
@@ -573,6 +676,27 @@ func (p *Playbook) validate(v *validator) {
 	if len(p.Triggers) == 0 && !p.Manual {
 		v.add("manual", "a playbook with no triggers must be manual")
 	}
+	p.validateEscalation(v)
+	stepIDs := map[string]bool{}
+	p.validateSteps(v, "steps", p.Steps, stepIDs, sectionOK)
+	for i, vr := range p.Variants {
+		f := fmt.Sprintf("variants[%d]", i)
+		if vr.ID == "" {
+			v.add(f+".id", "required")
+		}
+		p.validateSteps(v, f+".steps", vr.Steps, stepIDs, sectionOK)
+	}
+	if len(p.Steps) == 0 && len(p.Variants) == 0 {
+		v.add("steps", "a playbook needs steps")
+	}
+	for i, o := range p.Outputs {
+		if o.Output == "" {
+			v.add(fmt.Sprintf("outputs[%d].output", i), "required")
+		}
+	}
+}
+
+func (p *Playbook) validateEscalation(v *validator) {
 	var last time.Duration
 	for i, e := range p.Escalation {
 		f := fmt.Sprintf("escalation[%d]", i)
@@ -584,48 +708,35 @@ func (p *Playbook) validate(v *validator) {
 			v.add(f+".role", "required")
 		}
 	}
-	stepIDs := map[string]bool{}
-	checkSteps := func(prefix string, steps []Step) {
-		for i, s := range steps {
-			f := fmt.Sprintf("%s[%d]", prefix, i)
-			if s.ID == "" {
-				v.add(f+".id", "required")
-			} else if stepIDs[s.ID] {
-				v.add(f+".id", "step %q defined twice", s.ID)
-			}
-			stepIDs[s.ID] = true
-			// With a bad playbook section only the form is checked: one
-			// error, not one per step.
-			if !sectionRe.MatchString(s.Section) || sectionOK && !citesItemOf(s.Section, p.Section) {
-				v.add(f+".section", "%q must cite an item of %s", s.Section, p.Section)
-			}
-			if s.Text.ZH == "" || s.Text.EN == "" {
-				v.add(f+".text", "needs zh and en")
-			}
-			if s.Action != "" && s.Action != "preserve_cctv" {
-				v.add(f+".action", "unknown action %q (want preserve_cctv)", s.Action)
-			}
-			for j, r := range s.Records {
-				if !slices.Contains([]string{"witness", "message", "count", "note"}, r) {
-					v.add(fmt.Sprintf("%s.records[%d]", f, j), "unknown record %q (want witness, message, count or note)", r)
-				}
-			}
-		}
-	}
-	checkSteps("steps", p.Steps)
-	for i, vr := range p.Variants {
-		f := fmt.Sprintf("variants[%d]", i)
-		if vr.ID == "" {
+}
+
+// validateSteps checks the steps under prefix. stepIDs holds the step ids
+// seen so far in the whole playbook (steps and every variant's); sectionOK
+// says whether the playbook's own section is well formed.
+func (p *Playbook) validateSteps(v *validator, prefix string, steps []Step, stepIDs map[string]bool, sectionOK bool) {
+	for i, s := range steps {
+		f := fmt.Sprintf("%s[%d]", prefix, i)
+		if s.ID == "" {
 			v.add(f+".id", "required")
+		} else if stepIDs[s.ID] {
+			v.add(f+".id", "step %q defined twice", s.ID)
 		}
-		checkSteps(f+".steps", vr.Steps)
-	}
-	if len(p.Steps) == 0 && len(p.Variants) == 0 {
-		v.add("steps", "a playbook needs steps")
-	}
-	for i, o := range p.Outputs {
-		if o.Output == "" {
-			v.add(fmt.Sprintf("outputs[%d].output", i), "required")
+		stepIDs[s.ID] = true
+		// With a bad playbook section only the form is checked: one
+		// error, not one per step.
+		if !sectionRe.MatchString(s.Section) || sectionOK && !citesItemOf(s.Section, p.Section) {
+			v.add(f+".section", "%q must cite an item of %s", s.Section, p.Section)
+		}
+		if s.Text.ZH == "" || s.Text.EN == "" {
+			v.add(f+".text", "needs zh and en")
+		}
+		if s.Action != "" && s.Action != "preserve_cctv" {
+			v.add(f+".action", "unknown action %q (want preserve_cctv)", s.Action)
+		}
+		for j, r := range s.Records {
+			if !slices.Contains([]string{"witness", "message", "count", "note"}, r) {
+				v.add(fmt.Sprintf("%s.records[%d]", f, j), "unknown record %q (want witness, message, count or note)", r)
+			}
 		}
 	}
 }
