@@ -95,86 +95,113 @@ func (e *Engine) Do(c Command) (string, error) {
 		return "", fmt.Errorf("%w %q", ErrUnknownVerb, c.Verb)
 	}
 	now := e.clk.Now()
+	var err error
 	switch c.Verb {
 	case VerbAck:
-		if inc.State != StateActive {
-			return inc.ID, fmt.Errorf("%w: incident is %s", ErrNotAllowed, inc.State)
-		}
-		inc.State = StateAcknowledged
-		inc.AckedBy, inc.AckedAt = c.By, now
-		inc.measure(Measure{At: now, Kind: "ack", Text: "acknowledged by " + c.Origin, By: c.By})
-		e.report(inc, EventAcknowledged, nil, time.Time{})
+		err = e.ackCmd(inc, c, now)
 	case VerbResolve, VerbFalseAlarm:
-		if !inc.open() {
-			return inc.ID, fmt.Errorf("%w: incident is %s", ErrNotAllowed, inc.State)
-		}
-		if inc.pb.ResolveBy == "center" && (c.Origin != OriginCenter || !c.Authenticated) {
-			return inc.ID, fmt.Errorf("%w: %s is resolved only by an authenticated center command (%s)", ErrNotAllowed, inc.Playbook, inc.pb.Section)
-		}
-		if c.Verb == VerbFalseAlarm && strings.TrimSpace(c.Reason) == "" {
-			return inc.ID, fmt.Errorf("%w: a false alarm needs a reason", ErrBadCommand)
-		}
-		res := EventResolved
-		if c.Verb == VerbFalseAlarm {
-			res = EventFalseAlarm
-		}
-		e.close(inc, res, c.By, c.Reason)
+		err = e.resolveCmd(inc, c)
 	case VerbStep:
-		if !inc.open() {
-			return inc.ID, fmt.Errorf("%w: incident is %s", ErrNotAllowed, inc.State)
-		}
-		i := -1
-		for j := range inc.Steps {
-			if inc.Steps[j].ID == c.Step {
-				i = j
-			}
-		}
-		if i < 0 {
-			return inc.ID, fmt.Errorf("%w: no step %q in %s", ErrBadCommand, c.Step, inc.Playbook)
-		}
-		st := &inc.Steps[i]
-		if st.Done {
-			return inc.ID, fmt.Errorf("%w: step %q already done by %s", ErrNotAllowed, st.ID, st.By)
-		}
-		if err := checkRecords(st, c.Records); err != nil {
-			return inc.ID, err
-		}
-		st.Done, st.By, st.At = true, c.By, now
-		text := st.ID
-		if len(c.Records) > 0 {
-			text += " (" + strings.Join(c.Records, "; ") + ")"
-		}
-		inc.measure(Measure{At: now, Kind: "step", Text: text, Section: st.Section, By: c.By})
-		if st.Action == "preserve_cctv" && !st.cctv && !inc.Drill {
-			e.preserveCCTV(inc, st)
-		}
-		e.report(inc, EventStep, nil, time.Time{})
+		err = e.stepCmd(inc, c, now)
 	case VerbReport:
-		if inc.State == StateReviewed {
-			return inc.ID, fmt.Errorf("%w: incident is reviewed", ErrNotAllowed)
-		}
-		detailed, err := setImpact(inc, c.ImpactDetail)
-		if err != nil {
-			return inc.ID, err
-		}
-		changed := false
-		for _, f := range []struct {
-			dst *string
-			src *string
-		}{{&inc.Impact, c.Impact}, {&inc.Control, c.Control}, {&inc.Trend, c.Trend}, {&inc.Other, c.Other}} {
-			if f.src != nil {
-				*f.dst = *f.src
-				changed = true
-			}
-		}
-		if !changed && !detailed {
-			return inc.ID, fmt.Errorf("%w: a report update names impact, impact_detail, control, trend or other", ErrBadCommand)
-		}
-		e.report(inc, EventUpdate, nil, time.Time{})
+		err = e.reportCmd(inc, c)
 	default:
-		return inc.ID, fmt.Errorf("%w %q", ErrUnknownVerb, c.Verb)
+		err = fmt.Errorf("%w %q", ErrUnknownVerb, c.Verb)
 	}
-	return inc.ID, nil
+	return inc.ID, err
+}
+
+// ackCmd acknowledges an active incident (VerbAck).
+func (e *Engine) ackCmd(inc *Incident, c Command, now time.Time) error {
+	if inc.State != StateActive {
+		return fmt.Errorf("%w: incident is %s", ErrNotAllowed, inc.State)
+	}
+	inc.State = StateAcknowledged
+	inc.AckedBy, inc.AckedAt = c.By, now
+	inc.measure(Measure{At: now, Kind: "ack", Text: "acknowledged by " + c.Origin, By: c.By})
+	e.report(inc, EventAcknowledged, nil, time.Time{})
+	return nil
+}
+
+// resolveCmd closes an open incident as resolved (VerbResolve) or as a
+// false alarm (VerbFalseAlarm, with a reason).
+func (e *Engine) resolveCmd(inc *Incident, c Command) error {
+	if !inc.open() {
+		return fmt.Errorf("%w: incident is %s", ErrNotAllowed, inc.State)
+	}
+	if inc.pb.ResolveBy == "center" && (c.Origin != OriginCenter || !c.Authenticated) {
+		return fmt.Errorf("%w: %s is resolved only by an authenticated center command (%s)", ErrNotAllowed, inc.Playbook, inc.pb.Section)
+	}
+	if c.Verb == VerbFalseAlarm && strings.TrimSpace(c.Reason) == "" {
+		return fmt.Errorf("%w: a false alarm needs a reason", ErrBadCommand)
+	}
+	res := EventResolved
+	if c.Verb == VerbFalseAlarm {
+		res = EventFalseAlarm
+	}
+	e.close(inc, res, c.By, c.Reason)
+	return nil
+}
+
+// stepCmd marks a step of an open incident done (VerbStep).
+func (e *Engine) stepCmd(inc *Incident, c Command, now time.Time) error {
+	if !inc.open() {
+		return fmt.Errorf("%w: incident is %s", ErrNotAllowed, inc.State)
+	}
+	i := -1
+	for j := range inc.Steps {
+		if inc.Steps[j].ID == c.Step {
+			i = j
+		}
+	}
+	if i < 0 {
+		return fmt.Errorf("%w: no step %q in %s", ErrBadCommand, c.Step, inc.Playbook)
+	}
+	st := &inc.Steps[i]
+	if st.Done {
+		return fmt.Errorf("%w: step %q already done by %s", ErrNotAllowed, st.ID, st.By)
+	}
+	if err := checkRecords(st, c.Records); err != nil {
+		return err
+	}
+	st.Done, st.By, st.At = true, c.By, now
+	text := st.ID
+	if len(c.Records) > 0 {
+		text += " (" + strings.Join(c.Records, "; ") + ")"
+	}
+	inc.measure(Measure{At: now, Kind: "step", Text: text, Section: st.Section, By: c.By})
+	if st.Action == "preserve_cctv" && !st.cctv && !inc.Drill {
+		e.preserveCCTV(inc, st)
+	}
+	e.report(inc, EventStep, nil, time.Time{})
+	return nil
+}
+
+// reportCmd updates the §3.3 4–7 items of an incident not yet reviewed
+// (VerbReport) and sends the updated report.
+func (e *Engine) reportCmd(inc *Incident, c Command) error {
+	if inc.State == StateReviewed {
+		return fmt.Errorf("%w: incident is reviewed", ErrNotAllowed)
+	}
+	detailed, err := setImpact(inc, c.ImpactDetail)
+	if err != nil {
+		return err
+	}
+	changed := false
+	for _, f := range []struct {
+		dst *string
+		src *string
+	}{{&inc.Impact, c.Impact}, {&inc.Control, c.Control}, {&inc.Trend, c.Trend}, {&inc.Other, c.Other}} {
+		if f.src != nil {
+			*f.dst = *f.src
+			changed = true
+		}
+	}
+	if !changed && !detailed {
+		return fmt.Errorf("%w: a report update names impact, impact_detail, control, trend or other", ErrBadCommand)
+	}
+	e.report(inc, EventUpdate, nil, time.Time{})
+	return nil
 }
 
 func (e *Engine) trigger(c Command) (string, error) {

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/hallguard/hallguard/daemon/config"
 )
 
 // Restore reopens the incidents that were still open (active or
@@ -56,45 +58,9 @@ func (e *Engine) Restore(latest []Report) int {
 		}
 		e.hold(inc)
 		elapsed := restoredElapsed(now, r)
-		var fell []string // done at once: due while down
-		for _, po := range pb.Outputs {
-			if !e.outputAllowed(inc, po.Output) {
-				continue
-			}
-			po := po
-			switch {
-			case hasMeasure(inc, po.Output+" on"):
-				inc.outputs[po.Output] = true // it was on: on again at once
-			case po.Delay.D() <= elapsed:
-				e.want(inc, po, now)
-				fell = append(fell, po.Output+" on")
-			default:
-				inc.timers = append(inc.timers, e.after(po.Delay.D()-elapsed, func() {
-					if inc.open() {
-						e.want(inc, po, e.clk.Now())
-						e.report(inc, EventUpdate, nil, time.Time{})
-					}
-				}))
-			}
-		}
-		done := escalationsDone(inc)
-		var dueNow []int
-		for i, esc := range pb.Escalation {
-			i, esc := i, esc
-			switch {
-			case i < done || inc.State != StateActive:
-				// sent before the stop, or no longer needed
-			case esc.After.D() <= elapsed:
-				dueNow = append(dueNow, i)
-				fell = append(fell, "escalation to "+esc.Role)
-			default:
-				inc.timers = append(inc.timers, e.after(esc.After.D()-elapsed, func() {
-					if inc.State == StateActive {
-						e.escalate(inc, i, esc)
-					}
-				}))
-			}
-		}
+		fell := e.restoreOutputs(inc, pb, elapsed, now) // done at once: due while down
+		dueNow, escFell := e.restoreEscalations(inc, pb, elapsed)
+		fell = append(fell, escFell...)
 		text := "hallguard restarted: incident restored from the journal, outputs driven again"
 		if len(fell) > 0 {
 			text += "; done at once, as they fell due while hallguard was down: " + strings.Join(fell, ", ")
@@ -110,6 +76,61 @@ func (e *Engine) Restore(latest []Report) int {
 		e.applyOutputs()
 	}
 	return n
+}
+
+// restoreOutputs drives again, for an incident Restore reopens after elapsed,
+// the outputs its measures record as on, drives at once (with their
+// measures) those whose delay ran out while the daemon was down, and
+// schedules the rest for what is left of their delay. It returns the
+// outputs that fell due while down.
+func (e *Engine) restoreOutputs(inc *Incident, pb *config.Playbook, elapsed time.Duration, now time.Time) (fell []string) {
+	for _, po := range pb.Outputs {
+		if !e.outputAllowed(inc, po.Output) {
+			continue
+		}
+		po := po
+		switch {
+		case hasMeasure(inc, po.Output+" on"):
+			inc.outputs[po.Output] = true // it was on: on again at once
+		case po.Delay.D() <= elapsed:
+			e.want(inc, po, now)
+			fell = append(fell, po.Output+" on")
+		default:
+			inc.timers = append(inc.timers, e.after(po.Delay.D()-elapsed, func() {
+				if inc.open() {
+					e.want(inc, po, e.clk.Now())
+					e.report(inc, EventUpdate, nil, time.Time{})
+				}
+			}))
+		}
+	}
+	return fell
+}
+
+// restoreEscalations schedules, for an active incident Restore reopens
+// after elapsed, the escalations its measures do not record as sent and
+// that are not yet due. It returns the indexes of those that fell due while
+// the daemon was down, for Restore to send after its report, and their
+// measure texts.
+func (e *Engine) restoreEscalations(inc *Incident, pb *config.Playbook, elapsed time.Duration) (dueNow []int, fell []string) {
+	done := escalationsDone(inc)
+	for i, esc := range pb.Escalation {
+		i, esc := i, esc
+		switch {
+		case i < done || inc.State != StateActive:
+			// sent before the stop, or no longer needed
+		case esc.After.D() <= elapsed:
+			dueNow = append(dueNow, i)
+			fell = append(fell, "escalation to "+esc.Role)
+		default:
+			inc.timers = append(inc.timers, e.after(esc.After.D()-elapsed, func() {
+				if inc.State == StateActive {
+					e.escalate(inc, i, esc)
+				}
+			}))
+		}
+	}
+	return dueNow, fell
 }
 
 // restoredElapsed is how long ago, at least, the incident occurred: by the

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hallguard/hallguard/daemon"
+	"github.com/hallguard/hallguard/daemon/config"
 	"github.com/hallguard/hallguard/daemon/journal"
 )
 
@@ -35,127 +37,179 @@ func cmdJournal(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	sub, args := args[0], args[1:]
+	j, code := openJournalCmd(sub, args, stderr)
+	if j == nil {
+		return code
+	}
+	if j.st != nil {
+		defer j.st.Close()
+	}
+	run, ok := journalSubcommands[sub]
+	if !ok {
+		fmt.Fprintf(stderr, "hallguard journal: unknown subcommand %q (want verify, list, show or export)\n", sub)
+		return exitConfig
+	}
+	return run(j, stdout, stderr)
+}
+
+// journalSubcommands runs each journal subcommand on the opened journal.
+var journalSubcommands = map[string]func(j *journalCmd, stdout, stderr io.Writer) int{
+	"verify": journalVerify,
+	"export": journalExport,
+	"list":   journalList,
+	"show":   journalShow,
+}
+
+// journalCmd is a journal subcommand's flags, filter and config, and the
+// journal it reads: st when the file could be opened, else api, the
+// running daemon's journal API.
+type journalCmd struct {
+	fs     *flag.FlagSet
+	cfg    *config.Config
+	q      url.Values
+	filter journal.Filter
+	st     *journal.Store
+	api    string
+
+	file, format, out, local, anchor, anchorBroker string
+}
+
+// openJournalCmd parses the flags of journal sub, loads the config and
+// opens the journal. It returns nil and the exit code on failure; the
+// caller closes j.st when it is not nil.
+func openJournalCmd(sub string, args []string, stderr io.Writer) (*journalCmd, int) {
+	j := &journalCmd{q: url.Values{}}
 	fs, path := newFlags("journal "+sub, stderr)
-	file := fs.String("file", "", "journal file (default: hallguard.db in the config's state_dir)")
-	format := fs.String("format", "jsonl", "export format: jsonl or csv")
-	out := fs.String("o", "", "export to this file instead of standard output (created 0600; never through a symlink)")
-	local := fs.String("local", "", "the running daemon's local listener (default: the config's http.local_listen)")
-	anchor := fs.String("anchor", "", "verify: the center's heads, a FILE of saved reports and journal/head messages (one JSON message per line), or else an MQTT TOPIC (filter) whose retained messages hold them")
-	anchorBroker := fs.String("broker", "", "verify -anchor TOPIC: broker URL (default: from the config)")
-	q := url.Values{}
+	j.fs = fs
+	fs.StringVar(&j.file, "file", "", "journal file (default: hallguard.db in the config's state_dir)")
+	fs.StringVar(&j.format, "format", "jsonl", "export format: jsonl or csv")
+	fs.StringVar(&j.out, "o", "", "export to this file instead of standard output (created 0600; never through a symlink)")
+	fs.StringVar(&j.local, "local", "", "the running daemon's local listener (default: the config's http.local_listen)")
+	fs.StringVar(&j.anchor, "anchor", "", "verify: the center's heads, a FILE of saved reports and journal/head messages (one JSON message per line), or else an MQTT TOPIC (filter) whose retained messages hold them")
+	fs.StringVar(&j.anchorBroker, "broker", "", "verify -anchor TOPIC: broker URL (default: from the config)")
 	for _, name := range []string{"since", "until", "playbook", "incident", "kind", "drill", "limit"} {
 		name := name
-		fs.Func(name, "filter: "+name, func(v string) error { q.Set(name, v); return nil })
+		fs.Func(name, "filter: "+name, func(v string) error { j.q.Set(name, v); return nil })
 	}
 	if err := fs.Parse(args); err != nil {
-		return exitConfig
+		return nil, exitConfig
 	}
-	filter, err := daemon.ParseFilter(q)
+	filter, err := daemon.ParseFilter(j.q)
 	if err != nil {
 		fmt.Fprintln(stderr, "hallguard journal: -"+err.Error())
-		return exitConfig
+		return nil, exitConfig
 	}
+	j.filter = filter
 	cfg, ok := loadConfig(*path, stderr)
 	if !ok {
-		return exitConfig
+		return nil, exitConfig
 	}
-	if *file == "" {
-		*file = daemon.JournalPath(cfg.StateDir)
+	j.cfg = cfg
+	if j.file == "" {
+		j.file = daemon.JournalPath(cfg.StateDir)
 	}
-	st, err := journal.OpenReadOnly(*file, 300*time.Millisecond)
+	st, err := journal.OpenReadOnly(j.file, 300*time.Millisecond)
 	if errors.Is(err, journal.ErrLocked) && sub == "verify" {
 		// The daemon holds the file: verify a snapshot of it, never the
 		// daemon's own word (issue #12 §5).
-		st, err = journal.OpenSnapshot(*file)
+		st, err = journal.OpenSnapshot(j.file)
 	}
-	var api string
 	switch {
 	case errors.Is(err, journal.ErrLocked):
-		if *local == "" {
-			*local = cfg.HTTP.LocalListen
+		if j.local == "" {
+			j.local = cfg.HTTP.LocalListen
 		}
-		api = "http://" + *local + "/api/journal/"
+		j.api = "http://" + j.local + "/api/journal/"
 	case err != nil:
 		fmt.Fprintln(stderr, "hallguard journal:", err)
-		return exitFail
+		return nil, exitFail
 	default:
-		defer st.Close()
+		j.st = st
 	}
+	return j, exitOK
+}
 
-	switch sub {
-	case "verify":
-		return verifyAnchored(cfg, st, *file, *anchor, brokerOr(cfg, *anchorBroker), stdout, stderr)
-	case "export":
-		w := stdout
-		if *out != "" {
-			f, err := createPrivate(*out)
-			if err != nil {
-				fmt.Fprintln(stderr, "hallguard journal export:", err)
-				return exitFail
-			}
-			defer f.Close()
-			w = f
-		}
-		if st != nil {
-			switch *format {
-			case "jsonl":
-				err = st.ExportJSONL(w, filter)
-			case "csv":
-				err = st.ExportCSV(w, filter)
-			default:
-				err = fmt.Errorf("-format: want jsonl or csv, not %q", *format)
-			}
-		} else {
-			q.Set("format", *format)
-			err = copyHTTP(w, api+"export?"+q.Encode())
-		}
+func journalVerify(j *journalCmd, stdout, stderr io.Writer) int {
+	return verifyAnchored(j.cfg, j.st, j.file, j.anchor, brokerOr(j.cfg, j.anchorBroker), stdout, stderr)
+}
+
+func journalExport(j *journalCmd, stdout, stderr io.Writer) int {
+	w := stdout
+	if j.out != "" {
+		f, err := createPrivate(j.out)
 		if err != nil {
 			fmt.Fprintln(stderr, "hallguard journal export:", err)
 			return exitFail
 		}
-		return exitOK
-	case "list", "show":
-		recs, err := records(st, api, q, filter)
-		if err != nil {
-			fmt.Fprintln(stderr, "hallguard journal:", err)
-			return exitFail
-		}
-		if sub == "show" {
-			if fs.NArg() != 1 {
-				fmt.Fprintln(stderr, "usage: hallguard journal show SEQ")
-				return exitConfig
-			}
-			seq, err := strconv.ParseUint(fs.Arg(0), 10, 64)
-			if err != nil {
-				fmt.Fprintln(stderr, "hallguard journal show: SEQ must be a number")
-				return exitConfig
-			}
-			for _, r := range recs {
-				if r.Seq == seq {
-					b, _ := json.MarshalIndent(r, "", "  ")
-					fmt.Fprintln(stdout, string(b))
-					return exitOK
-				}
-			}
-			fmt.Fprintf(stderr, "hallguard journal show: no record %d\n", seq)
-			return exitFail
-		}
-		for _, r := range recs {
-			drill := ""
-			if r.Drill {
-				drill = " DRILL"
-			}
-			data := string(r.Data)
-			if len(data) > 100 {
-				data = data[:97] + "..."
-			}
-			fmt.Fprintf(stdout, "%6d  %s  %-16s %-28s %-14s%s %s\n", r.Seq, r.Time.Local().Format("2006-01-02 15:04:05.000"),
-				r.Kind, r.Incident, r.Playbook, drill, data)
-		}
-		return exitOK
+		defer f.Close()
+		w = f
 	}
-	fmt.Fprintf(stderr, "hallguard journal: unknown subcommand %q (want verify, list, show or export)\n", sub)
-	return exitConfig
+	var err error
+	if j.st != nil {
+		switch j.format {
+		case "jsonl":
+			err = j.st.ExportJSONL(w, j.filter)
+		case "csv":
+			err = j.st.ExportCSV(w, j.filter)
+		default:
+			err = fmt.Errorf("-format: want jsonl or csv, not %q", j.format)
+		}
+	} else {
+		j.q.Set("format", j.format)
+		err = copyHTTP(w, j.api+"export?"+j.q.Encode())
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "hallguard journal export:", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+func journalShow(j *journalCmd, stdout, stderr io.Writer) int {
+	recs, err := records(j.st, j.api, j.q, j.filter)
+	if err != nil {
+		fmt.Fprintln(stderr, "hallguard journal:", err)
+		return exitFail
+	}
+	if j.fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: hallguard journal show SEQ")
+		return exitConfig
+	}
+	seq, err := strconv.ParseUint(j.fs.Arg(0), 10, 64)
+	if err != nil {
+		fmt.Fprintln(stderr, "hallguard journal show: SEQ must be a number")
+		return exitConfig
+	}
+	for _, r := range recs {
+		if r.Seq == seq {
+			b, _ := json.MarshalIndent(r, "", "  ")
+			fmt.Fprintln(stdout, string(b))
+			return exitOK
+		}
+	}
+	fmt.Fprintf(stderr, "hallguard journal show: no record %d\n", seq)
+	return exitFail
+}
+
+func journalList(j *journalCmd, stdout, stderr io.Writer) int {
+	recs, err := records(j.st, j.api, j.q, j.filter)
+	if err != nil {
+		fmt.Fprintln(stderr, "hallguard journal:", err)
+		return exitFail
+	}
+	for _, r := range recs {
+		drill := ""
+		if r.Drill {
+			drill = " DRILL"
+		}
+		data := string(r.Data)
+		if len(data) > 100 {
+			data = data[:97] + "..."
+		}
+		fmt.Fprintf(stdout, "%6d  %s  %-16s %-28s %-14s%s %s\n", r.Seq, r.Time.Local().Format("2006-01-02 15:04:05.000"),
+			r.Kind, r.Incident, r.Playbook, drill, data)
+	}
+	return exitOK
 }
 
 func records(st *journal.Store, api string, q url.Values, f journal.Filter) ([]journal.Record, error) {

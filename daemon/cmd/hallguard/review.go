@@ -118,35 +118,8 @@ func cmdReport(args []string, stdout, stderr io.Writer) int {
 		*api = cfg.HTTP.LocalListen
 	}
 	var jsonl bytes.Buffer
-	st, err := journal.OpenReadOnly(*file, 300*time.Millisecond)
-	switch {
-	case errors.Is(err, journal.ErrLocked):
-		u := "http://" + *api + "/api/journal/export?format=jsonl&incident=" + url.QueryEscape(incident)
-		resp, err := http.Get(u)
-		if err != nil {
-			fmt.Fprintln(stderr, "hallguard report: the daemon holds the journal and its API failed:", err)
-			return exitFail
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			b, _ := io.ReadAll(resp.Body)
-			fmt.Fprintf(stderr, "hallguard report: %s: %s\n", resp.Status, b)
-			return exitFail
-		}
-		if _, err := io.Copy(&jsonl, resp.Body); err != nil {
-			fmt.Fprintln(stderr, "hallguard report:", err)
-			return exitFail
-		}
-	case err != nil:
-		fmt.Fprintln(stderr, "hallguard report:", err)
+	if !readIncidentJSONL(&jsonl, *file, *api, incident, stderr) {
 		return exitFail
-	default:
-		err := st.ExportJSONL(&jsonl, journal.Filter{Incident: incident})
-		st.Close()
-		if err != nil {
-			fmt.Fprintln(stderr, "hallguard report:", err)
-			return exitFail
-		}
 	}
 	f, err := report.ReadIncident(&jsonl, incident)
 	if err != nil {
@@ -171,4 +144,42 @@ func cmdReport(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// readIncidentJSONL writes the incident's journal records, as JSONL, to
+// jsonl: from the journal file opened read-only, or, while the daemon
+// holds it, from the daemon's journal API on its local listener api. It
+// reports a failure on stderr and returns false.
+func readIncidentJSONL(jsonl *bytes.Buffer, file, api, incident string, stderr io.Writer) bool {
+	st, err := journal.OpenReadOnly(file, 300*time.Millisecond)
+	switch {
+	case errors.Is(err, journal.ErrLocked):
+		u := "http://" + api + "/api/journal/export?format=jsonl&incident=" + url.QueryEscape(incident)
+		resp, err := http.Get(u)
+		if err != nil {
+			fmt.Fprintln(stderr, "hallguard report: the daemon holds the journal and its API failed:", err)
+			return false
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(resp.Body)
+			fmt.Fprintf(stderr, "hallguard report: %s: %s\n", resp.Status, b)
+			return false
+		}
+		if _, err := io.Copy(jsonl, resp.Body); err != nil {
+			fmt.Fprintln(stderr, "hallguard report:", err)
+			return false
+		}
+	case err != nil:
+		fmt.Fprintln(stderr, "hallguard report:", err)
+		return false
+	default:
+		err := st.ExportJSONL(jsonl, journal.Filter{Incident: incident})
+		st.Close()
+		if err != nil {
+			fmt.Fprintln(stderr, "hallguard report:", err)
+			return false
+		}
+	}
+	return true
 }
