@@ -143,7 +143,8 @@ type faultProc struct {
 
 func newFaultHall(t *testing.T, config, stateDir string) *faultHall {
 	t.Helper()
-	h := &faultHall{t: t, bin: hallguardBin(t), config: config, stateDir: stateDir, http: freePort(t), local: freePort(t),
+	ports := freePorts(t, 2)
+	h := &faultHall{t: t, bin: hallguardBin(t), config: config, stateDir: stateDir, http: ports[0], local: ports[1],
 		client: &http.Client{Timeout: 10 * time.Second}}
 	t.Cleanup(h.stop)
 	return h

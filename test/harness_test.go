@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -60,12 +61,36 @@ func hallguardBin(t *testing.T) string {
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return freePorts(t, 1)[0]
+}
+
+// freePorts returns n distinct free loopback addresses, none of them in
+// avoid. Its listeners are all open until it has n: a port closed and
+// asked for again can come back at once, and the soak on cbe1567 saw a
+// daemon given one port for both -mqtt-listen and -http-listen
+// ("bind: address already in use", TestOpenIncidentsSurviveAKill).
+func freePorts(t *testing.T, n int, avoid ...string) []string {
+	t.Helper()
+	var got []string
+	for len(got) < n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		if a := l.Addr().String(); !slices.Contains(avoid, a) {
+			got = append(got, a)
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return got
+}
+
+// flagValue is the value of flag in args ("" when absent).
+func flagValue(args []string, flag string) string {
+	if i := slices.Index(args, flag); i >= 0 && i+1 < len(args) {
+		return args[i+1]
+	}
+	return ""
 }
 
 // daemonProc is a running hallguard.
@@ -140,7 +165,8 @@ func startDaemonOn(t *testing.T, config, stateDir string, extra ...string) *daem
 // not wait for the daemon to be ready.
 func launchDaemon(t *testing.T, config, stateDir string, extra ...string) *daemonProc {
 	t.Helper()
-	d := &daemonProc{t: t, stateDir: stateDir, http: freePort(t), local: freePort(t),
+	ports := freePorts(t, 2, flagValue(extra, "-mqtt-listen"))
+	d := &daemonProc{t: t, stateDir: stateDir, http: ports[0], local: ports[1],
 		config: config, logs: &syncBuffer{}, done: make(chan error, 1)}
 	if !filepath.IsAbs(config) {
 		d.config = filepath.Join(repoRoot(t), config)

@@ -79,14 +79,21 @@ func playbooksDir(t *testing.T) string {
 	return p
 }
 
-func freePort(t *testing.T) string {
+// freePorts returns n distinct free loopback addresses: its listeners are
+// all open until it has n, since a port closed and asked for again can
+// come back at once (one daemon given one port for two listeners).
+func freePorts(t *testing.T, n int) []string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var got []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		got = append(got, l.Addr().String())
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return got
 }
 
 // line returns the offset of a named line, found through the kernel
@@ -148,7 +155,8 @@ func newHall(t *testing.T) *hall {
 func newHallWith(t *testing.T, vars map[string]string) *hall {
 	t.Helper()
 	c := vmChip(t)
-	h := &hall{t: t, chip: c, bin: hallguardBin(t), http: freePort(t), mqtt: freePort(t),
+	ports := freePorts(t, 2)
+	h := &hall{t: t, chip: c, bin: hallguardBin(t), http: ports[0], mqtt: ports[1],
 		logs: &syncBuffer{}, done: make(chan struct{}), client: &http.Client{Timeout: 10 * time.Second}}
 	var k [32]byte
 	if _, err := rand.Read(k[:]); err != nil {
