@@ -114,17 +114,25 @@ type Conditioner struct {
 	clk  clock.Clock
 	out  Handler
 
-	mu        sync.Mutex
-	started   bool
-	raw       Level     // last raw level seen
-	rawTime   time.Time // time of the last raw edge
-	rawSeq    uint64
-	reported  bool // last reported active state
-	lockout   clock.Timer
-	stuck     clock.Timer
-	faulted   bool // stuck/loop-open fault raised
-	lost      bool // lost_edges raised and not yet cleared
-	lostQuiet clock.Timer
+	mu       sync.Mutex
+	started  bool
+	raw      Level     // last raw level seen
+	rawTime  time.Time // time of the last raw edge
+	rawSeq   uint64
+	reported bool // last reported active state
+	lockout  clock.Timer
+	// lockoutEnd is when the lockout's quiet period ends, in the edges'
+	// time: the timer runs on the clock, which a starved process reads
+	// late, and an edge that comes after lockoutEnd ends the lockout
+	// first, as a timely timer would have.
+	lockoutEnd time.Time
+	// lockoutGen tells the current lockout's timer from one stopped too
+	// late (fired, waiting for mu): only the current one may end it.
+	lockoutGen uint64
+	stuck      clock.Timer
+	faulted    bool // stuck/loop-open fault raised
+	lost       bool // lost_edges raised and not yet cleared
+	lostQuiet  clock.Timer
 }
 
 // NewConditioner returns a conditioner that reports to out.
@@ -188,6 +196,7 @@ func (c *Conditioner) Start(l Level, t time.Time) {
 func (c *Conditioner) Edge(ev Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.settle(ev.Time)
 	wasActive := c.spec.Active(c.raw)
 	c.started = true
 	c.raw, c.rawTime, c.rawSeq = ev.Level, ev.Time, ev.Seq
@@ -207,13 +216,36 @@ func (c *Conditioner) Edge(ev Event) {
 	}
 	if c.lockout != nil {
 		// Still bouncing: restart the quiet period.
-		c.lockout.Stop()
-		c.lockout = c.clk.AfterFunc(c.spec.Debounce, c.quiet)
+		c.lock(ev.Time.Add(c.spec.Debounce))
 		return
 	}
 	if a := c.spec.Active(ev.Level); a != c.reported {
 		c.report(a, ev.Time, ev.Seq)
-		c.lockout = c.clk.AfterFunc(c.spec.Debounce, c.quiet)
+		c.lock(ev.Time.Add(c.spec.Debounce))
+	}
+}
+
+// lock (re)starts the lockout: its quiet period ends at end in the edges'
+// time, and its timer fires a debounce period from now on the clock.
+func (c *Conditioner) lock(end time.Time) {
+	if c.lockout != nil {
+		c.lockout.Stop()
+	}
+	c.lockoutGen++
+	gen := c.lockoutGen
+	c.lockout = c.clk.AfterFunc(c.spec.Debounce, func() { c.quiet(gen) })
+	c.lockoutEnd = end
+}
+
+// settle ends, before an edge at t is taken, every lockout whose quiet
+// period the edges' own times show was over by then. On a loaded machine
+// the lockout's timer can run long after its period: without this, a
+// release inside the lockout and a new press well after it would both be
+// taken for bounce and the press lost (§4.3: a hold-up press must not be).
+// An edge without a time (zero) settles nothing.
+func (c *Conditioner) settle(t time.Time) {
+	for c.lockout != nil && !c.lockoutEnd.IsZero() && !t.Before(c.lockoutEnd) {
+		c.endLockout()
 	}
 }
 
@@ -259,14 +291,25 @@ func (c *Conditioner) lostCleared() {
 		Detail: fmt.Sprintf("no edge lost for %s", c.lostEdgesClear())})
 }
 
-// quiet runs when the line has been stable for the debounce period.
-func (c *Conditioner) quiet() {
+// quiet runs when the line has been stable for the debounce period, unless
+// the lockout it was started for has since been restarted or ended.
+func (c *Conditioner) quiet(gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.lockout == nil || gen != c.lockoutGen {
+		return
+	}
+	c.endLockout()
+}
+
+// endLockout ends the lockout: the raw level, stable for the whole quiet
+// period, is reported if it differs, and starts a lockout of its own.
+func (c *Conditioner) endLockout() {
+	c.lockout.Stop()
 	c.lockout = nil
 	if a := c.spec.Active(c.raw); a != c.reported {
 		c.report(a, c.rawTime, c.rawSeq)
-		c.lockout = c.clk.AfterFunc(c.spec.Debounce, c.quiet)
+		c.lock(c.lockoutEnd.Add(c.spec.Debounce))
 	}
 }
 
