@@ -116,8 +116,8 @@ func (b *backend) OpenOutput(spec devices.OutputSpec) (devices.Output, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gpiocdev: output %s: request %s line %d: %w", spec.ID, chipName, offset, requestErr(openErr(err)))
 	}
-	o := &output{id: spec.ID, req: l, failSafe: spec.FailSafe}
-	o.onClose = func() { b.lines.remove(o) }
+	var o *devices.LineOutput
+	o = devices.NewLineOutput("gpiocdev", spec.ID, &output{id: spec.ID, req: l}, spec.FailSafe, func() { b.lines.remove(o) })
 	if err := b.lines.add(o); err != nil {
 		o.Close()
 		return nil, fmt.Errorf("gpiocdev: output %s: %w", spec.ID, err)

@@ -331,7 +331,7 @@ func (s *fakeSetter) Close() error {
 
 func TestOutput(t *testing.T) {
 	s := &fakeSetter{}
-	o := &output{id: "siren", req: s, failSafe: devices.Low}
+	o := devices.NewLineOutput("gpiocdev", "siren", &output{id: "siren", req: s}, devices.Low, nil)
 	if err := o.Set(devices.High); err != nil {
 		t.Fatalf("Set: %v", err)
 	}
@@ -341,8 +341,8 @@ func TestOutput(t *testing.T) {
 	if err := o.Close(); err != nil {
 		t.Errorf("second Close = %v, want nil", err)
 	}
-	if err := o.Set(devices.High); !errors.Is(err, errClosed) {
-		t.Errorf("Set after Close = %v, want errClosed", err)
+	if err := o.Set(devices.High); !errors.Is(err, devices.ErrClosed) {
+		t.Errorf("Set after Close = %v, want ErrClosed", err)
 	}
 	want := []string{"set1", "set0", "close"}
 	if len(s.calls) != len(want) {
@@ -358,7 +358,7 @@ func TestOutput(t *testing.T) {
 // Close releases the line even when driving the fail-safe level fails.
 func TestOutputCloseReleasesOnError(t *testing.T) {
 	s := &fakeSetter{err: syscall.ENODEV}
-	o := &output{id: "siren", req: s, failSafe: devices.High}
+	o := devices.NewLineOutput("gpiocdev", "siren", &output{id: "siren", req: s}, devices.High, nil)
 	err := o.Close()
 	if !errors.Is(err, devices.ErrLineLost) {
 		t.Errorf("Close = %v, want ErrLineLost", err)

@@ -257,7 +257,7 @@ func TestKernelBurstLostEdges(t *testing.T) {
 func TestKernelOutput(t *testing.T) {
 	chip := simchip.Name(t)
 	b := newKernelBackend(t, Options{DefaultChip: chip})
-	simchip.CheckOutputs(t, b, chip, [3]int{5, 6, 7}, func(out devices.Output, f func()) { out.(*output).afterFailSafe = f })
+	simchip.CheckOutputs(t, b, chip, [3]int{5, 6, 7}, func(out devices.Output, f func()) { out.(*devices.LineOutput).Driver().(*output).afterFailSafe = f })
 }
 
 // An NC loop to ground that is cut is a tamper (simchip.CheckNCLoopOpenIsTamper).

@@ -184,7 +184,7 @@ func TestKernelBurst(t *testing.T) {
 func TestKernelOutput(t *testing.T) {
 	chip := simchip.Name(t)
 	b := newKernelBackend(t, chip)
-	simchip.CheckOutputs(t, b, chip, [3]int{base + 5, base + 6, base + 7}, func(out devices.Output, f func()) { out.(*output).afterFailSafe = f })
+	simchip.CheckOutputs(t, b, chip, [3]int{base + 5, base + 6, base + 7}, func(out devices.Output, f func()) { out.(*devices.LineOutput).Driver().(*output).afterFailSafe = f })
 }
 
 // An NC loop to ground that is cut is a tamper (simchip.CheckNCLoopOpenIsTamper).

@@ -338,8 +338,8 @@ func runSuite(t *testing.T, newPin func(name string) testPin) {
 				if err := o.Close(); err != nil {
 					t.Errorf("second Close = %v", err)
 				}
-				if err := o.Set(c.failSafe); !errors.Is(err, errClosed) {
-					t.Errorf("Set after Close = %v, want errClosed", err)
+				if err := o.Set(c.failSafe); !errors.Is(err, devices.ErrClosed) {
+					t.Errorf("Set after Close = %v, want ErrClosed", err)
 				}
 			})
 		}
