@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/hallguard/hallguard/devices"
-	"github.com/hallguard/hallguard/devices/clock"
 	"github.com/hallguard/hallguard/devices/simchip"
 )
 
@@ -150,12 +149,7 @@ func TestKernelEdgesAndTimestamps(t *testing.T) {
 	evs, _ := simchip.Watch(t.Context(), in)
 	const slack = 5 * time.Millisecond
 	var prevSeq uint64
-	for i := range 10 {
-		up := i%2 == 0
-		before := time.Now()
-		s.Pull(up)
-		ev := simchip.Next(t, evs, 2*time.Second)
-		after := time.Now()
+	simchip.Edges(t, s, evs, 10, func(i int, up bool, ev devices.Event, before, after time.Time) {
 		if ev.Level != devices.Level(up) {
 			t.Errorf("edge %d: level %v, want %v", i, ev.Level, devices.Level(up))
 		}
@@ -166,8 +160,7 @@ func TestKernelEdgesAndTimestamps(t *testing.T) {
 		if ev.Time.Before(before.Add(-slack)) || ev.Time.After(after.Add(slack)) {
 			t.Errorf("edge %d: time %v outside [%v, %v] (±%v)", i, ev.Time, before, after, slack)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	})
 }
 
 // The kernel debouncer (jiffies based) turns a quick burst of bounces into
@@ -292,34 +285,15 @@ func TestKernelSeqnoGapOnPanicLineIsAnActivation(t *testing.T) {
 	if err != nil || l != devices.Low {
 		t.Fatalf("released: Read = %v, %v; want low", l, err)
 	}
-	log := &simchip.Recorder{}
-	cond := devices.NewConditioner(devices.ConditionSpec{ID: "panic", Alarm: true}, clock.Real{}, log)
-	cond.Start(l, time.Now())
-	defer cond.Stop()
 	// Before Watch drains anything: press, release, press. The queue of 2
 	// keeps the newest two, the release (after a gap of one) and the press;
 	// the kernel numbered all three.
-	for _, up := range []bool{false, true, false} {
-		s.Pull(up)
-		time.Sleep(30 * time.Millisecond) // apart, so that gpio-sim does not merge them
-	}
-	time.Sleep(100 * time.Millisecond)
-	evs, _ := simchip.Watch(t.Context(), in)
-	got := simchip.Quiet(evs, 500*time.Millisecond)
-	for _, ev := range got {
-		cond.Edge(ev)
-	}
-	t.Logf("events after the gap: %+v", got)
-	if len(got) == 0 || got[0].Lost == 0 || got[0].Level != devices.Low {
-		t.Fatalf("events %+v, want a release at the idle level after a seqno gap first", got)
-	}
-	sig := log.Signals()
-	if len(sig) == 0 || !sig[0].Active || !sig[0].Inferred {
-		t.Fatalf("signals %+v, want first an activation inferred from the lost edges", sig)
-	}
-	if !log.Has(devices.FaultLostEdges, true) {
-		t.Errorf("no lost_edges trouble with the inferred activation: faults %+v", log.Faults())
-	}
+	sig := simchip.CheckLostPulseIsActivation(t, in, l, func() {
+		for _, up := range []bool{false, true, false} {
+			s.Pull(up)
+			time.Sleep(30 * time.Millisecond) // apart, so that gpio-sim does not merge them
+		}
+	})
 	if last := sig[len(sig)-1]; !last.Active {
 		t.Errorf("last signal %+v, want active (the line is pressed)", last)
 	}
@@ -329,10 +303,7 @@ func TestKernelSeqnoGapOnPanicLineIsAnActivation(t *testing.T) {
 // Unplugging the chip ends Watch with ErrLineLost within a few probe
 // intervals, and Read, Set and Close neither hang nor panic. Keep it last.
 func TestKernelZZChipRemoval(t *testing.T) {
-	sc, ok := simchip.FromEnv()
-	if !ok || sc.Configfs == "" {
-		t.Fatal("HALLGUARD_SIM_CONFIGFS not set: the VM's init must export it")
-	}
+	sc := simchip.Removable(t)
 	const probe = 200 * time.Millisecond
 	chip := simchip.Name(t)
 	b := newKernelBackend(t, Options{DefaultChip: chip, ProbeInterval: probe})
@@ -345,35 +316,12 @@ func TestKernelZZChipRemoval(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, done := simchip.Watch(t.Context(), in)
-	start := time.Now()
-	if err := sc.Unplug(); err != nil {
-		t.Fatalf("unplug: %v", err)
-	}
-	select {
-	case err := <-done:
-		if !errors.Is(err, devices.ErrLineLost) {
-			t.Errorf("Watch = %v, want ErrLineLost", err)
-		}
-		t.Logf("Watch returned %v after %v", err, time.Since(start))
-	case <-time.After(10 * probe):
-		t.Fatalf("Watch still running %v after chip removal", 10*probe)
-	}
+	simchip.CheckUnplugEndsWatch(t, sc, done, 10*probe)
 	if _, err := in.Read(); !errors.Is(err, devices.ErrLineLost) {
 		t.Errorf("Read after removal = %v, want ErrLineLost", err)
 	}
 	if err := out.Set(devices.High); !errors.Is(err, devices.ErrLineLost) {
 		t.Errorf("Set after removal = %v, want ErrLineLost", err)
 	}
-	closed := make(chan struct{})
-	go func() {
-		in.Close()
-		out.Close()
-		b.Close()
-		close(closed)
-	}()
-	select {
-	case <-closed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close hangs after chip removal")
-	}
+	simchip.CheckCloseAfterRemoval(t, in, out, b)
 }

@@ -26,7 +26,6 @@ import (
 	"periph.io/x/host/v3/gpioioctl"
 
 	"github.com/hallguard/hallguard/devices"
-	"github.com/hallguard/hallguard/devices/clock"
 	"github.com/hallguard/hallguard/devices/simchip"
 )
 
@@ -132,20 +131,14 @@ func TestKernelEdgesAndTimes(t *testing.T) {
 	}
 	defer in.Close()
 	evs, _ := simchip.Watch(t.Context(), in)
-	for i := range 10 {
-		up := i%2 == 0
-		before := time.Now()
-		s.Pull(up)
-		ev := simchip.Next(t, evs, 2*time.Second)
-		after := time.Now()
+	simchip.Edges(t, s, evs, 10, func(i int, up bool, ev devices.Event, before, after time.Time) {
 		if ev.Level != devices.Level(up) || ev.Seq != uint64(i+1) || ev.Lost != 0 {
 			t.Errorf("edge %d: %+v, want level %v Seq %d Lost 0", i, ev, up, i+1)
 		}
 		if ev.Time.Before(before) || ev.Time.After(after) {
 			t.Errorf("edge %d: time %v outside [%v, %v]", i, ev.Time, before, after)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	})
 }
 
 // A burst queued before Watch runs overflows the kernel's 16-event buffer
@@ -214,30 +207,11 @@ func TestKernelMissedPulseOnPanicLineIsAnActivation(t *testing.T) {
 	if l != devices.Low {
 		t.Fatalf("released: Read = %v, want low", l)
 	}
-	log := &simchip.Recorder{}
-	cond := devices.NewConditioner(devices.ConditionSpec{ID: "panic", Alarm: true}, clock.Real{}, log)
-	cond.Start(l, time.Now())
-	defer cond.Stop()
-	s.Pull(false) // pressed
-	time.Sleep(30 * time.Millisecond)
-	s.Pull(true) // released before anyone read the level
-	time.Sleep(100 * time.Millisecond)
-	evs, _ := simchip.Watch(t.Context(), in)
-	got := simchip.Quiet(evs, 500*time.Millisecond)
-	for _, ev := range got {
-		cond.Edge(ev)
-	}
-	t.Logf("events: %+v", got)
-	if len(got) == 0 || got[0].Lost == 0 || got[0].Level != devices.Low {
-		t.Fatalf("events %+v, want first an edge at the idle level with Lost set", got)
-	}
-	sig := log.Signals()
-	if len(sig) == 0 || !sig[0].Active || !sig[0].Inferred {
-		t.Fatalf("signals %+v, want first an activation inferred from the lost edge", sig)
-	}
-	if !log.Has(devices.FaultLostEdges, true) {
-		t.Errorf("no lost_edges trouble with the inferred activation: faults %+v", log.Faults())
-	}
+	sig := simchip.CheckLostPulseIsActivation(t, in, l, func() {
+		s.Pull(false) // pressed
+		time.Sleep(30 * time.Millisecond)
+		s.Pull(true) // released before anyone read the level
+	})
 	if last := sig[len(sig)-1]; last.Active {
 		t.Errorf("last signal %+v, want inactive (the line is released)", last)
 	}
@@ -246,10 +220,7 @@ func TestKernelMissedPulseOnPanicLineIsAnActivation(t *testing.T) {
 // On kernels where a removed chip's line fd fails reads at once (ENODEV),
 // Watch sees WaitForEdge return early and reports ErrLineLost. Keep it last.
 func TestKernelZZChipRemoval(t *testing.T) {
-	sc, ok := simchip.FromEnv()
-	if !ok || sc.Configfs == "" {
-		t.Fatal("HALLGUARD_SIM_CONFIGFS not set: the VM's init must export it")
-	}
+	sc := simchip.Removable(t)
 	chip := simchip.Name(t)
 	b := newKernelBackend(t, chip)
 	in, err := b.OpenInput(devices.InputSpec{ID: "doomed", Line: devices.LineRef{Offset: base}, Bias: devices.BiasPullUp})
@@ -258,28 +229,6 @@ func TestKernelZZChipRemoval(t *testing.T) {
 	}
 	_, done := simchip.Watch(t.Context(), in)
 	time.Sleep(200 * time.Millisecond) // let WaitForEdge set up its file
-	start := time.Now()
-	if err := sc.Unplug(); err != nil {
-		t.Fatalf("unplug: %v", err)
-	}
-	select {
-	case err := <-done:
-		if !errors.Is(err, devices.ErrLineLost) {
-			t.Errorf("Watch = %v, want ErrLineLost", err)
-		}
-		t.Logf("Watch returned %v after %v", err, time.Since(start))
-	case <-time.After(5 * time.Second):
-		t.Fatal("Watch still running 5s after chip removal")
-	}
-	closed := make(chan struct{})
-	go func() {
-		in.Close()
-		b.Close()
-		close(closed)
-	}()
-	select {
-	case <-closed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close hangs after chip removal")
-	}
+	simchip.CheckUnplugEndsWatch(t, sc, done, 5*time.Second)
+	simchip.CheckCloseAfterRemoval(t, in, b)
 }

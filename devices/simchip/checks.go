@@ -1,6 +1,8 @@
 package simchip
 
 import (
+	"errors"
+	"io"
 	"testing"
 	"time"
 
@@ -121,5 +123,103 @@ func CheckOutputs(t *testing.T, b devices.Backend, chip string, offsets [3]int, 
 				t.Errorf("second Close: %v", err)
 			}
 		})
+	}
+}
+
+// CheckLostPulseIsActivation checks that a panic line's pulse lost to the
+// watcher still raises the alarm. in reads l, its idle level (Low); pulse
+// drives the line while nobody watches, so that some edges are lost. A
+// conditioner of an alarm input, started at l before the pulse, is fed what
+// Watch then delivers. The first event must come after lost edges at the
+// idle level, and the conditioner must report first an activation flagged
+// Inferred, with the lost_edges fault. It returns the signals reported, for
+// the caller to check the last one.
+func CheckLostPulseIsActivation(t *testing.T, in devices.Input, l devices.Level, pulse func()) []devices.Signal {
+	t.Helper()
+	log := &Recorder{}
+	cond := devices.NewConditioner(devices.ConditionSpec{ID: "panic", Alarm: true}, clock.Real{}, log)
+	cond.Start(l, time.Now())
+	defer cond.Stop()
+	pulse()
+	time.Sleep(100 * time.Millisecond)
+	evs, _ := Watch(t.Context(), in)
+	got := Quiet(evs, 500*time.Millisecond)
+	for _, ev := range got {
+		cond.Edge(ev)
+	}
+	t.Logf("events: %+v", got)
+	if len(got) == 0 || got[0].Lost == 0 || got[0].Level != devices.Low {
+		t.Fatalf("events %+v, want first an edge at the idle level after lost edges", got)
+	}
+	sig := log.Signals()
+	if len(sig) == 0 || !sig[0].Active || !sig[0].Inferred {
+		t.Fatalf("signals %+v, want first an activation inferred from the lost edges", sig)
+	}
+	if !log.Has(devices.FaultLostEdges, true) {
+		t.Errorf("no lost_edges trouble with the inferred activation: faults %+v", log.Faults())
+	}
+	return sig
+}
+
+// Removable returns the VM's chip, failing t when the init did not export
+// its configfs directory, without which the chip cannot be unplugged.
+func Removable(t testing.TB) Chip {
+	t.Helper()
+	c, ok := FromEnv()
+	if !ok || c.Configfs == "" {
+		t.Fatal("HALLGUARD_SIM_CONFIGFS not set: the VM's init must export it")
+	}
+	return c
+}
+
+// CheckUnplugEndsWatch unplugs c and checks that Watch, whose result done
+// carries, returns an error wrapping ErrLineLost within d.
+func CheckUnplugEndsWatch(t *testing.T, c Chip, done <-chan error, within time.Duration) {
+	t.Helper()
+	start := time.Now()
+	if err := c.Unplug(); err != nil {
+		t.Fatalf("unplug: %v", err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, devices.ErrLineLost) {
+			t.Errorf("Watch = %v, want ErrLineLost", err)
+		}
+		t.Logf("Watch returned %v after %v", err, time.Since(start))
+	case <-time.After(within):
+		t.Fatalf("Watch still running %v after chip removal", within)
+	}
+}
+
+// CheckCloseAfterRemoval closes lines in order (the backend last), failing
+// t when that takes 5 s: nothing may hang on a removed chip.
+func CheckCloseAfterRemoval(t *testing.T, lines ...io.Closer) {
+	t.Helper()
+	closed := make(chan struct{})
+	go func() {
+		for _, l := range lines {
+			l.Close()
+		}
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close hangs after chip removal")
+	}
+}
+
+// Edges drives n edges on s, up first and 20 ms apart, and calls check with
+// the event each one gave and the wall-clock time just before driving it
+// and just after the event arrived.
+func Edges(t *testing.T, s Line, evs <-chan devices.Event, n int, check func(i int, up bool, ev devices.Event, before, after time.Time)) {
+	t.Helper()
+	for i := range n {
+		up := i%2 == 0
+		before := time.Now()
+		s.Pull(up)
+		ev := Next(t, evs, 2*time.Second)
+		check(i, up, ev, before, time.Now())
+		time.Sleep(20 * time.Millisecond)
 	}
 }
