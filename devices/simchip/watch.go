@@ -21,25 +21,27 @@ func Watch(ctx context.Context, in devices.Input) (<-chan devices.Event, <-chan 
 // Next returns the next event, failing t when none comes within d.
 func Next(t testing.TB, evs <-chan devices.Event, within time.Duration) devices.Event {
 	t.Helper()
-	select {
-	case ev := <-evs:
-		return ev
-	case <-time.After(within):
-		t.Fatalf("no event within %v", within)
-		return devices.Event{}
-	}
+	return receive(t, evs, within, "no event within %v")
 }
 
 // Result returns what Watch returned, failing t when it has not returned
 // within d.
 func Result(t testing.TB, done <-chan error, within time.Duration) error {
 	t.Helper()
+	return receive(t, done, within, "Watch did not return within %v")
+}
+
+// receive returns the next value from ch, failing t with the message
+// (given within) when none comes within d.
+func receive[T any](t testing.TB, ch <-chan T, within time.Duration, format string) T {
+	t.Helper()
 	select {
-	case err := <-done:
-		return err
+	case v := <-ch:
+		return v
 	case <-time.After(within):
-		t.Fatalf("Watch did not return within %v", within)
-		return nil
+		t.Fatalf(format, within)
+		var zero T
+		return zero
 	}
 }
 
