@@ -60,27 +60,28 @@ func startReceiver(t *testing.T, network string, key []byte, clk ...clock.Clock)
 	return tr
 }
 
-// events returns the ADM-CID/SIA-DCS messages the receiver ACKed, as data.
-func (tr *testReceiver) events() []string {
+// collect returns, in order, what f makes of each exchange the receiver
+// handled, where f says ok.
+func (tr *testReceiver) collect(f func(Received) (string, bool)) []string {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	var out []string
 	for _, r := range tr.got {
-		if r.Answer == IDAck && r.Event != nil {
-			out = append(out, r.Frame.Data)
+		if s, ok := f(r); ok {
+			out = append(out, s)
 		}
 	}
 	return out
 }
 
+// events returns the ADM-CID/SIA-DCS messages the receiver ACKed, as data.
+func (tr *testReceiver) events() []string {
+	return tr.collect(func(r Received) (string, bool) { return r.Frame.Data, r.Answer == IDAck && r.Event != nil })
+}
+
+// answers returns each frame's id and the receiver's answer, "ID:ANSWER".
 func (tr *testReceiver) answers() []string {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	var out []string
-	for _, r := range tr.got {
-		out = append(out, r.Frame.ID+":"+r.Answer)
-	}
-	return out
+	return tr.collect(func(r Received) (string, bool) { return r.Frame.ID + ":" + r.Answer, true })
 }
 
 // waitFor polls cond (not a timing assertion: it only bounds a hang).

@@ -1,35 +1,13 @@
 package devices_test
 
 import (
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hallguard/hallguard/devices"
 	"github.com/hallguard/hallguard/devices/clock"
+	"github.com/hallguard/hallguard/devices/simchip"
 )
-
-// record keeps what a Conditioner reports.
-type record struct {
-	mu      sync.Mutex
-	signals []devices.Signal
-	faults  []devices.Fault
-}
-
-func (r *record) Signal(s devices.Signal) {
-	r.mu.Lock()
-	r.signals = append(r.signals, s)
-	r.mu.Unlock()
-}
-func (r *record) Fault(f devices.Fault) { r.mu.Lock(); r.faults = append(r.faults, f); r.mu.Unlock() }
-
-func (r *record) take() ([]devices.Signal, []devices.Fault) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s, f := r.signals, r.faults
-	r.signals, r.faults = nil, nil
-	return s, f
-}
 
 var t0 = time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
 
@@ -38,12 +16,12 @@ var t0 = time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
 // timer runs again.
 func TestConditionerReopenReportsTrueLevelBothWays(t *testing.T) {
 	clk := clock.NewFake(t0)
-	rec := &record{}
+	rec := &simchip.Recorder{}
 	c := devices.NewConditioner(devices.ConditionSpec{ID: "door", StuckAfter: time.Minute}, clk, rec)
 	c.Start(devices.Low, clk.Now())
 	c.Edge(devices.Event{Line: "door", Level: devices.High, Time: clk.Now(), Seq: 1})
 	clk.Advance(time.Minute)
-	sig, faults := rec.take()
+	sig, faults := rec.Take()
 	if len(sig) != 1 || !sig[0].Active || len(faults) != 1 || faults[0].Kind != devices.FaultStuck || !faults[0].Active {
 		t.Fatalf("before the loss: signals %+v, faults %+v; want active and stuck", sig, faults)
 	}
@@ -51,7 +29,7 @@ func TestConditionerReopenReportsTrueLevelBothWays(t *testing.T) {
 	c.Stop() // the line is lost
 	clk.Advance(time.Second)
 	c.Start(devices.Low, clk.Now()) // reopened idle
-	sig, faults = rec.take()
+	sig, faults = rec.Take()
 	if len(sig) != 1 || sig[0].Active {
 		t.Errorf("reopened idle: signals %+v, want one inactive", sig)
 	}
@@ -61,12 +39,12 @@ func TestConditionerReopenReportsTrueLevelBothWays(t *testing.T) {
 
 	c.Stop()
 	c.Start(devices.High, clk.Now()) // reopened active
-	sig, _ = rec.take()
+	sig, _ = rec.Take()
 	if len(sig) != 1 || !sig[0].Active {
 		t.Errorf("reopened active: signals %+v, want one active", sig)
 	}
 	clk.Advance(time.Minute)
-	if _, faults = rec.take(); len(faults) != 1 || faults[0].Kind != devices.FaultStuck || !faults[0].Active {
+	if _, faults = rec.Take(); len(faults) != 1 || faults[0].Kind != devices.FaultStuck || !faults[0].Active {
 		t.Errorf("reopened active for stuck_after: faults %+v, want stuck", faults)
 	}
 }
@@ -77,13 +55,13 @@ func TestConditionerReopenReportsTrueLevelBothWays(t *testing.T) {
 func TestConditionerReopenActiveAlarmCountsAgain(t *testing.T) {
 	for _, alarm := range []bool{false, true} {
 		clk := clock.NewFake(t0)
-		rec := &record{}
+		rec := &simchip.Recorder{}
 		c := devices.NewConditioner(devices.ConditionSpec{ID: "in", Alarm: alarm}, clk, rec)
 		c.Start(devices.High, clk.Now())
 		c.Stop()
-		rec.take()
+		rec.Take()
 		c.Start(devices.High, clk.Now())
-		sig, _ := rec.take()
+		sig, _ := rec.Take()
 		if want := map[bool]int{false: 0, true: 1}[alarm]; len(sig) != want || (want == 1 && !sig[0].Active) {
 			t.Errorf("alarm %v: reopened still active: signals %+v, want %d active", alarm, sig, want)
 		}
@@ -118,14 +96,14 @@ func TestMissedPulseOnAlarmInputIsAnActivation(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := clock.NewFake(t0)
-			rec := &record{}
+			rec := &simchip.Recorder{}
 			c := devices.NewConditioner(devices.ConditionSpec{ID: "panic", Contact: tc.contact, Alarm: true}, clk, rec)
 			defer c.Stop()
 			c.Start(tc.before, clk.Now())
-			rec.take()
+			rec.Take()
 			clk.Advance(time.Second)
 			c.Edge(devices.Event{Line: "panic", Level: tc.after, Time: clk.Now(), Seq: 1 + tc.lost, Lost: tc.lost})
-			sig, faults := rec.take()
+			sig, faults := rec.Take()
 			var got []bool
 			for _, s := range sig {
 				got = append(got, s.Active)
@@ -157,12 +135,12 @@ func TestMissedPulseOnAlarmInputIsAnActivation(t *testing.T) {
 // trouble: lost_edges, and no signal.
 func TestMissedPulseOnOtherInputStaysTrouble(t *testing.T) {
 	clk := clock.NewFake(t0)
-	rec := &record{}
+	rec := &simchip.Recorder{}
 	c := devices.NewConditioner(devices.ConditionSpec{ID: "smoke"}, clk, rec)
 	defer c.Stop()
 	c.Start(devices.Low, clk.Now())
 	c.Edge(devices.Event{Line: "smoke", Level: devices.Low, Time: clk.Now(), Seq: 2, Lost: 1})
-	sig, faults := rec.take()
+	sig, faults := rec.Take()
 	if len(sig) != 0 {
 		t.Errorf("signals %+v, want none", sig)
 	}
@@ -175,7 +153,7 @@ func TestMissedPulseOnOtherInputStaysTrouble(t *testing.T) {
 // loss. A new loss raises it again and restarts the wait.
 func TestLostEdgesClearsOnceTheLineBehaves(t *testing.T) {
 	clk := clock.NewFake(t0)
-	rec := &record{}
+	rec := &simchip.Recorder{}
 	c := devices.NewConditioner(devices.ConditionSpec{ID: "beam", LostEdgesClear: time.Minute}, clk, rec)
 	defer c.Stop()
 	c.Start(devices.Low, clk.Now())
@@ -183,7 +161,7 @@ func TestLostEdgesClearsOnceTheLineBehaves(t *testing.T) {
 	clk.Advance(30 * time.Second)
 	c.Edge(devices.Event{Line: "beam", Level: devices.Low, Time: clk.Now(), Seq: 5, Lost: 1})
 	clk.Advance(59 * time.Second)
-	_, faults := rec.take()
+	_, faults := rec.Take()
 	for _, f := range faults {
 		if !f.Active {
 			t.Fatalf("lost_edges cleared %v after the last loss, want %v: %+v", 59*time.Second, time.Minute, faults)
@@ -195,12 +173,12 @@ func TestLostEdgesClearsOnceTheLineBehaves(t *testing.T) {
 	// Clean edges do not hold it up.
 	c.Edge(devices.Event{Line: "beam", Level: devices.High, Time: clk.Now(), Seq: 6})
 	clk.Advance(time.Second)
-	_, faults = rec.take()
+	_, faults = rec.Take()
 	if len(faults) != 1 || faults[0].Kind != devices.FaultLostEdges || faults[0].Active {
 		t.Fatalf("faults %+v, want lost_edges cleared a minute after the last loss", faults)
 	}
 	clk.Advance(time.Hour)
-	if _, faults = rec.take(); len(faults) != 0 {
+	if _, faults = rec.Take(); len(faults) != 0 {
 		t.Errorf("faults %+v after the clear, want none", faults)
 	}
 }
@@ -209,7 +187,7 @@ func TestLostEdgesClearsOnceTheLineBehaves(t *testing.T) {
 // reopened after a loss still clears its lost_edges.
 func TestLostEdgesClearsAfterReopen(t *testing.T) {
 	clk := clock.NewFake(t0)
-	rec := &record{}
+	rec := &simchip.Recorder{}
 	c := devices.NewConditioner(devices.ConditionSpec{ID: "beam"}, clk, rec)
 	c.Start(devices.Low, clk.Now())
 	c.Edge(devices.Event{Line: "beam", Level: devices.Low, Time: clk.Now(), Seq: 2, Lost: 1})
@@ -218,7 +196,7 @@ func TestLostEdgesClearsAfterReopen(t *testing.T) {
 	c.Start(devices.Low, clk.Now())
 	defer c.Stop()
 	clk.Advance(devices.DefaultLostEdgesClear)
-	_, faults := rec.take()
+	_, faults := rec.Take()
 	if n := len(faults); n == 0 || faults[n-1].Kind != devices.FaultLostEdges || faults[n-1].Active {
 		t.Errorf("faults %+v, want lost_edges cleared after the reopen", faults)
 	}

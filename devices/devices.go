@@ -4,8 +4,9 @@
 // Backends (gpiocdev, periph, sim) live in sub-packages and implement the
 // interfaces here; this package never imports them. Conditioning (debounce,
 // NO/NC contacts, stuck inputs, open loops, lost edges) is the same for every
-// backend and lives in condition.go. Nothing here knows about playbooks,
-// incidents or MQTT.
+// backend and lives in condition.go; so does driving an output and its
+// fail-safe level (output.go), over a backend's Driver. Nothing here knows
+// about playbooks, incidents or MQTT.
 package devices
 
 import (

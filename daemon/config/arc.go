@@ -94,16 +94,10 @@ func (c *Config) applyARCDefaults() {
 		n := 2
 		a.Retries = &n
 	}
-	if a.TestInterval == 0 {
-		a.TestInterval = Duration(24 * time.Hour)
-	}
-	if a.Unmapped == "" {
-		a.Unmapped = "skip"
-	}
+	a.TestInterval = cmp.Or(a.TestInterval, Duration(24*time.Hour))
+	a.Unmapped = cmp.Or(a.Unmapped, "skip")
 	for i := range a.Receivers {
-		if a.Receivers[i].Protocol == "" {
-			a.Receivers[i].Protocol = "tcp"
-		}
+		a.Receivers[i].Protocol = cmp.Or(a.Receivers[i].Protocol, "tcp")
 	}
 	cat, ok := ATSCategories[a.Category]
 	if !ok {
@@ -116,17 +110,11 @@ func (c *Config) applyARCDefaults() {
 		if i > 0 {
 			r.ReportingTime = cat.Secondary
 		}
-		if r.PollInterval == 0 {
-			r.PollInterval = Duration(r.ReportingTime / 4)
-		}
-		if r.FailAfter == 0 {
-			r.FailAfter = Duration(r.ReportingTime / 2)
-		}
+		r.PollInterval = cmp.Or(r.PollInterval, Duration(r.ReportingTime/4))
+		r.FailAfter = cmp.Or(r.FailAfter, Duration(r.ReportingTime/2))
 		shortest = min(shortest, r.ReportingTime)
 	}
-	if a.AckTimeout == 0 {
-		a.AckTimeout = Duration(min(10*time.Second, shortest/8))
-	}
+	a.AckTimeout = cmp.Or(a.AckTimeout, Duration(min(10*time.Second, shortest/8)))
 }
 
 var (

@@ -314,34 +314,29 @@ type Role struct {
 	Contact string `yaml:"contact"` // phone, pager or MQTT handle
 }
 
-// Role returns the role with the given id, or nil.
-func (c *Config) Role(id string) *Role {
-	for i := range c.Roles {
-		if c.Roles[i].ID == id {
-			return &c.Roles[i]
+// byID returns the element of s whose idOf is id, or nil.
+func byID[T any](s []T, id string, idOf func(*T) string) *T {
+	for i := range s {
+		if idOf(&s[i]) == id {
+			return &s[i]
 		}
 	}
 	return nil
+}
+
+// Role returns the role with the given id, or nil.
+func (c *Config) Role(id string) *Role {
+	return byID(c.Roles, id, func(x *Role) string { return x.ID })
 }
 
 // Input returns the input with the given id, or nil.
 func (c *Config) Input(id string) *Input {
-	for i := range c.Inputs {
-		if c.Inputs[i].ID == id {
-			return &c.Inputs[i]
-		}
-	}
-	return nil
+	return byID(c.Inputs, id, func(x *Input) string { return x.ID })
 }
 
 // Output returns the output with the given id, or nil.
 func (c *Config) Output(id string) *Output {
-	for i := range c.Outputs {
-		if c.Outputs[i].ID == id {
-			return &c.Outputs[i]
-		}
-	}
-	return nil
+	return byID(c.Outputs, id, func(x *Output) string { return x.ID })
 }
 
 // Playbook returns the playbook with the given id, or nil.

@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"cmp"
+	"time"
+)
 
 // Incidents configures how long resolved incidents stay in the engine's
 // memory, where the console and /api/incidents read them. The journal
@@ -25,12 +28,8 @@ const (
 )
 
 func (c *Config) applyIncidentDefaults() {
-	if c.Incidents.Retention == 0 {
-		c.Incidents.Retention = Duration(DefaultIncidentRetention)
-	}
-	if c.Incidents.MaxResolved == 0 {
-		c.Incidents.MaxResolved = DefaultMaxResolved
-	}
+	c.Incidents.Retention = cmp.Or(c.Incidents.Retention, Duration(DefaultIncidentRetention))
+	c.Incidents.MaxResolved = cmp.Or(c.Incidents.MaxResolved, DefaultMaxResolved)
 }
 
 func (c *Config) validateIncidents(v *validator) {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"net"
 	"net/url"
 	"strings"
@@ -68,35 +69,17 @@ type CCTV struct {
 const DefaultCCTVPayload = `{"id":"{{.ID}}","incident":"{{.Incident}}","hall":"{{.Hall}}","playbook":"{{.Playbook}}","step":"{{.Step}}","from":"{{.From}}","until":"{{.Until}}"}`
 
 func (c *Config) applyPlanDefaults() {
-	if c.Review.Topic == "" {
-		c.Review.Topic = "reviews"
-	}
-	if c.Review.DueAfter == 0 {
-		c.Review.DueAfter = Duration(7 * 24 * time.Hour)
-	}
+	c.Review.Topic = cmp.Or(c.Review.Topic, "reviews")
+	c.Review.DueAfter = cmp.Or(c.Review.DueAfter, Duration(7*24*time.Hour))
 	if c.Probe.Enabled() {
-		if c.Probe.Interval == 0 {
-			c.Probe.Interval = Duration(30 * time.Second)
-		}
-		if c.Probe.Timeout == 0 {
-			c.Probe.Timeout = Duration(5 * time.Second)
-		}
-		if c.Probe.Failures == 0 {
-			c.Probe.Failures = 3
-		}
+		c.Probe.Interval = cmp.Or(c.Probe.Interval, Duration(30*time.Second))
+		c.Probe.Timeout = cmp.Or(c.Probe.Timeout, Duration(5*time.Second))
+		c.Probe.Failures = cmp.Or(c.Probe.Failures, 3)
 	}
-	if c.CCTV.Payload == "" {
-		c.CCTV.Payload = DefaultCCTVPayload
-	}
-	if c.CCTV.Before == 0 {
-		c.CCTV.Before = Duration(5 * time.Minute)
-	}
-	if c.CCTV.After == 0 {
-		c.CCTV.After = Duration(30 * time.Minute)
-	}
-	if c.CCTV.ConfirmWithin == 0 {
-		c.CCTV.ConfirmWithin = Duration(time.Minute)
-	}
+	c.CCTV.Payload = cmp.Or(c.CCTV.Payload, DefaultCCTVPayload)
+	c.CCTV.Before = cmp.Or(c.CCTV.Before, Duration(5*time.Minute))
+	c.CCTV.After = cmp.Or(c.CCTV.After, Duration(30*time.Minute))
+	c.CCTV.ConfirmWithin = cmp.Or(c.CCTV.ConfirmWithin, Duration(time.Minute))
 }
 
 func badSubtopic(t string) bool {

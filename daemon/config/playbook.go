@@ -103,10 +103,5 @@ func (p *Playbook) StepsFor(variant string) []Step {
 
 // Variant returns the named variant, or nil.
 func (p *Playbook) Variant(id string) *Variant {
-	for i := range p.Variants {
-		if p.Variants[i].ID == id {
-			return &p.Variants[i]
-		}
-	}
-	return nil
+	return byID(p.Variants, id, func(v *Variant) string { return v.ID })
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/url"
@@ -45,18 +46,10 @@ func (c *Config) applyDefaults() {
 
 // applyBackendDefaults defaults backend and its gpio settings.
 func (c *Config) applyBackendDefaults() {
-	if c.Backend == "" {
-		c.Backend = "gpiocdev"
-	}
-	if c.GPIO.Chip == "" {
-		c.GPIO.Chip = "gpiochip0"
-	}
-	if c.GPIO.EventBuffer == 0 {
-		c.GPIO.EventBuffer = DefaultEventBuffer
-	}
-	if c.GPIO.Debounce == "" {
-		c.GPIO.Debounce = "software"
-	}
+	c.Backend = cmp.Or(c.Backend, "gpiocdev")
+	c.GPIO.Chip = cmp.Or(c.GPIO.Chip, "gpiochip0")
+	c.GPIO.EventBuffer = cmp.Or(c.GPIO.EventBuffer, DefaultEventBuffer)
+	c.GPIO.Debounce = cmp.Or(c.GPIO.Debounce, "software")
 }
 
 // applyLineDefaults defaults inputs and outputs; a line given by offset
@@ -64,12 +57,8 @@ func (c *Config) applyBackendDefaults() {
 func (c *Config) applyLineDefaults() {
 	for i := range c.Inputs {
 		in := &c.Inputs[i]
-		if in.Contact == "" {
-			in.Contact = "NO"
-		}
-		if in.Debounce == 0 {
-			in.Debounce = Duration(DefaultDebounce)
-		}
+		in.Contact = cmp.Or(in.Contact, "NO")
+		in.Debounce = cmp.Or(in.Debounce, Duration(DefaultDebounce))
 		if in.Chip == "" && in.Line != nil {
 			in.Chip = c.GPIO.Chip
 		}
@@ -82,118 +71,62 @@ func (c *Config) applyLineDefaults() {
 }
 
 func (c *Config) applySmokeDefaults() {
-	if c.Smoke.Verify == "" {
-		c.Smoke.Verify = VerifyPersist
-	}
-	if c.Smoke.VerifyWindow == 0 {
-		c.Smoke.VerifyWindow = Duration(DefaultVerifyWindow)
-	}
-	if c.Smoke.ConfirmWindow == 0 {
-		c.Smoke.ConfirmWindow = Duration(2 * time.Minute)
-	}
+	c.Smoke.Verify = cmp.Or(c.Smoke.Verify, VerifyPersist)
+	c.Smoke.VerifyWindow = cmp.Or(c.Smoke.VerifyWindow, Duration(DefaultVerifyWindow))
+	c.Smoke.ConfirmWindow = cmp.Or(c.Smoke.ConfirmWindow, Duration(2*time.Minute))
 }
 
 func (c *Config) applyQueueDefaults() {
 	q := &c.Queue
-	if q.RateWindow == 0 {
-		q.RateWindow = Duration(5 * time.Minute)
-	}
-	if q.SurgeAfter == 0 {
-		q.SurgeAfter = Duration(2 * time.Minute)
-	}
-	if q.ClearAfter == 0 {
-		q.ClearAfter = Duration(5 * time.Minute)
-	}
-	if q.DailyReset == "" {
-		q.DailyReset = "00:00"
-	}
+	q.RateWindow = cmp.Or(q.RateWindow, Duration(5*time.Minute))
+	q.SurgeAfter = cmp.Or(q.SurgeAfter, Duration(2*time.Minute))
+	q.ClearAfter = cmp.Or(q.ClearAfter, Duration(5*time.Minute))
+	q.DailyReset = cmp.Or(q.DailyReset, "00:00")
 }
 
 // applyMQTTDefaults defaults mqtt; client_id is made from hall.id.
 func (c *Config) applyMQTTDefaults() {
 	m := &c.MQTT
-	if m.Broker == "" {
-		m.Broker = "embedded"
-	}
+	m.Broker = cmp.Or(m.Broker, "embedded")
 	if m.Broker == "embedded" && m.Listen == "" {
 		m.Listen = DefaultMQTTListen
 	}
-	if m.TopicPrefix == "" {
-		m.TopicPrefix = DefaultTopicPrefix
-	}
-	if m.ClientID == "" {
-		m.ClientID = "hallguard-" + c.Hall.ID
-	}
-	if m.Keepalive == 0 {
-		m.Keepalive = Duration(30 * time.Second)
-	}
-	if m.ConnectTimeout == 0 {
-		m.ConnectTimeout = Duration(10 * time.Second)
-	}
-	if m.WriteTimeout == 0 {
-		m.WriteTimeout = Duration(10 * time.Second)
-	}
-	if m.MaxReconnect == 0 {
-		m.MaxReconnect = Duration(30 * time.Second)
-	}
-	if m.AckTimeout == 0 {
-		m.AckTimeout = Duration(time.Minute)
-	}
-	if m.Discovery.Prefix == "" {
-		m.Discovery.Prefix = "homeassistant"
-	}
+	m.TopicPrefix = cmp.Or(m.TopicPrefix, DefaultTopicPrefix)
+	m.ClientID = cmp.Or(m.ClientID, "hallguard-"+c.Hall.ID)
+	m.Keepalive = cmp.Or(m.Keepalive, Duration(30*time.Second))
+	m.ConnectTimeout = cmp.Or(m.ConnectTimeout, Duration(10*time.Second))
+	m.WriteTimeout = cmp.Or(m.WriteTimeout, Duration(10*time.Second))
+	m.MaxReconnect = cmp.Or(m.MaxReconnect, Duration(30*time.Second))
+	m.AckTimeout = cmp.Or(m.AckTimeout, Duration(time.Minute))
+	m.Discovery.Prefix = cmp.Or(m.Discovery.Prefix, "homeassistant")
 }
 
 func (c *Config) applyHTTPDefaults() {
-	if c.HTTP.Listen == "" {
-		c.HTTP.Listen = DefaultHTTPListen
-	}
-	if c.HTTP.LocalListen == "" {
-		c.HTTP.LocalListen = DefaultLocalListen
-	}
+	c.HTTP.Listen = cmp.Or(c.HTTP.Listen, DefaultHTTPListen)
+	c.HTTP.LocalListen = cmp.Or(c.HTTP.LocalListen, DefaultLocalListen)
 }
 
 func (c *Config) applyJournalDefaults() {
-	if c.Journal.HeadInterval == 0 {
-		c.Journal.HeadInterval = Duration(time.Minute)
-	}
-	if c.Journal.OutboxRetention == 0 {
-		c.Journal.OutboxRetention = Duration(30 * 24 * time.Hour)
-	}
-	if c.Journal.ReportBudget == 0 {
-		c.Journal.ReportBudget = Duration(time.Second)
-	}
+	c.Journal.HeadInterval = cmp.Or(c.Journal.HeadInterval, Duration(time.Minute))
+	c.Journal.OutboxRetention = cmp.Or(c.Journal.OutboxRetention, Duration(30*24*time.Hour))
+	c.Journal.ReportBudget = cmp.Or(c.Journal.ReportBudget, Duration(time.Second))
 }
 
 func (c *Config) applyCommandsDefaults() {
-	if c.Commands.Auth == "" {
-		c.Commands.Auth = "hmac"
-	}
-	if c.Commands.Window == 0 {
-		c.Commands.Window = Duration(2 * time.Minute)
-	}
-	if c.Commands.MaxPayload == 0 {
-		c.Commands.MaxPayload = 4096
-	}
+	c.Commands.Auth = cmp.Or(c.Commands.Auth, "hmac")
+	c.Commands.Window = cmp.Or(c.Commands.Window, Duration(2*time.Minute))
+	c.Commands.MaxPayload = cmp.Or(c.Commands.MaxPayload, 4096)
 }
 
 func (c *Config) applyConsoleDefaults() {
-	if c.Console.MaxPINFailures == 0 {
-		c.Console.MaxPINFailures = 5
-	}
-	if c.Console.Lockout == 0 {
-		c.Console.Lockout = Duration(5 * time.Minute)
-	}
+	c.Console.MaxPINFailures = cmp.Or(c.Console.MaxPINFailures, 5)
+	c.Console.Lockout = cmp.Or(c.Console.Lockout, Duration(5*time.Minute))
 }
 
 // applyDirDefaults defaults state_dir and playbooks_dir.
 func (c *Config) applyDirDefaults() {
-	if c.StateDir == "" {
-		c.StateDir = DefaultStateDir
-	}
-	if c.PlaybooksDir == "" {
-		c.PlaybooksDir = "playbooks"
-	}
+	c.StateDir = cmp.Or(c.StateDir, DefaultStateDir)
+	c.PlaybooksDir = cmp.Or(c.PlaybooksDir, "playbooks")
 }
 
 var (

@@ -227,27 +227,23 @@ func ReadEd25519Key(path string) (HeadKey, error) {
 	if blk == nil {
 		return HeadKey{}, fmt.Errorf("journal: head key %s: no PEM block", path)
 	}
+	var k any
 	switch blk.Type {
 	case "PRIVATE KEY":
-		k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-		if err != nil {
-			return HeadKey{}, fmt.Errorf("journal: head key %s: %w", path, err)
-		}
-		priv, ok := k.(ed25519.PrivateKey)
-		if !ok {
-			return HeadKey{}, fmt.Errorf("journal: head key %s: %T, want an Ed25519 key", path, k)
-		}
-		return Ed25519HeadKey(priv), nil
+		k, err = x509.ParsePKCS8PrivateKey(blk.Bytes)
 	case "PUBLIC KEY":
-		k, err := x509.ParsePKIXPublicKey(blk.Bytes)
-		if err != nil {
-			return HeadKey{}, fmt.Errorf("journal: head key %s: %w", path, err)
-		}
-		pub, ok := k.(ed25519.PublicKey)
-		if !ok {
-			return HeadKey{}, fmt.Errorf("journal: head key %s: %T, want an Ed25519 key", path, k)
-		}
-		return Ed25519HeadVerifier(pub), nil
+		k, err = x509.ParsePKIXPublicKey(blk.Bytes)
+	default:
+		return HeadKey{}, fmt.Errorf("journal: head key %s: PEM block %q, want PRIVATE KEY or PUBLIC KEY", path, blk.Type)
 	}
-	return HeadKey{}, fmt.Errorf("journal: head key %s: PEM block %q, want PRIVATE KEY or PUBLIC KEY", path, blk.Type)
+	if err != nil {
+		return HeadKey{}, fmt.Errorf("journal: head key %s: %w", path, err)
+	}
+	switch k := k.(type) {
+	case ed25519.PrivateKey:
+		return Ed25519HeadKey(k), nil
+	case ed25519.PublicKey:
+		return Ed25519HeadVerifier(k), nil
+	}
+	return HeadKey{}, fmt.Errorf("journal: head key %s: %T, want an Ed25519 key", path, k)
 }

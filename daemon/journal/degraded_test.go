@@ -219,13 +219,7 @@ func TestOpenUnwritableDegrades(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Advance(DefaultRetryEvery)
-	waitFor(t, "the database", func() bool { d, _ := s.Degraded(); return !d && s.Stats().Backlog == 0 })
-	if calls, _ := trouble.get(); !reflect.DeepEqual(calls, []bool{true, false}) {
-		t.Fatalf("OnTrouble calls %v", calls)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	waitWritingAgain(t, s, "the database", &trouble)
 	s = openT(t, path, Options{Clock: clk})
 	want := []string{message(1).ID, message(2).ID, message(3).ID, message(4).ID}
 	if got := ids(s.Outbox().Peek(10)); !reflect.DeepEqual(got, want) {

@@ -77,13 +77,7 @@ func TestDiskFullTmpfs(t *testing.T) {
 		t.Fatalf("remount larger: %v", err)
 	}
 	clk.Advance(DefaultRetryEvery)
-	waitFor(t, "writing again", func() bool { d, _ := s.Degraded(); return !d && s.Stats().Backlog == 0 })
-	if calls, _ := trouble.get(); !reflect.DeepEqual(calls, []bool{true, false}) {
-		t.Fatalf("OnTrouble calls %v, want [true false]", calls)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	waitWritingAgain(t, s, "writing again", &trouble)
 	s2 := openT(t, path, Options{Clock: clk})
 	got := s2.Outbox().Peek(1000)
 	if !reflect.DeepEqual(ids(got), pushed) || !allRedelivered(got) {

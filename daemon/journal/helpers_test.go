@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"sync"
 	"testing"
@@ -105,4 +106,18 @@ func (l *troubleLog) get() ([]bool, []error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]bool(nil), l.calls...), append([]error(nil), l.errs...)
+}
+
+// waitWritingAgain waits until s writes to disk again, its backlog written
+// (what names the wait), checks that OnTrouble was called once to raise the
+// trouble and once to clear it, and closes s.
+func waitWritingAgain(t *testing.T, s *Store, what string, trouble *troubleLog) {
+	t.Helper()
+	waitFor(t, what, func() bool { d, _ := s.Degraded(); return !d && s.Stats().Backlog == 0 })
+	if calls, _ := trouble.get(); !reflect.DeepEqual(calls, []bool{true, false}) {
+		t.Fatalf("OnTrouble calls %v, want [true false]", calls)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

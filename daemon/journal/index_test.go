@@ -75,6 +75,20 @@ func openIDs(t *testing.T, s *Store) (map[string]engine.Report, uint64) {
 	return out, seq
 }
 
+// wantOpen checks what s restores: exactly one open incident, id, for which
+// ok holds (want says what ok wants, in the failure), and the report seq
+// that the sequence continues from. when names the case.
+func wantOpen(t *testing.T, s *Store, when, id string, ok func(engine.Report) bool, want string, seq uint64) {
+	t.Helper()
+	open, got := openIDs(t, s)
+	if r, found := open[id]; len(open) != 1 || !found || !ok(r) {
+		t.Fatalf("open incidents %s: %+v, want %s", when, open, want)
+	}
+	if got != seq {
+		t.Errorf("last report seq %s = %d, want %d", when, got, seq)
+	}
+}
+
 // TestOpenIncidentsFoundWhateverTheJournalSize: an acknowledged robbery
 // followed by 60,000 records of a chattering door is still found after a
 // restart (the index of open incidents, not a window of recent records),
@@ -86,13 +100,9 @@ func TestOpenIncidentsFoundWhateverTheJournalSize(t *testing.T) {
 	robberyAndFire(t, path, clk, 60_000)
 
 	s := openT(t, path, Options{Clock: clk})
-	open, seq := openIDs(t, s)
-	if len(open) != 1 || open["rob-1"].State != engine.StateAcknowledged || open["rob-1"].Version != 2 {
-		t.Fatalf("open incidents after 60,000 records: %+v, want rob-1 acknowledged (v2) only", open)
-	}
-	if seq != 4 {
-		t.Errorf("last report seq = %d, want 4", seq)
-	}
+	wantOpen(t, s, "after 60,000 records", "rob-1", func(r engine.Report) bool {
+		return r.State == engine.StateAcknowledged && r.Version == 2
+	}, "rob-1 acknowledged (v2) only", 4)
 }
 
 // TestOpenIncidentIndexBuiltForAnOlderJournal: a journal written before
@@ -124,13 +134,7 @@ func TestOpenIncidentIndexBuiltForAnOlderJournal(t *testing.T) {
 	})
 
 	s = openT(t, path, Options{Clock: clk})
-	open, seq := openIDs(t, s)
-	if len(open) != 1 || open["rob-1"].Version != 1 {
-		t.Fatalf("open incidents of an older journal: %+v, want rob-1", open)
-	}
-	if seq != 7 {
-		t.Errorf("last report seq = %d, want 7", seq)
-	}
+	wantOpen(t, s, "of an older journal", "rob-1", func(r engine.Report) bool { return r.Version == 1 }, "rob-1", 7)
 	if res, err := s.Verify(); err != nil || res.FirstBad != 0 {
 		t.Errorf("Verify: %+v %v", res, err)
 	}
@@ -152,13 +156,9 @@ func TestRecoveredJournalKeepsOpenIncidents(t *testing.T) {
 	if s.Recovered() == nil {
 		t.Fatal("the damaged file was not recovered")
 	}
-	open, seq := openIDs(t, s)
-	if len(open) != 1 || open["rob-1"].State != engine.StateAcknowledged {
-		t.Fatalf("open incidents after the recovery: %+v, want rob-1 acknowledged", open)
-	}
-	if seq != 4 {
-		t.Errorf("last report seq after the recovery = %d, want 4", seq)
-	}
+	wantOpen(t, s, "after the recovery", "rob-1", func(r engine.Report) bool {
+		return r.State == engine.StateAcknowledged
+	}, "rob-1 acknowledged", 4)
 }
 
 // TestOpenIncidentIndexSurvivesADowngrade: the index lives inside the meta
@@ -206,11 +206,7 @@ func TestOpenIncidentIndexSurvivesADowngrade(t *testing.T) {
 		return mb.Put(kIndexSeq, []byte(fmt.Sprint(covered)))
 	})
 	s = openT(t, path, Options{Clock: clk})
-	open, seq := openIDs(t, s)
-	if len(open) != 1 || open["fire-1"].State != engine.StateActive {
-		t.Fatalf("open incidents after the downgrade and back: %+v, want fire-1 only (rob-1 was resolved)", open)
-	}
-	if seq != 3 {
-		t.Errorf("last report seq = %d, want 3", seq)
-	}
+	wantOpen(t, s, "after the downgrade and back", "fire-1", func(r engine.Report) bool {
+		return r.State == engine.StateActive
+	}, "fire-1 only (rob-1 was resolved)", 3)
 }

@@ -32,15 +32,20 @@ func New(opts Options) (devices.Backend, error) {
 	return &backend{opts: o, find: sysFinder{}}, nil
 }
 
+// resolve finds ref's chip and offset; it fails once the backend is closed.
+func (b *backend) resolve(ref devices.LineRef) (chip string, offset int, err error) {
+	if b.lines.isClosed() {
+		return "", 0, errBackendClosed
+	}
+	return resolve(ref, b.opts.DefaultChip, b.find)
+}
+
 // OpenInput requests the line as an input with both-edge events, the spec's
 // bias and active-low setting, and kernel debounce when spec.Debounce > 0
 // (unless Options.SoftwareDebounce). If the kernel cannot debounce (uAPI v1)
 // the line is requested without it and KernelDebounce reports false.
 func (b *backend) OpenInput(spec devices.InputSpec) (devices.Input, error) {
-	if b.lines.isClosed() {
-		return nil, fmt.Errorf("gpiocdev: input %s: %w", spec.ID, errBackendClosed)
-	}
-	chipName, offset, err := resolve(spec.Line, b.opts.DefaultChip, b.find)
+	chipName, offset, err := b.resolve(spec.Line)
 	if err != nil {
 		return nil, fmt.Errorf("gpiocdev: input %s: %w", spec.ID, err)
 	}
@@ -105,10 +110,7 @@ func (b *backend) OpenInput(spec devices.InputSpec) (devices.Input, error) {
 // OpenOutput requests the line as an output driven at spec.FailSafe from the
 // moment of the request (the kernel sets direction and value together).
 func (b *backend) OpenOutput(spec devices.OutputSpec) (devices.Output, error) {
-	if b.lines.isClosed() {
-		return nil, fmt.Errorf("gpiocdev: output %s: %w", spec.ID, errBackendClosed)
-	}
-	chipName, offset, err := resolve(spec.Line, b.opts.DefaultChip, b.find)
+	chipName, offset, err := b.resolve(spec.Line)
 	if err != nil {
 		return nil, fmt.Errorf("gpiocdev: output %s: %w", spec.ID, err)
 	}
@@ -116,8 +118,8 @@ func (b *backend) OpenOutput(spec devices.OutputSpec) (devices.Output, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gpiocdev: output %s: request %s line %d: %w", spec.ID, chipName, offset, requestErr(openErr(err)))
 	}
-	o := &output{id: spec.ID, req: l, failSafe: spec.FailSafe}
-	o.onClose = func() { b.lines.remove(o) }
+	var o *devices.LineOutput
+	o = devices.NewLineOutput("gpiocdev", spec.ID, &output{id: spec.ID, req: l}, spec.FailSafe, func() { b.lines.remove(o) })
 	if err := b.lines.add(o); err != nil {
 		o.Close()
 		return nil, fmt.Errorf("gpiocdev: output %s: %w", spec.ID, err)

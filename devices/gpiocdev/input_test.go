@@ -10,6 +10,7 @@ import (
 
 	"github.com/hallguard/hallguard/devices"
 	"github.com/hallguard/hallguard/devices/clock"
+	"github.com/hallguard/hallguard/devices/simchip"
 )
 
 // fakeRequest is a requested line whose level and errors tests set.
@@ -65,35 +66,15 @@ func testInput(t *testing.T, queue int, probe bool) (*input, *fakeRequest, *cloc
 	return in, req, clk
 }
 
-// watch runs Watch in a goroutine, sending events to the returned channel
-// and Watch's result to the other.
-func watch(ctx context.Context, in *input) (<-chan devices.Event, <-chan error) {
-	evs := make(chan devices.Event, 10000)
-	done := make(chan error, 1)
-	go func() { done <- in.Watch(ctx, func(ev devices.Event) { evs <- ev }) }()
-	return evs, done
-}
-
+// next and result wait 5 s for an event or for Watch's result.
 func next(t *testing.T, evs <-chan devices.Event) devices.Event {
 	t.Helper()
-	select {
-	case ev := <-evs:
-		return ev
-	case <-time.After(5 * time.Second):
-		t.Fatal("no event within 5s")
-		return devices.Event{}
-	}
+	return simchip.Next(t, evs, 5*time.Second)
 }
 
 func result(t *testing.T, done <-chan error) error {
 	t.Helper()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(5 * time.Second):
-		t.Fatal("Watch did not return within 5s")
-		return nil
-	}
+	return simchip.Result(t, done, 5*time.Second)
 }
 
 // waitPending waits until the fake clock has n timers scheduled.
@@ -110,7 +91,7 @@ func waitPending(t *testing.T, clk *clock.Fake, n int) {
 
 func TestWatchDeliversInOrder(t *testing.T) {
 	in, _, _ := testInput(t, 16, false)
-	evs, _ := watch(context.Background(), in)
+	evs, _ := simchip.Watch(context.Background(), in)
 	for i := uint32(1); i <= 5; i++ {
 		in.push(rawEvent{ts: 1000*time.Second - time.Duration(6-i)*time.Millisecond, rising: i%2 == 1, seqno: i})
 	}
@@ -128,7 +109,7 @@ func TestWatchDeliversInOrder(t *testing.T) {
 
 func TestWatchReportsSeqnoGap(t *testing.T) {
 	in, _, _ := testInput(t, 16, false)
-	evs, _ := watch(context.Background(), in)
+	evs, _ := simchip.Watch(context.Background(), in)
 	in.push(rawEvent{rising: true, seqno: 1})
 	in.push(rawEvent{rising: false, seqno: 5}) // the kernel buffer overflowed
 	if ev := next(t, evs); ev.Lost != 0 {
@@ -150,7 +131,7 @@ func TestPushDropsOldestWhenFull(t *testing.T) {
 	for i := uint32(1); i <= n; i++ {
 		in.push(rawEvent{rising: i%2 == 1, seqno: i})
 	}
-	evs, _ := watch(context.Background(), in)
+	evs, _ := simchip.Watch(context.Background(), in)
 	var delivered, lost uint64
 	var lastEv devices.Event
 	for range 4 {
@@ -175,7 +156,7 @@ func TestPushDropsCountedWithoutSeqno(t *testing.T) {
 	for i := range 10 {
 		in.push(rawEvent{rising: i%2 == 0})
 	}
-	evs, _ := watch(context.Background(), in)
+	evs, _ := simchip.Watch(context.Background(), in)
 	first, second := next(t, evs), next(t, evs)
 	if first.Lost+second.Lost != 8 || in.LostEdges() != 8 {
 		t.Errorf("Lost %d+%d, LostEdges %d; want 8 in all", first.Lost, second.Lost, in.LostEdges())
@@ -189,7 +170,7 @@ func TestWatchStops(t *testing.T) {
 	t.Run("context", func(t *testing.T) {
 		in, _, _ := testInput(t, 4, true)
 		ctx, cancel := context.WithCancel(context.Background())
-		_, done := watch(ctx, in)
+		_, done := simchip.Watch(ctx, in)
 		cancel()
 		if err := result(t, done); err != nil {
 			t.Errorf("Watch after cancel = %v, want nil", err)
@@ -197,7 +178,7 @@ func TestWatchStops(t *testing.T) {
 	})
 	t.Run("close", func(t *testing.T) {
 		in, req, _ := testInput(t, 4, true)
-		_, done := watch(context.Background(), in)
+		_, done := simchip.Watch(context.Background(), in)
 		if err := in.Close(); err != nil {
 			t.Fatalf("Close: %v", err)
 		}
@@ -215,7 +196,7 @@ func TestWatchStops(t *testing.T) {
 		in, _, _ := testInput(t, 4, false)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		watch(ctx, in)
+		simchip.Watch(ctx, in)
 		deadline := time.Now().Add(5 * time.Second)
 		for !in.watching.Load() && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)
@@ -263,7 +244,7 @@ func TestWatchLineLost(t *testing.T) {
 // lost interrupt cannot hide a press.
 func TestWatchResyncsLevel(t *testing.T) {
 	in, req, clk := testInput(t, 16, true)
-	evs, _ := watch(context.Background(), in)
+	evs, _ := simchip.Watch(context.Background(), in)
 	waitPending(t, clk, 1)
 	req.set(1, nil) // pressed, but no edge event comes
 	clk.Advance(time.Second)
@@ -292,7 +273,7 @@ func TestWatchResyncsLevel(t *testing.T) {
 // resets the mismatch count.
 func TestWatchNoResyncWhenEventsArrive(t *testing.T) {
 	in, req, clk := testInput(t, 16, true)
-	evs, _ := watch(context.Background(), in)
+	evs, _ := simchip.Watch(context.Background(), in)
 	waitPending(t, clk, 1)
 	req.set(1, nil)
 	clk.Advance(time.Second) // mismatch 1
@@ -350,7 +331,7 @@ func (s *fakeSetter) Close() error {
 
 func TestOutput(t *testing.T) {
 	s := &fakeSetter{}
-	o := &output{id: "siren", req: s, failSafe: devices.Low}
+	o := devices.NewLineOutput("gpiocdev", "siren", &output{id: "siren", req: s}, devices.Low, nil)
 	if err := o.Set(devices.High); err != nil {
 		t.Fatalf("Set: %v", err)
 	}
@@ -360,8 +341,8 @@ func TestOutput(t *testing.T) {
 	if err := o.Close(); err != nil {
 		t.Errorf("second Close = %v, want nil", err)
 	}
-	if err := o.Set(devices.High); !errors.Is(err, errClosed) {
-		t.Errorf("Set after Close = %v, want errClosed", err)
+	if err := o.Set(devices.High); !errors.Is(err, devices.ErrClosed) {
+		t.Errorf("Set after Close = %v, want ErrClosed", err)
 	}
 	want := []string{"set1", "set0", "close"}
 	if len(s.calls) != len(want) {
@@ -377,7 +358,7 @@ func TestOutput(t *testing.T) {
 // Close releases the line even when driving the fail-safe level fails.
 func TestOutputCloseReleasesOnError(t *testing.T) {
 	s := &fakeSetter{err: syscall.ENODEV}
-	o := &output{id: "siren", req: s, failSafe: devices.High}
+	o := devices.NewLineOutput("gpiocdev", "siren", &output{id: "siren", req: s}, devices.High, nil)
 	err := o.Close()
 	if !errors.Is(err, devices.ErrLineLost) {
 		t.Errorf("Close = %v, want ErrLineLost", err)

@@ -17,15 +17,12 @@
 package gpiocdev
 
 import (
-	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hallguard/hallguard/devices"
-	"github.com/hallguard/hallguard/devices/clock"
 	"github.com/hallguard/hallguard/devices/simchip"
 )
 
@@ -37,41 +34,6 @@ func newKernelBackend(t *testing.T, opts Options) devices.Backend {
 	}
 	t.Cleanup(func() { b.Close() })
 	return b
-}
-
-// watchAll runs Watch and returns its events and result.
-func watchAll(t *testing.T, in devices.Input) (<-chan devices.Event, <-chan error, context.CancelFunc) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	evs := make(chan devices.Event, 100000)
-	done := make(chan error, 1)
-	go func() { done <- in.Watch(ctx, func(ev devices.Event) { evs <- ev }) }()
-	t.Cleanup(cancel)
-	return evs, done, cancel
-}
-
-func waitEvent(t *testing.T, evs <-chan devices.Event, within time.Duration) devices.Event {
-	t.Helper()
-	select {
-	case ev := <-evs:
-		return ev
-	case <-time.After(within):
-		t.Fatalf("no event within %v", within)
-		return devices.Event{}
-	}
-}
-
-// quiet collects events until none arrives for d.
-func quiet(evs <-chan devices.Event, d time.Duration) []devices.Event {
-	var got []devices.Event
-	for {
-		select {
-		case ev := <-evs:
-			got = append(got, ev)
-		case <-time.After(d):
-			return got
-		}
-	}
 }
 
 func TestKernelByOffset(t *testing.T) {
@@ -160,13 +122,13 @@ func TestKernelPullUpActiveLow(t *testing.T) {
 	if l, err := in.Read(); err != nil || l != devices.Low {
 		t.Errorf("released: Read = %v, %v; want low", l, err)
 	}
-	evs, _, _ := watchAll(t, in)
+	evs, _ := simchip.Watch(t.Context(), in)
 	s.Pull(false) // press
-	if ev := waitEvent(t, evs, 2*time.Second); ev.Level != devices.High || ev.Line != "panic" {
+	if ev := simchip.Next(t, evs, 2*time.Second); ev.Level != devices.High || ev.Line != "panic" {
 		t.Errorf("press event %+v, want panic high", ev)
 	}
 	s.Pull(true) // release
-	if ev := waitEvent(t, evs, 2*time.Second); ev.Level != devices.Low {
+	if ev := simchip.Next(t, evs, 2*time.Second); ev.Level != devices.Low {
 		t.Errorf("release event %+v, want low", ev)
 	}
 }
@@ -184,15 +146,10 @@ func TestKernelEdgesAndTimestamps(t *testing.T) {
 	if in.KernelDebounce() {
 		t.Error("KernelDebounce true without Debounce")
 	}
-	evs, _, _ := watchAll(t, in)
+	evs, _ := simchip.Watch(t.Context(), in)
 	const slack = 5 * time.Millisecond
 	var prevSeq uint64
-	for i := range 10 {
-		up := i%2 == 0
-		before := time.Now()
-		s.Pull(up)
-		ev := waitEvent(t, evs, 2*time.Second)
-		after := time.Now()
+	simchip.Edges(t, s, evs, 10, func(i int, up bool, ev devices.Event, before, after time.Time) {
 		if ev.Level != devices.Level(up) {
 			t.Errorf("edge %d: level %v, want %v", i, ev.Level, devices.Level(up))
 		}
@@ -203,8 +160,7 @@ func TestKernelEdgesAndTimestamps(t *testing.T) {
 		if ev.Time.Before(before.Add(-slack)) || ev.Time.After(after.Add(slack)) {
 			t.Errorf("edge %d: time %v outside [%v, %v] (±%v)", i, ev.Time, before, after, slack)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	})
 }
 
 // The kernel debouncer (jiffies based) turns a quick burst of bounces into
@@ -223,7 +179,7 @@ func TestKernelDebounce(t *testing.T) {
 	if !in.KernelDebounce() {
 		t.Fatal("KernelDebounce false with Debounce set: kernel refused to debounce")
 	}
-	evs, _, _ := watchAll(t, in)
+	evs, _ := simchip.Watch(t.Context(), in)
 	start := time.Now()
 	for i := range 9 { // up, down, ..., up: ends pressed
 		s.Pull(i%2 == 0)
@@ -232,7 +188,7 @@ func TestKernelDebounce(t *testing.T) {
 	if burst > period/2 {
 		t.Skipf("burst of 9 writes took %v, too slow for a %v debounce on this VM", burst, period)
 	}
-	got := quiet(evs, 4*period)
+	got := simchip.Quiet(evs, 4*period)
 	if len(got) != 1 || got[0].Level != devices.High {
 		t.Fatalf("burst of 9 bounces (%v) gave %d events %+v, want one high", burst, len(got), got)
 	}
@@ -262,8 +218,8 @@ func TestKernelBurstLostEdges(t *testing.T) {
 		s.Pull(i%2 == 0)
 	}
 	time.Sleep(200 * time.Millisecond) // let the kernel and the handler settle
-	evs, _, _ := watchAll(t, in)
-	got := quiet(evs, 500*time.Millisecond)
+	evs, _ := simchip.Watch(t.Context(), in)
+	got := simchip.Quiet(evs, 500*time.Millisecond)
 	if len(got) == 0 {
 		t.Fatal("no events")
 	}
@@ -294,137 +250,13 @@ func TestKernelBurstLostEdges(t *testing.T) {
 func TestKernelOutput(t *testing.T) {
 	chip := simchip.Name(t)
 	b := newKernelBackend(t, Options{DefaultChip: chip})
-	cases := []struct {
-		name      string
-		offset    int
-		activeLow bool
-		failSafe  devices.Level
-	}{
-		{"active-high fail-safe low", 5, false, devices.Low},
-		{"active-low fail-safe low", 6, true, devices.Low},
-		{"active-high fail-safe high", 7, false, devices.High},
-	}
-	phys := func(l devices.Level, activeLow bool) int {
-		if bool(l) != activeLow {
-			return 1
-		}
-		return 0
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			s := simchip.At(t, chip, c.offset)
-			s.Pull(phys(!c.failSafe, c.activeLow) == 1) // the released line floats away from fail-safe
-			out, err := b.OpenOutput(devices.OutputSpec{ID: "relay", Line: devices.LineRef{Offset: c.offset}, ActiveLow: c.activeLow, FailSafe: c.failSafe})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if v := s.Value(); v != phys(c.failSafe, c.activeLow) {
-				t.Errorf("after open: physical %d, want fail-safe %d", v, phys(c.failSafe, c.activeLow))
-			}
-			for _, l := range []devices.Level{!c.failSafe, c.failSafe, !c.failSafe} {
-				if err := out.Set(l); err != nil {
-					t.Fatal(err)
-				}
-				if v := s.Value(); v != phys(l, c.activeLow) {
-					t.Errorf("after Set(%v): physical %d, want %d", l, v, phys(l, c.activeLow))
-				}
-			}
-			// gpio-sim restores a line's pull when it is released, so the
-			// fail-safe level is checked between driving it and release.
-			atClose := -1
-			out.(*output).afterFailSafe = func() { atClose = s.Value() }
-			if err := out.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if atClose != phys(c.failSafe, c.activeLow) {
-				t.Errorf("at Close: physical %d, want fail-safe %d", atClose, phys(c.failSafe, c.activeLow))
-			}
-			if err := out.Close(); err != nil {
-				t.Errorf("second Close: %v", err)
-			}
-		})
-	}
+	simchip.CheckOutputs(t, b, chip, [3]int{5, 6, 7}, func(out devices.Output, f func()) { out.(*devices.LineOutput).Driver().(*output).afterFailSafe = f })
 }
 
-// faultLog records what conditioning reports.
-type faultLog struct {
-	mu      sync.Mutex
-	signals []devices.Signal
-	faults  []devices.Fault
-}
-
-func (f *faultLog) Signal(s devices.Signal) {
-	f.mu.Lock()
-	f.signals = append(f.signals, s)
-	f.mu.Unlock()
-}
-func (f *faultLog) Fault(x devices.Fault) { f.mu.Lock(); f.faults = append(f.faults, x); f.mu.Unlock() }
-func (f *faultLog) has(kind devices.FaultKind, active bool) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, x := range f.faults {
-		if x.Kind == kind && x.Active == active {
-			return true
-		}
-	}
-	return false
-}
-
-// An NC loop to ground (closed: low, active-low: logical high) that is cut
-// floats up to the pull-up: conditioning reports the activation at once and,
-// once the loop stays open past stuck_after, the tamper fault loop_open.
+// An NC loop to ground that is cut is a tamper (simchip.CheckNCLoopOpenIsTamper).
 func TestKernelNCLoopOpenIsTamper(t *testing.T) {
 	chip := simchip.Name(t)
-	b := newKernelBackend(t, Options{DefaultChip: chip})
-	s := simchip.At(t, chip, 6)
-	in, err := b.OpenInput(devices.InputSpec{ID: "vault", Line: devices.LineRef{Offset: 6}, Bias: devices.BiasPullUp, ActiveLow: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	// Close the loop after the request: gpio-sim applies the request's bias
-	// over its simulated pull, as a real pull-up is overridden by a contact.
-	s.Pull(false) // the loop is closed: the contact holds the line low
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if l, _ := in.Read(); l == devices.High {
-			break
-		}
-	}
-	log := &faultLog{}
-	cond := devices.NewConditioner(devices.ConditionSpec{ID: "vault", Contact: devices.NC, StuckAfter: time.Second}, clock.Real{}, log)
-	l, err := in.Read()
-	if err != nil || l != devices.High {
-		t.Fatalf("closed NC loop: Read = %v, %v; want high", l, err)
-	}
-	cond.Start(l, time.Now())
-	defer cond.Stop()
-	evs, _, _ := watchAll(t, in)
-	go func() {
-		for ev := range evs {
-			cond.Edge(ev)
-		}
-	}()
-	s.Pull(true) // the wire is cut
-	deadline := time.Now().Add(5 * time.Second)
-	for !log.has(devices.FaultLoopOpen, true) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if !log.has(devices.FaultLoopOpen, true) {
-		t.Fatalf("no loop_open tamper after the loop was cut: faults %+v", log.faults)
-	}
-	log.mu.Lock()
-	if len(log.signals) == 0 || !log.signals[0].Active {
-		t.Errorf("the cut was not reported as an activation first: %+v", log.signals)
-	}
-	log.mu.Unlock()
-	s.Pull(false) // repaired
-	deadline = time.Now().Add(5 * time.Second)
-	for !log.has(devices.FaultLoopOpen, false) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if !log.has(devices.FaultLoopOpen, false) {
-		t.Errorf("loop_open not cleared after the loop was closed again")
-	}
+	simchip.CheckNCLoopOpenIsTamper(t, newKernelBackend(t, Options{DefaultChip: chip}), chip, 6)
 }
 
 // A pulse lost on a panic line (#11 item 2): its press is dropped from the
@@ -453,36 +285,15 @@ func TestKernelSeqnoGapOnPanicLineIsAnActivation(t *testing.T) {
 	if err != nil || l != devices.Low {
 		t.Fatalf("released: Read = %v, %v; want low", l, err)
 	}
-	log := &faultLog{}
-	cond := devices.NewConditioner(devices.ConditionSpec{ID: "panic", Alarm: true}, clock.Real{}, log)
-	cond.Start(l, time.Now())
-	defer cond.Stop()
 	// Before Watch drains anything: press, release, press. The queue of 2
 	// keeps the newest two, the release (after a gap of one) and the press;
 	// the kernel numbered all three.
-	for _, up := range []bool{false, true, false} {
-		s.Pull(up)
-		time.Sleep(30 * time.Millisecond) // apart, so that gpio-sim does not merge them
-	}
-	time.Sleep(100 * time.Millisecond)
-	evs, _, _ := watchAll(t, in)
-	got := quiet(evs, 500*time.Millisecond)
-	for _, ev := range got {
-		cond.Edge(ev)
-	}
-	t.Logf("events after the gap: %+v", got)
-	if len(got) == 0 || got[0].Lost == 0 || got[0].Level != devices.Low {
-		t.Fatalf("events %+v, want a release at the idle level after a seqno gap first", got)
-	}
-	log.mu.Lock()
-	sig := append([]devices.Signal(nil), log.signals...)
-	log.mu.Unlock()
-	if len(sig) == 0 || !sig[0].Active || !sig[0].Inferred {
-		t.Fatalf("signals %+v, want first an activation inferred from the lost edges", sig)
-	}
-	if !log.has(devices.FaultLostEdges, true) {
-		t.Errorf("no lost_edges trouble with the inferred activation: faults %+v", log.faults)
-	}
+	sig := simchip.CheckLostPulseIsActivation(t, in, l, func() {
+		for _, up := range []bool{false, true, false} {
+			s.Pull(up)
+			time.Sleep(30 * time.Millisecond) // apart, so that gpio-sim does not merge them
+		}
+	})
 	if last := sig[len(sig)-1]; !last.Active {
 		t.Errorf("last signal %+v, want active (the line is pressed)", last)
 	}
@@ -492,10 +303,7 @@ func TestKernelSeqnoGapOnPanicLineIsAnActivation(t *testing.T) {
 // Unplugging the chip ends Watch with ErrLineLost within a few probe
 // intervals, and Read, Set and Close neither hang nor panic. Keep it last.
 func TestKernelZZChipRemoval(t *testing.T) {
-	sc, ok := simchip.FromEnv()
-	if !ok || sc.Configfs == "" {
-		t.Fatal("HALLGUARD_SIM_CONFIGFS not set: the VM's init must export it")
-	}
+	sc := simchip.Removable(t)
 	const probe = 200 * time.Millisecond
 	chip := simchip.Name(t)
 	b := newKernelBackend(t, Options{DefaultChip: chip, ProbeInterval: probe})
@@ -507,36 +315,13 @@ func TestKernelZZChipRemoval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, done, _ := watchAll(t, in)
-	start := time.Now()
-	if err := sc.Unplug(); err != nil {
-		t.Fatalf("unplug: %v", err)
-	}
-	select {
-	case err := <-done:
-		if !errors.Is(err, devices.ErrLineLost) {
-			t.Errorf("Watch = %v, want ErrLineLost", err)
-		}
-		t.Logf("Watch returned %v after %v", err, time.Since(start))
-	case <-time.After(10 * probe):
-		t.Fatalf("Watch still running %v after chip removal", 10*probe)
-	}
+	_, done := simchip.Watch(t.Context(), in)
+	simchip.CheckUnplugEndsWatch(t, sc, done, 10*probe)
 	if _, err := in.Read(); !errors.Is(err, devices.ErrLineLost) {
 		t.Errorf("Read after removal = %v, want ErrLineLost", err)
 	}
 	if err := out.Set(devices.High); !errors.Is(err, devices.ErrLineLost) {
 		t.Errorf("Set after removal = %v, want ErrLineLost", err)
 	}
-	closed := make(chan struct{})
-	go func() {
-		in.Close()
-		out.Close()
-		b.Close()
-		close(closed)
-	}()
-	select {
-	case <-closed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close hangs after chip removal")
-	}
+	simchip.CheckCloseAfterRemoval(t, in, out, b)
 }

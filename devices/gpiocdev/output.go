@@ -1,9 +1,7 @@
 package gpiocdev
 
 import (
-	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/hallguard/hallguard/devices"
 )
@@ -16,65 +14,36 @@ type setter interface {
 	Close() error
 }
 
-// output implements devices.Output.
+// output drives a requested line for a devices.LineOutput.
 type output struct {
-	id       string
-	req      setter
-	failSafe devices.Level
-	onClose  func()
-	// afterFailSafe, if set, runs in Close between driving the fail-safe
-	// level and releasing the line (a test seam: gpio-sim restores its pull
-	// when a line is released, hiding what was driven).
+	id  string
+	req setter
+	// afterFailSafe, if set, runs in Release before the line is released,
+	// so between driving the fail-safe level and releasing (a test seam:
+	// gpio-sim restores its pull when a line is released, hiding what was
+	// driven).
 	afterFailSafe func()
-
-	mu     sync.Mutex
-	closed bool
 }
 
-var _ devices.Output = (*output)(nil)
+var _ devices.Driver = (*output)(nil)
 
-// errClosed is returned by Set after Close.
-var errClosed = errors.New("line closed")
-
-// ID returns the output's configured id.
-func (o *output) ID() string { return o.id }
-
-// Set drives the line to the logical level l.
-func (o *output) Set(l devices.Level) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.closed {
-		return fmt.Errorf("gpiocdev: set %s: %w", o.id, errClosed)
-	}
+// Drive drives the logical level l.
+func (o *output) Drive(op string, l devices.Level) error {
 	if err := o.req.SetValue(levelValue(l)); err != nil {
-		return wrapErr("set", o.id, err)
+		return wrapErr(op, o.id, err)
 	}
 	return nil
 }
 
-// Close drives the fail-safe level, then releases the line, even if driving
-// failed. Later calls do nothing and return nil.
-func (o *output) Close() error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.closed {
-		return nil
-	}
-	o.closed = true
-	var errs []error
-	if err := o.req.SetValue(levelValue(o.failSafe)); err != nil {
-		errs = append(errs, wrapErr("fail-safe", o.id, err))
-	}
+// Release releases the line.
+func (o *output) Release() error {
 	if o.afterFailSafe != nil {
 		o.afterFailSafe()
 	}
 	if err := o.req.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("gpiocdev: close %s: %w", o.id, err))
+		return fmt.Errorf("gpiocdev: close %s: %w", o.id, err)
 	}
-	if o.onClose != nil {
-		o.onClose()
-	}
-	return errors.Join(errs...)
+	return nil
 }
 
 func levelValue(l devices.Level) int {

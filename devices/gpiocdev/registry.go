@@ -3,7 +3,11 @@ package gpiocdev
 import (
 	"errors"
 	"io"
+	"maps"
+	"slices"
 	"sync"
+
+	"github.com/hallguard/hallguard/devices"
 )
 
 // errBackendClosed is returned when opening a line on a closed backend.
@@ -48,18 +52,7 @@ func (r *registry) isClosed() bool {
 func (r *registry) closeAll() error {
 	r.mu.Lock()
 	r.closed = true
-	var outs, ins []io.Closer
-	for c := range r.open {
-		if _, ok := c.(*output); ok {
-			outs = append(outs, c)
-		} else {
-			ins = append(ins, c)
-		}
-	}
+	open := slices.Collect(maps.Keys(r.open))
 	r.mu.Unlock()
-	var errs []error
-	for _, c := range append(outs, ins...) {
-		errs = append(errs, c.Close())
-	}
-	return errors.Join(errs...)
+	return devices.CloseLines(open)
 }

@@ -18,17 +18,14 @@
 package periph
 
 import (
-	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"periph.io/x/host/v3/gpioioctl"
 
 	"github.com/hallguard/hallguard/devices"
-	"github.com/hallguard/hallguard/devices/clock"
 	"github.com/hallguard/hallguard/devices/simchip"
 )
 
@@ -42,39 +39,6 @@ func newKernelBackend(t *testing.T, chip string) devices.Backend {
 	}
 	t.Cleanup(func() { b.Close() })
 	return b
-}
-
-func watchAll(t *testing.T, in devices.Input) (<-chan devices.Event, <-chan error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	evs := make(chan devices.Event, 100000)
-	done := make(chan error, 1)
-	go func() { done <- in.Watch(ctx, func(ev devices.Event) { evs <- ev }) }()
-	t.Cleanup(cancel)
-	return evs, done
-}
-
-func waitEvent(t *testing.T, evs <-chan devices.Event, within time.Duration) devices.Event {
-	t.Helper()
-	select {
-	case ev := <-evs:
-		return ev
-	case <-time.After(within):
-		t.Fatalf("no event within %v", within)
-		return devices.Event{}
-	}
-}
-
-func quiet(evs <-chan devices.Event, d time.Duration) []devices.Event {
-	var got []devices.Event
-	for {
-		select {
-		case ev := <-evs:
-			got = append(got, ev)
-		case <-time.After(d):
-			return got
-		}
-	}
 }
 
 // namedLine returns the registered name of a named line among offsets
@@ -144,13 +108,13 @@ func TestKernelPullUpActiveLow(t *testing.T) {
 	if l, _ := in.Read(); l != devices.Low {
 		t.Errorf("released: Read = %v, want low", l)
 	}
-	evs, _ := watchAll(t, in)
+	evs, _ := simchip.Watch(t.Context(), in)
 	s.Pull(false)
-	if ev := waitEvent(t, evs, 2*time.Second); ev.Level != devices.High {
+	if ev := simchip.Next(t, evs, 2*time.Second); ev.Level != devices.High {
 		t.Errorf("press event %+v, want high", ev)
 	}
 	s.Pull(true)
-	if ev := waitEvent(t, evs, 2*time.Second); ev.Level != devices.Low {
+	if ev := simchip.Next(t, evs, 2*time.Second); ev.Level != devices.Low {
 		t.Errorf("release event %+v, want low", ev)
 	}
 }
@@ -166,21 +130,15 @@ func TestKernelEdgesAndTimes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	evs, _ := watchAll(t, in)
-	for i := range 10 {
-		up := i%2 == 0
-		before := time.Now()
-		s.Pull(up)
-		ev := waitEvent(t, evs, 2*time.Second)
-		after := time.Now()
+	evs, _ := simchip.Watch(t.Context(), in)
+	simchip.Edges(t, s, evs, 10, func(i int, up bool, ev devices.Event, before, after time.Time) {
 		if ev.Level != devices.Level(up) || ev.Seq != uint64(i+1) || ev.Lost != 0 {
 			t.Errorf("edge %d: %+v, want level %v Seq %d Lost 0", i, ev, up, i+1)
 		}
 		if ev.Time.Before(before) || ev.Time.After(after) {
 			t.Errorf("edge %d: time %v outside [%v, %v]", i, ev.Time, before, after)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	})
 }
 
 // A burst queued before Watch runs overflows the kernel's 16-event buffer
@@ -201,8 +159,8 @@ func TestKernelBurst(t *testing.T) {
 	for i := range edges {
 		s.Pull(i%2 == 0)
 	}
-	evs, _ := watchAll(t, in)
-	got := quiet(evs, 500*time.Millisecond)
+	evs, _ := simchip.Watch(t.Context(), in)
+	got := simchip.Quiet(evs, 500*time.Millisecond)
 	if len(got) == 0 {
 		t.Fatal("no events")
 	}
@@ -219,133 +177,13 @@ func TestKernelBurst(t *testing.T) {
 func TestKernelOutput(t *testing.T) {
 	chip := simchip.Name(t)
 	b := newKernelBackend(t, chip)
-	cases := []struct {
-		name      string
-		offset    int
-		activeLow bool
-		failSafe  devices.Level
-	}{
-		{"active-high fail-safe low", base + 5, false, devices.Low},
-		{"active-low fail-safe low", base + 6, true, devices.Low},
-		{"active-high fail-safe high", base + 7, false, devices.High},
-	}
-	phys := func(l devices.Level, activeLow bool) int {
-		if bool(l) != activeLow {
-			return 1
-		}
-		return 0
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			s := simchip.At(t, chip, c.offset)
-			s.Pull(phys(!c.failSafe, c.activeLow) == 1)
-			out, err := b.OpenOutput(devices.OutputSpec{ID: "relay", Line: devices.LineRef{Offset: c.offset}, ActiveLow: c.activeLow, FailSafe: c.failSafe})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if v := s.Value(); v != phys(c.failSafe, c.activeLow) {
-				t.Errorf("after open: physical %d, want fail-safe %d", v, phys(c.failSafe, c.activeLow))
-			}
-			for _, l := range []devices.Level{!c.failSafe, c.failSafe, !c.failSafe} {
-				if err := out.Set(l); err != nil {
-					t.Fatal(err)
-				}
-				if v := s.Value(); v != phys(l, c.activeLow) {
-					t.Errorf("after Set(%v): physical %d, want %d", l, v, phys(l, c.activeLow))
-				}
-			}
-			// gpio-sim restores the pull on release: check before it.
-			atClose := -1
-			out.(*output).afterFailSafe = func() { atClose = s.Value() }
-			if err := out.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if atClose != phys(c.failSafe, c.activeLow) {
-				t.Errorf("at Close: physical %d, want fail-safe %d", atClose, phys(c.failSafe, c.activeLow))
-			}
-		})
-	}
+	simchip.CheckOutputs(t, b, chip, [3]int{base + 5, base + 6, base + 7}, func(out devices.Output, f func()) { out.(*devices.LineOutput).Driver().(*output).afterFailSafe = f })
 }
 
-// faultLog records what conditioning reports.
-type faultLog struct {
-	mu      sync.Mutex
-	signals []devices.Signal
-	faults  []devices.Fault
-}
-
-func (f *faultLog) Signal(s devices.Signal) {
-	f.mu.Lock()
-	f.signals = append(f.signals, s)
-	f.mu.Unlock()
-}
-func (f *faultLog) Fault(x devices.Fault) { f.mu.Lock(); f.faults = append(f.faults, x); f.mu.Unlock() }
-func (f *faultLog) has(kind devices.FaultKind, active bool) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, x := range f.faults {
-		if x.Kind == kind && x.Active == active {
-			return true
-		}
-	}
-	return false
-}
-
-// An NC loop to ground (closed: low, active-low: logical high) that is cut
-// floats up to the pull-up: conditioning reports the activation at once and,
-// once the loop stays open past stuck_after, the tamper fault loop_open.
+// An NC loop to ground that is cut is a tamper (simchip.CheckNCLoopOpenIsTamper).
 func TestKernelNCLoopOpenIsTamper(t *testing.T) {
 	chip := simchip.Name(t)
-	b := newKernelBackend(t, chip)
-	s := simchip.At(t, chip, base+6)
-	in, err := b.OpenInput(devices.InputSpec{ID: "vault", Line: devices.LineRef{Offset: base + 6}, Bias: devices.BiasPullUp, ActiveLow: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	// Close the loop after the request: gpio-sim applies the request's bias
-	// over its simulated pull, as a real pull-up is overridden by a contact.
-	s.Pull(false) // the loop is closed: the contact holds the line low
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if l, _ := in.Read(); l == devices.High {
-			break
-		}
-	}
-	log := &faultLog{}
-	cond := devices.NewConditioner(devices.ConditionSpec{ID: "vault", Contact: devices.NC, StuckAfter: time.Second}, clock.Real{}, log)
-	l, err := in.Read()
-	if err != nil || l != devices.High {
-		t.Fatalf("closed NC loop: Read = %v, %v; want high", l, err)
-	}
-	cond.Start(l, time.Now())
-	defer cond.Stop()
-	evs, _ := watchAll(t, in)
-	go func() {
-		for ev := range evs {
-			cond.Edge(ev)
-		}
-	}()
-	s.Pull(true) // the wire is cut
-	deadline := time.Now().Add(5 * time.Second)
-	for !log.has(devices.FaultLoopOpen, true) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if !log.has(devices.FaultLoopOpen, true) {
-		t.Fatalf("no loop_open tamper after the loop was cut: faults %+v", log.faults)
-	}
-	log.mu.Lock()
-	if len(log.signals) == 0 || !log.signals[0].Active {
-		t.Errorf("the cut was not reported as an activation first: %+v", log.signals)
-	}
-	log.mu.Unlock()
-	s.Pull(false) // repaired
-	deadline = time.Now().Add(5 * time.Second)
-	for !log.has(devices.FaultLoopOpen, false) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if !log.has(devices.FaultLoopOpen, false) {
-		t.Errorf("loop_open not cleared after the loop was closed again")
-	}
+	simchip.CheckNCLoopOpenIsTamper(t, newKernelBackend(t, chip), chip, base+6)
 }
 
 // A pulse periph saw only as edges (#11 item 2): pressed and released
@@ -369,32 +207,11 @@ func TestKernelMissedPulseOnPanicLineIsAnActivation(t *testing.T) {
 	if l != devices.Low {
 		t.Fatalf("released: Read = %v, want low", l)
 	}
-	log := &faultLog{}
-	cond := devices.NewConditioner(devices.ConditionSpec{ID: "panic", Alarm: true}, clock.Real{}, log)
-	cond.Start(l, time.Now())
-	defer cond.Stop()
-	s.Pull(false) // pressed
-	time.Sleep(30 * time.Millisecond)
-	s.Pull(true) // released before anyone read the level
-	time.Sleep(100 * time.Millisecond)
-	evs, _ := watchAll(t, in)
-	got := quiet(evs, 500*time.Millisecond)
-	for _, ev := range got {
-		cond.Edge(ev)
-	}
-	t.Logf("events: %+v", got)
-	if len(got) == 0 || got[0].Lost == 0 || got[0].Level != devices.Low {
-		t.Fatalf("events %+v, want first an edge at the idle level with Lost set", got)
-	}
-	log.mu.Lock()
-	sig := append([]devices.Signal(nil), log.signals...)
-	log.mu.Unlock()
-	if len(sig) == 0 || !sig[0].Active || !sig[0].Inferred {
-		t.Fatalf("signals %+v, want first an activation inferred from the lost edge", sig)
-	}
-	if !log.has(devices.FaultLostEdges, true) {
-		t.Errorf("no lost_edges trouble with the inferred activation: faults %+v", log.faults)
-	}
+	sig := simchip.CheckLostPulseIsActivation(t, in, l, func() {
+		s.Pull(false) // pressed
+		time.Sleep(30 * time.Millisecond)
+		s.Pull(true) // released before anyone read the level
+	})
 	if last := sig[len(sig)-1]; last.Active {
 		t.Errorf("last signal %+v, want inactive (the line is released)", last)
 	}
@@ -403,40 +220,15 @@ func TestKernelMissedPulseOnPanicLineIsAnActivation(t *testing.T) {
 // On kernels where a removed chip's line fd fails reads at once (ENODEV),
 // Watch sees WaitForEdge return early and reports ErrLineLost. Keep it last.
 func TestKernelZZChipRemoval(t *testing.T) {
-	sc, ok := simchip.FromEnv()
-	if !ok || sc.Configfs == "" {
-		t.Fatal("HALLGUARD_SIM_CONFIGFS not set: the VM's init must export it")
-	}
+	sc := simchip.Removable(t)
 	chip := simchip.Name(t)
 	b := newKernelBackend(t, chip)
 	in, err := b.OpenInput(devices.InputSpec{ID: "doomed", Line: devices.LineRef{Offset: base}, Bias: devices.BiasPullUp})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, done := watchAll(t, in)
+	_, done := simchip.Watch(t.Context(), in)
 	time.Sleep(200 * time.Millisecond) // let WaitForEdge set up its file
-	start := time.Now()
-	if err := sc.Unplug(); err != nil {
-		t.Fatalf("unplug: %v", err)
-	}
-	select {
-	case err := <-done:
-		if !errors.Is(err, devices.ErrLineLost) {
-			t.Errorf("Watch = %v, want ErrLineLost", err)
-		}
-		t.Logf("Watch returned %v after %v", err, time.Since(start))
-	case <-time.After(5 * time.Second):
-		t.Fatal("Watch still running 5s after chip removal")
-	}
-	closed := make(chan struct{})
-	go func() {
-		in.Close()
-		b.Close()
-		close(closed)
-	}()
-	select {
-	case <-closed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close hangs after chip removal")
-	}
+	simchip.CheckUnplugEndsWatch(t, sc, done, 5*time.Second)
+	simchip.CheckCloseAfterRemoval(t, in, b)
 }

@@ -3,6 +3,8 @@ package periph
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -158,8 +160,8 @@ func (b *backend) OpenOutput(spec devices.OutputSpec) (devices.Output, error) {
 	if err != nil {
 		return nil, fmt.Errorf("periph: output %s: %w", spec.ID, err)
 	}
-	o := &output{id: spec.ID, pin: p, activeLow: spec.ActiveLow, failSafe: spec.FailSafe,
-		onClose: func() { b.unclaim(p) }}
+	o := devices.NewLineOutput("periph", spec.ID, &output{id: spec.ID, pin: p, activeLow: spec.ActiveLow}, spec.FailSafe,
+		func() { b.unclaim(p) })
 	if err := b.claim(p, o); err != nil {
 		return nil, fmt.Errorf("periph: output %s: %w", spec.ID, err)
 	}
@@ -175,20 +177,9 @@ func (b *backend) OpenOutput(spec devices.OutputSpec) (devices.Output, error) {
 func (b *backend) Close() error {
 	b.mu.Lock()
 	b.closed = true
-	var outs, ins []line
-	for _, l := range b.open {
-		if _, ok := l.(*output); ok {
-			outs = append(outs, l)
-		} else {
-			ins = append(ins, l)
-		}
-	}
+	open := slices.Collect(maps.Values(b.open))
 	b.mu.Unlock()
-	var errs []error
-	for _, l := range append(outs, ins...) {
-		errs = append(errs, l.Close())
-	}
-	return errors.Join(errs...)
+	return devices.CloseLines(open)
 }
 
 func pullFor(b devices.Bias) (gpio.Pull, error) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hallguard/hallguard/devices"
 	"github.com/hallguard/hallguard/devices/clock"
+	"github.com/hallguard/hallguard/devices/simchip"
 )
 
 // testPin is a fake pin the suite can drive.
@@ -151,23 +152,10 @@ func testBackend(t *testing.T, c chip) devices.Backend {
 
 func byName(n string) devices.LineRef { return devices.LineRef{Offset: -1, Name: n} }
 
-// watch runs Watch in a goroutine.
-func watch(ctx context.Context, in devices.Input) (<-chan devices.Event, <-chan error) {
-	evs := make(chan devices.Event, 1000)
-	done := make(chan error, 1)
-	go func() { done <- in.Watch(ctx, func(ev devices.Event) { evs <- ev }) }()
-	return evs, done
-}
-
+// next waits 5 s for an event.
 func next(t *testing.T, evs <-chan devices.Event) devices.Event {
 	t.Helper()
-	select {
-	case ev := <-evs:
-		return ev
-	case <-time.After(5 * time.Second):
-		t.Fatal("no event within 5s")
-		return devices.Event{}
-	}
+	return simchip.Next(t, evs, 5*time.Second)
 }
 
 func none(t *testing.T, evs <-chan devices.Event, d time.Duration) {
@@ -176,17 +164,6 @@ func none(t *testing.T, evs <-chan devices.Event, d time.Duration) {
 	case ev := <-evs:
 		t.Fatalf("unexpected event %+v", ev)
 	case <-time.After(d):
-	}
-}
-
-func result(t *testing.T, done <-chan error, within time.Duration) error {
-	t.Helper()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(within):
-		t.Fatalf("Watch did not return within %v", within)
-		return nil
 	}
 }
 
@@ -202,7 +179,7 @@ func runSuite(t *testing.T, newPin func(name string) testPin) {
 		if l, _ := in.Read(); l != devices.Low {
 			t.Fatalf("initial level %v, want low", l)
 		}
-		evs, _ := watch(context.Background(), in)
+		evs, _ := simchip.Watch(context.Background(), in)
 		for i := 1; i <= 6; i++ {
 			before := time.Now()
 			want := gpio.Level(i%2 == 1)
@@ -226,7 +203,7 @@ func runSuite(t *testing.T, newPin func(name string) testPin) {
 		if l, _ := in.Read(); l != devices.Low {
 			t.Errorf("released (pulled up) reads %v, want logical low", l)
 		}
-		evs, _ := watch(context.Background(), in)
+		evs, _ := simchip.Watch(context.Background(), in)
 		p.edge(gpio.Low) // pressed: shorted to ground
 		if ev := next(t, evs); ev.Level != devices.High {
 			t.Errorf("press event level %v, want high", ev.Level)
@@ -264,12 +241,12 @@ func runSuite(t *testing.T, newPin func(name string) testPin) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, done := watch(context.Background(), in)
+		_, done := simchip.Watch(context.Background(), in)
 		time.Sleep(30 * time.Millisecond)
 		start := time.Now()
 		closed := make(chan error, 1)
 		go func() { closed <- in.Close() }()
-		if err := result(t, done, time.Second); err != nil {
+		if err := simchip.Result(t, done, time.Second); err != nil {
 			t.Errorf("Watch after Close = %v, want nil", err)
 		}
 		select {
@@ -302,9 +279,9 @@ func runSuite(t *testing.T, newPin func(name string) testPin) {
 		}
 		defer in.Close()
 		ctx, cancel := context.WithCancel(context.Background())
-		_, done := watch(ctx, in)
+		_, done := simchip.Watch(ctx, in)
 		cancel()
-		if err := result(t, done, time.Second); err != nil {
+		if err := simchip.Result(t, done, time.Second); err != nil {
 			t.Errorf("Watch after cancel = %v, want nil", err)
 		}
 	})
@@ -315,7 +292,7 @@ func runSuite(t *testing.T, newPin func(name string) testPin) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		evs, _ := watch(context.Background(), in)
+		evs, _ := simchip.Watch(context.Background(), in)
 		p.edge(gpio.Low) // an edge, but the level is back before it is read
 		if ev := next(t, evs); ev.Level != devices.Low || ev.Lost != 1 {
 			t.Errorf("event %+v, want level low with Lost 1", ev)
@@ -361,8 +338,8 @@ func runSuite(t *testing.T, newPin func(name string) testPin) {
 				if err := o.Close(); err != nil {
 					t.Errorf("second Close = %v", err)
 				}
-				if err := o.Set(c.failSafe); !errors.Is(err, errClosed) {
-					t.Errorf("Set after Close = %v, want errClosed", err)
+				if err := o.Set(c.failSafe); !errors.Is(err, devices.ErrClosed) {
+					t.Errorf("Set after Close = %v, want ErrClosed", err)
 				}
 			})
 		}
@@ -449,7 +426,7 @@ func TestLevelChangeWithoutEdge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs, _ := watch(context.Background(), in)
+	evs, _ := simchip.Watch(context.Background(), in)
 	p.set(gpio.High)
 	if ev := next(t, evs); ev.Level != devices.High || ev.Lost != 0 || ev.Seq != 1 {
 		t.Errorf("polled change %+v, want high, Seq 1, Lost 0", ev)
@@ -474,11 +451,11 @@ func TestLineLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, done := watch(context.Background(), in)
+	_, done := simchip.Watch(context.Background(), in)
 	p.mu.Lock()
 	p.dead = true
 	p.mu.Unlock()
-	if err := result(t, done, time.Second); !errors.Is(err, devices.ErrLineLost) {
+	if err := simchip.Result(t, done, time.Second); !errors.Is(err, devices.ErrLineLost) {
 		t.Errorf("Watch = %v, want ErrLineLost", err)
 	}
 	if err := in.Close(); err != nil {
@@ -494,7 +471,7 @@ func TestSecondWatch(t *testing.T) {
 	in, _ := b.OpenInput(devices.InputSpec{ID: "a", Line: byName("A")})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	_, done := watch(ctx, in)
+	_, done := simchip.Watch(ctx, in)
 	deadline := time.Now().Add(time.Second)
 	for !in.(*input).watching.Load() && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
@@ -503,7 +480,7 @@ func TestSecondWatch(t *testing.T) {
 		t.Errorf("second Watch = %v, want errWatching", err)
 	}
 	cancel()
-	result(t, done, time.Second)
+	simchip.Result(t, done, time.Second)
 }
 
 func TestNewInitError(t *testing.T) {

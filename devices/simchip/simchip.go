@@ -5,6 +5,13 @@
 //
 // Everything comes from the HALLGUARD_SIM_* environment variables exported by
 // the init; outside the VM FromEnv reports ok == false and tests should skip.
+//
+// It also holds what every backend's tests share: watching an input and
+// waiting for its events (watch.go), a Handler that records what
+// conditioning reports (recorder.go), and the kernel checks whose steps are
+// the same for gpiocdev and periph (checks.go). It is for tests only: no
+// production package imports it, and it imports nothing of this module but
+// devices and the clock.
 package simchip
 
 import (

@@ -34,16 +34,9 @@ func cmdCmd(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&control, "control", "report update: control (§3.3 5)")
 	fs.Var(&trend, "trend", "report update: trend (§3.3 6)")
 	fs.Var(&other, "other", "report update: other (§3.3 7)")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: hallguard cmd VERB [flags]   (verbs: %s)\n", strings.Join(command.Verbs, ", "))
-		fs.PrintDefaults()
-	}
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fs.Usage()
-		return exitConfig
-	}
-	verb := args[0]
-	if err := fs.Parse(args[1:]); err != nil {
+	setUsage(fs, fmt.Sprintf("usage: hallguard cmd VERB [flags]   (verbs: %s)", strings.Join(command.Verbs, ", ")), stderr)
+	verb, ok := parseLeading(fs, args)
+	if !ok {
 		return exitConfig
 	}
 	if *records != "" {

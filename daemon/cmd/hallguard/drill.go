@@ -38,15 +38,11 @@ func cmdDrill(args []string, stdout, stderr io.Writer) int {
 	participants := fs.String("participants", "", "who takes part, separated by , or ; (start; required)")
 	comment := fs.String("comment", "", "evaluation comment (evaluate; required)")
 	inputs := fs.String("inputs", "", "inputs or zones the walk test covers, separated by , or ; (walk_start; required)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: hallguard drill start PLAYBOOK [--variant V] --participants \"A, B\" | stop [DRILL] | evaluate DRILL --comment TEXT | walk_start --inputs \"ID, ZONE\" | walk_stop | test INPUT")
-		fs.PrintDefaults()
-	}
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fs.Usage()
+	setUsage(fs, "usage: hallguard drill start PLAYBOOK [--variant V] --participants \"A, B\" | stop [DRILL] | evaluate DRILL --comment TEXT | walk_start --inputs \"ID, ZONE\" | walk_stop | test INPUT", stderr)
+	action, rest, ok := leadingArg(fs, args)
+	if !ok {
 		return exitConfig
 	}
-	action, rest := args[0], args[1:]
 	var arg string
 	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		arg, rest = rest[0], rest[1:]

@@ -166,9 +166,8 @@ func journalExport(j *journalCmd, stdout, stderr io.Writer) int {
 }
 
 func journalShow(j *journalCmd, stdout, stderr io.Writer) int {
-	recs, err := records(j.st, j.api, j.q, j.filter)
-	if err != nil {
-		fmt.Fprintln(stderr, "hallguard journal:", err)
+	recs, ok := j.records(stderr)
+	if !ok {
 		return exitFail
 	}
 	if j.fs.NArg() != 1 {
@@ -192,9 +191,8 @@ func journalShow(j *journalCmd, stdout, stderr io.Writer) int {
 }
 
 func journalList(j *journalCmd, stdout, stderr io.Writer) int {
-	recs, err := records(j.st, j.api, j.q, j.filter)
-	if err != nil {
-		fmt.Fprintln(stderr, "hallguard journal:", err)
+	recs, ok := j.records(stderr)
+	if !ok {
 		return exitFail
 	}
 	for _, r := range recs {
@@ -210,6 +208,17 @@ func journalList(j *journalCmd, stdout, stderr io.Writer) int {
 			r.Kind, r.Incident, r.Playbook, drill, data)
 	}
 	return exitOK
+}
+
+// records lists the records that pass the filter, from the file or the
+// daemon's API. It reports a failure on stderr and returns false.
+func (j *journalCmd) records(stderr io.Writer) ([]journal.Record, bool) {
+	recs, err := records(j.st, j.api, j.q, j.filter)
+	if err != nil {
+		fmt.Fprintln(stderr, "hallguard journal:", err)
+		return nil, false
+	}
+	return recs, true
 }
 
 func records(st *journal.Store, api string, q url.Values, f journal.Filter) ([]journal.Record, error) {

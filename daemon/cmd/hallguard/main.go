@@ -78,31 +78,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	cmd, args := args[0], args[1:]
+	if c, ok := commands()[cmd]; ok {
+		return c(args, stdout, stderr)
+	}
 	switch cmd {
-	case "run":
-		return cmdRun(args, stderr)
-	case "check":
-		return cmdCheck(args, stdout, stderr)
-	case "sim":
-		return cmdSim(args, stdout, stderr)
-	case "watch":
-		return cmdWatch(args, stdout, stderr)
-	case "cmd":
-		return cmdCmd(args, stdout, stderr)
-	case "drill":
-		return cmdDrill(args, stdout, stderr)
-	case "review":
-		return cmdReview(args, stdout, stderr)
-	case "report":
-		return cmdReport(args, stdout, stderr)
-	case "journal":
-		return cmdJournal(args, stdout, stderr)
-	case "arc":
-		return cmdARC(args, stdout, stderr)
-	case "pin":
-		return cmdPin(args, os.Stdin, stdout, stderr)
-	case "keygen":
-		return cmdKeygen(args, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "hallguard", daemon.Version)
 		return exitOK
@@ -113,6 +92,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "hallguard: unknown command %q\n", cmd)
 	usage(stderr)
 	return exitConfig
+}
+
+// commands maps each command but version and help to its function.
+func commands() map[string]func(args []string, stdout, stderr io.Writer) int {
+	return map[string]func([]string, io.Writer, io.Writer) int{
+		"run":     func(args []string, _, stderr io.Writer) int { return cmdRun(args, stderr) },
+		"check":   cmdCheck,
+		"sim":     cmdSim,
+		"watch":   cmdWatch,
+		"cmd":     cmdCmd,
+		"drill":   cmdDrill,
+		"review":  cmdReview,
+		"report":  cmdReport,
+		"journal": cmdJournal,
+		"arc":     cmdARC,
+		"pin":     func(args []string, stdout, stderr io.Writer) int { return cmdPin(args, os.Stdin, stdout, stderr) },
+		"keygen":  cmdKeygen,
+	}
 }
 
 func defaultConfig() string {
@@ -130,6 +127,35 @@ func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 	fs.SetOutput(stderr)
 	path := fs.String("config", defaultConfig(), "config file")
 	return fs, path
+}
+
+// setUsage makes fs's usage the line, then its flags, on stderr.
+func setUsage(fs *flag.FlagSet, line string, stderr io.Writer) {
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, line)
+		fs.PrintDefaults()
+	}
+}
+
+// leadingArg takes the argument that comes before a command's flags (a
+// verb, an incident, a drill action). When there is none it prints fs's
+// usage and returns false, for exitConfig.
+func leadingArg(fs *flag.FlagSet, args []string) (lead string, rest []string, ok bool) {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fs.Usage()
+		return "", nil, false
+	}
+	return args[0], args[1:], true
+}
+
+// parseLeading takes the leading argument (leadingArg) and parses the
+// flags after it; false means exitConfig.
+func parseLeading(fs *flag.FlagSet, args []string) (string, bool) {
+	lead, rest, ok := leadingArg(fs, args)
+	if !ok {
+		return "", false
+	}
+	return lead, fs.Parse(rest) == nil
 }
 
 func loadConfig(path string, stderr io.Writer) (*config.Config, bool) {
@@ -264,10 +290,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 func cmdSim(args []string, stdout, stderr io.Writer) int {
 	fs, path := newFlags("sim", stderr)
 	socket := fs.String("socket", "", "sim control socket (default: sim.sock in the config's state_dir)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: hallguard sim [-config FILE] press|release|pulse INPUT [WIDTH] | list")
-		fs.PrintDefaults()
-	}
+	setUsage(fs, "usage: hallguard sim [-config FILE] press|release|pulse INPUT [WIDTH] | list", stderr)
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
 	}

@@ -18,10 +18,7 @@ func cmdPin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("hallguard pin", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	iter := fs.Int("iterations", console.DefaultIterations, "PBKDF2-SHA256 iterations (at least 10000)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: hallguard pin [-iterations N] < PIN\n\nReads a PIN (at least 4 digits) from standard input and prints its hash for\nconsole.staff[].pin_hash or console.duress_pin_hash.")
-		fs.PrintDefaults()
-	}
+	setUsage(fs, "usage: hallguard pin [-iterations N] < PIN\n\nReads a PIN (at least 4 digits) from standard input and prints its hash for\nconsole.staff[].pin_hash or console.duress_pin_hash.", stderr)
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		if err == nil {
 			fs.Usage()

@@ -36,16 +36,9 @@ func cmdReview(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&rv.Handling, "handling", "", "how it was handled (required)")
 	fs.StringVar(&rv.Problems, "problems", "", "problems and gaps revealed (required; \"none\" if none)")
 	actions := fs.String("actions", "", `rectification actions, "owner:YYYY-MM-DD:text" separated by ;`)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, `usage: hallguard review INCIDENT --cause .. --course .. --handling .. --problems .. [--actions "owner:due:text;..."]`)
-		fs.PrintDefaults()
-	}
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fs.Usage()
-		return exitConfig
-	}
-	incident := args[0]
-	if err := fs.Parse(args[1:]); err != nil {
+	setUsage(fs, `usage: hallguard review INCIDENT --cause .. --course .. --handling .. --problems .. [--actions "owner:due:text;..."]`, stderr)
+	incident, ok := parseLeading(fs, args)
+	if !ok {
 		return exitConfig
 	}
 	for _, a := range strings.Split(*actions, ";") {
@@ -87,16 +80,9 @@ func cmdReport(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("format", "md", "md or json")
 	lang := fs.String("lang", "both", "zh, en or both (md)")
 	out := fs.String("o", "", "write to this file instead of standard output")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: hallguard report INCIDENT [--format md|json] [--lang zh|en|both] [-o FILE]")
-		fs.PrintDefaults()
-	}
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fs.Usage()
-		return exitConfig
-	}
-	incident := args[0]
-	if err := fs.Parse(args[1:]); err != nil {
+	setUsage(fs, "usage: hallguard report INCIDENT [--format md|json] [--lang zh|en|both] [-o FILE]", stderr)
+	incident, ok := parseLeading(fs, args)
+	if !ok {
 		return exitConfig
 	}
 	if *format != "md" && *format != "json" {
