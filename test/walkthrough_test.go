@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hallguard/hallguard/test/hallproc"
 )
 
 // report is the part of the report payload this test reads.
@@ -60,7 +62,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 
 	// hallguard watch, as the newcomer runs it.
 	watch := exec.Command(hallguardBin(t), "watch", "-config", d.config, "-broker", "tcp://"+d.mqtt)
-	var watchOut syncBuffer
+	var watchOut hallproc.Log
 	watch.Stdout, watch.Stderr = &watchOut, &watchOut
 	if err := watch.Start(); err != nil {
 		t.Fatal(err)
@@ -119,17 +121,17 @@ func TestReadmeWalkthrough(t *testing.T) {
 
 	// The metrics endpoint counts it.
 	waitFor(t, 5*time.Second, func() bool {
-		v, ok := metric(d.metrics(), `hallguard_incidents_total{drill="false",origin="button",playbook="robbery"}`)
+		v, ok := hallproc.Sample(d.metrics(), `hallguard_incidents_total{drill="false",origin="button",playbook="robbery"}`)
 		return ok && v == "1"
 	}, "hallguard_incidents_total for robbery to be 1", nil)
 	text := d.metrics()
-	if v, _ := metric(text, `hallguard_incidents_active{drill="false",playbook="robbery"}`); v != "1" {
+	if v, _ := hallproc.Sample(text, `hallguard_incidents_active{drill="false",playbook="robbery"}`); v != "1" {
 		t.Errorf("hallguard_incidents_active robbery = %q, want 1", v)
 	}
-	if v, _ := metric(text, `hallguard_report_latency_seconds_count`); v != "1" {
+	if v, _ := hallproc.Sample(text, `hallguard_report_latency_seconds_count`); v != "1" {
 		t.Errorf("latency histogram count = %q, want 1", v)
 	}
-	if v, _ := metric(text, `hallguard_output_active{output="siren"}`); v != "0" {
+	if v, _ := hallproc.Sample(text, `hallguard_output_active{output="siren"}`); v != "0" {
 		t.Errorf("siren = %q during robbery, want 0", v)
 	}
 
@@ -156,7 +158,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, d time.Duration, ok func() bool, what string, out *syncBuffer) {
+func waitFor(t *testing.T, d time.Duration, ok func() bool, what string, out *hallproc.Log) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !ok() {
