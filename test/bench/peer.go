@@ -192,7 +192,7 @@ func isRaised(m msg) bool { r, ok := parseReport(m); return ok && r.Event == "ra
 // the incident (open incidents are restored from the journal at the next
 // start, and an open illness refuses the next trigger) and stops it.
 func (b *bench) hallguardFirstAlert(c paho.Client, alerts *inbox, cfg, hall, state string, i int) (time.Duration, error) {
-	alerts.reset()
+	alerts.Reset()
 	d, wait, err := launchDaemon(b.bin, b.dir, cfg, hall, state)
 	if err != nil {
 		return 0, err
@@ -286,7 +286,7 @@ func (b *bench) runPeer() error {
 		if err != nil {
 			return err
 		}
-		nr.alerts.reset()
+		nr.alerts.Reset()
 		t0, err := nr.start()
 		if err != nil {
 			return err
@@ -310,7 +310,7 @@ func (b *bench) runPeer() error {
 	}
 	defer d.stop()
 	for _, r := range nrs {
-		r.alerts.reset()
+		r.alerts.Reset()
 		t0, err := r.start()
 		if err != nil {
 			return err
@@ -324,13 +324,13 @@ func (b *bench) runPeer() error {
 	time.Sleep(10 * time.Second)
 	hgRSS, _ := rssMiB(d.p.pid())
 	nrRSS, _ := rssMiB(nr.p.pid())
-	hgAlerts.reset()
+	hgAlerts.Reset()
 	tg, err := newTriggerer(d, c, b.key)
 	if err != nil {
 		return err
 	}
 	for _, r := range nrs {
-		r.alerts.reset()
+		r.alerts.Reset()
 	}
 	rounds := min(b.rounds, 200)
 	step("peer: %d trigger rounds, alternating hallguard, Node-RED, Node-RED with TCP_NODELAY", rounds)

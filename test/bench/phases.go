@@ -558,7 +558,7 @@ func (b *bench) drain() (drainResult, error) {
 	seen := map[string]time.Time{}
 	var bytes, count int
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		for _, m := range in.all() {
+		for _, m := range in.All() {
 			if rep, ok := parseReport(m); ok && rep.Event == "raised" {
 				if _, dup := seen[rep.ID]; !dup {
 					seen[rep.ID] = m.At
@@ -570,7 +570,7 @@ func (b *bench) drain() (drainResult, error) {
 		}
 	}
 	r.received = len(seen)
-	for _, m := range in.all() {
+	for _, m := range in.All() {
 		bytes += len(m.Payload)
 		count++
 	}

@@ -115,7 +115,7 @@ func startInProc(b *testing.B, hall, mqttExtra string, edit func(string) string,
 
 // http is a view of the in-process daemon for the HTTP helpers.
 func (r *inproc) http() *daemon {
-	return &daemon{http: r.d.HTTPAddr(), p: &proc{name: "in-process hallguard", done: make(chan struct{})}}
+	return &daemon{http: r.d.HTTPAddr(), p: &proc{name: "in-process hallguard"}}
 }
 
 func subscribeB(b *testing.B, brokerURL, filter string) (paho.Client, *inbox) {
