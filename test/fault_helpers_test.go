@@ -978,6 +978,24 @@ func faultBurst(h *faultHall, fc *faultCommander, tag string, per int, into map[
 	return n
 }
 
+// faultMaybeBurst is the burst that half of the kills land in: a burst of
+// three report updates (faultBurst with tag and into), and the kill's
+// moment as soon as the center has the first of them or 0–30 ms after.
+// It reports whether a burst was sent.
+func faultMaybeBurst(rng *rand.Rand, h *faultHall, fc *faultCommander, col *faultCollector, tag string, into map[string]string) bool {
+	if rng.IntN(2) != 0 {
+		return false
+	}
+	seen := col.count()
+	sent := faultBurst(h, fc, tag, 3, into) > 0
+	if rng.IntN(2) == 0 {
+		col.waitCount(seen, time.Second)
+	} else {
+		time.Sleep(faultRandDur(rng, 0, 30*time.Millisecond))
+	}
+	return sent
+}
+
 // ---------------------------------------------------------------------------
 // wire tap
 
