@@ -11,40 +11,8 @@ import (
 	"github.com/hallguard/hallguard/test/hallproc"
 )
 
-// report is the part of the report payload this test reads.
-type report struct {
-	ID         string `json:"id"`
-	Incident   string `json:"incident"`
-	Seq        uint64 `json:"seq"`
-	Version    int    `json:"version"`
-	Event      string `json:"event"`
-	Playbook   string `json:"playbook"`
-	Section    string `json:"section"`
-	State      string `json:"state"`
-	Origin     string `json:"origin"`
-	Source     string `json:"source"`
-	Drill      bool   `json:"drill"`
-	Silent     bool   `json:"silent"`
-	Type       string `json:"type"`
-	Variant    string `json:"variant"`
-	Impact     string `json:"impact"`
-	Control    string `json:"control"`
-	Trend      string `json:"trend"`
-	Other      string `json:"other"`
-	OccurredAt string `json:"occurred_at"`
-	SentAt     string `json:"sent_at"`
-	Hall       struct {
-		ID, Name, Location string
-	} `json:"hall"`
-	Measures []struct {
-		Kind, Text, Section, By string
-	} `json:"measures"`
-	Steps []struct {
-		ID, Section, ZH, EN string
-		Done                bool
-	} `json:"steps"`
-	Inputs []string `json:"inputs"`
-}
+// report is the part of the report payload these tests read.
+type report = hallproc.Report
 
 // TestReadmeWalkthrough is the README's walk-through, as a user does it:
 // make run (here: hallguard run -config configs/demo.yaml), hallguard watch

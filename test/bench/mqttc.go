@@ -66,14 +66,7 @@ func publish(c paho.Client, topic string, payload []byte) error {
 }
 
 // report is the part of a hallguard report the harness reads.
-type report struct {
-	ID         string `json:"id"`
-	Incident   string `json:"incident"`
-	Event      string `json:"event"`
-	Playbook   string `json:"playbook"`
-	OccurredAt string `json:"occurred_at"`
-	SentAt     string `json:"sent_at"`
-}
+type report = hallproc.Report
 
 func parseReport(m msg) (report, bool) {
 	var r report

@@ -329,22 +329,7 @@ func (s *subscriber) wait(from int, d time.Duration, what string, ok func(messag
 }
 
 // report is the part of the report payload (mqtt.ReportPayload) read here.
-type report struct {
-	ID         string    `json:"id"`
-	Incident   string    `json:"incident"`
-	Event      string    `json:"event"`
-	Playbook   string    `json:"playbook"`
-	Section    string    `json:"section"`
-	State      string    `json:"state"`
-	Origin     string    `json:"origin"`
-	Source     string    `json:"source"`
-	Silent     bool      `json:"silent"`
-	Variant    string    `json:"variant"`
-	OccurredAt time.Time `json:"occurred_at"`
-	Measures   []struct {
-		Kind, Text string
-	} `json:"measures"`
-}
+type report = hallproc.Report
 
 func alert(playbook, event string, match func(report) bool) func(message) bool {
 	return func(m message) bool {
@@ -469,7 +454,11 @@ func TestPanicPressToRobberyReport(t *testing.T) {
 		r := decodeReport(t, m)
 		seen[r.Incident] = true
 		writeToRecv = append(writeToRecv, m.At.Sub(t0))
-		eventToRecv = append(eventToRecv, m.At.Sub(r.OccurredAt))
+		occurred, err := r.Occurred()
+		if err != nil {
+			h.fatalf("press %d: occurred_at: %v", i+1, err)
+		}
+		eventToRecv = append(eventToRecv, m.At.Sub(occurred))
 		if r.Source != "panic-teller-1" || r.Variant != "armed" || r.Origin != "button" || !r.Silent || r.State != "active" {
 			h.fatalf("press %d: report %s", i+1, m.Payload)
 		}
