@@ -187,7 +187,7 @@ func (h *hall) start() {
 	}
 }
 
-func (h *hall) exited() bool { return h.p.Exited() }
+func (h *hall) exited() bool { return h.p != nil && h.p.Exited() }
 
 // fatalf fails the test with the daemon's log appended.
 func (h *hall) fatalf(format string, args ...any) {
