@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hallguard/hallguard/mqtt/broker"
+
+	"github.com/hallguard/hallguard/test/hallproc"
 )
 
 // arcListen is `hallguard arc listen`, a real process, on one loopback
@@ -24,8 +26,8 @@ type arcListen struct {
 	keyFile string
 	addr    string // "" until the first run has listened
 	proc    child
-	errs    syncBuffer
-	outs    []*syncBuffer // stdout of each run, in order
+	errs    hallproc.Log
+	outs    []*hallproc.Log // stdout of each run, in order
 }
 
 // arcLine is a line `arc listen` printed, with the run (1, 2, ...) that
@@ -54,7 +56,7 @@ func (a *arcListen) start() {
 	if listen == "" {
 		listen = "127.0.0.1:0"
 	}
-	out := &syncBuffer{}
+	out := &hallproc.Log{}
 	a.outs = append(a.outs, out)
 	gen := len(a.outs)
 	cmd := exec.Command(hallguardBin(a.t), "arc", "listen", "-listen", listen, "-key-file", a.keyFile)

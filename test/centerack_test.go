@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hallguard/hallguard/mqtt/command"
+
+	"github.com/hallguard/hallguard/test/hallproc"
 )
 
 // TestCenterAcknowledgement runs the daemon with mqtt.ack_topic: a report
@@ -35,7 +37,7 @@ func TestCenterAcknowledgement(t *testing.T) {
 		return isRobbery(m) && m.At.After(first.At) && json.Unmarshal(m.Payload, &x) == nil && x.ID == r.ID && x.Redelivered
 	})
 	t.Logf("resent after %s without a center acknowledgement", again.At.Sub(first.At).Round(time.Millisecond))
-	if v, _ := metric(d.metrics(), "hallguard_outbox_pending"); v != "1" {
+	if v, _ := hallproc.Sample(d.metrics(), "hallguard_outbox_pending"); v != "1" {
 		t.Errorf("outbox pending = %s, want 1 until the center acknowledges", v)
 	}
 
@@ -64,7 +66,7 @@ func TestCenterAcknowledgement(t *testing.T) {
 		}
 	}
 	waitFor(t, 5*time.Second, func() bool {
-		v, _ := metric(d2.metrics(), "hallguard_outbox_pending")
+		v, _ := hallproc.Sample(d2.metrics(), "hallguard_outbox_pending")
 		return v == "0"
 	}, "the outbox to empty after the center's acknowledgement", d2.logs)
 	n := len(sub2.all())

@@ -18,6 +18,8 @@ import (
 	"github.com/hallguard/hallguard/daemon"
 	"github.com/hallguard/hallguard/devices/sim"
 	"github.com/hallguard/hallguard/mqtt/command"
+
+	"github.com/hallguard/hallguard/test/hallproc"
 )
 
 type reply struct {
@@ -129,7 +131,7 @@ func TestCommandsAreVerifiedAnsweredAndCounted(t *testing.T) {
 		`hallguard_commands_total{result="ok",verb="ack"}`:               "1",
 		`hallguard_commands_total{result="unknown_incident",verb="ack"}`: "1",
 	} {
-		if v, _ := metric(text, label); v != want {
+		if v, _ := hallproc.Sample(text, label); v != want {
 			t.Errorf("%s = %q, want %s", label, v, want)
 		}
 	}
@@ -193,7 +195,7 @@ func TestPressToReportLatency(t *testing.T) {
 		recv = append(recv, p.press(i))
 	}
 	text := d.metrics()
-	if v, _ := metric(text, "hallguard_report_latency_seconds_count"); v != strconv.Itoa(presses) {
+	if v, _ := hallproc.Sample(text, "hallguard_report_latency_seconds_count"); v != strconv.Itoa(presses) {
 		t.Fatalf("latency histogram count = %s, want %d", v, presses)
 	}
 	p50, p99 := histogramQuantile(t, text, "hallguard_report_latency_seconds", 0.5), histogramQuantile(t, text, "hallguard_report_latency_seconds", 0.99)
@@ -219,11 +221,11 @@ func TestDurableVsMemoryOutbox(t *testing.T) {
 	t.Logf("durable/memory: median %.2fx (+%.2f ms), p99 %.2fx", float64(ma)/float64(mb), ms(ma-mb),
 		float64(quantile(a, 0.99))/float64(quantile(b, 0.99)))
 	for _, d := range []*daemonProc{durable.d, memory.d} {
-		if v, _ := metric(d.metrics(), "hallguard_report_latency_seconds_count"); v != strconv.Itoa(rounds) {
+		if v, _ := hallproc.Sample(d.metrics(), "hallguard_report_latency_seconds_count"); v != strconv.Itoa(rounds) {
 			t.Errorf("latency count = %s, want %d", v, rounds)
 		}
 	}
-	if v, _ := metric(durable.d.metrics(), "hallguard_journal_fsync_duration_seconds_count"); v == "0" || v == "" {
+	if v, _ := hallproc.Sample(durable.d.metrics(), "hallguard_journal_fsync_duration_seconds_count"); v == "0" || v == "" {
 		t.Errorf("the durable daemon made no journal commits")
 	}
 }
@@ -272,7 +274,7 @@ func (p *presser) press(i int) time.Duration {
 		t.Fatal(tok.Error())
 	}
 	waitFor(t, 5*time.Second, func() bool {
-		v, _ := metric(p.d.metrics(), `hallguard_incidents_active{drill="false",playbook="robbery"}`)
+		v, _ := hallproc.Sample(p.d.metrics(), `hallguard_incidents_active{drill="false",playbook="robbery"}`)
 		return v == "0"
 	}, "the robbery to be resolved", p.d.logs)
 	// A release and press inside the 20 ms debounce period are contact
@@ -299,38 +301,11 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // histogramQuantile is Prometheus's histogram_quantile over one scrape.
 func histogramQuantile(t *testing.T, text, name string, q float64) float64 {
 	t.Helper()
-	type bucket struct{ le, n float64 }
-	var bs []bucket
-	for _, line := range strings.Split(text, "\n") {
-		if !strings.HasPrefix(line, name+`_bucket{le="`) {
-			continue
-		}
-		rest := strings.TrimPrefix(line, name+`_bucket{le="`)
-		i := strings.Index(rest, `"}`)
-		le, n := rest[:i], strings.TrimSpace(rest[i+2:])
-		f, _ := strconv.ParseFloat(n, 64)
-		l := math.Inf(1)
-		if le != "+Inf" {
-			l, _ = strconv.ParseFloat(le, 64)
-		}
-		bs = append(bs, bucket{l, f})
-	}
+	bs := hallproc.Buckets(text, name)
 	if len(bs) == 0 {
 		t.Fatalf("no %s buckets", name)
 	}
-	total := bs[len(bs)-1].n
-	rank := q * total
-	prevLe, prevN := 0.0, 0.0
-	for _, b := range bs {
-		if b.n >= rank {
-			if math.IsInf(b.le, 1) {
-				return prevLe
-			}
-			return prevLe + (b.le-prevLe)*(rank-prevN)/(b.n-prevN)
-		}
-		prevLe, prevN = b.le, b.n
-	}
-	return prevLe
+	return hallproc.Quantile(bs, q)
 }
 
 var _ = paho.NewClient

@@ -38,6 +38,8 @@ import (
 
 	"github.com/hallguard/hallguard/daemon/engine"
 	"github.com/hallguard/hallguard/mqtt/command"
+
+	"github.com/hallguard/hallguard/test/hallproc"
 )
 
 // faultRoot is the topic root of configs/demo.yaml's hall.
@@ -134,9 +136,8 @@ type faultHall struct {
 // faultProc is one process.
 type faultProc struct {
 	n       int
-	cmd     *exec.Cmd
-	logs    *syncBuffer
-	done    chan struct{}
+	p       *hallproc.Proc
+	logs    *hallproc.Log
 	started time.Time // taken before the process exists
 	killed  bool
 }
@@ -154,71 +155,62 @@ func newFaultHall(t *testing.T, config, stateDir string) *faultHall {
 // when asked).
 func (h *faultHall) start(connected bool) *faultProc {
 	h.t.Helper()
-	r := &faultProc{logs: &syncBuffer{}, done: make(chan struct{})}
-	r.cmd = exec.Command(h.bin, "run", "-config", h.config, "-state-dir", h.stateDir, "-http-listen", h.http, "-local-listen", h.local)
-	r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
+	r := &faultProc{logs: &hallproc.Log{}}
+	cmd := exec.Command(h.bin, "run", "-config", h.config, "-state-dir", h.stateDir, "-http-listen", h.http, "-local-listen", h.local)
+	cmd.Stdout, cmd.Stderr = r.logs, r.logs
 	h.mu.Lock()
 	r.n = len(h.runs) + 1
 	r.started = time.Now()
-	if err := r.cmd.Start(); err != nil {
+	p, err := hallproc.Start(cmd)
+	if err != nil {
 		h.mu.Unlock()
 		h.t.Fatal(err)
 	}
-	go func() { _ = r.cmd.Wait(); close(r.done) }()
+	r.p = p
 	h.cur = r
 	h.runs = append(h.runs, r)
 	h.mu.Unlock()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		ready, conn, err := h.healthz()
-		if err == nil && ready && (conn || !connected) {
-			return r
-		}
-		select {
-		case <-r.done:
-			h.t.Fatalf("hallguard run %d exited before ready:\n%s", r.n, r.logs)
-		default:
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("hallguard run %d not ready (connected %v) after 60s:\n%s", r.n, connected, r.logs)
-		}
-		time.Sleep(30 * time.Millisecond)
+	err = hallproc.WaitHealth(h.client, h.http, r.p.Exited, 60*time.Second, 30*time.Millisecond, func(hh hallproc.Health) bool {
+		return hh.Ready && (hh.Connected || !connected)
+	})
+	switch {
+	case errors.Is(err, hallproc.ErrExited):
+		h.t.Fatalf("hallguard run %d exited before ready:\n%s", r.n, r.logs)
+	case err != nil:
+		h.t.Fatalf("hallguard run %d not ready (connected %v) after 60s:\n%s", r.n, connected, r.logs)
 	}
+	return r
+}
+
+// take makes the running hallguard no longer the current run and returns
+// it (nil when none runs).
+func (h *faultHall) take() *faultProc {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.cur
+	h.cur = nil
+	return r
 }
 
 // kill SIGKILLs the running hallguard by its PID and waits for it.
 func (h *faultHall) kill() {
-	h.mu.Lock()
-	r := h.cur
-	h.cur = nil
-	h.mu.Unlock()
-	if r == nil {
-		return
+	if r := h.take(); r != nil {
+		r.killed = true
+		r.p.Kill()
 	}
-	r.killed = true
-	_ = r.cmd.Process.Signal(syscall.SIGKILL)
-	<-r.done
 }
 
 // stop sends SIGTERM to the running hallguard's PID and waits for it (it
 // flushes pending reports for up to 5s on the way down).
 func (h *faultHall) stop() {
-	h.mu.Lock()
-	r := h.cur
-	h.cur = nil
-	h.mu.Unlock()
+	r := h.take()
 	if r == nil {
 		return
 	}
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.done:
-	case <-time.After(30 * time.Second):
-		_ = r.cmd.Process.Signal(syscall.SIGKILL)
-		<-r.done
+	if !r.p.End(syscall.SIGTERM, 30*time.Second) {
 		h.t.Errorf("hallguard run %d did not stop on SIGTERM within 30s", r.n)
 	}
-	if ec := r.cmd.ProcessState.ExitCode(); ec != 0 {
+	if ec := r.p.Cmd.ProcessState.ExitCode(); ec != 0 {
 		h.t.Errorf("hallguard run %d exited with %d on SIGTERM:\n%s", r.n, ec, faultTail(r.logs.String(), 40))
 	}
 }
@@ -257,17 +249,8 @@ func (h *faultHall) get(path string) ([]byte, error) {
 }
 
 func (h *faultHall) healthz() (ready, connected bool, err error) {
-	resp, err := h.client.Get("http://" + h.http + "/healthz")
-	if err != nil {
-		return false, false, err
-	}
-	defer resp.Body.Close()
-	var s struct {
-		Ready     bool `json:"ready"`
-		Connected bool `json:"mqtt_connected"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&s)
-	return s.Ready, s.Connected, err
+	hh, err := hallproc.GetHealth(h.client, h.http)
+	return hh.Ready, hh.Connected, err
 }
 
 // metric returns one sample of /metrics ("" when absent or on error).
@@ -277,7 +260,7 @@ func (h *faultHall) metric(name string) string {
 	if err != nil {
 		return ""
 	}
-	v, _ := metric(string(b), name)
+	v, _ := hallproc.Sample(string(b), name)
 	return v
 }
 
@@ -993,6 +976,24 @@ func faultBurst(h *faultHall, fc *faultCommander, tag string, per int, into map[
 		}
 	}
 	return n
+}
+
+// faultMaybeBurst is the burst that half of the kills land in: a burst of
+// three report updates (faultBurst with tag and into), and the kill's
+// moment as soon as the center has the first of them or 0–30 ms after.
+// It reports whether a burst was sent.
+func faultMaybeBurst(rng *rand.Rand, h *faultHall, fc *faultCommander, col *faultCollector, tag string, into map[string]string) bool {
+	if rng.IntN(2) != 0 {
+		return false
+	}
+	seen := col.count()
+	sent := faultBurst(h, fc, tag, 3, into) > 0
+	if rng.IntN(2) == 0 {
+		col.waitCount(seen, time.Second)
+	} else {
+		time.Sleep(faultRandDur(rng, 0, 30*time.Millisecond))
+	}
+	return sent
 }
 
 // ---------------------------------------------------------------------------

@@ -116,16 +116,8 @@ func TestFaultBrokerRestarts(t *testing.T) {
 		time.Sleep(faultRandDur(rng, 300*time.Millisecond, 2*time.Second))
 		// Half of the kills land in a burst of report updates: as soon as
 		// the center has the first of them, or 0–30 ms after.
-		if rng.IntN(2) == 0 {
-			seen := col.count()
-			if faultBurst(h, fc, strconv.Itoa(i), 3, map[string]string{}) > 0 {
-				bursts++
-			}
-			if rng.IntN(2) == 0 {
-				col.waitCount(seen, time.Second)
-			} else {
-				time.Sleep(faultRandDur(rng, 0, 30*time.Millisecond))
-			}
+		if faultMaybeBurst(rng, h, fc, col, strconv.Itoa(i), map[string]string{}) {
+			bursts++
 		}
 		tp.shut()
 		mq.kill()
@@ -279,16 +271,8 @@ func TestFaultDaemonKills(t *testing.T) {
 		// commands, one report each) on the open incidents, not waited for,
 		// and the kill as soon as the center has the first of them, or 0–30
 		// ms later: while they are being committed, sent and retired.
-		if rng.IntN(2) == 0 {
-			seen := col.count()
-			if faultBurst(h, fc, strconv.Itoa(i), 3, burstCmds) > 0 {
-				bursts++
-			}
-			if rng.IntN(2) == 0 {
-				col.waitCount(seen, time.Second)
-			} else {
-				time.Sleep(faultRandDur(rng, 0, 30*time.Millisecond))
-			}
+		if faultMaybeBurst(rng, h, fc, col, strconv.Itoa(i), burstCmds) {
+			bursts++
 		}
 		h.kill()
 		h.start(false)

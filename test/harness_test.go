@@ -1,12 +1,10 @@
 package test
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +17,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/hallguard/hallguard/test/hallproc"
 )
 
 var (
@@ -64,23 +64,12 @@ func freePort(t *testing.T) string {
 	return freePorts(t, 1)[0]
 }
 
-// freePorts returns n distinct free loopback addresses, none of them in
-// avoid. Its listeners are all open until it has n: a port closed and
-// asked for again can come back at once, and the soak on cbe1567 saw a
-// daemon given one port for both -mqtt-listen and -http-listen
-// ("bind: address already in use", TestOpenIncidentsSurviveAKill).
+// freePorts is hallproc.FreePorts, failing the test on an error.
 func freePorts(t *testing.T, n int, avoid ...string) []string {
 	t.Helper()
-	var got []string
-	for len(got) < n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		if a := l.Addr().String(); !slices.Contains(avoid, a) {
-			got = append(got, a)
-		}
+	got, err := hallproc.FreePorts(n, avoid...)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return got
 }
@@ -96,7 +85,7 @@ func flagValue(args []string, flag string) string {
 // daemonProc is a running hallguard.
 type daemonProc struct {
 	t        *testing.T
-	cmd      *exec.Cmd
+	p        *hallproc.Proc
 	stateDir string
 	http     string
 	// local is the local listener's address: the console, /api/* and
@@ -104,21 +93,8 @@ type daemonProc struct {
 	local  string
 	mqtt   string
 	config string
-	logs   *syncBuffer
-	done   chan error
+	logs   *hallproc.Log
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // startDaemon runs `hallguard run` on config (relative to the repo root) with
 // free loopback ports and a private state dir, and waits until it is ready.
@@ -133,30 +109,14 @@ func startDaemonOn(t *testing.T, config, stateDir string, extra ...string) *daem
 	mqtt := freePort(t)
 	d := launchDaemon(t, config, stateDir, append([]string{"-mqtt-listen", mqtt}, extra...)...)
 	d.mqtt = mqtt
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + d.http + "/healthz")
-		if err == nil {
-			var h struct {
-				Ready     bool `json:"ready"`
-				Connected bool `json:"mqtt_connected"`
-			}
-			_ = json.NewDecoder(resp.Body).Decode(&h)
-			resp.Body.Close()
-			if h.Ready && h.Connected {
-				return d
-			}
-		}
-		select {
-		case err := <-d.done:
-			t.Fatalf("hallguard exited before ready: %v\n%s", err, d.logs)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hallguard not ready after 20s:\n%s", d.logs)
-		}
-		time.Sleep(50 * time.Millisecond)
+	err := hallproc.WaitHealth(http.DefaultClient, d.http, d.p.Exited, 20*time.Second, 50*time.Millisecond, hallproc.Ready)
+	switch {
+	case errors.Is(err, hallproc.ErrExited):
+		t.Fatalf("hallguard exited before ready: %v\n%s", d.p.Err(), d.logs)
+	case err != nil:
+		t.Fatalf("hallguard not ready after 20s:\n%s", d.logs)
 	}
+	return d
 }
 
 // launchDaemon runs `hallguard run` on config (relative to the repo root)
@@ -167,33 +127,29 @@ func launchDaemon(t *testing.T, config, stateDir string, extra ...string) *daemo
 	t.Helper()
 	ports := freePorts(t, 2, flagValue(extra, "-mqtt-listen"))
 	d := &daemonProc{t: t, stateDir: stateDir, http: ports[0], local: ports[1],
-		config: config, logs: &syncBuffer{}, done: make(chan error, 1)}
+		config: config, logs: &hallproc.Log{}}
 	if !filepath.IsAbs(config) {
 		d.config = filepath.Join(repoRoot(t), config)
 	}
 	args := append([]string{"run", "-config", d.config, "-state-dir", d.stateDir,
 		"-http-listen", d.http, "-local-listen", d.local}, extra...)
-	d.cmd = exec.Command(hallguardBin(t), args...)
-	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
-	if err := d.cmd.Start(); err != nil {
+	cmd := exec.Command(hallguardBin(t), args...)
+	cmd.Stdout, cmd.Stderr = d.logs, d.logs
+	p, err := hallproc.Start(cmd)
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { d.done <- d.cmd.Wait() }()
+	d.p = p
 	t.Cleanup(func() { d.stop() })
 	return d
 }
 
-// stop sends SIGTERM to the daemon's PID and waits for it.
+// stop sends SIGINT to the daemon's PID and waits for it.
 func (d *daemonProc) stop() {
-	if d.cmd.ProcessState != nil {
+	if d.p.Exited() {
 		return
 	}
-	_ = d.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-d.done:
-	case <-time.After(10 * time.Second):
-		_ = d.cmd.Process.Kill()
-		<-d.done
+	if !d.p.End(os.Interrupt, 10*time.Second) {
 		d.t.Errorf("hallguard did not stop on SIGINT within 10s")
 	}
 }
@@ -202,24 +158,22 @@ func (d *daemonProc) stop() {
 // (mosquitto, `hallguard arc listen`): the run in progress, signalled only
 // by its PID.
 type child struct {
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	mu sync.Mutex
+	p  *hallproc.Proc
 }
 
 // start starts cmd as the run in progress and returns a channel closed
 // once it has exited.
 func (c *child) start(t *testing.T, cmd *exec.Cmd) <-chan struct{} {
 	t.Helper()
-	if err := cmd.Start(); err != nil {
+	p, err := hallproc.Start(cmd)
+	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
 	c.mu.Lock()
-	c.cmd, c.done = cmd, done
+	c.p = p
 	c.mu.Unlock()
-	return done
+	return p.Done()
 }
 
 // kill SIGKILLs the run in progress and waits for it.
@@ -231,24 +185,17 @@ func (c *child) stop() { c.end(syscall.SIGTERM) }
 
 func (c *child) end(sig syscall.Signal) {
 	c.mu.Lock()
-	cmd, done := c.cmd, c.done
-	c.cmd = nil
+	p := c.p
+	c.p = nil
 	c.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(sig)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		<-done
+	if p != nil {
+		p.End(sig, 10*time.Second)
 	}
 }
 
 // waitUp waits up to 30s until up holds for a process just started,
 // failing with its logs at once if it exits (done) first.
-func waitUp(t *testing.T, done <-chan struct{}, what string, logs *syncBuffer, up func() bool) {
+func waitUp(t *testing.T, done <-chan struct{}, what string, logs *hallproc.Log, up func() bool) {
 	t.Helper()
 	waitFor(t, 30*time.Second, func() bool {
 		select {
@@ -291,59 +238,27 @@ func (d *daemonProc) metrics() string {
 	return string(b)
 }
 
-// metric returns the value of the sample line that starts with prefix.
-func metric(text, prefix string) (string, bool) {
-	sc := bufio.NewScanner(strings.NewReader(text))
-	for sc.Scan() {
-		if line := sc.Text(); strings.HasPrefix(line, prefix+" ") {
-			return strings.TrimPrefix(line, prefix+" "), true
-		}
-	}
-	return "", false
-}
-
 // subscriber is a real MQTT client collecting messages.
 type subscriber struct {
-	c    paho.Client
-	mu   sync.Mutex
-	msgs []message
-	cond *sync.Cond
+	c paho.Client
+	*hallproc.Inbox
 }
 
-type message struct {
-	Topic    string
-	Payload  []byte
-	Retained bool
-	At       time.Time
-}
-
-func newSubscriber() *subscriber {
-	s := &subscriber{}
-	s.cond = sync.NewCond(&s.mu)
-	return s
-}
-
-// keep is the paho message handler that collects m.
-func (s *subscriber) keep(_ paho.Client, m paho.Message) {
-	s.mu.Lock()
-	s.msgs = append(s.msgs, message{m.Topic(), append([]byte(nil), m.Payload()...), m.Retained(), time.Now()})
-	s.cond.Broadcast()
-	s.mu.Unlock()
-}
+type message = hallproc.Message
 
 func subscribe(t *testing.T, broker, filter string) *subscriber {
 	t.Helper()
-	s := newSubscriber()
 	opts := paho.NewClientOptions().AddBroker("tcp://" + broker).SetClientID(fmt.Sprintf("e2e-%d", time.Now().UnixNano())).
 		SetAutoReconnect(true).SetCleanSession(true)
-	s.c = paho.NewClient(opts)
+	s := &subscriber{c: paho.NewClient(opts)}
 	if tok := s.c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("mqtt connect: %v", tok.Error())
 	}
-	tok := s.c.Subscribe(filter, 1, s.keep)
-	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("mqtt subscribe: %v", tok.Error())
+	in, err := hallproc.Subscribe(s.c, filter, 10*time.Second)
+	if err != nil {
+		t.Fatalf("mqtt %v", err)
 	}
+	s.Inbox = in
 	t.Cleanup(func() { s.c.Disconnect(100) })
 	return s
 }
@@ -351,33 +266,18 @@ func subscribe(t *testing.T, broker, filter string) *subscriber {
 // wait returns the first message matching ok, waiting up to d.
 func (s *subscriber) wait(t *testing.T, d time.Duration, ok func(message) bool) message {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	timer := time.AfterFunc(d, func() { s.mu.Lock(); s.cond.Broadcast(); s.mu.Unlock() })
-	defer timer.Stop()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for {
-		for _, m := range s.msgs {
-			if ok(m) {
-				return m
-			}
+	m, found := s.Wait(0, d, nil, ok)
+	if !found {
+		topics := []string{}
+		for _, m := range s.All() {
+			topics = append(topics, m.Topic)
 		}
-		if time.Now().After(deadline) {
-			topics := []string{}
-			for _, m := range s.msgs {
-				topics = append(topics, m.Topic)
-			}
-			t.Fatalf("no matching MQTT message within %s; got topics %v", d, topics)
-		}
-		s.cond.Wait()
+		t.Fatalf("no matching MQTT message within %s; got topics %v", d, topics)
 	}
+	return m
 }
 
-func (s *subscriber) all() []message {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]message(nil), s.msgs...)
-}
+func (s *subscriber) all() []message { return s.All() }
 
 // demoConfigCopy writes configs/demo.yaml, changed by edit, into a temp dir,
 // with its relative paths made absolute, and returns the file's path.

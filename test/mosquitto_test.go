@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hallguard/hallguard/test/hallproc"
 )
 
 // mosquitto is Debian's mosquitto on a copy of a config from
@@ -21,7 +23,7 @@ type mosquitto struct {
 	bin    string
 	conf   string
 	addrs  []string // the listeners, in the config's order
-	logs   *syncBuffer
+	logs   *hallproc.Log
 	starts int
 	proc   child
 }
@@ -56,7 +58,7 @@ func startMosquitto(t *testing.T, dir, name string, listeners int, edit func(lin
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &mosquitto{t: t, bin: bin, conf: filepath.Join(dir, "mosquitto.conf"), logs: &syncBuffer{}}
+	m := &mosquitto{t: t, bin: bin, conf: filepath.Join(dir, "mosquitto.conf"), logs: &hallproc.Log{}}
 	lines := strings.Split(string(src), "\n")
 	for i, l := range lines {
 		switch {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/hallguard/hallguard/daemon/engine"
 	"github.com/hallguard/hallguard/mqtt"
+
+	"github.com/hallguard/hallguard/test/hallproc"
 )
 
 // planReports decodes the reports on one topic.
@@ -194,10 +196,10 @@ func TestPlanDay(t *testing.T) {
 	if len(tl.Steps) != len(fa.Steps) || tl.Steps[0].Done {
 		t.Errorf("timeline steps %+v", tl.Steps)
 	}
-	if v, _ := metric(d.metrics(), `hallguard_false_alarms_total{input="panic-teller-2"}`); v != "1" {
+	if v, _ := hallproc.Sample(d.metrics(), `hallguard_false_alarms_total{input="panic-teller-2"}`); v != "1" {
 		t.Errorf("false alarms of panic-teller-2 = %q", v)
 	}
-	if v, _ := metric(d.metrics(), `hallguard_false_alarms_total{input="panic-teller-1"}`); v != "0" {
+	if v, _ := hallproc.Sample(d.metrics(), `hallguard_false_alarms_total{input="panic-teller-1"}`); v != "0" {
 		t.Errorf("false alarms of panic-teller-1 = %q", v)
 	}
 
@@ -210,7 +212,7 @@ func TestPlanDay(t *testing.T) {
 		t.Errorf("drill raised report %+v", dr)
 	}
 	waitFor(t, 10*time.Second, func() bool {
-		v, _ := metric(d.metrics(), `hallguard_output_active{output="siren"}`)
+		v, _ := hallproc.Sample(d.metrics(), `hallguard_output_active{output="siren"}`)
 		return v == "1"
 	}, "the drill's siren", d.logs)
 	reply(cli("cmd", "ack", "-incident", drill, "-by", "op-7"))
@@ -234,13 +236,13 @@ func TestPlanDay(t *testing.T) {
 		t.Errorf("drill record %s", rec.Payload)
 	}
 	m := d.metrics()
-	if v, _ := metric(m, `hallguard_output_active{output="power-cut"}`); v == "1" {
+	if v, _ := hallproc.Sample(m, `hallguard_output_active{output="power-cut"}`); v == "1" {
 		t.Error("the power cut acted in a drill")
 	}
 	if strings.Contains(d.logs.String(), `output=power-cut active=true`) {
 		t.Error("the power cut was driven in a drill")
 	}
-	if v, _ := metric(m, `hallguard_drill_last_timestamp_seconds{playbook="fire"}`); v == "0" || v == "" {
+	if v, _ := hallproc.Sample(m, `hallguard_drill_last_timestamp_seconds{playbook="fire"}`); v == "0" || v == "" {
 		t.Errorf("last fire drill metric %q", v)
 	}
 	for _, msg := range sub.all() {
@@ -315,7 +317,7 @@ func TestPlanDay(t *testing.T) {
 		"-config", d.config, "-broker", "tcp://"+d.mqtt); err == nil {
 		t.Error("an incident was reviewed twice")
 	}
-	if v, ok := metric(d.metrics(), "hallguard_incidents_unreviewed"); !ok || v != "0" {
+	if v, ok := hallproc.Sample(d.metrics(), "hallguard_incidents_unreviewed"); !ok || v != "0" {
 		t.Errorf("unreviewed = %q", v)
 	}
 
@@ -357,13 +359,13 @@ func TestPlanDay(t *testing.T) {
 
 	// Evening: the daemon restarts; drill history survives, the journal
 	// verifies.
-	last, _ := metric(m, `hallguard_drill_last_timestamp_seconds{playbook="fire"}`)
+	last, _ := hallproc.Sample(m, `hallguard_drill_last_timestamp_seconds{playbook="fire"}`)
 	d.stop()
 	if out, err := d.hg("journal", "verify", "-config", d.config, "-file", filepath.Join(d.stateDir, "hallguard.db")); err != nil {
 		t.Errorf("journal verify: %v %s", err, out)
 	}
 	d2 := startDaemonOn(t, d.config, d.stateDir)
-	if v, _ := metric(d2.metrics(), `hallguard_drill_last_timestamp_seconds{playbook="fire"}`); v != last {
+	if v, _ := hallproc.Sample(d2.metrics(), `hallguard_drill_last_timestamp_seconds{playbook="fire"}`); v != last {
 		t.Errorf("after restart: last fire drill %q, want %q", v, last)
 	}
 	sub2 := subscribe(t, d2.mqtt, root+"/#")
@@ -408,7 +410,7 @@ func TestPlanWalkTestAndInputTest(t *testing.T) {
 	d.sim("press", "callpoint-exit")
 	d.sim("release", "callpoint-exit")
 	waitFor(t, 10*time.Second, func() bool {
-		v, _ := metric(d.metrics(), `hallguard_input_changes_total{input="callpoint-exit"}`)
+		v, _ := hallproc.Sample(d.metrics(), `hallguard_input_changes_total{input="callpoint-exit"}`)
 		return v == "2"
 	}, "the call point's presses", d.logs)
 	if cli("drill", "walk_stop").Incident != walk {
@@ -448,13 +450,13 @@ func TestPlanWalkTestAndInputTest(t *testing.T) {
 		t.Errorf("the center got %d test reports of the hold-up press, want 2", tests)
 	}
 	mt := d.metrics()
-	if v, _ := metric(mt, `hallguard_input_walk_test_last_timestamp_seconds{input="callpoint-exit"}`); v == "0" || v == "" {
+	if v, _ := hallproc.Sample(mt, `hallguard_input_walk_test_last_timestamp_seconds{input="callpoint-exit"}`); v == "0" || v == "" {
 		t.Errorf("walk test metric of callpoint-exit %q", v)
 	}
-	if v, _ := metric(mt, `hallguard_input_walk_test_last_timestamp_seconds{input="smoke-hall"}`); v != "0" {
+	if v, _ := hallproc.Sample(mt, `hallguard_input_walk_test_last_timestamp_seconds{input="smoke-hall"}`); v != "0" {
 		t.Errorf("walk test metric of smoke-hall %q", v)
 	}
-	if v, _ := metric(mt, `hallguard_output_active{output="siren"}`); v == "1" {
+	if v, _ := hallproc.Sample(mt, `hallguard_output_active{output="siren"}`); v == "1" {
 		t.Error("the walk test sounded the siren")
 	}
 
@@ -465,7 +467,7 @@ func TestPlanWalkTestAndInputTest(t *testing.T) {
 	}
 	cli("drill", "stop")
 	waitReport(t, sub, root+"/drills/alerts/fire", engine.EventResolved)
-	if v, _ := metric(d.metrics(), `hallguard_output_active{output="power-cut"}`); v == "1" {
+	if v, _ := hallproc.Sample(d.metrics(), `hallguard_output_active{output="power-cut"}`); v == "1" {
 		t.Error("the power cut acted in a test")
 	}
 }

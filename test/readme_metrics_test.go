@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/hallguard/hallguard/arc"
+
+	"github.com/hallguard/hallguard/test/hallproc"
 )
 
 // TestReadmeDocumentsEveryMetric scrapes the real binary and checks that
@@ -23,7 +25,7 @@ func TestReadmeDocumentsEveryMetric(t *testing.T) {
 	d := startDaemon(t, "configs/demo.yaml")
 	d.sim("press", "panic-teller-1") // so that per-incident series exist
 	waitFor(t, 5*time.Second, func() bool {
-		_, ok := metric(d.metrics(), `hallguard_incidents_total{drill="false",origin="button",playbook="robbery"}`)
+		_, ok := hallproc.Sample(d.metrics(), `hallguard_incidents_total{drill="false",origin="button",playbook="robbery"}`)
 		return ok
 	}, "the robbery to be counted", d.logs)
 	exported := typedMetrics(d.metrics(), "hallguard_")
@@ -126,7 +128,7 @@ func TestReadmeDocumentsARCMetrics(t *testing.T) {
 	d := startDaemon(t, cfg)
 	d.sim("press", "panic-teller-1")
 	waitFor(t, 5*time.Second, func() bool {
-		_, ok := metric(d.metrics(), `hallguard_arc_events_acked_total{path="primary"}`)
+		_, ok := hallproc.Sample(d.metrics(), `hallguard_arc_events_acked_total{path="primary"}`)
 		return ok
 	}, "the robbery to be ACKed over DC-09", d.logs)
 	exported := typedMetrics(d.metrics(), "hallguard_arc_")

@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hallguard/hallguard/test/hallproc"
 )
 
 // TestReloadOnSIGHUP sends SIGHUP to the running binary with a good config,
@@ -20,25 +22,25 @@ func TestReloadOnSIGHUP(t *testing.T) {
 		if err := os.WriteFile(path, []byte(edit(string(b))), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		if err := d.p.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
 		label := `hallguard_config_reloads_total{result="` + wantResult + `"}`
 		waitFor(t, 10*time.Second, func() bool {
-			v, _ := metric(d.metrics(), label)
+			v, _ := hallproc.Sample(d.metrics(), label)
 			return v == wantCount
 		}, label+" = "+wantCount, d.logs)
 	}
 
 	// A good change: the supervisor's contact (§2).
 	hup(func(s string) string { return strings.Replace(s, "+86-10-5550-0101", "+86-10-5550-0999", 1) }, "ok", "1")
-	if v, _ := metric(d.metrics(), "hallguard_config_last_reload_successful"); v != "1" {
+	if v, _ := hallproc.Sample(d.metrics(), "hallguard_config_last_reload_successful"); v != "1" {
 		t.Errorf("last reload successful = %s after a good config", v)
 	}
 
 	// A bad one: an unknown field. Rejected with file, line and field.
 	hup(func(s string) string { return strings.Replace(s, "surge_length: 30", "surge_lenght: 30", 1) }, "invalid", "1")
-	if v, _ := metric(d.metrics(), "hallguard_config_last_reload_successful"); v != "0" {
+	if v, _ := hallproc.Sample(d.metrics(), "hallguard_config_last_reload_successful"); v != "0" {
 		t.Errorf("last reload successful = %s after a bad config", v)
 	}
 	if !strings.Contains(d.logs.String(), "queue.surge_lenght: unknown field") {
@@ -57,10 +59,10 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	// The old config still runs: the panic button on its old line works.
 	d.sim("press", "panic-teller-1")
 	waitFor(t, 5*time.Second, func() bool {
-		v, _ := metric(d.metrics(), `hallguard_incidents_total{drill="false",origin="button",playbook="robbery"}`)
+		v, _ := hallproc.Sample(d.metrics(), `hallguard_incidents_total{drill="false",origin="button",playbook="robbery"}`)
 		return v == "1"
 	}, "a robbery after the rejected reloads", d.logs)
-	if d.cmd.ProcessState != nil {
+	if d.p.Cmd.ProcessState != nil {
 		t.Fatalf("daemon exited")
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/hallguard/hallguard/test/hallproc"
 )
 
 // TestReportSeqContinuesAfterRestart: seq is daemon-wide and increasing,
@@ -43,10 +45,10 @@ func TestOpenIncidentsSurviveAKill(t *testing.T) {
 	_ = json.Unmarshal(m.Payload, &fire)
 	m = sub.wait(t, 5*time.Second, func(m message) bool { return m.Topic == root+"/alerts/robbery" })
 	_ = json.Unmarshal(m.Payload, &robbery)
-	if err := d.cmd.Process.Kill(); err != nil { // SIGKILL: no clean shutdown
+	if err := d.p.Cmd.Process.Kill(); err != nil { // SIGKILL: no clean shutdown
 		t.Fatal(err)
 	}
-	<-d.done
+	<-d.p.Done()
 
 	d2 := startDaemonOn(t, "configs/demo.yaml", d.stateDir)
 	sub2 := subscribe(t, d2.mqtt, root+"/#")
@@ -66,7 +68,7 @@ func TestOpenIncidentsSurviveAKill(t *testing.T) {
 		`hallguard_incidents_active{drill="false",playbook="fire"}`:                   "1",
 		`hallguard_incidents_total{drill="false",origin="button",playbook="robbery"}`: "",
 	} {
-		if v, _ := metric(text, series); v != want {
+		if v, _ := hallproc.Sample(text, series); v != want {
 			t.Errorf("after the restart %s = %q, want %q", series, v, want)
 		}
 	}

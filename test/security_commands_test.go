@@ -30,6 +30,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/hallguard/hallguard/test/hallproc"
 )
 
 var legacySigning = os.Getenv("HALLGUARD_SECURITY_LEGACY") == "1"
@@ -100,7 +102,7 @@ func publishRaw(t *testing.T, sub *subscriber, topic, id string, payload []byte)
 
 func activeIncidents(t *testing.T, d *daemonProc, playbook string) string {
 	t.Helper()
-	v, _ := metric(d.metrics(), `hallguard_incidents_active{drill="false",playbook="`+playbook+`"}`)
+	v, _ := hallproc.Sample(d.metrics(), `hallguard_incidents_active{drill="false",playbook="`+playbook+`"}`)
 	return v
 }
 
@@ -150,7 +152,7 @@ func TestSecurityJunkFloodKeepsValidCommands(t *testing.T) {
 	if open.Result != "ok" {
 		t.Fatalf("trigger: %+v", open)
 	}
-	bytesBefore, _ := metric(d.metrics(), "hallguard_journal_bytes")
+	bytesBefore, _ := hallproc.Sample(d.metrics(), "hallguard_journal_bytes")
 	attacker := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + d.mqtt).SetClientID("attacker").SetProtocolVersion(4))
 	if tok := attacker.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
@@ -191,9 +193,9 @@ func TestSecurityJunkFloodKeepsValidCommands(t *testing.T) {
 		return ok == valid
 	}, fmt.Sprintf("all %d signed commands carried out", valid), d.logs)
 	text := d.metrics()
-	dropped, _ := metric(text, `hallguard_commands_dropped_total{reason="rate_limit"}`)
-	backlog, _ := metric(text, `hallguard_commands_dropped_total{reason="backlog"}`)
-	bytesAfter, _ := metric(text, "hallguard_journal_bytes")
+	dropped, _ := hallproc.Sample(text, `hallguard_commands_dropped_total{reason="rate_limit"}`)
+	backlog, _ := hallproc.Sample(text, `hallguard_commands_dropped_total{reason="backlog"}`)
+	bytesAfter, _ := hallproc.Sample(text, "hallguard_journal_bytes")
 	b0, _ := strconv.ParseFloat(bytesBefore, 64)
 	b1, _ := strconv.ParseFloat(bytesAfter, 64)
 	if b1-b0 > 1<<20 {
@@ -252,7 +254,7 @@ func TestSecurityTrailingData(t *testing.T) {
 func TestSecurityOversizePublishMemory(t *testing.T) {
 	d := startDaemon(t, "configs/demo.yaml")
 	rss := func() float64 {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.p.Cmd.Process.Pid))
 		if err != nil {
 			t.Fatal(err)
 		}

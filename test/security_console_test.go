@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hallguard/hallguard/test/hallproc"
 )
 
 // Attacks on the console, the PINs and the HTTP surface (issue #12 §1, §2;
@@ -247,7 +249,7 @@ func TestSecurityHostEvilOnAPIIncidents(t *testing.T) {
 	d := startDaemon(t, "configs/demo.yaml")
 	d.sim("press", "panic-teller-1")
 	waitFor(t, 10*time.Second, func() bool {
-		v, _ := metric(d.metrics(), `hallguard_incidents_total{drill="false",origin="button",playbook="robbery"}`)
+		v, _ := hallproc.Sample(d.metrics(), `hallguard_incidents_total{drill="false",origin="button",playbook="robbery"}`)
 		return v == "1"
 	}, "the robbery", d.logs)
 	got := []string{}
@@ -281,7 +283,7 @@ func TestSecurityHostEvilOnAPIIncidents(t *testing.T) {
 
 // reloads reads hallguard_config_reloads_total{result="ok"}.
 func reloads(d *daemonProc) string {
-	v, _ := metric(d.metrics(), `hallguard_config_reloads_total{result="ok"}`)
+	v, _ := hallproc.Sample(d.metrics(), `hallguard_config_reloads_total{result="ok"}`)
 	return v
 }
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hallguard/hallguard/test/hallproc"
 )
 
 // aclMosquitto is Debian's mosquitto on configs/mosquitto/hall-broker.conf
@@ -65,11 +67,10 @@ func mqttAs(t *testing.T, addr, clientID, user, filter string) (*subscriber, err
 		return nil, fmt.Errorf("connect as %q: %w", user, err)
 	}
 	t.Cleanup(func() { c.Disconnect(100) })
-	s := newSubscriber()
-	s.c = c
+	s := &subscriber{c: c, Inbox: hallproc.NewInbox()}
 	if filter != "" {
-		if tok := c.Subscribe(filter, 1, s.keep); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-			return nil, fmt.Errorf("subscribe %s: %v", filter, tok.Error())
+		if s.Inbox, err = hallproc.Subscribe(c, filter, 10*time.Second); err != nil {
+			return nil, err
 		}
 	}
 	return s, nil

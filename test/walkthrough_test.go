@@ -7,42 +7,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hallguard/hallguard/test/hallproc"
 )
 
-// report is the part of the report payload this test reads.
-type report struct {
-	ID         string `json:"id"`
-	Incident   string `json:"incident"`
-	Seq        uint64 `json:"seq"`
-	Version    int    `json:"version"`
-	Event      string `json:"event"`
-	Playbook   string `json:"playbook"`
-	Section    string `json:"section"`
-	State      string `json:"state"`
-	Origin     string `json:"origin"`
-	Source     string `json:"source"`
-	Drill      bool   `json:"drill"`
-	Silent     bool   `json:"silent"`
-	Type       string `json:"type"`
-	Variant    string `json:"variant"`
-	Impact     string `json:"impact"`
-	Control    string `json:"control"`
-	Trend      string `json:"trend"`
-	Other      string `json:"other"`
-	OccurredAt string `json:"occurred_at"`
-	SentAt     string `json:"sent_at"`
-	Hall       struct {
-		ID, Name, Location string
-	} `json:"hall"`
-	Measures []struct {
-		Kind, Text, Section, By string
-	} `json:"measures"`
-	Steps []struct {
-		ID, Section, ZH, EN string
-		Done                bool
-	} `json:"steps"`
-	Inputs []string `json:"inputs"`
-}
+// report is the part of the report payload these tests read.
+type report = hallproc.Report
 
 // TestReadmeWalkthrough is the README's walk-through, as a user does it:
 // make run (here: hallguard run -config configs/demo.yaml), hallguard watch
@@ -60,7 +30,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 
 	// hallguard watch, as the newcomer runs it.
 	watch := exec.Command(hallguardBin(t), "watch", "-config", d.config, "-broker", "tcp://"+d.mqtt)
-	var watchOut syncBuffer
+	var watchOut hallproc.Log
 	watch.Stdout, watch.Stderr = &watchOut, &watchOut
 	if err := watch.Start(); err != nil {
 		t.Fatal(err)
@@ -119,17 +89,17 @@ func TestReadmeWalkthrough(t *testing.T) {
 
 	// The metrics endpoint counts it.
 	waitFor(t, 5*time.Second, func() bool {
-		v, ok := metric(d.metrics(), `hallguard_incidents_total{drill="false",origin="button",playbook="robbery"}`)
+		v, ok := hallproc.Sample(d.metrics(), `hallguard_incidents_total{drill="false",origin="button",playbook="robbery"}`)
 		return ok && v == "1"
 	}, "hallguard_incidents_total for robbery to be 1", nil)
 	text := d.metrics()
-	if v, _ := metric(text, `hallguard_incidents_active{drill="false",playbook="robbery"}`); v != "1" {
+	if v, _ := hallproc.Sample(text, `hallguard_incidents_active{drill="false",playbook="robbery"}`); v != "1" {
 		t.Errorf("hallguard_incidents_active robbery = %q, want 1", v)
 	}
-	if v, _ := metric(text, `hallguard_report_latency_seconds_count`); v != "1" {
+	if v, _ := hallproc.Sample(text, `hallguard_report_latency_seconds_count`); v != "1" {
 		t.Errorf("latency histogram count = %q, want 1", v)
 	}
-	if v, _ := metric(text, `hallguard_output_active{output="siren"}`); v != "0" {
+	if v, _ := hallproc.Sample(text, `hallguard_output_active{output="siren"}`); v != "0" {
 		t.Errorf("siren = %q during robbery, want 0", v)
 	}
 
@@ -156,7 +126,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, d time.Duration, ok func() bool, what string, out *syncBuffer) {
+func waitFor(t *testing.T, d time.Duration, ok func() bool, what string, out *hallproc.Log) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !ok() {

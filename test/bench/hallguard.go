@@ -6,7 +6,7 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hallguard/hallguard/test/hallproc"
 )
 
 // benchConfig is configs/demo.yaml for a bench daemon: hall id hallID (so
@@ -119,7 +121,7 @@ func launchDaemon(bin, dir, cfg, hall, stateDir string, extra ...string) (d *dae
 				return nil
 			}
 			if d.p.exited() {
-				return fmt.Errorf("hallguard exited before READY: %v\n%s", d.p.waitErr, d.p.logTail(30))
+				return fmt.Errorf("hallguard exited before READY: %v\n%s", d.p.waitErr(), d.p.logTail(30))
 			}
 			if time.Now().After(deadline) {
 				d.p.stop(10 * time.Second)
@@ -132,40 +134,22 @@ func launchDaemon(bin, dir, cfg, hall, stateDir string, extra ...string) (d *dae
 
 func (d *daemon) stop() error { return d.p.stop(15 * time.Second) }
 
-type health struct {
-	Ready     bool `json:"ready"`
-	Connected bool `json:"mqtt_connected"`
-	Pending   int  `json:"reports_pending"`
-}
+type health = hallproc.Health
 
 var httpc = &http.Client{Timeout: 5 * time.Second}
 
-func (d *daemon) health() (health, error) {
-	var h health
-	resp, err := httpc.Get("http://" + d.http + "/healthz")
-	if err != nil {
-		return h, err
-	}
-	defer resp.Body.Close()
-	err = json.NewDecoder(resp.Body).Decode(&h)
-	return h, err
-}
+func (d *daemon) health() (health, error) { return hallproc.GetHealth(httpc, d.http) }
 
 func (d *daemon) waitHealth(timeout time.Duration, ok func(health) bool) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		h, err := d.health()
-		if err == nil && ok(h) {
-			return nil
-		}
-		if d.p.exited() {
-			return fmt.Errorf("hallguard exited: %v\n%s", d.p.waitErr, d.p.logTail(30))
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("hallguard %s: health not as wanted after %s (last %+v, %v)\n%s", d.hall, timeout, h, err, d.p.logTail(30))
-		}
-		time.Sleep(5 * time.Millisecond)
+	err := hallproc.WaitHealth(httpc, d.http, d.p.exited, timeout, 5*time.Millisecond, ok)
+	var late *hallproc.HealthTimeout
+	switch {
+	case errors.Is(err, hallproc.ErrExited):
+		return fmt.Errorf("hallguard exited: %v\n%s", d.p.waitErr(), d.p.logTail(30))
+	case errors.As(err, &late):
+		return fmt.Errorf("hallguard %s: health not as wanted after %s (last %+v, %v)\n%s", d.hall, timeout, late.Last, late.LastErr, d.p.logTail(30))
 	}
+	return err
 }
 
 // metrics is one scrape: full sample name (with labels) -> value.
@@ -211,41 +195,23 @@ func (m metrics) sum(name string) float64 {
 // histQuantile is Prometheus's histogram_quantile over the buckets of
 // after-before (the observations made between two scrapes).
 func histQuantile(before, after metrics, name string, q float64) float64 {
-	type bucket struct{ le, n float64 }
-	var bs []bucket
+	var bs []hallproc.Bucket
 	prefix := name + `_bucket{le="`
 	for k, v := range after {
 		rest, ok := strings.CutPrefix(k, prefix)
 		if !ok {
 			continue
 		}
-		le := strings.TrimSuffix(rest, `"}`)
-		l := math.Inf(1)
-		if le != "+Inf" {
-			l, _ = strconv.ParseFloat(le, 64)
-		}
-		bs = append(bs, bucket{l, v - before[k]})
+		bs = append(bs, hallproc.Bucket{LE: hallproc.ParseLE(strings.TrimSuffix(rest, `"}`)), N: v - before[k]})
 	}
 	if len(bs) == 0 {
 		return math.NaN()
 	}
-	sort.Slice(bs, func(i, j int) bool { return bs[i].le < bs[j].le })
-	total := bs[len(bs)-1].n
-	if total <= 0 {
+	sort.Slice(bs, func(i, j int) bool { return bs[i].LE < bs[j].LE })
+	if bs[len(bs)-1].N <= 0 {
 		return math.NaN()
 	}
-	rank := q * total
-	prevLe, prevN := 0.0, 0.0
-	for _, b := range bs {
-		if b.n >= rank {
-			if math.IsInf(b.le, 1) {
-				return prevLe
-			}
-			return prevLe + (b.le-prevLe)*(rank-prevN)/(b.n-prevN)
-		}
-		prevLe, prevN = b.le, b.n
-	}
-	return prevLe
+	return hallproc.Quantile(bs, q)
 }
 
 // simConn is a connection to the sim control socket. The daemon closes a

@@ -6,11 +6,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/hallguard/hallguard/test/hallproc"
 )
 
 var clientSeq atomic.Int64
@@ -32,83 +33,28 @@ func connect(brokerURL, name string, lost func()) (paho.Client, error) {
 }
 
 // msg is one received message with its arrival time.
-type msg struct {
-	Topic   string
-	Payload []byte
-	At      time.Time
-}
+type msg = hallproc.Message
 
 // inbox collects the messages of one subscription.
-type inbox struct {
-	mu   sync.Mutex
-	cond *sync.Cond
-	msgs []msg
-}
-
-func newInbox() *inbox {
-	b := &inbox{}
-	b.cond = sync.NewCond(&b.mu)
-	return b
-}
-
-func (b *inbox) put(m msg) {
-	b.mu.Lock()
-	b.msgs = append(b.msgs, m)
-	b.cond.Broadcast()
-	b.mu.Unlock()
-}
+type inbox struct{ *hallproc.Inbox }
 
 // take removes and returns the first message for which ok is true, waiting
 // up to d for it.
-func (b *inbox) take(d time.Duration, ok func(msg) bool) (msg, error) {
-	deadline := time.Now().Add(d)
-	t := time.AfterFunc(d, func() { b.mu.Lock(); b.cond.Broadcast(); b.mu.Unlock() })
-	defer t.Stop()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for {
-		for i, m := range b.msgs {
-			if ok(m) {
-				b.msgs = append(b.msgs[:i], b.msgs[i+1:]...)
-				return m, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return msg{}, fmt.Errorf("no matching message within %s (%d others held)", d, len(b.msgs))
-		}
-		b.cond.Wait()
+func (b inbox) take(d time.Duration, ok func(msg) bool) (msg, error) {
+	m, found := b.Take(d, ok)
+	if !found {
+		return msg{}, fmt.Errorf("no matching message within %s (%d others held)", d, b.Len())
 	}
-}
-
-func (b *inbox) all() []msg {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]msg(nil), b.msgs...)
-}
-
-func (b *inbox) len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.msgs)
-}
-
-func (b *inbox) reset() {
-	b.mu.Lock()
-	b.msgs = nil
-	b.mu.Unlock()
+	return m, nil
 }
 
 // subscribe subscribes c to filter at QoS 1 into a new inbox.
 func subscribe(c paho.Client, filter string) (*inbox, error) {
-	b := newInbox()
-	tok := c.Subscribe(filter, 1, func(_ paho.Client, m paho.Message) {
-		at := time.Now()
-		b.put(msg{m.Topic(), append([]byte(nil), m.Payload()...), at})
-	})
-	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		return nil, fmt.Errorf("subscribe %s: %v", filter, tok.Error())
+	in, err := hallproc.Subscribe(c, filter, 10*time.Second)
+	if err != nil {
+		return nil, err
 	}
-	return b, nil
+	return &inbox{in}, nil
 }
 
 func publish(c paho.Client, topic string, payload []byte) error {
@@ -120,14 +66,7 @@ func publish(c paho.Client, topic string, payload []byte) error {
 }
 
 // report is the part of a hallguard report the harness reads.
-type report struct {
-	ID         string `json:"id"`
-	Incident   string `json:"incident"`
-	Event      string `json:"event"`
-	Playbook   string `json:"playbook"`
-	OccurredAt string `json:"occurred_at"`
-	SentAt     string `json:"sent_at"`
-}
+type report = hallproc.Report
 
 func parseReport(m msg) (report, bool) {
 	var r report

@@ -192,7 +192,7 @@ func isRaised(m msg) bool { r, ok := parseReport(m); return ok && r.Event == "ra
 // the incident (open incidents are restored from the journal at the next
 // start, and an open illness refuses the next trigger) and stops it.
 func (b *bench) hallguardFirstAlert(c paho.Client, alerts *inbox, cfg, hall, state string, i int) (time.Duration, error) {
-	alerts.reset()
+	alerts.Reset()
 	d, wait, err := launchDaemon(b.bin, b.dir, cfg, hall, state)
 	if err != nil {
 		return 0, err
@@ -237,35 +237,16 @@ func (b *bench) runPeer() error {
 	if err != nil {
 		return err
 	}
-	nrVer := "?"
-	if pj, err := os.ReadFile(filepath.Join(b.nodeREDDir(), "node_modules", "node-red", "package.json")); err == nil {
-		var v struct{ Version string }
-		_ = json.Unmarshal(pj, &v)
-		nrVer = v.Version
-	}
-	nodeVer, _ := exec.Command("node", "--version").Output()
-	b.res.Versions["node-red"], b.res.Versions["node"] = nrVer, strings.TrimSpace(string(nodeVer))
+	nrVer, nodeVer := b.peerVersions()
 	c, err := connect(b.mq.url(), "peer-center", nil)
 	if err != nil {
 		return err
 	}
 	defer c.Disconnect(100)
-	var nrs []*nodeRED
-	for _, nd := range []bool{false, true} {
-		name := "nodered-bench"
-		if nd {
-			name = "nodered-bench-nodelay"
-		}
-		r := &nodeRED{b: b, name: name, topic: "nodered/" + name, userDir: filepath.Join(b.nodeREDDir(), name), noDelay: nd, c: c}
-		if err := r.files(b.mq.port); err != nil {
-			return err
-		}
-		if r.alerts, err = subscribe(c, r.topic+"/alerts/+"); err != nil {
-			return err
-		}
-		nrs = append(nrs, r)
+	nrs, err := b.nodeREDs(c)
+	if err != nil {
+		return err
 	}
-	nr, nrND := nrs[0], nrs[1]
 	hall := "bench-peer"
 	state := filepath.Join(b.dir, "state-"+hall)
 	cfg, err := benchConfig(b.root, b.dir, hall, b.mq.url(), state, "", nil)
@@ -276,41 +257,112 @@ func (b *bench) runPeer() error {
 	if err != nil {
 		return err
 	}
+	hg := peerHall{c: c, alerts: hgAlerts, cfg: cfg, hall: hall, state: state}
+	var f peerFigures
+	step("peer: %d starts each, alternating hallguard and Node-RED %s", min(b.starts, 5), nrVer)
+	if f.hgStart, f.nrStart, err = b.peerStarts(hg, nrs[0]); err != nil {
+		return err
+	}
+	if err := b.peerAllRunning(hg, nrs, &f); err != nil {
+		return err
+	}
+	b.reportPeer(f, nrVer, nodeVer)
+	return nil
+}
 
-	// Start -> first alert possible, alternating.
-	starts := min(b.starts, 5)
-	step("peer: %d starts each, alternating hallguard and Node-RED %s", starts, nrVer)
-	var hgStart, nrStart dist
-	for i := -1; i < starts; i++ { // i = -1: creates the journal and Node-RED's files, not counted
-		l, err := b.hallguardFirstAlert(c, hgAlerts, cfg, hall, state, i)
-		if err != nil {
-			return err
+// peerVersions are Node-RED's version ("?" when unknown) and node's.
+func (b *bench) peerVersions() (nrVer, nodeVer string) {
+	nrVer = "?"
+	if pj, err := os.ReadFile(filepath.Join(b.nodeREDDir(), "node_modules", "node-red", "package.json")); err == nil {
+		var v struct{ Version string }
+		_ = json.Unmarshal(pj, &v)
+		nrVer = v.Version
+	}
+	out, _ := exec.Command("node", "--version").Output()
+	nodeVer = strings.TrimSpace(string(out))
+	b.res.Versions["node-red"], b.res.Versions["node"] = nrVer, nodeVer
+	return nrVer, nodeVer
+}
+
+// nodeREDs writes the files of the two Node-RED peers (plain, and with
+// TCP_NODELAY forced) and subscribes c to their alerts.
+func (b *bench) nodeREDs(c paho.Client) ([]*nodeRED, error) {
+	var nrs []*nodeRED
+	for _, nd := range []bool{false, true} {
+		name := "nodered-bench"
+		if nd {
+			name = "nodered-bench-nodelay"
 		}
-		nr.alerts.reset()
+		r := &nodeRED{b: b, name: name, topic: "nodered/" + name, userDir: filepath.Join(b.nodeREDDir(), name), noDelay: nd, c: c}
+		if err := r.files(b.mq.port); err != nil {
+			return nil, err
+		}
+		var err error
+		if r.alerts, err = subscribe(c, r.topic+"/alerts/+"); err != nil {
+			return nil, err
+		}
+		nrs = append(nrs, r)
+	}
+	return nrs, nil
+}
+
+// peerHall is the hallguard side of the comparison: its config, and the
+// center's client with its subscription to the hall's alerts.
+type peerHall struct {
+	c                paho.Client
+	alerts           *inbox
+	cfg, hall, state string
+}
+
+// peerFigures are what the peer comparison measured.
+type peerFigures struct {
+	hgStart, nrStart    dist
+	hgLat, nrLat, ndLat dist
+	hgRSS, nrRSS        float64 // idle, 10 s after ready
+	hgRSS2, nrRSS2      float64 // after the trigger rounds
+	hgCPU, nrCPU        cpuSample
+	rounds              int
+}
+
+// peerStarts measures start -> first alert possible, alternating hallguard
+// and Node-RED; the first start of each creates its files and is not
+// counted.
+func (b *bench) peerStarts(hg peerHall, nr *nodeRED) (hgStart, nrStart dist, err error) {
+	starts := min(b.starts, 5)
+	for i := -1; i < starts; i++ { // i = -1: creates the journal and Node-RED's files, not counted
+		l, err := b.hallguardFirstAlert(hg.c, hg.alerts, hg.cfg, hg.hall, hg.state, i)
+		if err != nil {
+			return nil, nil, err
+		}
+		nr.alerts.Reset()
 		t0, err := nr.start()
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		ln, err := nr.firstAlert(t0)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		if err := nr.p.stop(10 * time.Second); err != nil {
-			return err
+			return nil, nil, err
 		}
 		if i >= 0 {
 			hgStart, nrStart = append(hgStart, l), append(nrStart, ln)
 		}
 	}
+	return hgStart, nrStart, nil
+}
 
-	// All running: idle RSS 10 s after ready, then alternating trigger rounds.
-	d, err := startDaemon(b.bin, b.dir, cfg, hall, state, true)
+// peerAllRunning runs hallguard and both Node-REDs at once: idle RSS 10 s
+// after ready, then the alternating trigger rounds.
+func (b *bench) peerAllRunning(hg peerHall, nrs []*nodeRED, f *peerFigures) error {
+	d, err := startDaemon(b.bin, b.dir, hg.cfg, hg.hall, hg.state, true)
 	if err != nil {
 		return err
 	}
 	defer d.stop()
 	for _, r := range nrs {
-		r.alerts.reset()
+		r.alerts.Reset()
 		t0, err := r.start()
 		if err != nil {
 			return err
@@ -320,25 +372,38 @@ func (b *bench) runPeer() error {
 			return err
 		}
 	}
+	nr := nrs[0]
 	step("peer: all idle for 10 s (RSS)")
 	time.Sleep(10 * time.Second)
-	hgRSS, _ := rssMiB(d.p.pid())
-	nrRSS, _ := rssMiB(nr.p.pid())
-	hgAlerts.reset()
-	tg, err := newTriggerer(d, c, b.key)
+	f.hgRSS, _ = rssMiB(d.p.pid())
+	f.nrRSS, _ = rssMiB(nr.p.pid())
+	hg.alerts.Reset()
+	tg, err := newTriggerer(d, hg.c, b.key)
 	if err != nil {
 		return err
 	}
 	for _, r := range nrs {
-		r.alerts.reset()
+		r.alerts.Reset()
 	}
-	rounds := min(b.rounds, 200)
-	step("peer: %d trigger rounds, alternating hallguard, Node-RED, Node-RED with TCP_NODELAY", rounds)
-	var hgLat, nrLat, ndLat dist
+	f.rounds = min(b.rounds, 200)
+	step("peer: %d trigger rounds, alternating hallguard, Node-RED, Node-RED with TCP_NODELAY", f.rounds)
+	if err := peerRounds(d, tg, nrs, f); err != nil {
+		return err
+	}
+	f.hgRSS2, _ = rssMiB(d.p.pid())
+	f.nrRSS2, _ = rssMiB(nr.p.pid())
+	return nil
+}
+
+// peerRounds runs 10 warm-up and f.rounds counted trigger rounds of
+// hallguard, Node-RED and Node-RED with TCP_NODELAY, in rotating order,
+// and the CPU hallguard and Node-RED spent on the counted ones.
+func peerRounds(d *daemon, tg *triggerer, nrs []*nodeRED, f *peerFigures) error {
+	nr, nrND := nrs[0], nrs[1]
 	hgCPU0, nrCPU0 := sampleCPU(d.p.pid()), sampleCPU(nr.p.pid())
-	for i := range rounds + 10 {
+	for i := range f.rounds + 10 {
 		if i == 10 { // warm-up done
-			hgLat, nrLat, ndLat = nil, nil, nil
+			f.hgLat, f.nrLat, f.ndLat = nil, nil, nil
 			hgCPU0, nrCPU0 = sampleCPU(d.p.pid()), sampleCPU(nr.p.pid())
 		}
 		for w := range 3 {
@@ -347,15 +412,15 @@ func (b *bench) runPeer() error {
 			switch (w + i) % 3 {
 			case 0:
 				if l, err = tg.trigger(); err == nil {
-					hgLat = append(hgLat, l)
+					f.hgLat = append(f.hgLat, l)
 				}
 			case 1:
 				if l, err = nr.trigger(); err == nil {
-					nrLat = append(nrLat, l)
+					f.nrLat = append(f.nrLat, l)
 				}
 			case 2:
 				if l, err = nrND.trigger(); err == nil {
-					ndLat = append(ndLat, l)
+					f.ndLat = append(f.ndLat, l)
 				}
 			}
 			if err != nil {
@@ -363,34 +428,35 @@ func (b *bench) runPeer() error {
 			}
 		}
 	}
-	hgCPU, nrCPU := sampleCPU(d.p.pid()).sub(hgCPU0), sampleCPU(nr.p.pid()).sub(nrCPU0)
-	hgRSS2, _ := rssMiB(d.p.pid())
-	nrRSS2, _ := rssMiB(nr.p.pid())
+	f.hgCPU, f.nrCPU = sampleCPU(d.p.pid()).sub(hgCPU0), sampleCPU(nr.p.pid()).sub(nrCPU0)
+	return nil
+}
 
+// reportPeer adds the peer comparison's rows and notes.
+func (b *bench) reportPeer(f peerFigures, nrVer, nodeVer string) {
 	sec := "peer"
 	lat := func(name string, a, base dist, baseName string) {
 		b.res.add(row{Section: sec, Name: name, Value: "hallguard " + a.String(),
 			Baseline: baseName + " " + base.String(), Ratio: fmt.Sprintf("p50 %.2f× p99 %.2f×", msf(a.p50())/msf(base.p50()), msf(a.p99())/msf(base.p99())),
 			Data: map[string]any{"hallguard": a.data(), "peer": base.data()}})
 	}
-	lat("MQTT trigger -> alert at subscriber", hgLat, nrLat, "Node-RED")
-	lat("  same, Node-RED with TCP_NODELAY forced (preload)", hgLat, ndLat, "Node-RED+nodelay")
-	b.res.add(row{Section: sec, Name: "start -> first alert possible (trigger every 10 ms)", Value: "hallguard " + hgStart.String(),
-		Baseline: "Node-RED " + nrStart.String(), Ratio: fmt.Sprintf("p50 %.3f×", msf(hgStart.p50())/msf(nrStart.p50())),
-		Target: "hallguard ≤50 ms (Node-RED ~0.9 s)", Met: met(msf(hgStart.p50()) <= 50),
-		Data: map[string]any{"hallguard": hgStart.data(), "nodered": nrStart.data()}})
-	b.res.add(row{Section: sec, Name: "RSS idle, 10 s after first alert possible", Value: fmt.Sprintf("hallguard %.1f MiB", hgRSS),
-		Baseline: fmt.Sprintf("Node-RED %.1f MiB", nrRSS), Ratio: ratio(hgRSS, nrRSS),
-		Target: "hallguard ≤15 MiB (Node-RED ~94 MiB)", Met: met(hgRSS <= 15),
-		Data: map[string]any{"hallguard_mib": hgRSS, "nodered_mib": nrRSS}})
-	b.res.add(row{Section: sec, Name: fmt.Sprintf("RSS after %d trigger rounds", rounds+10), Value: fmt.Sprintf("hallguard %.1f MiB", hgRSS2),
-		Baseline: fmt.Sprintf("Node-RED %.1f MiB", nrRSS2), Ratio: ratio(hgRSS2, nrRSS2),
-		Data: map[string]any{"hallguard_mib": hgRSS2, "nodered_mib": nrRSS2}})
-	perHG, perNR := hgCPU.nanos/float64(rounds)*1000*1000, nrCPU.nanos/float64(rounds)*1000*1000
+	lat("MQTT trigger -> alert at subscriber", f.hgLat, f.nrLat, "Node-RED")
+	lat("  same, Node-RED with TCP_NODELAY forced (preload)", f.hgLat, f.ndLat, "Node-RED+nodelay")
+	b.res.add(row{Section: sec, Name: "start -> first alert possible (trigger every 10 ms)", Value: "hallguard " + f.hgStart.String(),
+		Baseline: "Node-RED " + f.nrStart.String(), Ratio: fmt.Sprintf("p50 %.3f×", msf(f.hgStart.p50())/msf(f.nrStart.p50())),
+		Target: "hallguard ≤50 ms (Node-RED ~0.9 s)", Met: met(msf(f.hgStart.p50()) <= 50),
+		Data: map[string]any{"hallguard": f.hgStart.data(), "nodered": f.nrStart.data()}})
+	b.res.add(row{Section: sec, Name: "RSS idle, 10 s after first alert possible", Value: fmt.Sprintf("hallguard %.1f MiB", f.hgRSS),
+		Baseline: fmt.Sprintf("Node-RED %.1f MiB", f.nrRSS), Ratio: ratio(f.hgRSS, f.nrRSS),
+		Target: "hallguard ≤15 MiB (Node-RED ~94 MiB)", Met: met(f.hgRSS <= 15),
+		Data: map[string]any{"hallguard_mib": f.hgRSS, "nodered_mib": f.nrRSS}})
+	b.res.add(row{Section: sec, Name: fmt.Sprintf("RSS after %d trigger rounds", f.rounds+10), Value: fmt.Sprintf("hallguard %.1f MiB", f.hgRSS2),
+		Baseline: fmt.Sprintf("Node-RED %.1f MiB", f.nrRSS2), Ratio: ratio(f.hgRSS2, f.nrRSS2),
+		Data: map[string]any{"hallguard_mib": f.hgRSS2, "nodered_mib": f.nrRSS2}})
+	perHG, perNR := f.hgCPU.nanos/float64(f.rounds)*1000*1000, f.nrCPU.nanos/float64(f.rounds)*1000*1000
 	b.res.add(row{Section: sec, Name: "CPU per 1000 triggers (hallguard: trigger + resolve)", Value: fmt.Sprintf("hallguard %.0f ms", perHG),
 		Baseline: fmt.Sprintf("Node-RED %.0f ms", perNR), Ratio: ratio(perHG, perNR),
 		Data: map[string]any{"hallguard_ms": perHG, "nodered_ms": perNR}})
-	b.res.note("peer: Node-RED %s on node %s, flow mqtt in -> function -> mqtt out (QoS 1) on the same mosquitto; editor, admin API and HTTP server off", nrVer, strings.TrimSpace(string(nodeVer)))
+	b.res.note("peer: Node-RED %s on node %s, flow mqtt in -> function -> mqtt out (QoS 1) on the same mosquitto; editor, admin API and HTTP server off", nrVer, nodeVer)
 	b.res.note("peer: hallguard's path verifies the HMAC, raises the incident, journals the report (fdatasync) and publishes it twice (alerts/, incidents/), and each round also resolves it; Node-RED's function only builds a JSON object")
-	return nil
 }

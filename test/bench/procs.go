@@ -19,16 +19,16 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/hallguard/hallguard/test/hallproc"
 )
 
 // proc is one child process.
 type proc struct {
 	name    string
-	cmd     *exec.Cmd
+	hp      *hallproc.Proc // nil for a view of an in-process daemon
 	logPath string
 	started time.Time
-	done    chan struct{}
-	waitErr error
 }
 
 var (
@@ -48,9 +48,9 @@ func startProc(name, logPath string, env []string, bin string, args ...string) (
 	// Its own process group, so a Ctrl-C on make reaches the harness,
 	// which then stops each child by PID.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	p := &proc{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	p := &proc{name: name, logPath: logPath}
 	p.started = time.Now()
-	if err := cmd.Start(); err != nil {
+	if p.hp, err = hallproc.Start(cmd); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
@@ -58,41 +58,36 @@ func startProc(name, logPath string, env []string, bin string, args ...string) (
 	procs[p] = true
 	procsMu.Unlock()
 	go func() {
-		p.waitErr = cmd.Wait()
+		<-p.hp.Done()
 		f.Close()
 		procsMu.Lock()
 		delete(procs, p)
 		procsMu.Unlock()
-		close(p.done)
 	}()
 	return p, nil
 }
 
-func (p *proc) pid() int { return p.cmd.Process.Pid }
+func (p *proc) pid() int { return p.hp.PID() }
 
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
+func (p *proc) exited() bool { return p.hp != nil && p.hp.Exited() }
+
+// waitErr is the exit's error, once exited.
+func (p *proc) waitErr() error { return p.hp.Err() }
 
 // stop sends SIGTERM to the PID and waits up to timeout, then SIGKILL.
 func (p *proc) stop(timeout time.Duration) error {
 	if p == nil || p.exited() {
 		return nil
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.hp.Cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-p.done:
+	case <-p.hp.Done():
 		return nil
 	case <-time.After(timeout):
 	}
-	_ = p.cmd.Process.Kill()
+	_ = p.hp.Cmd.Process.Kill()
 	select {
-	case <-p.done:
+	case <-p.hp.Done():
 	case <-time.After(5 * time.Second):
 	}
 	return fmt.Errorf("%s (pid %d) did not stop on SIGTERM within %s: killed", p.name, p.pid(), timeout)
@@ -125,12 +120,12 @@ func stopAll() {
 
 // freePort returns a free TCP port on 127.0.0.1.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := hallproc.FreePorts(1)
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	_, port, _ := net.SplitHostPort(a[0])
+	return strconv.Atoi(port)
 }
 
 // waitTCP waits until addr accepts a connection.
@@ -143,7 +138,7 @@ func waitTCP(addr string, d time.Duration, p *proc) error {
 			return nil
 		}
 		if p != nil && p.exited() {
-			return fmt.Errorf("%s exited: %v\n%s", p.name, p.waitErr, p.logTail(20))
+			return fmt.Errorf("%s exited: %v\n%s", p.name, p.waitErr(), p.logTail(20))
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s not accepting connections after %s", addr, d)

@@ -115,7 +115,7 @@ func startInProc(b *testing.B, hall, mqttExtra string, edit func(string) string,
 
 // http is a view of the in-process daemon for the HTTP helpers.
 func (r *inproc) http() *daemon {
-	return &daemon{http: r.d.HTTPAddr(), p: &proc{name: "in-process hallguard", done: make(chan struct{})}}
+	return &daemon{http: r.d.HTTPAddr(), p: &proc{name: "in-process hallguard"}}
 }
 
 func subscribeB(b *testing.B, brokerURL, filter string) (paho.Client, *inbox) {
@@ -264,18 +264,24 @@ func BenchmarkOutboxDrain(b *testing.B) {
 	b.ReportMetric(float64(n*b.N)/total.Seconds(), "reports/s")
 	if *heapProfile != "" { // what a daemon with n inputs holds
 		runtime.GC()
-		f, err := os.Create(*heapProfile)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
-			b.Fatal(err)
-		}
-		f.Close()
+		writeHeapProfile(b, *heapProfile)
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		b.Logf("HeapInuse %.1f MiB, HeapAlloc %.1f MiB, Sys %.1f MiB, goroutines %d", float64(ms.HeapInuse)/(1<<20), float64(ms.HeapAlloc)/(1<<20), float64(ms.Sys)/(1<<20), runtime.NumGoroutine())
 	}
+}
+
+// writeHeapProfile writes the heap profile (in use) to path.
+func writeHeapProfile(b *testing.B, path string) {
+	b.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
 }
 
 // BenchmarkIdleHeap starts the daemon on the demo config, leaves it idle
@@ -303,14 +309,7 @@ func BenchmarkIdleHeap(b *testing.B) {
 	}
 	b.Logf("goroutines %d, Sys %s, HeapAlloc %s", runtime.NumGoroutine(), mib(ms.Sys), mib(ms.HeapAlloc))
 	if *heapProfile != "" {
-		f, err := os.Create(*heapProfile)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
-			b.Fatal(err)
-		}
-		f.Close()
+		writeHeapProfile(b, *heapProfile)
 	}
 	_ = r
 	for i := 0; i < b.N; i++ {

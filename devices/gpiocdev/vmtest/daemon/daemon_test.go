@@ -3,15 +3,14 @@
 package daemon
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,7 +18,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,6 +27,8 @@ import (
 
 	"github.com/hallguard/hallguard/devices/simchip"
 	"github.com/hallguard/hallguard/mqtt/command"
+
+	"github.com/hallguard/hallguard/test/hallproc"
 )
 
 const (
@@ -79,19 +79,12 @@ func playbooksDir(t *testing.T) string {
 	return p
 }
 
-// freePorts returns n distinct free loopback addresses: its listeners are
-// all open until it has n, since a port closed and asked for again can
-// come back at once (one daemon given one port for two listeners).
+// freePorts is hallproc.FreePorts, failing the test on an error.
 func freePorts(t *testing.T, n int) []string {
 	t.Helper()
-	var got []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		got = append(got, l.Addr().String())
+	got, err := hallproc.FreePorts(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return got
 }
@@ -112,19 +105,6 @@ func line(t *testing.T, c simchip.Chip, name string) int {
 
 // ---- the daemon process -------------------------------------------------------
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // hall is one hallguard daemon on the VM's chip.
 type hall struct {
 	t      *testing.T
@@ -136,11 +116,9 @@ type hall struct {
 	key    []byte
 	client *http.Client
 
-	cmd     *exec.Cmd
-	logs    *syncBuffer
-	done    chan struct{} // closed when the process has exited
-	waitErr error
-	logged  bool // the log was printed with a failure already
+	p      *hallproc.Proc
+	logs   *hallproc.Log
+	logged bool // the log was printed with a failure already
 }
 
 // newHall writes a config for the VM's chip (free loopback ports, a fresh
@@ -157,7 +135,7 @@ func newHallWith(t *testing.T, vars map[string]string) *hall {
 	c := vmChip(t)
 	ports := freePorts(t, 2)
 	h := &hall{t: t, chip: c, bin: hallguardBin(t), http: ports[0], mqtt: ports[1],
-		logs: &syncBuffer{}, done: make(chan struct{}), client: &http.Client{Timeout: 10 * time.Second}}
+		logs: &hallproc.Log{}, client: &http.Client{Timeout: 10 * time.Second}}
 	var k [32]byte
 	if _, err := rand.Read(k[:]); err != nil {
 		t.Fatal(err)
@@ -191,45 +169,25 @@ func (h *hall) check() string {
 func (h *hall) start() {
 	h.t.Helper()
 	h.check()
-	h.cmd = exec.Command(h.bin, "run", "-config", h.config, "-log-level", "info")
-	h.cmd.Stdout, h.cmd.Stderr = h.logs, h.logs
-	if err := h.cmd.Start(); err != nil {
+	cmd := exec.Command(h.bin, "run", "-config", h.config, "-log-level", "info")
+	cmd.Stdout, cmd.Stderr = h.logs, h.logs
+	p, err := hallproc.Start(cmd)
+	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.t.Logf("hallguard run started, pid %d, mqtt %s, http %s", h.cmd.Process.Pid, h.mqtt, h.http)
-	go func() { h.waitErr = h.cmd.Wait(); close(h.done) }()
+	h.p = p
+	h.t.Logf("hallguard run started, pid %d, mqtt %s, http %s", p.PID(), h.mqtt, h.http)
 	h.t.Cleanup(h.stop)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if resp, err := h.client.Get("http://" + h.http + "/healthz"); err == nil {
-			var st struct {
-				Ready     bool `json:"ready"`
-				Connected bool `json:"mqtt_connected"`
-			}
-			_ = json.NewDecoder(resp.Body).Decode(&st)
-			resp.Body.Close()
-			if st.Ready && st.Connected {
-				return
-			}
-		}
-		if h.exited() {
-			h.fatalf("hallguard exited before it was ready: %v", h.waitErr)
-		}
-		if time.Now().After(deadline) {
-			h.fatalf("hallguard not ready after 60s")
-		}
-		time.Sleep(50 * time.Millisecond)
+	err = hallproc.WaitHealth(h.client, h.http, p.Exited, 60*time.Second, 50*time.Millisecond, hallproc.Ready)
+	switch {
+	case errors.Is(err, hallproc.ErrExited):
+		h.fatalf("hallguard exited before it was ready: %v", p.Err())
+	case err != nil:
+		h.fatalf("hallguard not ready after 60s")
 	}
 }
 
-func (h *hall) exited() bool {
-	select {
-	case <-h.done:
-		return true
-	default:
-		return false
-	}
-}
+func (h *hall) exited() bool { return h.p != nil && h.p.Exited() }
 
 // fatalf fails the test with the daemon's log appended.
 func (h *hall) fatalf(format string, args ...any) {
@@ -242,21 +200,14 @@ func (h *hall) fatalf(format string, args ...any) {
 // after 20s). A failed test, or a daemon that did not exit cleanly, prints
 // the daemon's log.
 func (h *hall) stop() {
-	if h.cmd == nil || h.cmd.Process == nil {
+	if h.p == nil {
 		return
 	}
-	if !h.exited() {
-		_ = h.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-h.done:
-		case <-time.After(20 * time.Second):
-			_ = h.cmd.Process.Kill()
-			<-h.done
-			h.t.Errorf("hallguard (pid %d) did not stop within 20s of SIGTERM; killed", h.cmd.Process.Pid)
-		}
+	if !h.exited() && !h.p.End(syscall.SIGTERM, 20*time.Second) {
+		h.t.Errorf("hallguard (pid %d) did not stop within 20s of SIGTERM; killed", h.p.PID())
 	}
-	if h.waitErr != nil {
-		h.t.Errorf("hallguard (pid %d) exited with %v", h.cmd.Process.Pid, h.waitErr)
+	if err := h.p.Err(); err != nil {
+		h.t.Errorf("hallguard (pid %d) exited with %v", h.p.PID(), err)
 	}
 	if h.t.Failed() && !h.logged {
 		h.t.Logf("--- hallguard log ---\n%s", h.logs.String())
@@ -281,7 +232,7 @@ func (h *hall) waitReleased(input string, edges int) {
 	h.t.Helper()
 	deadline := time.Now().Add(waitLong)
 	for {
-		n, _ := metric(h.metrics(), `hallguard_input_changes_total{input="`+input+`"}`)
+		n, _ := hallproc.Sample(h.metrics(), `hallguard_input_changes_total{input="`+input+`"}`)
 		if c, err := strconv.Atoi(n); err == nil && c >= edges {
 			return
 		}
@@ -290,17 +241,6 @@ func (h *hall) waitReleased(input string, edges int) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// metric returns the value of the sample line that starts with prefix.
-func metric(text, prefix string) (string, bool) {
-	sc := bufio.NewScanner(strings.NewReader(text))
-	for sc.Scan() {
-		if l := sc.Text(); strings.HasPrefix(l, prefix+" ") {
-			return strings.TrimPrefix(l, prefix+" "), true
-		}
-	}
-	return "", false
 }
 
 // value reads an output line's level back from sysfs (sim_gpioN/value).
@@ -322,7 +262,7 @@ func (h *hall) waitValue(name string, off, want int) time.Time {
 			return time.Now()
 		}
 		if h.exited() {
-			h.fatalf("hallguard exited (%v) while waiting for %s = %d", h.waitErr, name, want)
+			h.fatalf("hallguard exited (%v) while waiting for %s = %d", h.p.Err(), name, want)
 		}
 		if time.Now().After(deadline) {
 			h.fatalf("%s (sim_gpio%d/value) still not %d after %s", name, off, want, waitLong)
@@ -340,24 +280,17 @@ func (h *hall) setPull(off int, up bool) {
 
 // ---- the center's MQTT client ---------------------------------------------------
 
-type message struct {
-	Topic   string
-	Payload []byte
-	At      time.Time // receipt by the subscriber's callback
-}
+type message = hallproc.Message
 
 type subscriber struct {
-	h    *hall
-	c    paho.Client
-	mu   sync.Mutex
-	cond *sync.Cond
-	msgs []message
+	h *hall
+	c paho.Client
+	*hallproc.Inbox
 }
 
 func (h *hall) subscribe(filter string) *subscriber {
 	h.t.Helper()
 	s := &subscriber{h: h}
-	s.cond = sync.NewCond(&s.mu)
 	opts := paho.NewClientOptions().AddBroker("tcp://" + h.mqtt).
 		SetClientID(fmt.Sprintf("vm-center-%d", time.Now().UnixNano())).
 		SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(waitLong)
@@ -365,88 +298,38 @@ func (h *hall) subscribe(filter string) *subscriber {
 	if tok := s.c.Connect(); !tok.WaitTimeout(waitLong) || tok.Error() != nil {
 		h.fatalf("mqtt connect to %s: %v", h.mqtt, tok.Error())
 	}
-	tok := s.c.Subscribe(filter, 1, func(_ paho.Client, m paho.Message) {
-		at := time.Now()
-		s.mu.Lock()
-		s.msgs = append(s.msgs, message{m.Topic(), append([]byte(nil), m.Payload()...), at})
-		s.cond.Broadcast()
-		s.mu.Unlock()
-	})
-	if !tok.WaitTimeout(waitLong) || tok.Error() != nil {
-		h.fatalf("mqtt subscribe %s: %v", filter, tok.Error())
+	in, err := hallproc.Subscribe(s.c, filter, waitLong)
+	if err != nil {
+		h.fatalf("mqtt %v", err)
 	}
+	s.Inbox = in
 	h.t.Cleanup(func() { s.c.Disconnect(100) })
 	return s
 }
 
 // mark is the index the next message will get: wait(mark, ...) only looks
 // at messages received after it was taken.
-func (s *subscriber) mark() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.msgs)
-}
+func (s *subscriber) mark() int { return s.Mark() }
 
 // wait returns the first message at index >= from that matches ok, waiting
 // up to d; it fails the test (with the daemon's log) on timeout or if the
 // daemon exits.
 func (s *subscriber) wait(from int, d time.Duration, what string, ok func(message) bool) message {
 	s.h.t.Helper()
-	deadline := time.Now().Add(d)
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() { // wake up now and then to notice a timeout or an exit
-		tk := time.NewTicker(100 * time.Millisecond)
-		defer tk.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tk.C:
-				s.mu.Lock()
-				s.cond.Broadcast()
-				s.mu.Unlock()
-			}
-		}
-	}()
-	s.mu.Lock()
-	for i := from; ; {
-		for ; i < len(s.msgs); i++ {
-			if ok(s.msgs[i]) {
-				m := s.msgs[i]
-				s.mu.Unlock()
-				return m
-			}
-		}
-		if s.h.exited() || time.Now().After(deadline) {
-			n := len(s.msgs) - from
-			s.mu.Unlock()
-			if s.h.exited() {
-				s.h.fatalf("hallguard exited (%v) while waiting for %s", s.h.waitErr, what)
-			}
-			s.h.fatalf("no %s within %s (%d other messages)", what, d, n)
-		}
-		s.cond.Wait()
+	m, found := s.Wait(from, d, s.h.exited, ok)
+	switch {
+	case found:
+		return m
+	case s.h.exited():
+		s.h.fatalf("hallguard exited (%v) while waiting for %s", s.h.p.Err(), what)
+	default:
+		s.h.fatalf("no %s within %s (%d other messages)", what, d, s.Len()-from)
 	}
+	return m
 }
 
 // report is the part of the report payload (mqtt.ReportPayload) read here.
-type report struct {
-	ID         string    `json:"id"`
-	Incident   string    `json:"incident"`
-	Event      string    `json:"event"`
-	Playbook   string    `json:"playbook"`
-	Section    string    `json:"section"`
-	State      string    `json:"state"`
-	Origin     string    `json:"origin"`
-	Source     string    `json:"source"`
-	Silent     bool      `json:"silent"`
-	Variant    string    `json:"variant"`
-	OccurredAt time.Time `json:"occurred_at"`
-	Measures   []struct {
-		Kind, Text string
-	} `json:"measures"`
-}
+type report = hallproc.Report
 
 func alert(playbook, event string, match func(report) bool) func(message) bool {
 	return func(m message) bool {
@@ -503,51 +386,22 @@ func quantiles(ds []time.Duration) (p50, p99, max time.Duration) {
 	return ds[len(ds)/2], ds[int(math.Ceil(0.99*float64(len(ds))))-1], ds[len(ds)-1]
 }
 
-type bucket struct{ le, n float64 }
+type bucket = hallproc.Bucket
 
 func histogram(t *testing.T, text, name string) []bucket {
 	t.Helper()
-	var bs []bucket
-	for _, l := range strings.Split(text, "\n") {
-		rest, ok := strings.CutPrefix(l, name+`_bucket{le="`)
-		if !ok {
-			continue
-		}
-		i := strings.Index(rest, `"}`)
-		le := math.Inf(1)
-		if rest[:i] != "+Inf" {
-			le, _ = strconv.ParseFloat(rest[:i], 64)
-		}
-		n, _ := strconv.ParseFloat(strings.TrimSpace(rest[i+2:]), 64)
-		bs = append(bs, bucket{le, n})
-	}
+	bs := hallproc.Buckets(text, name)
 	if len(bs) == 0 {
 		t.Fatalf("no %s buckets in /metrics", name)
 	}
 	return bs
 }
 
-// histogramQuantile is Prometheus's histogram_quantile over one scrape.
-func histogramQuantile(bs []bucket, q float64) float64 {
-	rank := q * bs[len(bs)-1].n
-	prevLe, prevN := 0.0, 0.0
-	for _, b := range bs {
-		if b.n >= rank {
-			if math.IsInf(b.le, 1) {
-				return prevLe
-			}
-			return prevLe + (b.le-prevLe)*(rank-prevN)/(b.n-prevN)
-		}
-		prevLe, prevN = b.le, b.n
-	}
-	return prevLe
-}
-
 // histogramMax is the upper bound of the lowest bucket holding every sample.
 func histogramMax(bs []bucket) float64 {
 	for _, b := range bs {
-		if b.n >= bs[len(bs)-1].n {
-			return b.le
+		if b.N >= bs[len(bs)-1].N {
+			return b.LE
 		}
 	}
 	return math.Inf(1)
@@ -600,7 +454,11 @@ func TestPanicPressToRobberyReport(t *testing.T) {
 		r := decodeReport(t, m)
 		seen[r.Incident] = true
 		writeToRecv = append(writeToRecv, m.At.Sub(t0))
-		eventToRecv = append(eventToRecv, m.At.Sub(r.OccurredAt))
+		occurred, err := r.Occurred()
+		if err != nil {
+			h.fatalf("press %d: occurred_at: %v", i+1, err)
+		}
+		eventToRecv = append(eventToRecv, m.At.Sub(occurred))
 		if r.Source != "panic-teller-1" || r.Variant != "armed" || r.Origin != "button" || !r.Silent || r.State != "active" {
 			h.fatalf("press %d: report %s", i+1, m.Payload)
 		}
@@ -640,12 +498,12 @@ func TestPanicPressToRobberyReport(t *testing.T) {
 		`hallguard_input_handoff_dropped_total{input="panic-teller-1"}`:               "0",
 		`hallguard_commands_total{result="ok",verb="resolve"}`:                        strconv.Itoa(presses),
 	} {
-		if v, _ := metric(text, label); v != want {
+		if v, _ := hallproc.Sample(text, label); v != want {
 			t.Errorf("%s = %q, want %s", label, v, want)
 		}
 	}
 	bs := histogram(t, text, "hallguard_report_latency_seconds")
-	sum, _ := metric(text, "hallguard_report_latency_seconds_sum")
+	sum, _ := hallproc.Sample(text, "hallguard_report_latency_seconds_sum")
 	sumF, _ := strconv.ParseFloat(sum, 64)
 	w50, w99, wmax := quantiles(writeToRecv)
 	e50, e99, emax := quantiles(eventToRecv)
@@ -654,7 +512,7 @@ func TestPanicPressToRobberyReport(t *testing.T) {
 	t.Logf("%d presses, event timestamp (occurred_at) -> received by the subscriber: median %.2f ms, p99 %.2f ms, max %.2f ms",
 		presses, ms(e50), ms(e99), ms(emax))
 	t.Logf("%d presses, event timestamp -> PUBACK (hallguard_report_latency_seconds, bucket-interpolated): median %.2f ms, p99 %.2f ms, max <= %g ms, mean %.2f ms",
-		presses, histogramQuantile(bs, 0.5)*1000, histogramQuantile(bs, 0.99)*1000, histogramMax(bs)*1000, sumF/presses*1000)
+		presses, hallproc.Quantile(bs, 0.5)*1000, hallproc.Quantile(bs, 0.99)*1000, histogramMax(bs)*1000, sumF/presses*1000)
 }
 
 func lineInfo(chip string, off int) (gpiocdev.LineInfo, error) {
@@ -787,7 +645,7 @@ func TestVerifiedSmokeDrivesSiren(t *testing.T) {
 		`hallguard_output_active{output="siren"}`:                                  "0",
 		`hallguard_output_active{output="power-cut"}`:                              "0",
 	} {
-		if v, _ := metric(text, label); v != want {
+		if v, _ := hallproc.Sample(text, label); v != want {
 			t.Errorf("%s = %q, want %s", label, v, want)
 		}
 	}
@@ -796,8 +654,8 @@ func TestVerifiedSmokeDrivesSiren(t *testing.T) {
 // signal sends sig to the daemon's PID.
 func (h *hall) signal(sig syscall.Signal) {
 	h.t.Helper()
-	if err := h.cmd.Process.Signal(sig); err != nil {
-		h.fatalf("signal %v to pid %d: %v", sig, h.cmd.Process.Pid, err)
+	if err := h.p.Cmd.Process.Signal(sig); err != nil {
+		h.fatalf("signal %v to pid %d: %v", sig, h.p.PID(), err)
 	}
 }
 
@@ -806,7 +664,7 @@ func (h *hall) signal(sig syscall.Signal) {
 // stopped, and one still running could read an edge meant to be missed.
 func (h *hall) waitStopped() {
 	h.t.Helper()
-	dir := fmt.Sprintf("/proc/%d/task", h.cmd.Process.Pid)
+	dir := fmt.Sprintf("/proc/%d/task", h.p.PID())
 	deadline := time.Now().Add(waitLong)
 	for {
 		tasks, _ := filepath.Glob(filepath.Join(dir, "*", "stat"))
@@ -823,7 +681,7 @@ func (h *hall) waitStopped() {
 			return
 		}
 		if time.Now().After(deadline) {
-			h.fatalf("hallguard (pid %d) not stopped %s after SIGSTOP", h.cmd.Process.Pid, waitLong)
+			h.fatalf("hallguard (pid %d) not stopped %s after SIGSTOP", h.p.PID(), waitLong)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -861,7 +719,7 @@ func TestSeqnoGapOnPanicLineRaisesRobbery(t *testing.T) {
 	stopped := true
 	defer func() {
 		if stopped {
-			_ = h.cmd.Process.Signal(syscall.SIGCONT)
+			_ = h.p.Cmd.Process.Signal(syscall.SIGCONT)
 		}
 	}()
 	h.waitStopped()
@@ -874,12 +732,12 @@ func TestSeqnoGapOnPanicLineRaisesRobbery(t *testing.T) {
 	stopped = false
 	m := sub.wait(from, waitLong, "the robbery report", alert("robbery", "raised", nil))
 	r := decodeReport(t, m)
-	lostNow, _ := metric(h.metrics(), `hallguard_input_lost_edges_total{input="panic-teller-1"}`)
+	lostNow, _ := hallproc.Sample(h.metrics(), `hallguard_input_lost_edges_total{input="panic-teller-1"}`)
 	t.Logf("robbery %s: measures %+v; lost edges counted %s", r.Incident, r.Measures, lostNow)
 	if !measured(r, "inferred from lost edges") {
 		h.fatalf("the robbery's first report does not say it was inferred from lost edges: %s", m.Payload)
 	}
-	if v, _ := metric(h.metrics(), `hallguard_input_lost_edges_total{input="panic-teller-1"}`); v == "" || v == "0" {
+	if v, _ := hallproc.Sample(h.metrics(), `hallguard_input_lost_edges_total{input="panic-teller-1"}`); v == "" || v == "0" {
 		h.fatalf("hallguard_input_lost_edges_total for panic-teller-1 = %q, want the gap counted", v)
 	}
 	h.setPull(panic0, true)
@@ -909,7 +767,7 @@ func TestLineReaddedIdleClearsState(t *testing.T) {
 	}
 	lost := `hallguard_input_fault{fault="line_lost",input="smoke-hall"}`
 	deadline := time.Now().Add(waitLong)
-	for v, _ := metric(h.metrics(), lost); v != "1"; v, _ = metric(h.metrics(), lost) {
+	for v, _ := hallproc.Sample(h.metrics(), lost); v != "1"; v, _ = hallproc.Sample(h.metrics(), lost) {
 		if time.Now().After(deadline) {
 			h.fatalf("no line_lost for smoke-hall within %s of the unplug", waitLong)
 		}
@@ -921,7 +779,7 @@ func TestLineReaddedIdleClearsState(t *testing.T) {
 	}
 	t.Logf("chip back as %s (the daemon's pull-up request leaves smoke0 idle)", name)
 	deadline = time.Now().Add(waitLong)
-	for v, _ := metric(h.metrics(), lost); v != "0"; v, _ = metric(h.metrics(), lost) {
+	for v, _ := hallproc.Sample(h.metrics(), lost); v != "0"; v, _ = hallproc.Sample(h.metrics(), lost) {
 		if time.Now().After(deadline) {
 			h.fatalf("smoke-hall not reopened within %s of the replug", waitLong)
 		}
@@ -940,9 +798,7 @@ func TestLineReaddedIdleClearsState(t *testing.T) {
 	})
 	// Past the verification window: no fire.
 	time.Sleep(time.Until(pressed.Add(window + 2*time.Second)))
-	sub.mu.Lock()
-	defer sub.mu.Unlock()
-	for _, m := range sub.msgs[from:] {
+	for _, m := range sub.All()[from:] {
 		if m.Topic == root+"/alerts/fire" {
 			h.fatalf("fire raised by a detector whose line came back idle: %s", m.Payload)
 		}
@@ -963,7 +819,7 @@ func TestZZChipRemovedWhileRunning(t *testing.T) {
 	want := `hallguard_input_fault{fault="line_lost",input="panic-teller-1"} 1`
 	for !strings.Contains(h.metrics(), want) {
 		if h.exited() {
-			h.fatalf("hallguard exited after the chip was removed: %v", h.waitErr)
+			h.fatalf("hallguard exited after the chip was removed: %v", h.p.Err())
 		}
 		if time.Now().After(deadline) {
 			h.fatalf("no line_lost trouble 15s after the chip was removed")
@@ -973,7 +829,7 @@ func TestZZChipRemovedWhileRunning(t *testing.T) {
 	t.Logf("line_lost trouble %.0f ms after the chip was removed", ms(time.Since(start)))
 	time.Sleep(time.Second)
 	if h.exited() {
-		h.fatalf("hallguard exited after the chip was removed: %v", h.waitErr)
+		h.fatalf("hallguard exited after the chip was removed: %v", h.p.Err())
 	}
 	resp, err := h.client.Get("http://" + h.http + "/healthz")
 	if err != nil {
