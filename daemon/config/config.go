@@ -44,10 +44,10 @@ type Config struct {
 
 // Hall identifies the service hall (§3.3 1).
 type Hall struct {
-	ID       string `yaml:"id"`
-	Name     string `yaml:"name"`
-	Location string `yaml:"location"`
-	Region   string `yaml:"region"`
+	ID       string `yaml:"id" json:"id"`
+	Name     string `yaml:"name" json:"name"`
+	Location string `yaml:"location" json:"location"`
+	Region   string `yaml:"region" json:"region"`
 }
 
 // GPIO holds backend-wide line settings.

@@ -9,45 +9,53 @@ import (
 	"github.com/hallguard/hallguard/devices/clock"
 )
 
-// Incident is one activation of a playbook.
+// Incident is one activation of a playbook. Its JSON (/api/incidents)
+// uses the lower-case names of the report (Report, mqtt.ReportPayload).
 type Incident struct {
-	ID       string
-	Playbook string
-	Variant  string
-	Origin   string
-	Source   string
-	Drill    bool
+	ID       string `json:"id"`
+	Playbook string `json:"playbook"`
+	Variant  string `json:"variant"`
+	Origin   string `json:"origin"`
+	Source   string `json:"source"`
+	Drill    bool   `json:"drill"`
 	// Test marks the incident of hold-up presses during a walk test: reported
 	// to the center with test: true, no output, no escalation.
-	Test  bool
-	State string
+	Test  bool   `json:"test"`
+	State string `json:"state"`
 
-	OccurredAt time.Time // the triggering event's timestamp
-	DetectedAt time.Time // when the engine raised it
-	Presses    int
-	Inputs     []string
+	OccurredAt time.Time `json:"occurred_at"` // the triggering event's timestamp
+	DetectedAt time.Time `json:"detected_at"` // when the engine raised it
+	Presses    int       `json:"presses"`
+	Inputs     []string  `json:"inputs"`
 	// Variants are the variants involved, its own first (nil for a
 	// playbook without variants).
-	Variants []string
-	Steps    []StepState
-	Measures []Measure
-	Version  int
+	Variants []string    `json:"variants"`
+	Steps    []StepState `json:"steps"`
+	Measures []Measure   `json:"measures"`
+	Version  int         `json:"version"`
 
-	Impact, Control, Trend, Other string
+	Impact  string `json:"impact"`
+	Control string `json:"control"`
+	Trend   string `json:"trend"`
+	Other   string `json:"other"`
 	// ImpactDetail is the structured §3.3 4 impact, nil until a report
 	// command gives any of it.
-	ImpactDetail *ImpactDetail
+	ImpactDetail *ImpactDetail `json:"impact_detail"`
 
 	// FirstReportAt is when the initial report was made; DeliveredAt when
 	// the broker first acknowledged it (Engine.Delivered).
-	FirstReportAt, DeliveredAt time.Time
+	FirstReportAt time.Time `json:"first_report_at"`
+	DeliveredAt   time.Time `json:"delivered_at"`
 	// Review is the §3.4 review, once filed (state reviewed).
-	Review *Review
+	Review *Review `json:"review"`
 
-	AckedBy, ResolvedBy string
-	AckedAt, ResolvedAt time.Time
+	AckedBy    string    `json:"acknowledged_by"`
+	ResolvedBy string    `json:"resolved_by"`
+	AckedAt    time.Time `json:"acknowledged_at"`
+	ResolvedAt time.Time `json:"resolved_at"`
 	// Resolution is resolved or false_alarm; Reason says why.
-	Resolution, Reason string
+	Resolution string `json:"resolution"`
+	Reason     string `json:"reason"`
 
 	pb      *config.Playbook
 	timers  []clock.Timer
