@@ -59,7 +59,7 @@ func newHall(t *testing.T, extra string) *hall {
 	}
 	h := &hall{t: t, cfg: cfg, clk: clock.NewFake(t0), sink: &enginetest.Sink{}, cond: map[string]*devices.Conditioner{}}
 	n := 0
-	h.eng = engine.New(cfg, h.sink, engine.WithClock(h.clk), engine.WithIDs(func(time.Time) string {
+	h.eng = engine.New(cfg, h.sink.Sinks(), engine.WithClock(h.clk), engine.WithIDs(func(time.Time) string {
 		n++
 		return "inc-" + string(rune('0'+n))
 	}))
@@ -471,7 +471,7 @@ func TestCommands(t *testing.T) {
 	reps := h.sink.ReportsOf("illness")
 	events := []string{}
 	for _, r := range reps {
-		events = append(events, r.Event)
+		events = append(events, r.Event.String())
 	}
 	if got := strings.Join(events, ","); got != "raised,step,acknowledged,resolved" {
 		t.Errorf("report events = %s", got)

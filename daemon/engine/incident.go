@@ -15,13 +15,13 @@ type Incident struct {
 	ID       string `json:"id"`
 	Playbook string `json:"playbook"`
 	Variant  string `json:"variant"`
-	Origin   string `json:"origin"`
+	Origin   Origin `json:"origin"`
 	Source   string `json:"source"`
 	Drill    bool   `json:"drill"`
 	// Test marks the incident of hold-up presses during a walk test: reported
 	// to the center with test: true, no output, no escalation.
-	Test  bool   `json:"test"`
-	State string `json:"state"`
+	Test  bool  `json:"test"`
+	State State `json:"state"`
 
 	OccurredAt time.Time `json:"occurred_at"` // the triggering event's timestamp
 	DetectedAt time.Time `json:"detected_at"` // when the engine raised it
@@ -54,7 +54,7 @@ type Incident struct {
 	AckedAt    time.Time `json:"acknowledged_at"`
 	ResolvedAt time.Time `json:"resolved_at"`
 	// Resolution is resolved or false_alarm; Reason says why.
-	Resolution string `json:"resolution"`
+	Resolution Event  `json:"resolution"`
 	Reason     string `json:"reason"`
 
 	pb      *config.Playbook
@@ -136,7 +136,7 @@ func (inc *Incident) copy() Incident {
 type raising struct {
 	pb      *config.Playbook
 	variant string
-	origin  string
+	origin  Origin
 	source  string // input id or person
 	drill   bool
 	test    bool // a hold-up press during a walk test
@@ -309,7 +309,7 @@ func (e *Engine) escalate(inc *Incident, level int, esc config.Escalation) {
 }
 
 // report makes the incident's next report version and hands it to the sink.
-func (e *Engine) report(inc *Incident, event string, esc *EscalationInfo, trigger time.Time) {
+func (e *Engine) report(inc *Incident, event Event, esc *EscalationInfo, trigger time.Time) {
 	inc.Version++
 	e.seq++
 	now := e.clk.Now()
@@ -349,7 +349,7 @@ func (e *Engine) report(inc *Incident, event string, esc *EscalationInfo, trigge
 }
 
 // close resolves an incident (resolution resolved or false_alarm).
-func (e *Engine) close(inc *Incident, resolution, by, reason string) {
+func (e *Engine) close(inc *Incident, resolution Event, by, reason string) {
 	now := e.clk.Now()
 	inc.State = StateResolved
 	inc.Resolution, inc.ResolvedBy, inc.ResolvedAt, inc.Reason = resolution, by, now, reason

@@ -22,7 +22,7 @@ func historicEngine(tb testing.TB, n int) *engine.Engine {
 	}
 	clk := clock.NewFake(t0)
 	seq := 0
-	e := engine.New(cfg, &discard{}, engine.WithClock(clk), engine.WithIDs(func(time.Time) string {
+	e := engine.New(cfg, engine.Sinks{Sink: &discard{}}, engine.WithClock(clk), engine.WithIDs(func(time.Time) string {
 		seq++
 		return fmt.Sprintf("inc-%08d", seq)
 	}))
@@ -100,7 +100,7 @@ func BenchmarkHourlyCheckWith20000Historic(b *testing.B) {
 				cs = append(cs, engine.ClosedIncident{ID: fmt.Sprintf("old-%06d", i), Playbook: "illness", Resolution: engine.EventResolved,
 					ResolvedAt: t0.Add(-30 * 24 * time.Hour), Reviewed: reviewed})
 			}
-			e := engine.New(cfg, &discard{}, engine.WithClock(clk), engine.WithClosedIncidents(cs))
+			e := engine.New(cfg, engine.Sinks{Sink: &discard{}}, engine.WithClock(clk), engine.WithClosedIncidents(cs))
 			e.Start()
 			defer e.Close()
 			b.ResetTimer()

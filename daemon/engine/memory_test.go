@@ -116,7 +116,7 @@ func TestIncidentPage(t *testing.T) {
 	h := newHall(t, "")
 	n := 0
 	cfgIDs := func(time.Time) string { n++; return fmt.Sprintf("inc-%03d", n) }
-	h.eng = engine.New(h.cfg, h.sink, engine.WithClock(h.clk), engine.WithIDs(cfgIDs))
+	h.eng = engine.New(h.cfg, h.sink.Sinks(), engine.WithClock(h.clk), engine.WithIDs(cfgIDs))
 	h.eng.Start()
 	defer h.eng.Close()
 	for i := 0; i < 5; i++ {

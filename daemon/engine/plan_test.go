@@ -12,7 +12,7 @@ import (
 	"github.com/hallguard/hallguard/devices/clock"
 )
 
-func staff(verb string) engine.Command {
+func staff(verb engine.Verb) engine.Command {
 	return engine.Command{Verb: verb, By: "Chen", Origin: engine.OriginStaff}
 }
 
@@ -351,7 +351,7 @@ func TestOverdueDrills(t *testing.T) {
 func newHallWith(t *testing.T, cfg *config.Config, opts ...engine.Option) *enginetest.Sink {
 	t.Helper()
 	s := &enginetest.Sink{}
-	e := engine.New(cfg, s, append([]engine.Option{engine.WithClock(clock.NewFake(t0))}, opts...)...)
+	e := engine.New(cfg, s.Sinks(), append([]engine.Option{engine.WithClock(clock.NewFake(t0))}, opts...)...)
 	e.Start()
 	t.Cleanup(e.Close)
 	return s
@@ -518,7 +518,7 @@ func TestReviewOfAnEarlierRunsIncident(t *testing.T) {
 	cfg := newHall(t, "").cfg
 	sink := &enginetest.Sink{}
 	clk := clock.NewFake(t0)
-	e := engine.New(cfg, sink, engine.WithClock(clk), engine.WithClosedIncidents([]engine.ClosedIncident{
+	e := engine.New(cfg, sink.Sinks(), engine.WithClock(clk), engine.WithClosedIncidents([]engine.ClosedIncident{
 		{ID: "old-1", Playbook: "surge", Resolution: "resolved", ResolvedAt: t0.Add(-10 * 24 * time.Hour)},
 		{ID: "old-2", Playbook: "robbery", Resolution: "false_alarm", ResolvedAt: t0.Add(-10 * 24 * time.Hour)},
 		{ID: "old-3", Playbook: "fire", Resolution: "resolved", ResolvedAt: t0.Add(-10 * 24 * time.Hour), Reviewed: true},
@@ -605,7 +605,9 @@ func TestPreserveCCTV(t *testing.T) {
 	}
 	s := &cctvSink{Sink: &enginetest.Sink{}}
 	clk := clock.NewFake(t0)
-	e := engine.New(cfg, s, engine.WithClock(clk))
+	sinks := s.Sinks()
+	sinks.CCTV = s
+	e := engine.New(cfg, sinks, engine.WithClock(clk))
 	e.Start()
 	defer e.Close()
 	c := staff(engine.VerbTrigger)
@@ -713,7 +715,7 @@ func TestProbeResolvesARestoredOutage(t *testing.T) {
 	cfg := newHall(t, "").cfg
 	sink := &enginetest.Sink{}
 	clk := clock.NewFake(t0)
-	e := engine.New(cfg, sink, engine.WithClock(clk))
+	e := engine.New(cfg, sink.Sinks(), engine.WithClock(clk))
 	down := t0.Add(-10 * time.Minute)
 	if n := e.Restore([]engine.Report{{Incident: "old", Playbook: "system_failure", State: engine.StateActive, Origin: engine.OriginProbe,
 		Source: "probe", OccurredAt: down, Version: 1, Seq: 1}}); n != 1 {

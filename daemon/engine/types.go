@@ -23,33 +23,70 @@ type Sink interface {
 	Condition(Condition)
 }
 
+// Sinks are every sink the engine is given: Sink takes the effects every
+// engine has; each optional sink takes one kind of record, and a nil one
+// drops it. They are named fields, never found by type assertion, so a
+// sink whose method was renamed or dropped does not build. Like Sink's
+// methods, every optional sink's method is called with the engine's lock
+// held: it must hand off and return.
+type Sinks struct {
+	// Sink must not be nil.
+	Sink
+	// Drill takes drill records (§1.3); nil: none are kept.
+	Drill DrillSink
+	// Walk takes walk-test records; nil: none are kept.
+	Walk WalkSink
+	// Review takes reviews (§3.4); nil: none are sent.
+	Review ReviewSink
+	// CCTV takes CCTV bookmark requests (with cctv.topic set); nil: each
+	// is noted "keep it by hand" in the incident's measures.
+	CCTV CCTVSink
+}
+
+// State is an incident's state: active → acknowledged → resolved →
+// reviewed. Its text is the report's "state".
+type State string
+
 // Incident states.
 const (
-	StateActive       = "active"
-	StateAcknowledged = "acknowledged"
-	StateResolved     = "resolved"
-	StateReviewed     = "reviewed"
+	StateActive       State = "active"
+	StateAcknowledged State = "acknowledged"
+	StateResolved     State = "resolved"
+	StateReviewed     State = "reviewed"
 )
+
+func (s State) String() string { return string(s) }
+
+// Origin is what raised an incident, or sent a command (staff or center).
+// Its text is the report's "origin" and the incidents_total label.
+type Origin string
 
 // Origins of an incident.
 const (
-	OriginButton = "button" // panic button, call point
-	OriginSensor = "sensor" // smoke detector, queue counters
-	OriginProbe  = "probe"  // business system health probe (§4.2)
-	OriginStaff  = "staff"  // hall staff: CLI, console, manual input
-	OriginCenter = "center" // monitoring center command
+	OriginButton Origin = "button" // panic button, call point
+	OriginSensor Origin = "sensor" // smoke detector, queue counters
+	OriginProbe  Origin = "probe"  // business system health probe (§4.2)
+	OriginStaff  Origin = "staff"  // hall staff: CLI, console, manual input
+	OriginCenter Origin = "center" // monitoring center command
 )
 
-// Report events: why a report was sent.
+func (o Origin) String() string { return string(o) }
+
+// Event is why a report was sent. Its text is the report's "event".
+type Event string
+
+// Report events.
 const (
-	EventRaised       = "raised"
-	EventUpdate       = "update"
-	EventAcknowledged = "acknowledged"
-	EventEscalation   = "escalation"
-	EventStep         = "step"
-	EventResolved     = "resolved"
-	EventFalseAlarm   = "false_alarm"
+	EventRaised       Event = "raised"
+	EventUpdate       Event = "update"
+	EventAcknowledged Event = "acknowledged"
+	EventEscalation   Event = "escalation"
+	EventStep         Event = "step"
+	EventResolved     Event = "resolved"
+	EventFalseAlarm   Event = "false_alarm"
 )
+
+func (ev Event) String() string { return string(ev) }
 
 // Unknown marks a §3.3 field not yet known (§3.2: never guessed, never omitted).
 const Unknown = "unknown"
@@ -67,14 +104,14 @@ type Report struct {
 	// Seq increases by one for every report the engine makes.
 	Seq     uint64 `json:"seq"`
 	Version int    `json:"version"`
-	Event   string `json:"event"`
+	Event   Event  `json:"event"`
 
 	Playbook string `json:"playbook"`
 	Section  string `json:"section"`
 	Variant  string `json:"variant"`
-	Origin   string `json:"origin"`
+	Origin   Origin `json:"origin"`
 	Source   string `json:"source"` // input id or person that raised it
-	State    string `json:"state"`
+	State    State  `json:"state"`
 	Drill    bool   `json:"drill"`
 	// Test marks a hold-up press during a walk test: sent on the normal
 	// alerts topic, so the center sees every press, flagged as a test.
@@ -203,17 +240,23 @@ type QueueState struct {
 	At         time.Time `json:"at"`
 }
 
-// Condition classes, as professional panels have them.
+// Class is a condition's class, as professional panels have them. Its
+// text is the condition's "class" and the conditions topic's label.
+type Class string
+
+// Condition classes.
 const (
-	ClassAlarm       = "alarm"
-	ClassSupervisory = "supervisory"
-	ClassTrouble     = "trouble"
-	ClassTamper      = "tamper"
+	ClassAlarm       Class = "alarm"
+	ClassSupervisory Class = "supervisory"
+	ClassTrouble     Class = "trouble"
+	ClassTamper      Class = "tamper"
 )
+
+func (c Class) String() string { return string(c) }
 
 // Condition is a non-incident signal: trouble, tamper or supervisory.
 type Condition struct {
-	Class  string    `json:"class"`
+	Class  Class     `json:"class"`
 	Kind   string    `json:"kind"`            // stuck, loop_open, lost_edges, line_lost, pre_alarm, tamper, ...
 	Input  string    `json:"input,omitempty"` // empty for daemon-wide conditions
 	Active bool      `json:"active"`

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/hallguard/hallguard/daemon/engine"
 	"github.com/hallguard/hallguard/mqtt/command"
 )
 
@@ -35,7 +36,11 @@ func cmdCmd(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&trend, "trend", "report update: trend (§3.3 6)")
 	fs.Var(&other, "other", "report update: other (§3.3 7)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: hallguard cmd VERB [flags]   (verbs: %s)\n", strings.Join(command.Verbs, ", "))
+		verbs := make([]string, 0, len(engine.Verbs))
+		for _, v := range engine.Verbs {
+			verbs = append(verbs, v.String())
+		}
+		fmt.Fprintf(stderr, "usage: hallguard cmd VERB [flags]   (verbs: %s)\n", strings.Join(verbs, ", "))
 		fs.PrintDefaults()
 	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {

@@ -28,12 +28,11 @@ type Sink struct {
 	Reviews    []engine.Review
 }
 
-var (
-	_ engine.Sink       = (*Sink)(nil)
-	_ engine.DrillSink  = (*Sink)(nil)
-	_ engine.WalkSink   = (*Sink)(nil)
-	_ engine.ReviewSink = (*Sink)(nil)
-)
+// Sinks gives the engine s as its Sink and as every optional sink it
+// records (drill, walk test, review); CCTV requests it does not take.
+func (s *Sink) Sinks() engine.Sinks {
+	return engine.Sinks{Sink: s, Drill: s, Walk: s, Review: s}
+}
 
 // Review records a review.
 func (s *Sink) Review(r engine.Review) { s.Lock(); s.Reviews = append(s.Reviews, r); s.Unlock() }
