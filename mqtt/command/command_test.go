@@ -155,14 +155,7 @@ func TestTrailingDataIsRefused(t *testing.T) {
 // the public key, and nothing made from the public key (an HMAC keyed with
 // it, the algorithm-confusion forgery) passes.
 func TestEd25519(t *testing.T) {
-	privPEM, pubPEM, err := command.NewEd25519()
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, err := command.ParseEd25519Private(privPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
+	priv, privPEM, pubPEM := newEd25519(t)
 	pub, err := command.ParseEd25519Public(pubPEM)
 	if err != nil {
 		t.Fatal(err)
@@ -187,15 +180,22 @@ func TestEd25519(t *testing.T) {
 	}
 }
 
+// newEd25519 makes a key pair: the private key, parsed, and both PEMs.
+func newEd25519(t *testing.T) (priv command.Ed25519Private, privPEM, pubPEM []byte) {
+	t.Helper()
+	privPEM, pubPEM, err := command.NewEd25519()
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err = command.ParseEd25519Private(privPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv, privPEM, pubPEM
+}
+
 func otherEd25519(t *testing.T) command.Signer {
-	p, _, err := command.NewEd25519()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := command.ParseEd25519Private(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k, _, _ := newEd25519(t)
 	return k
 }
 
