@@ -44,26 +44,29 @@ import (
 //	fields = ["hallguard.journal.v1", row["seq"], row["time"], row["kind"],
 //	          row["incident"], row["playbook"], row["drill"], row["data"], row["prev"]]
 //	ok = hashlib.sha256(b"".join(map(ns, fields))).hexdigest() == row["hash"]
+//
+// Its JSON (`hallguard journal show`) has the names of the stored and
+// exported record (wireRecord); it reads an export line.
 type Record struct {
 	// Seq is 1, 2, 3, ... in commit order, without gaps.
-	Seq uint64
+	Seq uint64 `json:"seq"`
 	// Time is when the caller recorded the event (UTC once stored).
-	Time time.Time
+	Time time.Time `json:"time"`
 	// Kind is what happened: "input", "incident", "step", "report",
 	// "command", "command_rejected", "config", "trouble", "review", "drill",
 	// or any other non-empty string.
-	Kind     string
-	Incident string
-	Playbook string
-	Drill    bool
+	Kind     string `json:"kind"`
+	Incident string `json:"incident"`
+	Playbook string `json:"playbook"`
+	Drill    bool   `json:"drill"`
 	// Data is the record's detail as JSON; stored compact. Empty Data is
 	// stored as null.
-	Data json.RawMessage
+	Data json.RawMessage `json:"data"`
 	// Prev is the Hash of the record before (64 zeros for record 1).
-	Prev string
+	Prev string `json:"prev"`
 	// Hash is the lowercase hex SHA-256 of the record's canonical encoding
 	// (see Hash encoding above).
-	Hash string
+	Hash string `json:"hash"`
 }
 
 // hashDomain is the first field of every record's hash input; it names the
