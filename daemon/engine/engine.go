@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -102,13 +104,8 @@ func defaultID(t time.Time) string {
 func (e *Engine) Start() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	ids := make([]string, 0, len(e.inputs))
-	for id := range e.inputs {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
 	now := e.clk.Now()
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(e.inputs)) {
 		if s := e.inputs[id]; s.since.IsZero() {
 			s.since = now
 		}
