@@ -355,9 +355,7 @@ func TestWalkTest(t *testing.T) {
 	if got, err := h.eng.Do(w); err != nil || got != id {
 		t.Fatalf("stop: %s %v", got, err)
 	}
-	h.sink.Lock()
-	ws := h.sink.Walks
-	h.sink.Unlock()
+	ws := walks(h)
 	if len(ws) != 1 {
 		t.Fatalf("%d walk records", len(ws))
 	}
@@ -380,14 +378,9 @@ func TestWalkTest(t *testing.T) {
 
 func TestWalkTestEndsByItself(t *testing.T) {
 	h := newHall(t, "")
-	w := staff(engine.VerbDrill)
-	w.Action, w.Authenticated, w.Inputs = engine.WalkStart, true, []string{"panic-1"}
-	h.do(w)
+	walkStart(t, h, "panic-1")
 	h.clk.Advance(engine.WalkMax)
-	h.sink.Lock()
-	n := len(h.sink.Walks)
-	h.sink.Unlock()
-	if n != 1 {
+	if len(walks(h)) != 1 {
 		t.Fatalf("walk test still running after %s", engine.WalkMax)
 	}
 	h.press("panic-1")

@@ -16,8 +16,7 @@ func walkStart(t *testing.T, h *hall, names ...string) string {
 	t.Helper()
 	w := staff(engine.VerbDrill)
 	w.Action, w.Authenticated, w.Inputs = engine.WalkStart, true, names
-	id := h.do(w)
-	return id
+	return h.do(w)
 }
 
 func walkStop(t *testing.T, h *hall) {
