@@ -1,10 +1,13 @@
 package journal_test
 
 import (
+	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,5 +97,33 @@ func TestOldArchiveVerifiesAndReads(t *testing.T) {
 	}
 	for i, m := range pending {
 		checkOldReport(t, "outbox", m.Report, i+1)
+	}
+}
+
+// A Record encodes as its export line (`hallguard journal show`): "seq",
+// "time", "kind", … and the data as stored.
+func TestRecordJSONIsTheExportLine(t *testing.T) {
+	ro, err := journal.OpenReadOnly(oldArchive(t), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	var export bytes.Buffer
+	if err := ro.ExportJSONL(&export, journal.Filter{}); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := ro.List(journal.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(export.String(), "\n"), "\n")
+	if len(lines) != len(recs) || len(recs) != 3 {
+		t.Fatalf("%d export lines, %d records; want 3", len(lines), len(recs))
+	}
+	for i, r := range recs {
+		b, err := json.Marshal(r)
+		if err != nil || string(b) != lines[i] {
+			t.Errorf("record %d encodes as\n%s (%v)\nexport line\n%s", r.Seq, b, err, lines[i])
+		}
 	}
 }

@@ -44,29 +44,26 @@ import (
 //	fields = ["hallguard.journal.v1", row["seq"], row["time"], row["kind"],
 //	          row["incident"], row["playbook"], row["drill"], row["data"], row["prev"]]
 //	ok = hashlib.sha256(b"".join(map(ns, fields))).hexdigest() == row["hash"]
-//
-// Its JSON (`hallguard journal show`) has the names of the stored and
-// exported record (wireRecord); it reads an export line.
 type Record struct {
 	// Seq is 1, 2, 3, ... in commit order, without gaps.
-	Seq uint64 `json:"seq"`
+	Seq uint64
 	// Time is when the caller recorded the event (UTC once stored).
-	Time time.Time `json:"time"`
+	Time time.Time
 	// Kind is what happened: "input", "incident", "step", "report",
 	// "command", "command_rejected", "config", "trouble", "review", "drill",
 	// or any other non-empty string.
-	Kind     string `json:"kind"`
-	Incident string `json:"incident"`
-	Playbook string `json:"playbook"`
-	Drill    bool   `json:"drill"`
+	Kind     string
+	Incident string
+	Playbook string
+	Drill    bool
 	// Data is the record's detail as JSON; stored compact. Empty Data is
 	// stored as null.
-	Data json.RawMessage `json:"data"`
+	Data json.RawMessage
 	// Prev is the Hash of the record before (64 zeros for record 1).
-	Prev string `json:"prev"`
+	Prev string
 	// Hash is the lowercase hex SHA-256 of the record's canonical encoding
 	// (see Hash encoding above).
-	Hash string `json:"hash"`
+	Hash string
 }
 
 // hashDomain is the first field of every record's hash input; it names the
@@ -125,6 +122,12 @@ type wireRecord struct {
 	Prev     string          `json:"prev"`
 	Hash     string          `json:"hash"`
 }
+
+// MarshalJSON encodes r as it is stored and exported (wireRecord: "seq",
+// "time", "kind", …), so that `hallguard journal show` prints a record as
+// the JSONL export has it. Decoding an export line into a Record needs
+// nothing more: encoding/json matches those names to the fields.
+func (r Record) MarshalJSON() ([]byte, error) { return json.Marshal(toWire(&r)) }
 
 func toWire(r *Record) wireRecord {
 	return wireRecord{
