@@ -189,7 +189,7 @@ func (m *Mapping) Report(r engine.Report) (Event, bool) {
 		return Event{}, false
 	}
 	ev.Format = IDSIA
-	ev.Text = r.Playbook + " " + r.Event
+	ev.Text = r.Playbook + " " + r.Event.String()
 	if r.Event == engine.EventFalseAlarm {
 		ev.Text = r.Playbook + " false alarm"
 	}

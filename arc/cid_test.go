@@ -19,10 +19,10 @@ var testInputs = []Input{
 // Contact ID (or SIA text) each incident event and condition gives.
 func TestEveryMappedEvent(t *testing.T) {
 	at := time.Date(2026, 12, 7, 20, 0, 0, 0, time.UTC)
-	rep := func(pb, variant, event, source string, drill bool) engine.Report {
+	rep := func(pb, variant string, event engine.Event, source string, drill bool) engine.Report {
 		return engine.Report{ID: "inc-1.v1", Incident: "inc-1", Playbook: pb, Variant: variant, Event: event, Source: source, Drill: drill, Created: at}
 	}
-	cond := func(class, kind, input string, active bool) engine.Condition {
+	cond := func(class engine.Class, kind, input string, active bool) engine.Condition {
 		return engine.Condition{Class: class, Kind: kind, Input: input, Active: active, Time: at}
 	}
 	m := &Mapping{Inputs: testInputs}

@@ -25,7 +25,7 @@ func TestAPIIncidentsPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 0
-	eng := engine.New(cfg, &enginetest.Sink{}, engine.WithClock(clock.NewFake(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))),
+	eng := engine.New(cfg, (&enginetest.Sink{}).Sinks(), engine.WithClock(clock.NewFake(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))),
 		engine.WithIDs(func(time.Time) string { n++; return fmt.Sprintf("inc-%03d", n) }))
 	eng.Start()
 	defer eng.Close()

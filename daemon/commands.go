@@ -25,12 +25,12 @@ import (
 
 // Reply is what the daemon publishes on cmd/reply for every command.
 type Reply struct {
-	ID       string    `json:"id"`
-	Verb     string    `json:"verb"`
-	Incident string    `json:"incident,omitempty"`
-	Result   string    `json:"result"` // "ok" or "error: reason"
-	Reason   string    `json:"reason,omitempty"`
-	At       time.Time `json:"at"`
+	ID       string           `json:"id"`
+	Verb     string           `json:"verb"`
+	Incident string           `json:"incident,omitempty"`
+	Result   string           `json:"result"` // "ok" or "error: reason"
+	Reason   engine.Rejection `json:"reason,omitempty"`
+	At       time.Time        `json:"at"`
 }
 
 // ReadChecker reads a hall's command key file (a systemd credential works)
@@ -180,10 +180,10 @@ func (e *refused) Unwrap() error { return e.err }
 func (ci *commandIntake) verbOf(topic string) (verb, label string) {
 	verb = strings.TrimPrefix(topic, "cmd/")
 	if topic == ci.d.cfg.MQTT.AckTopic {
-		verb = "received"
+		verb = engine.VerbReceived.String()
 	}
 	label = verb
-	if !slices.Contains(command.Verbs, verb) {
+	if !slices.Contains(engine.Verbs, engine.Verb(verb)) {
 		label = "unknown" // label values never come from payloads or topics
 	}
 	return verb, label
@@ -197,11 +197,11 @@ func (ci *commandIntake) Admit(topic string, payload []byte) (any, error) {
 	}
 	verb, label := ci.verbOf(topic)
 	m, err := d.verifier.Verify(verb, d.pub.Topics().Under(topic), payload)
-	if err == nil && verb == "received" && m.Report == "" {
+	if err == nil && m.Verb == engine.VerbReceived && m.Report == "" {
 		err = fmt.Errorf("%w: received names no report", command.ErrBadPayload)
 	}
 	if err != nil {
-		d.metrics.commands.WithLabelValues(label, command.Reason(err)).Inc()
+		d.metrics.commands.WithLabelValues(label, command.Reason(err).String()).Inc()
 		return nil, &refused{label: label, id: m.ID, verb: verb, err: err}
 	}
 	return verified{m: m, label: label, payload: payload}, nil
@@ -217,7 +217,7 @@ func (ci *commandIntake) Refuse(topic string, payload []byte, err error) {
 	var r *refused
 	if !errors.As(err, &r) { // our own reply, or the publisher's overload
 		if !errors.Is(err, errOwnReply) {
-			d.metrics.commands.WithLabelValues("unknown", "overload").Inc()
+			d.metrics.commands.WithLabelValues("unknown", engine.RejectOverload.String()).Inc()
 		}
 		return
 	}
@@ -245,7 +245,7 @@ func (ci *commandIntake) Refuse(topic string, payload []byte, err error) {
 // is acknowledged once this returns.
 func (ci *commandIntake) Handle(_ string, v any) {
 	c := v.(verified)
-	if c.m.Verb == "received" {
+	if c.m.Verb == engine.VerbReceived {
 		ci.d.handleReceived(c.m)
 		return
 	}
@@ -265,12 +265,12 @@ func (d *Daemon) handleCommand(m command.Message, label string, payload []byte) 
 		// A verified command the engine refuses: journalled with its nonce,
 		// so that it stays refused as a replay after a restart.
 		reason := engine.Reason(err)
-		d.metrics.commands.WithLabelValues(label, reason).Inc()
+		d.metrics.commands.WithLabelValues(label, reason.String()).Inc()
 		sum := sha256.Sum256(payload)
 		d.rec.add("command_rejected", inc, "", false, map[string]any{"id": m.ID, "verb": label, "by": m.By, "reason": reason,
 			"authenticated": m.Authenticated, "nonce": m.Nonce, "ts": m.TS, "bytes": len(payload), "sha256": hex.EncodeToString(sum[:])})
 		d.log.Warn("command rejected", "id", m.ID, "verb", verb, "reason", reason, "err", err)
-		d.reply(Reply{ID: m.ID, Verb: verb, Incident: inc, Result: "error: " + err.Error(), Reason: reason, At: d.clk.Now().UTC()})
+		d.reply(Reply{ID: m.ID, Verb: verb.String(), Incident: inc, Result: "error: " + err.Error(), Reason: reason, At: d.clk.Now().UTC()})
 		return
 	}
 	d.metrics.commands.WithLabelValues(label, "ok").Inc()
@@ -283,7 +283,7 @@ func (d *Daemon) handleCommand(m command.Message, label string, payload []byte) 
 	d.rec.addSync("command", inc, "", false, map[string]any{"id": m.ID, "verb": verb, "by": m.By, "authenticated": m.Authenticated,
 		"nonce": m.Nonce, "ts": m.TS, "payload": json.RawMessage(payload)})
 	d.log.Info("command", "id", m.ID, "verb", verb, "incident", inc, "by", m.By, "authenticated", m.Authenticated)
-	d.reply(Reply{ID: m.ID, Verb: verb, Incident: inc, Result: "ok", At: d.clk.Now().UTC()})
+	d.reply(Reply{ID: m.ID, Verb: verb.String(), Incident: inc, Result: "ok", At: d.clk.Now().UTC()})
 }
 
 func (d *Daemon) reply(r Reply) {
@@ -298,10 +298,10 @@ func (d *Daemon) reply(r Reply) {
 func (d *Daemon) handleReceived(m command.Message) {
 	if d.centerAcks == nil || !d.centerAcks.CenterAck(m.Report) {
 		// Already retired (a duplicate acknowledgement) or never ours.
-		d.metrics.commands.WithLabelValues("received", "unknown_report").Inc()
+		d.metrics.commands.WithLabelValues(engine.VerbReceived.String(), engine.RejectUnknownReport.String()).Inc()
 		d.rec.add("command_rejected", "", "", false, map[string]any{"id": m.ID, "verb": "received", "by": m.By,
-			"reason": "unknown_report", "nonce": m.Nonce, "ts": m.TS})
-		d.reply(Reply{ID: m.ID, Verb: "received", Result: "error: report " + m.Report + " is not awaiting acknowledgement", Reason: "unknown_report", At: d.clk.Now().UTC()})
+			"reason": engine.RejectUnknownReport, "nonce": m.Nonce, "ts": m.TS})
+		d.reply(Reply{ID: m.ID, Verb: "received", Result: "error: report " + m.Report + " is not awaiting acknowledgement", Reason: engine.RejectUnknownReport, At: d.clk.Now().UTC()})
 		return
 	}
 	d.metrics.commands.WithLabelValues("received", "ok").Inc()

@@ -473,7 +473,7 @@ func (d *Daemon) openOutputs() (stop func(), err error) {
 // startEngine makes the engine, not yet started; stop closes it.
 func (d *Daemon) startEngine() (stop func()) {
 	d.restoreMu.Lock()
-	d.eng = engine.New(d.cfg, &fanout{d: d}, engine.WithClock(d.clk), d.drillHistory())
+	d.eng = engine.New(d.cfg, (&fanout{d: d}).sinks(), engine.WithClock(d.clk), d.drillHistory())
 	d.restoreMu.Unlock()
 	return d.eng.Close
 }
@@ -617,11 +617,11 @@ func lineRef(chip string, line *int, name string) devices.LineRef {
 
 func inputSpec(cfg *config.Config, in config.Input) devices.InputSpec {
 	idle := devices.Low
-	if in.Contact == "NC" {
+	if devices.Contact(in.Contact) == devices.NC {
 		idle = devices.High
 	}
 	bias := devices.Bias(in.Bias)
-	if in.Bias == "as-is" {
+	if in.Bias == config.BiasAsIs {
 		bias = devices.BiasAsIs
 	}
 	return devices.InputSpec{ID: in.ID, Line: lineRef(in.Chip, in.Line, in.LineName), ActiveLow: in.ActiveLow,
@@ -630,7 +630,7 @@ func inputSpec(cfg *config.Config, in config.Input) devices.InputSpec {
 
 func outputSpec(o config.Output) devices.OutputSpec {
 	return devices.OutputSpec{ID: o.ID, Line: lineRef(o.Chip, o.Line, o.LineName), ActiveLow: o.ActiveLow,
-		FailSafe: devices.Level(o.FailSafe == "active")}
+		FailSafe: devices.Level(o.FailSafe == config.LevelActive)}
 }
 
 // runInput keeps one input open and watched until ctx is done. A line that

@@ -25,8 +25,14 @@ import (
 // fanout is the engine's Sink: every effect to MQTT, metrics and outputs.
 type fanout struct{ d *Daemon }
 
-// The Sink, and every optional sink the engine finds by type assertion:
-// a method renamed or dropped here would silently end that record.
+// sinks gives the engine fanout as its Sink and as every optional sink:
+// drill and walk-test records, reviews and CCTV bookmark requests.
+func (f *fanout) sinks() engine.Sinks {
+	return engine.Sinks{Sink: f, Drill: f, Walk: f, Review: f, CCTV: f}
+}
+
+// fanout is every sink engine.Sinks has (sinks above): a method renamed or
+// dropped here, or there, does not build.
 var (
 	_ engine.Sink       = (*fanout)(nil)
 	_ engine.DrillSink  = (*fanout)(nil)

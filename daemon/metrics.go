@@ -13,7 +13,6 @@ import (
 	"github.com/hallguard/hallguard/daemon/config"
 	"github.com/hallguard/hallguard/daemon/engine"
 	"github.com/hallguard/hallguard/devices"
-	"github.com/hallguard/hallguard/mqtt/command"
 )
 
 // Metrics is the daemon's Prometheus instrumentation, on its own registry.
@@ -144,8 +143,8 @@ func NewMetrics(cfg *config.Config) *Metrics {
 		m.reportsPub.WithLabelValues(p.ID)
 		m.reportsFailed.WithLabelValues(p.ID)
 	}
-	for _, v := range command.Verbs {
-		m.commands.WithLabelValues(v, "ok")
+	for _, v := range engine.Verbs {
+		m.commands.WithLabelValues(v.String(), "ok")
 	}
 	return m
 }
@@ -170,7 +169,7 @@ func (m *Metrics) report(r engine.Report) {
 	defer m.mu.Unlock()
 	drill := boolLabel(r.Drill || r.Test) // a walk test's hold-up press is no real robbery
 	if r.Event == engine.EventRaised {
-		m.incidentsTotal.WithLabelValues(r.Playbook, r.Origin, drill).Inc()
+		m.incidentsTotal.WithLabelValues(r.Playbook, r.Origin.String(), drill).Inc()
 	}
 	_, wasOpen := m.open[r.Incident]
 	isOpen := r.State == engine.StateActive || r.State == engine.StateAcknowledged
@@ -227,7 +226,7 @@ func (m *Metrics) condition(c engine.Condition) {
 		m.outputFailed.WithLabelValues(c.Output).Set(b2f(c.Active)) // per output
 		return
 	}
-	m.trouble.WithLabelValues(c.Class, c.Kind).Set(b2f(c.Active))
+	m.trouble.WithLabelValues(c.Class.String(), c.Kind).Set(b2f(c.Active))
 }
 
 func (m *Metrics) acked(r engine.Report, at time.Time) {

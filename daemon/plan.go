@@ -144,7 +144,7 @@ func (d *Daemon) closedIncidents() engine.Option {
 	}
 	for _, rec := range recs {
 		var data struct {
-			Event string
+			Event engine.Event
 			Test  bool
 		}
 		if json.Unmarshal(rec.Data, &data) != nil || data.Test || (data.Event != engine.EventResolved && data.Event != engine.EventFalseAlarm) {

@@ -89,7 +89,7 @@ func (d *Daemon) openJournal() error {
 
 // daemonCondition raises or clears a daemon-wide condition (not tied to an
 // input) through the same path as the engine's conditions.
-func (d *Daemon) daemonCondition(class, kind string, active bool, detail string) {
+func (d *Daemon) daemonCondition(class engine.Class, kind string, active bool, detail string) {
 	d.condition(engine.Condition{Class: class, Kind: kind, Active: active, Time: d.clk.Now(), Detail: detail})
 }
 

@@ -118,7 +118,7 @@ func TestInputReopenWaitsOnClock(t *testing.T) {
 	d.cfg.Inputs = []config.Input{in}
 	b := &failingBackend{}
 	d.backend = b
-	d.eng = engine.New(&config.Config{}, &enginetest.Sink{}, engine.WithClock(clk))
+	d.eng = engine.New(&config.Config{}, (&enginetest.Sink{}).Sinks(), engine.WithClock(clk))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	opened := make(chan string, 1)
@@ -188,7 +188,7 @@ func TestLostLineReopenWaitsOnClock(t *testing.T) {
 	d.cfg.Inputs = []config.Input{in}
 	b := &losingBackend{}
 	d.backend = b
-	d.eng = engine.New(&config.Config{}, &enginetest.Sink{}, engine.WithClock(clk))
+	d.eng = engine.New(&config.Config{}, (&enginetest.Sink{}).Sinks(), engine.WithClock(clk))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	opened := make(chan string, 1)

@@ -73,11 +73,11 @@ type ReportPayload struct {
 	Incident    string             `json:"incident"`
 	Seq         uint64             `json:"seq"`
 	Version     int                `json:"version"`
-	Event       string             `json:"event"`
+	Event       engine.Event       `json:"event"`
 	Playbook    string             `json:"playbook"`
 	Section     string             `json:"section"`
-	State       string             `json:"state"`
-	Origin      string             `json:"origin"`
+	State       engine.State       `json:"state"`
+	Origin      engine.Origin      `json:"origin"`
 	Source      string             `json:"source"`
 	Drill       bool               `json:"drill"`
 	Test        bool               `json:"test,omitempty"`
@@ -230,13 +230,13 @@ func newQueuePayload(q engine.QueueState) QueuePayload {
 // element of the retained array on conditions, and the JSON of each change
 // on events/condition.
 type ConditionPayload struct {
-	Class  string     `json:"class"`
-	Kind   string     `json:"kind"`
-	Input  string     `json:"input"` // "" for daemon-wide conditions
-	Active bool       `json:"active"`
-	Time   *time.Time `json:"time"`
-	Detail string     `json:"detail"`
-	Count  uint64     `json:"count"`
+	Class  engine.Class `json:"class"`
+	Kind   string       `json:"kind"`
+	Input  string       `json:"input"` // "" for daemon-wide conditions
+	Active bool         `json:"active"`
+	Time   *time.Time   `json:"time"`
+	Detail string       `json:"detail"`
+	Count  uint64       `json:"count"`
 
 	// Output names the output of output_failed; left out otherwise.
 	Output string `json:"output,omitempty"`
@@ -259,7 +259,10 @@ func conditionsPayload(active map[condKey]engine.Condition) []ConditionPayload {
 	return out
 }
 
-type condKey struct{ class, kind, input, output string }
+type condKey struct {
+	class               engine.Class
+	kind, input, output string
+}
 
 func keyOf(c engine.Condition) condKey { return condKey{c.Class, c.Kind, c.Input, c.Output} }
 

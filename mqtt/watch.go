@@ -264,7 +264,7 @@ func (f formatter) input(in InputPayload) string {
 }
 
 func condition(c ConditionPayload) string {
-	s := c.Class + " " + c.Kind
+	s := c.Class.String() + " " + c.Kind
 	if c.Input != "" {
 		s += " " + c.Input
 	}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hallguard/hallguard/mqtt/command"
+	"github.com/hallguard/hallguard/daemon/engine"
 )
 
 // TestMosquittoACLListsEveryVerb: the center may send every command verb
@@ -24,11 +24,11 @@ func TestMosquittoACLListsEveryVerb(t *testing.T) {
 			writes[v] = true
 		}
 	}
-	for _, v := range command.Verbs {
-		if !writes[v] {
+	for _, v := range engine.Verbs {
+		if !writes[v.String()] {
 			t.Errorf("hallguard.acl: the center may not write cmd/%s", v)
 		}
-		delete(writes, v)
+		delete(writes, v.String())
 	}
 	for v := range writes {
 		t.Errorf("hallguard.acl: the center may write cmd/%s, which is no verb", v)

@@ -35,7 +35,7 @@ func planReports(t *testing.T, sub *subscriber, topic string) []mqtt.ReportPaylo
 	return out
 }
 
-func waitReport(t *testing.T, sub *subscriber, topic, event string) mqtt.ReportPayload {
+func waitReport(t *testing.T, sub *subscriber, topic string, event engine.Event) mqtt.ReportPayload {
 	t.Helper()
 	m := sub.wait(t, 10*time.Second, func(m message) bool {
 		var r mqtt.ReportPayload

@@ -44,10 +44,10 @@ type Config struct {
 
 // Hall identifies the service hall (§3.3 1).
 type Hall struct {
-	ID       string `yaml:"id"`
-	Name     string `yaml:"name"`
-	Location string `yaml:"location"`
-	Region   string `yaml:"region"`
+	ID       string `yaml:"id" json:"id"`
+	Name     string `yaml:"name" json:"name"`
+	Location string `yaml:"location" json:"location"`
+	Region   string `yaml:"region" json:"region"`
 }
 
 // GPIO holds backend-wide line settings.
@@ -91,11 +91,11 @@ type Input struct {
 	Chip string `yaml:"chip"`
 	// Line is the line offset on the chip; LineName the line's name.
 	// Exactly one of the two is given.
-	Line      *int   `yaml:"line"`
-	LineName  string `yaml:"line_name"`
-	ActiveLow bool   `yaml:"active_low"`
-	Bias      string `yaml:"bias"`    // pull-up | pull-down | disabled | as-is
-	Contact   string `yaml:"contact"` // NO | NC
+	Line      *int    `yaml:"line"`
+	LineName  string  `yaml:"line_name"`
+	ActiveLow bool    `yaml:"active_low"`
+	Bias      string  `yaml:"bias"`    // pull-up | pull-down | disabled | as-is (BiasAsIs)
+	Contact   Contact `yaml:"contact"` // NO | NC
 	// Debounce is the line's debounce period (kernel where the backend can,
 	// else software; leading-edge in software, so a press is not delayed).
 	Debounce Duration `yaml:"debounce"`
@@ -111,6 +111,29 @@ type Input struct {
 	Zone string `yaml:"zone"`
 }
 
+// Contact is how an input's switch is wired, as the YAML spells it; the
+// words are devices.Contact's (config imports nothing of this module).
+type Contact string
+
+// Contacts.
+const (
+	ContactNO Contact = "NO" // normally open (the default)
+	ContactNC Contact = "NC" // normally closed
+)
+
+// BiasAsIs is the input bias that leaves the line's bias as it is
+// (devices.BiasAsIs, which the YAML cannot spell as "").
+const BiasAsIs = "as-is"
+
+// Level is an output's fail-safe level, as the YAML spells it.
+type Level string
+
+// Levels.
+const (
+	LevelInactive Level = "inactive"
+	LevelActive   Level = "active"
+)
+
 // Output is one output line.
 type Output struct {
 	ID        string `yaml:"id"`
@@ -119,9 +142,9 @@ type Output struct {
 	Line      *int   `yaml:"line"`
 	LineName  string `yaml:"line_name"`
 	ActiveLow bool   `yaml:"active_low"`
-	// FailSafe is the level at start and stop: "inactive" or "active".
+	// FailSafe is the level at start and stop: inactive or active.
 	// Required: an installer must decide it for each relay.
-	FailSafe string `yaml:"fail_safe"`
+	FailSafe Level `yaml:"fail_safe"`
 	// Audible outputs (sirens, sounders) never act during a robbery.
 	Audible bool `yaml:"audible"`
 	// SilentOK outputs (police link relay) may act during silent playbooks.

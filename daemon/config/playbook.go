@@ -40,8 +40,8 @@ type Playbook struct {
 
 // Text is a string in the plan's original Chinese and in English.
 type Text struct {
-	ZH string `yaml:"zh"`
-	EN string `yaml:"en"`
+	ZH string `yaml:"zh" json:"zh"`
+	EN string `yaml:"en" json:"en"`
 }
 
 // PlaybookOutput drives one configured output.

@@ -57,7 +57,7 @@ func (c *Config) applyBackendDefaults() {
 func (c *Config) applyLineDefaults() {
 	for i := range c.Inputs {
 		in := &c.Inputs[i]
-		in.Contact = cmp.Or(in.Contact, "NO")
+		in.Contact = cmp.Or(in.Contact, ContactNO)
 		in.Debounce = cmp.Or(in.Debounce, Duration(DefaultDebounce))
 		if in.Chip == "" && in.Line != nil {
 			in.Chip = c.GPIO.Chip
@@ -138,7 +138,7 @@ var (
 	backends = []string{"gpiocdev", "periph", "sim"}
 	kinds    = []string{KindPanic, KindSmoke, KindCallpoint, KindCounter, KindTamper, KindGeneric}
 	variants = []string{VariantArmed, VariantExplosive, VariantGas}
-	biases   = []string{"", "pull-up", "pull-down", "disabled", "as-is"}
+	biases   = []string{"", "pull-up", "pull-down", "disabled", BiasAsIs}
 )
 
 // validate checks the config section by section, in the order of the
@@ -276,7 +276,7 @@ func (c *Config) validateInputs(v *validator, u *uniq) {
 		if !slices.Contains(biases, in.Bias) {
 			v.add(f+".bias", "unknown bias %q (want pull-up, pull-down, disabled or as-is)", in.Bias)
 		}
-		if in.Contact != "NO" && in.Contact != "NC" {
+		if in.Contact != ContactNO && in.Contact != ContactNC {
 			v.add(f+".contact", "unknown contact %q (want NO or NC)", in.Contact)
 		}
 		if in.Debounce.D() > time.Second {
@@ -294,7 +294,7 @@ func (c *Config) validateOutputs(v *validator, u *uniq) {
 		u.checkID(f+".id", o.ID)
 		u.checkLine(f, o.Chip, o.Line, o.LineName)
 		switch o.FailSafe {
-		case "inactive", "active":
+		case LevelInactive, LevelActive:
 		case "":
 			v.add(f+".fail_safe", "required: the level (inactive or active) the output takes at start, at stop and on failure")
 		default:

@@ -20,7 +20,7 @@ func (c *Config) warn(v *validator) {
 		}
 		f := fmt.Sprintf("inputs[%d]", i)
 		switch {
-		case in.Contact == "NO":
+		case in.Contact == ContactNO:
 			// An NO contact is open at rest: a cut wire looks exactly like
 			// rest, so the input is dead until the next walk test. An NC
 			// loop opens on a cut, which is an activation (a doubtful signal

@@ -394,16 +394,16 @@ func (c *Console) serveEvents(w http.ResponseWriter, r *http.Request) {
 
 // ActionRequest is what the page posts to /console/api/action.
 type ActionRequest struct {
-	Verb     string   `json:"verb"`     // ack, resolve, step, trigger, report, drill
-	Incident string   `json:"incident"` // ack, resolve, step, report, drill stop
-	Step     string   `json:"step"`
-	Playbook string   `json:"playbook"` // trigger, drill start
-	Variant  string   `json:"variant"`
-	Action   string   `json:"action"` // drill: start or stop
-	Records  []string `json:"records"`
-	Impact   *string  `json:"impact"`
-	Control  *string  `json:"control"`
-	Trend    *string  `json:"trend"`
+	Verb     engine.Verb `json:"verb"`     // ack, resolve, step, trigger, report, drill
+	Incident string      `json:"incident"` // ack, resolve, step, report, drill stop
+	Step     string      `json:"step"`
+	Playbook string      `json:"playbook"` // trigger, drill start
+	Variant  string      `json:"variant"`
+	Action   string      `json:"action"` // drill: start or stop
+	Records  []string    `json:"records"`
+	Impact   *string     `json:"impact"`
+	Control  *string     `json:"control"`
+	Trend    *string     `json:"trend"`
 	// Participants of a drill (§1.3); the staff member when empty.
 	Participants []string `json:"participants"`
 	// Staff is the staff member's opaque id from the state (never a name).
@@ -424,13 +424,13 @@ type actionReply struct {
 	// Reason is a fixed label: refused (a wrong PIN, or the right one with
 	// an action that cannot be done: the two are not told apart), locked,
 	// csrf, bad_request.
-	Reason string `json:"reason,omitempty"`
+	Reason engine.Rejection `json:"reason,omitempty"`
 }
 
 // refusedReply is the one answer to a wrong PIN and to a refused action,
 // so that an answer never confirms a PIN (issue #12 §1: no oracle). The
 // journal keeps the real reason.
-var refusedReply = actionReply{Error: "wrong PIN, or the action cannot be done now", Reason: "refused"}
+var refusedReply = actionReply{Error: "wrong PIN, or the action cannot be done now", Reason: engine.RejectRefused}
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -458,7 +458,7 @@ func (c *Console) checkCSRF(r *http.Request) error {
 	return nil
 }
 
-var verbs = map[string]bool{engine.VerbAck: true, engine.VerbResolve: true, engine.VerbStep: true,
+var verbs = map[engine.Verb]bool{engine.VerbAck: true, engine.VerbResolve: true, engine.VerbStep: true,
 	engine.VerbTrigger: true, engine.VerbReport: true, engine.VerbDrill: true}
 
 // errBadPIN is the journal's reason for a wrong PIN (never the page's).
@@ -473,14 +473,14 @@ func (c *Console) match(h pinHash, pin string) bool {
 
 func (c *Console) serveAction(w http.ResponseWriter, r *http.Request) {
 	if err := c.checkCSRF(r); err != nil {
-		writeJSON(w, http.StatusForbidden, actionReply{Error: "reload the page", Reason: "csrf"})
+		writeJSON(w, http.StatusForbidden, actionReply{Error: "reload the page", Reason: engine.RejectCSRF})
 		return
 	}
 	var req ActionRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil || !verbs[req.Verb] {
-		writeJSON(w, http.StatusBadRequest, actionReply{Error: "bad request", Reason: "bad_request"})
+		writeJSON(w, http.StatusBadRequest, actionReply{Error: "bad request", Reason: engine.RejectBadRequest})
 		return
 	}
 	c.switching.RLock()
@@ -498,7 +498,7 @@ func (c *Console) serveAction(w http.ResponseWriter, r *http.Request) {
 		inc, err := c.do(v, m, req)
 		if err != nil {
 			c.pinFailures.Inc()
-			c.counted(req.Verb, "refused")
+			c.counted(req.Verb.String(), engine.RejectRefused.String())
 			writeJSON(w, http.StatusForbidden, refusedReply)
 			return
 		}
@@ -514,9 +514,9 @@ func (c *Console) serveAction(w http.ResponseWriter, r *http.Request) {
 	if !c.gate.admit(account, now) {
 		c.pinFailures.Inc()
 		if c.gate.noteLocked(account, now) { // counted always, journalled once a minute per account
-			c.record("command_rejected", "", "", false, map[string]any{"verb": req.Verb, "reason": "locked", "staff": m.name, "via": "console"})
+			c.record("command_rejected", "", "", false, map[string]any{"verb": req.Verb, "reason": engine.RejectLocked, "staff": m.name, "via": "console"})
 		}
-		writeJSON(w, http.StatusTooManyRequests, actionReply{Error: "too many refused PIN entries: wait", Reason: "locked"})
+		writeJSON(w, http.StatusTooManyRequests, actionReply{Error: "too many refused PIN entries: wait", Reason: engine.RejectLocked})
 		return
 	}
 	var inc string
@@ -530,9 +530,9 @@ func (c *Console) serveAction(w http.ResponseWriter, r *http.Request) {
 			c.lockouts.Inc()
 			c.log.Warn("console PIN entry locked", "for_seconds", c.gate.lockedFor(account, now).Seconds())
 		}
-		c.counted(req.Verb, "refused")
+		c.counted(req.Verb.String(), engine.RejectRefused.String())
 		if errors.Is(err, errBadPIN) {
-			c.record("command_rejected", "", "", false, map[string]any{"verb": req.Verb, "reason": "bad_pin", "staff": m.name, "via": "console"})
+			c.record("command_rejected", "", "", false, map[string]any{"verb": req.Verb, "reason": engine.RejectBadPIN, "staff": m.name, "via": "console"})
 			c.log.Warn("console: wrong PIN", "verb", req.Verb)
 		}
 		writeJSON(w, http.StatusForbidden, refusedReply)
@@ -590,7 +590,7 @@ func (c *Console) do(v *view, m member, req ActionRequest) (string, error) {
 		c.log.Warn("console command rejected", "id", cmd.ID, "verb", req.Verb, "by", m.name, "reason", engine.Reason(err))
 		return inc, err
 	}
-	c.counted(req.Verb, "ok")
+	c.counted(req.Verb.String(), "ok")
 	c.record("command", inc, "", false, map[string]any{"id": cmd.ID, "verb": req.Verb, "by": m.name,
 		"origin": engine.OriginStaff, "via": "console", "pin": true, "payload": req.withoutPIN()})
 	c.log.Info("command", "id", cmd.ID, "verb", req.Verb, "incident", inc, "by", m.name, "via", "console")
@@ -616,13 +616,13 @@ func (c *Console) duressAlarm(m member, req ActionRequest) {
 			Origin: engine.OriginStaff, Other: &other})
 	}
 	if err != nil {
-		c.counted(verb, engine.Reason(err))
+		c.counted(verb.String(), engine.Reason(err).String())
 		c.record("command_rejected", inc, DuressPlaybook, false, map[string]any{"id": id, "verb": verb, "by": m.name,
 			"playbook": DuressPlaybook, "reason": engine.Reason(err), "error": err.Error(), "via": "console", "duress": true})
 		c.log.Error("duress alarm not raised", "err", err)
 		return
 	}
-	c.counted(verb, "ok")
+	c.counted(verb.String(), "ok")
 	c.record("command", inc, DuressPlaybook, false, map[string]any{"id": id, "verb": verb, "by": m.name,
 		"playbook": DuressPlaybook, "origin": engine.OriginStaff, "via": "console", "duress": true, "for": req.Verb})
 	c.log.Info("command", "id", id, "verb", verb, "incident", inc, "by", m.name, "via", "console")

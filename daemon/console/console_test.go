@@ -28,7 +28,7 @@ type fakeEngine struct {
 	incs  []engine.Incident
 	cmds  []engine.Command
 	queue engine.QueueState
-	err   map[string]error // by verb
+	err   map[engine.Verb]error // by verb
 }
 
 func (f *fakeEngine) Do(c engine.Command) (string, error) {
@@ -387,7 +387,7 @@ func TestSilentIncidentsNeverReachThePage(t *testing.T) {
 		t.Errorf("a command on a silent playbook reached the engine: %+v", c)
 	}
 	// An engine refusal that names the robbery is not passed on.
-	eng.err = map[string]error{engine.VerbDrill: fmt.Errorf("%w: real incident inc-robbery (robbery) is open", engine.ErrNotAllowed)}
+	eng.err = map[engine.Verb]error{engine.VerbDrill: fmt.Errorf("%w: real incident inc-robbery (robbery) is open", engine.ErrNotAllowed)}
 	if _, rep := r.post(map[string]any{"verb": "drill", "action": "start", "playbook": "fire", "staff": "Chen Jing", "pin": "1234"}, nil); strings.Contains(rep.Error, "robbery") {
 		t.Errorf("drill refusal passed on: %+v", rep)
 	}
@@ -472,7 +472,7 @@ func TestDuressPINDoesTheActionAndRaisesDuress(t *testing.T) {
 		t.Errorf("replies differ: duress %+v, ordinary %+v", duressRep, rep)
 	}
 	// A second duress PIN while duress is open adds to its report.
-	eng.err = map[string]error{engine.VerbTrigger: fmt.Errorf("%w: duress is already open", engine.ErrNotAllowed)}
+	eng.err = map[engine.Verb]error{engine.VerbTrigger: fmt.Errorf("%w: duress is already open", engine.ErrNotAllowed)}
 	eng.mu.Lock()
 	eng.incs[len(eng.incs)-1].ID = "inc-duress"
 	eng.mu.Unlock()
@@ -497,7 +497,7 @@ func TestRealEngine(t *testing.T) {
 	cfg := demoConfig(t)
 	clk := clock.NewFake(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
 	sink := &enginetest.Sink{}
-	eng := engine.New(cfg, sink, engine.WithClock(clk))
+	eng := engine.New(cfg, sink.Sinks(), engine.WithClock(clk))
 	eng.Start()
 	defer eng.Close()
 	r := newRig(t, eng)

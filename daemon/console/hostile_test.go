@@ -54,7 +54,7 @@ func TestParallelGuessesJudgeAtMostMaxFailures(t *testing.T) {
 // counters, until both are right.
 func TestWrongPINAndRefusedActionAnswerAlike(t *testing.T) {
 	eng := illnessAndRobbery()
-	eng.err = map[string]error{engine.VerbResolve: fmt.Errorf("%w: not yet", engine.ErrNotAllowed)}
+	eng.err = map[engine.Verb]error{engine.VerbResolve: fmt.Errorf("%w: not yet", engine.ErrNotAllowed)}
 	r := newRig(t, eng)
 	for _, tc := range []struct {
 		name string

@@ -49,15 +49,15 @@ type QueueView struct {
 
 // IncidentView is one open, non-silent incident.
 type IncidentView struct {
-	ID         string    `json:"id"`
-	Playbook   string    `json:"playbook"`
-	Section    string    `json:"section"`
-	Title      Text      `json:"title"`
-	Variant    string    `json:"variant,omitempty"`
-	VariantT   Text      `json:"variant_title"`
-	State      string    `json:"state"`
-	Drill      bool      `json:"drill"`
-	OccurredAt time.Time `json:"occurred_at"`
+	ID         string       `json:"id"`
+	Playbook   string       `json:"playbook"`
+	Section    string       `json:"section"`
+	Title      Text         `json:"title"`
+	Variant    string       `json:"variant,omitempty"`
+	VariantT   Text         `json:"variant_title"`
+	State      engine.State `json:"state"`
+	Drill      bool         `json:"drill"`
+	OccurredAt time.Time    `json:"occurred_at"`
 	// Resolvable: the playbook lets the hall resolve it (resolve_by hall).
 	Resolvable bool       `json:"resolvable"`
 	Steps      []StepView `json:"steps"`

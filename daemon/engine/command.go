@@ -7,28 +7,50 @@ import (
 	"time"
 )
 
-// Command verbs.
+// Verb is what a command asks for: the last level of its MQTT topic
+// (cmd/<verb>), the CLI's `hallguard cmd VERB`, the console's action.
+type Verb string
+
+// Command verbs: every verb a hall accepts (Verbs).
 const (
-	VerbAck        = "ack"
-	VerbResolve    = "resolve"
-	VerbFalseAlarm = "false_alarm"
-	VerbStep       = "step"
-	VerbTrigger    = "trigger"
-	VerbReport     = "report"
+	VerbAck        Verb = "ack"
+	VerbResolve    Verb = "resolve"
+	VerbFalseAlarm Verb = "false_alarm"
+	VerbStep       Verb = "step"
+	VerbTrigger    Verb = "trigger"
+	VerbReport     Verb = "report"
+	// VerbReceived is the center's end-to-end acknowledgement of a report
+	// (on mqtt.ack_topic): the daemon settles it, never the engine.
+	VerbReceived Verb = "received"
+	// VerbDrill starts, stops or evaluates a drill (§1.3), or a walk
+	// test; Command.Action says which.
+	VerbDrill Verb = "drill"
+	// VerbTest fires one input's test path: its playbook is raised as a
+	// drill from that input (Command.Input), as if it had been pressed,
+	// with drill: true on every message and no live_only output (§1.3).
+	VerbTest Verb = "test"
+	// VerbReview files the post-incident review (§3.4) of a resolved
+	// incident.
+	VerbReview Verb = "review"
 )
+
+// Verbs are every verb a hall accepts, in the order the CLI lists them.
+var Verbs = []Verb{VerbAck, VerbResolve, VerbFalseAlarm, VerbStep, VerbTrigger, VerbReport, VerbReceived, VerbDrill, VerbTest, VerbReview}
+
+func (v Verb) String() string { return string(v) }
 
 // Command is a request from staff or the center. The mqtt and CLI layers
 // decode and authenticate it; the engine decides whether it is allowed.
 type Command struct {
 	ID       string // the sender's command id, echoed in replies
-	Verb     string
+	Verb     Verb
 	Incident string
 	Step     string
 	Playbook string
 	Variant  string
 	// By names the person; Origin is staff or center.
 	By     string
-	Origin string
+	Origin Origin
 	// Authenticated is set by the transport when the command's signature
 	// checked out. A robbery is resolved only by an authenticated center
 	// command (§4.3: nothing in the hall can clear it).
@@ -118,7 +140,7 @@ func (e *Engine) ackCmd(inc *Incident, c Command, now time.Time) error {
 	}
 	inc.State = StateAcknowledged
 	inc.AckedBy, inc.AckedAt = c.By, now
-	inc.measure(Measure{At: now, Kind: "ack", Text: "acknowledged by " + c.Origin, By: c.By})
+	inc.measure(Measure{At: now, Kind: "ack", Text: "acknowledged by " + c.Origin.String(), By: c.By})
 	e.report(inc, EventAcknowledged, nil, time.Time{})
 	return nil
 }
@@ -226,17 +248,60 @@ func (e *Engine) trigger(c Command) (string, error) {
 	return inc.ID, nil
 }
 
+// Rejection is why a command was refused, a fixed label: the result of
+// hallguard_commands_total{verb,result}, the reason of a command_rejected
+// journal record and of the reply. Every one is in Rejections; the
+// transport's (mqtt/command.Reason), the engine's (Reason), the daemon's
+// and the console's alike.
+type Rejection string
+
+// Rejections.
+const (
+	// The transport's: mqtt/command.Reason.
+	RejectTooLarge     Rejection = "too_large"
+	RejectBadPayload   Rejection = "bad_payload"
+	RejectUnknownVerb  Rejection = "unknown_verb"
+	RejectUnsigned     Rejection = "unsigned"
+	RejectBadSignature Rejection = "bad_signature"
+	RejectExpired      Rejection = "expired"
+	RejectReplay       Rejection = "replay"
+	RejectOther        Rejection = "rejected" // a transport error of no other kind
+	// The engine's: Reason (and RejectUnknownVerb, RejectBadPayload).
+	RejectUnknownIncident Rejection = "unknown_incident"
+	RejectNotAllowed      Rejection = "not_allowed"
+	// The daemon's: a received naming no report awaiting it; a command
+	// dropped when the intake is full.
+	RejectUnknownReport Rejection = "unknown_report"
+	RejectOverload      Rejection = "overload"
+	// The console's: a wrong PIN, or the right one with an action that
+	// cannot be done (the page is not told which: refused; the journal is:
+	// bad_pin); too many refused PINs; a page of another origin; a request
+	// it cannot read.
+	RejectRefused    Rejection = "refused"
+	RejectBadPIN     Rejection = "bad_pin"
+	RejectLocked     Rejection = "locked"
+	RejectCSRF       Rejection = "csrf"
+	RejectBadRequest Rejection = "bad_request"
+)
+
+// Rejections are every rejection.
+var Rejections = []Rejection{RejectTooLarge, RejectBadPayload, RejectUnknownVerb, RejectUnsigned, RejectBadSignature,
+	RejectExpired, RejectReplay, RejectOther, RejectUnknownIncident, RejectNotAllowed, RejectUnknownReport, RejectOverload,
+	RejectRefused, RejectBadPIN, RejectLocked, RejectCSRF, RejectBadRequest}
+
+func (r Rejection) String() string { return string(r) }
+
 // Reason maps a refusal from Do to its fixed label for metrics and replies:
 // unknown_incident, not_allowed, unknown_verb or bad_payload.
-func Reason(err error) string {
+func Reason(err error) Rejection {
 	switch {
 	case errors.Is(err, ErrUnknownIncident):
-		return "unknown_incident"
+		return RejectUnknownIncident
 	case errors.Is(err, ErrNotAllowed):
-		return "not_allowed"
+		return RejectNotAllowed
 	case errors.Is(err, ErrUnknownVerb):
-		return "unknown_verb"
+		return RejectUnknownVerb
 	default:
-		return "bad_payload"
+		return RejectBadPayload
 	}
 }

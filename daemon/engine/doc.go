@@ -5,7 +5,7 @@
 // §4.4, the queue model and surge §4.1), the incident state machines
 // (active → acknowledged → resolved), playbook steps, escalation along the
 // §2 roles, and the rules for outputs (robbery is silent, drills never touch
-// live_only outputs). It does no I/O: every effect goes to a Sink, every timer
+// live_only outputs). It does no I/O: every effect goes to its Sinks, every timer
 // to an injected clock.Clock, so tests drive it completely. Its memory is
 // bounded: resolved incidents leave it once reviewed, past
 // incidents.retention or beyond incidents.max_resolved (memory.go); the

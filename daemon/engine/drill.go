@@ -10,10 +10,6 @@ import (
 	"github.com/hallguard/hallguard/devices/clock"
 )
 
-// VerbDrill starts, stops or evaluates a drill (§1.3); Command.Action says
-// which.
-const VerbDrill = "drill"
-
 // Drill actions.
 const (
 	DrillStart    = "start"
@@ -28,9 +24,9 @@ const (
 	DrillAborted   = "aborted"   // a real alarm took priority
 )
 
-// DrillSink is the optional part of a Sink that receives drill records.
-// The engine checks for it; a Sink without it gets no drill records.
-// Like Sink's methods, Drill is called with the engine's lock held.
+// DrillSink receives drill records (Sinks.Drill); without one, the engine
+// keeps no drill records. Like Sink's methods, Drill is called with the
+// engine's lock held.
 type DrillSink interface {
 	// Drill is a drill record (§1.3): at the end of a drill, and again
 	// each time an evaluation comment is added.
@@ -266,7 +262,7 @@ func (e *Engine) drillClosed(inc *Incident) {
 }
 
 func (e *Engine) emitDrill(r *DrillRecord) {
-	if ds, ok := e.sink.(DrillSink); ok {
+	if e.sink.Drill != nil {
 		c := *r
 		c.Participants = slices.Clone(r.Participants)
 		c.Steps = slices.Clone(r.Steps)
@@ -274,7 +270,7 @@ func (e *Engine) emitDrill(r *DrillRecord) {
 		c.Missed = slices.Clone(r.Missed)
 		c.Comments = slices.Clone(r.Comments)
 		c.RealIncidents = slices.Clone(r.RealIncidents)
-		ds.Drill(c)
+		e.sink.Drill.Drill(c)
 	}
 }
 

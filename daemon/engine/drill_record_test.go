@@ -24,9 +24,7 @@ func TestDrillRecordStatesTheRealIncidentDuringIt(t *testing.T) {
 	h.clk.Advance(time.Minute)
 	stop := staff(engine.VerbDrill)
 	stop.Action = engine.DrillStop
-	if _, err := h.eng.Do(stop); err != nil {
-		t.Fatal(err)
-	}
+	h.do(stop)
 	ds := h.sink.Drills()
 	if len(ds) != 1 || ds[0].ID != id {
 		t.Fatalf("drill records %+v", ds)
@@ -45,9 +43,7 @@ func TestDrillRecordStatesTheRealIncidentDuringIt(t *testing.T) {
 	// An evaluation added later keeps the statement.
 	ev := staff(engine.VerbDrill)
 	ev.Action, ev.Drill, ev.Reason = engine.DrillEvaluate, id, "good"
-	if _, err := h.eng.Do(ev); err != nil {
-		t.Fatal(err)
-	}
+	h.do(ev)
 	ds = h.sink.Drills()
 	if d := ds[len(ds)-1]; len(d.Comments) != 2 || !slices.Equal(d.RealIncidents, []string{rob[0].Incident}) {
 		t.Errorf("evaluated record %+v", d)
@@ -59,10 +55,7 @@ func TestDrillRecordStatesTheRealIncidentDuringIt(t *testing.T) {
 // drill (§1.3).
 func TestSilentAlarmDoesNotAbortADrill(t *testing.T) {
 	h := newHall(t, "")
-	id, err := h.eng.Do(engine.Command{Verb: engine.VerbDrill, Action: "start", Playbook: "fire", Participants: []string{"Chen"}, By: "Chen", Origin: engine.OriginStaff})
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := h.do(engine.Command{Verb: engine.VerbDrill, Action: "start", Playbook: "fire", Participants: []string{"Chen"}, By: "Chen", Origin: engine.OriginStaff})
 	if !h.sink.Level("siren") {
 		t.Fatalf("fire drill without its siren")
 	}

@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -18,7 +20,7 @@ import (
 type Engine struct {
 	cfg  *config.Config
 	clk  clock.Clock
-	sink Sink
+	sink Sinks
 	ids  func(t time.Time) string
 
 	mu        sync.Mutex
@@ -64,12 +66,12 @@ func WithClock(c clock.Clock) Option { return func(e *Engine) { e.clk = c } }
 func WithIDs(f func(time.Time) string) Option { return func(e *Engine) { e.ids = f } }
 
 // New returns an engine for cfg (which must have its playbooks loaded)
-// that sends its effects to sink.
-func New(cfg *config.Config, sink Sink, opts ...Option) *Engine {
+// that sends its effects to sinks.
+func New(cfg *config.Config, sinks Sinks, opts ...Option) *Engine {
 	e := &Engine{
 		cfg:       cfg,
 		clk:       clock.Real{},
-		sink:      sink,
+		sink:      sinks,
 		ids:       defaultID,
 		incidents: map[string]*Incident{},
 		inputs:    map[string]*inputState{},
@@ -102,13 +104,8 @@ func defaultID(t time.Time) string {
 func (e *Engine) Start() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	ids := make([]string, 0, len(e.inputs))
-	for id := range e.inputs {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
 	now := e.clk.Now()
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(e.inputs)) {
 		if s := e.inputs[id]; s.since.IsZero() {
 			s.since = now
 		}

@@ -59,7 +59,7 @@ func newHall(t *testing.T, extra string) *hall {
 	}
 	h := &hall{t: t, cfg: cfg, clk: clock.NewFake(t0), sink: &enginetest.Sink{}, cond: map[string]*devices.Conditioner{}}
 	n := 0
-	h.eng = engine.New(cfg, h.sink, engine.WithClock(h.clk), engine.WithIDs(func(time.Time) string {
+	h.eng = engine.New(cfg, h.sink.Sinks(), engine.WithClock(h.clk), engine.WithIDs(func(time.Time) string {
 		n++
 		return "inc-" + string(rune('0'+n))
 	}))
@@ -86,6 +86,17 @@ func (h handler) Fault(f devices.Fault)   { h.e.Fault(f) }
 func (h *hall) edge(id string, l devices.Level) {
 	h.cond[id].Edge(devices.Event{Line: id, Level: l, Time: h.clk.Now()})
 }
+
+// do carries out c, which must succeed, and returns its incident.
+func (h *hall) do(c engine.Command) string {
+	h.t.Helper()
+	id, err := h.eng.Do(c)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return id
+}
+
 func (h *hall) press(id string)   { h.edge(id, devices.High) }
 func (h *hall) release(id string) { h.edge(id, devices.Low) }
 func (h *hall) pulse(id string) {
@@ -264,9 +275,7 @@ func TestFireOutputsAndPowerCutDelay(t *testing.T) {
 		t.Errorf("measures = %+v, want power-cut on (§4.4 3) reported", last[len(last)-1].Measures)
 	}
 	id := h.eng.Incidents()[0].ID
-	if _, err := h.eng.Do(engine.Command{Verb: engine.VerbResolve, Incident: id, By: "center", Origin: engine.OriginCenter, Authenticated: true}); err != nil {
-		t.Fatal(err)
-	}
+	h.do(engine.Command{Verb: engine.VerbResolve, Incident: id, By: "center", Origin: engine.OriginCenter, Authenticated: true})
 	for _, o := range []string{"siren", "strobe", "power-cut"} {
 		if h.sink.Level(o) {
 			t.Errorf("%s still on after resolve", o)
@@ -375,9 +384,7 @@ func TestEscalationFiresAtTimeoutNotBefore(t *testing.T) {
 		t.Fatalf("escalation at 3m: %+v", e)
 	}
 	id := h.eng.Incidents()[0].ID
-	if _, err := h.eng.Do(engine.Command{Verb: engine.VerbAck, Incident: id, By: "center-op", Origin: engine.OriginCenter}); err != nil {
-		t.Fatal(err)
-	}
+	h.do(engine.Command{Verb: engine.VerbAck, Incident: id, By: "center-op", Origin: engine.OriginCenter})
 	h.clk.Advance(10 * time.Minute)
 	if n := len(esc()); n != 2 {
 		t.Errorf("escalated after acknowledgement: %d", n)
@@ -437,10 +444,7 @@ func TestFaults(t *testing.T) {
 
 func TestCommands(t *testing.T) {
 	h := newHall(t, "")
-	id, err := h.eng.Do(engine.Command{Verb: engine.VerbTrigger, Playbook: "illness", By: "Chen", Origin: engine.OriginStaff})
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := h.do(engine.Command{Verb: engine.VerbTrigger, Playbook: "illness", By: "Chen", Origin: engine.OriginStaff})
 	inc, _ := h.eng.Incident(id)
 	step := inc.Steps[0].ID
 	cases := []struct {
@@ -471,7 +475,7 @@ func TestCommands(t *testing.T) {
 	reps := h.sink.ReportsOf("illness")
 	events := []string{}
 	for _, r := range reps {
-		events = append(events, r.Event)
+		events = append(events, r.Event.String())
 	}
 	if got := strings.Join(events, ","); got != "raised,step,acknowledged,resolved" {
 		t.Errorf("report events = %s", got)

@@ -9,45 +9,53 @@ import (
 	"github.com/hallguard/hallguard/devices/clock"
 )
 
-// Incident is one activation of a playbook.
+// Incident is one activation of a playbook. Its JSON (/api/incidents)
+// uses the lower-case names of the report (Report, mqtt.ReportPayload).
 type Incident struct {
-	ID       string
-	Playbook string
-	Variant  string
-	Origin   string
-	Source   string
-	Drill    bool
+	ID       string `json:"id"`
+	Playbook string `json:"playbook"`
+	Variant  string `json:"variant"`
+	Origin   Origin `json:"origin"`
+	Source   string `json:"source"`
+	Drill    bool   `json:"drill"`
 	// Test marks the incident of hold-up presses during a walk test: reported
 	// to the center with test: true, no output, no escalation.
-	Test  bool
-	State string
+	Test  bool  `json:"test"`
+	State State `json:"state"`
 
-	OccurredAt time.Time // the triggering event's timestamp
-	DetectedAt time.Time // when the engine raised it
-	Presses    int
-	Inputs     []string
+	OccurredAt time.Time `json:"occurred_at"` // the triggering event's timestamp
+	DetectedAt time.Time `json:"detected_at"` // when the engine raised it
+	Presses    int       `json:"presses"`
+	Inputs     []string  `json:"inputs"`
 	// Variants are the variants involved, its own first (nil for a
 	// playbook without variants).
-	Variants []string
-	Steps    []StepState
-	Measures []Measure
-	Version  int
+	Variants []string    `json:"variants"`
+	Steps    []StepState `json:"steps"`
+	Measures []Measure   `json:"measures"`
+	Version  int         `json:"version"`
 
-	Impact, Control, Trend, Other string
+	Impact  string `json:"impact"`
+	Control string `json:"control"`
+	Trend   string `json:"trend"`
+	Other   string `json:"other"`
 	// ImpactDetail is the structured §3.3 4 impact, nil until a report
 	// command gives any of it.
-	ImpactDetail *ImpactDetail
+	ImpactDetail *ImpactDetail `json:"impact_detail"`
 
 	// FirstReportAt is when the initial report was made; DeliveredAt when
 	// the broker first acknowledged it (Engine.Delivered).
-	FirstReportAt, DeliveredAt time.Time
+	FirstReportAt time.Time `json:"first_report_at"`
+	DeliveredAt   time.Time `json:"delivered_at"`
 	// Review is the §3.4 review, once filed (state reviewed).
-	Review *Review
+	Review *Review `json:"review"`
 
-	AckedBy, ResolvedBy string
-	AckedAt, ResolvedAt time.Time
+	AckedBy    string    `json:"acknowledged_by"`
+	ResolvedBy string    `json:"resolved_by"`
+	AckedAt    time.Time `json:"acknowledged_at"`
+	ResolvedAt time.Time `json:"resolved_at"`
 	// Resolution is resolved or false_alarm; Reason says why.
-	Resolution, Reason string
+	Resolution Event  `json:"resolution"`
+	Reason     string `json:"reason"`
 
 	pb      *config.Playbook
 	timers  []clock.Timer
@@ -128,7 +136,7 @@ func (inc *Incident) copy() Incident {
 type raising struct {
 	pb      *config.Playbook
 	variant string
-	origin  string
+	origin  Origin
 	source  string // input id or person
 	drill   bool
 	test    bool // a hold-up press during a walk test
@@ -301,7 +309,7 @@ func (e *Engine) escalate(inc *Incident, level int, esc config.Escalation) {
 }
 
 // report makes the incident's next report version and hands it to the sink.
-func (e *Engine) report(inc *Incident, event string, esc *EscalationInfo, trigger time.Time) {
+func (e *Engine) report(inc *Incident, event Event, esc *EscalationInfo, trigger time.Time) {
 	inc.Version++
 	e.seq++
 	now := e.clk.Now()
@@ -341,7 +349,7 @@ func (e *Engine) report(inc *Incident, event string, esc *EscalationInfo, trigge
 }
 
 // close resolves an incident (resolution resolved or false_alarm).
-func (e *Engine) close(inc *Incident, resolution, by, reason string) {
+func (e *Engine) close(inc *Incident, resolution Event, by, reason string) {
 	now := e.clk.Now()
 	inc.State = StateResolved
 	inc.Resolution, inc.ResolvedBy, inc.ResolvedAt, inc.Reason = resolution, by, now, reason

@@ -17,9 +17,7 @@ func TestNewButtonJoiningAnAcknowledgedRobberyIsReported(t *testing.T) {
 	h.press("panic-1") // armed, §4.3(a)
 	id := h.sink.ReportsOf("robbery")[0].Incident
 	ack := engine.Command{Verb: engine.VerbAck, Incident: id, By: "op-7", Origin: engine.OriginCenter, Authenticated: true}
-	if _, err := h.eng.Do(ack); err != nil {
-		t.Fatal(err)
-	}
+	h.do(ack)
 	h.clk.Advance(time.Minute)
 	at := h.clk.Now()
 	h.press("panic-2") // explosive, §4.3(b): the vault foot rail

@@ -22,7 +22,7 @@ func historicEngine(tb testing.TB, n int) *engine.Engine {
 	}
 	clk := clock.NewFake(t0)
 	seq := 0
-	e := engine.New(cfg, &discard{}, engine.WithClock(clk), engine.WithIDs(func(time.Time) string {
+	e := engine.New(cfg, engine.Sinks{Sink: &discard{}}, engine.WithClock(clk), engine.WithIDs(func(time.Time) string {
 		seq++
 		return fmt.Sprintf("inc-%08d", seq)
 	}))
@@ -56,32 +56,30 @@ func (*discard) Queue(engine.QueueState)    {}
 // console's poll (every 250 ms), with 20,000 historic incidents: the call
 // holds the engine's lock from start to end.
 func BenchmarkIncidentsWith20000Historic(b *testing.B) {
+	benchHistoric(b, func(e *engine.Engine) { _ = e.Incidents() })
+}
+
+// benchHistoric measures call on an engine holding 20,000 historic
+// incidents (historicEngine).
+func benchHistoric(b *testing.B, call func(*engine.Engine)) {
 	e := historicEngine(b, 20000)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		_ = e.Incidents()
+		call(e)
 	}
 }
 
 // BenchmarkIncidentPageWith20000Historic measures one /api/incidents call
 // (the first page, 100 incidents) with 20,000 historic incidents.
 func BenchmarkIncidentPageWith20000Historic(b *testing.B) {
-	e := historicEngine(b, 20000)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		_ = e.IncidentPage(engine.IncidentQuery{Limit: 100})
-	}
+	benchHistoric(b, func(e *engine.Engine) { _ = e.IncidentPage(engine.IncidentQuery{Limit: 100}) })
 }
 
 // BenchmarkUnreviewedWith20000Historic measures the review_overdue gauge's
 // call (each Prometheus scrape) with 20,000 historic incidents, none
 // reviewed.
 func BenchmarkUnreviewedWith20000Historic(b *testing.B) {
-	e := historicEngine(b, 20000)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		_ = e.Unreviewed()
-	}
+	benchHistoric(b, func(e *engine.Engine) { _ = e.Unreviewed() })
 }
 
 // BenchmarkHourlyCheckWith20000Historic measures the hourly check (overdue
@@ -100,7 +98,7 @@ func BenchmarkHourlyCheckWith20000Historic(b *testing.B) {
 				cs = append(cs, engine.ClosedIncident{ID: fmt.Sprintf("old-%06d", i), Playbook: "illness", Resolution: engine.EventResolved,
 					ResolvedAt: t0.Add(-30 * 24 * time.Hour), Reviewed: reviewed})
 			}
-			e := engine.New(cfg, &discard{}, engine.WithClock(clk), engine.WithClosedIncidents(cs))
+			e := engine.New(cfg, engine.Sinks{Sink: &discard{}}, engine.WithClock(clk), engine.WithClosedIncidents(cs))
 			e.Start()
 			defer e.Close()
 			b.ResetTimer()

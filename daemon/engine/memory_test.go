@@ -14,15 +14,10 @@ func raiseAndResolve(t *testing.T, h *hall) string {
 	t.Helper()
 	c := staff(engine.VerbTrigger)
 	c.Playbook = "illness"
-	id, err := h.eng.Do(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := h.do(c)
 	res := staff(engine.VerbResolve)
 	res.Incident = id
-	if _, err := h.eng.Do(res); err != nil {
-		t.Fatal(err)
-	}
+	h.do(res)
 	return id
 }
 
@@ -48,9 +43,7 @@ func TestReviewedIncidentLeavesEngineMemory(t *testing.T) {
 	rv := staff(engine.VerbReview)
 	rv.Incident = id
 	rv.Review = &engine.Review{Cause: "heat", Course: "fainted", Handling: "first aid", Problems: "none"}
-	if _, err := h.eng.Do(rv); err != nil {
-		t.Fatal(err)
-	}
+	h.do(rv)
 	if held(h, id) {
 		t.Errorf("reviewed incident %s still held in memory", id)
 	}
@@ -66,10 +59,7 @@ func TestResolvedIncidentLeavesMemoryAfterRetention(t *testing.T) {
 	id := raiseAndResolve(t, h)
 	open := staff(engine.VerbTrigger)
 	open.Playbook = "besieged"
-	openID, err := h.eng.Do(open)
-	if err != nil {
-		t.Fatal(err)
-	}
+	openID := h.do(open)
 	h.clk.Advance(h.cfg.Incidents.Retention.D() + time.Hour)
 	if held(h, id) {
 		t.Errorf("resolved incident %s still held past incidents.retention %s", id, h.cfg.Incidents.Retention.D())
@@ -116,7 +106,7 @@ func TestIncidentPage(t *testing.T) {
 	h := newHall(t, "")
 	n := 0
 	cfgIDs := func(time.Time) string { n++; return fmt.Sprintf("inc-%03d", n) }
-	h.eng = engine.New(h.cfg, h.sink, engine.WithClock(h.clk), engine.WithIDs(cfgIDs))
+	h.eng = engine.New(h.cfg, h.sink.Sinks(), engine.WithClock(h.clk), engine.WithIDs(cfgIDs))
 	h.eng.Start()
 	defer h.eng.Close()
 	for i := 0; i < 5; i++ {
@@ -182,9 +172,7 @@ func TestSecondReviewOfAnIncidentThatLeftMemoryIsRefusedAsReviewed(t *testing.T)
 	rv := staff(engine.VerbReview)
 	rv.Incident = id
 	rv.Review = &engine.Review{Cause: "heat", Course: "fainted", Handling: "first aid", Problems: "none"}
-	if _, err := h.eng.Do(rv); err != nil {
-		t.Fatal(err)
-	}
+	h.do(rv)
 	if _, err := h.eng.Do(rv); !errors.Is(err, engine.ErrNotAllowed) {
 		t.Errorf("second review: %v, want not allowed (incident is reviewed)", err)
 	}

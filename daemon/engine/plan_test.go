@@ -12,7 +12,7 @@ import (
 	"github.com/hallguard/hallguard/devices/clock"
 )
 
-func staff(verb string) engine.Command {
+func staff(verb engine.Verb) engine.Command {
 	return engine.Command{Verb: verb, By: "Chen", Origin: engine.OriginStaff}
 }
 
@@ -30,18 +30,13 @@ func TestReportImpactDetail(t *testing.T) {
 	h := newHall(t, "")
 	c := staff(engine.VerbTrigger)
 	c.Playbook = "illness"
-	id, err := h.eng.Do(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := h.do(c)
 	if r := last(t, h.sink.ReportsOf("illness")); r.ImpactDetail != nil {
 		t.Errorf("initial report has impact detail %+v", r.ImpactDetail)
 	}
 	u := staff(engine.VerbReport)
 	u.Incident, u.ImpactDetail = id, map[string]string{"casualties": "one customer fainted"}
-	if _, err := h.eng.Do(u); err != nil {
-		t.Fatal(err)
-	}
+	h.do(u)
 	r := last(t, h.sink.ReportsOf("illness"))
 	want := engine.ImpactDetail{Property: "unknown", CashVouchers: "unknown", Casualties: "one customer fainted", Scope: "unknown"}
 	if r.Event != engine.EventUpdate || r.ImpactDetail == nil || *r.ImpactDetail != want || r.Impact != "unknown" {
@@ -72,21 +67,15 @@ func TestFinalReportTimeline(t *testing.T) {
 	h.eng.Delivered(id+".v1", t0.Add(time.Second)) // a redelivery: the first one counts
 	h.clk.Advance(10 * time.Second)
 	ack := engine.Command{Verb: engine.VerbAck, Incident: id, By: "op-7", Origin: engine.OriginCenter, Authenticated: true}
-	if _, err := h.eng.Do(ack); err != nil {
-		t.Fatal(err)
-	}
+	h.do(ack)
 	h.clk.Advance(20 * time.Second)
 	inc, _ := h.eng.Incident(id)
 	st := engine.Command{Verb: engine.VerbStep, Incident: id, Step: inc.Steps[0].ID, By: "Chen", Origin: engine.OriginStaff}
-	if _, err := h.eng.Do(st); err != nil {
-		t.Fatal(err)
-	}
+	h.do(st)
 	h.clk.Advance(30 * time.Second)
 	res := ack
 	res.Verb = engine.VerbResolve
-	if _, err := h.eng.Do(res); err != nil {
-		t.Fatal(err)
-	}
+	h.do(res)
 	r := last(t, h.sink.ReportsOf("robbery"))
 	tl := r.Timeline
 	if r.Event != engine.EventResolved || tl == nil {
@@ -143,9 +132,7 @@ func TestFalseAlarmIsClosedWithWhoAndWhy(t *testing.T) {
 	h.press("panic-2")
 	id := h.sink.ReportsOf("robbery")[0].Incident
 	fa := engine.Command{Verb: engine.VerbFalseAlarm, Incident: id, By: "op-7", Origin: engine.OriginCenter, Authenticated: true, Reason: "knocked by a cleaner"}
-	if _, err := h.eng.Do(fa); err != nil {
-		t.Fatal(err)
-	}
+	h.do(fa)
 	r := last(t, h.sink.ReportsOf("robbery"))
 	if r.Event != engine.EventFalseAlarm || r.State != engine.StateResolved || r.Timeline == nil ||
 		r.Timeline.Resolution != engine.EventFalseAlarm || r.Timeline.Reason != "knocked by a cleaner" || r.Timeline.ResolvedBy != "op-7" {
@@ -160,10 +147,7 @@ func startDrill(t *testing.T, h *hall, playbook string) string {
 	t.Helper()
 	c := staff(engine.VerbDrill)
 	c.Action, c.Playbook, c.Participants = engine.DrillStart, playbook, []string{"Chen", "Liu"}
-	id, err := h.eng.Do(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := h.do(c)
 	return id
 }
 
@@ -197,15 +181,11 @@ func TestFireDrillRecord(t *testing.T) {
 	}
 	ack := staff(engine.VerbAck)
 	ack.Incident = id
-	if _, err := h.eng.Do(ack); err != nil {
-		t.Fatal(err)
-	}
+	h.do(ack)
 	h.clk.Advance(time.Minute)
 	st := staff(engine.VerbStep)
 	st.Incident, st.Step = id, "evacuate"
-	if _, err := h.eng.Do(st); err != nil {
-		t.Fatal(err)
-	}
+	h.do(st)
 	stop := staff(engine.VerbDrill)
 	stop.Action = engine.DrillStop
 	if got, err := h.eng.Do(stop); err != nil || got != id {
@@ -242,9 +222,7 @@ func TestFireDrillRecord(t *testing.T) {
 	}
 	ev := staff(engine.VerbDrill)
 	ev.Action, ev.Drill, ev.Reason = engine.DrillEvaluate, id, "evacuation too slow at the east door"
-	if _, err := h.eng.Do(ev); err != nil {
-		t.Fatal(err)
-	}
+	h.do(ev)
 	ds = h.sink.Drills()
 	if len(ds) != 2 || len(ds[1].Comments) != 1 || ds[1].Comments[0].Text != "evacuation too slow at the east door" || ds[1].Comments[0].By != "Chen" {
 		t.Errorf("evaluated record = %+v", ds[len(ds)-1])
@@ -262,9 +240,7 @@ func TestRealAlarmAbortsDrill(t *testing.T) {
 	h.clk.Advance(time.Minute)
 	real := staff(engine.VerbTrigger)
 	real.Playbook = "illness"
-	if _, err := h.eng.Do(real); err != nil {
-		t.Fatal(err)
-	}
+	h.do(real)
 	h.clk.Advance(30 * time.Millisecond)
 	rob := h.sink.ReportsOf("illness")
 	if len(rob) != 1 || rob[0].Drill {
@@ -317,9 +293,7 @@ func TestResolvingTheDrillIncidentEndsTheDrill(t *testing.T) {
 	id := startDrill(t, h, "illness")
 	c := staff(engine.VerbResolve)
 	c.Incident = id
-	if _, err := h.eng.Do(c); err != nil {
-		t.Fatal(err)
-	}
+	h.do(c)
 	if ds := h.sink.Drills(); len(ds) != 1 || ds[0].Outcome != engine.DrillCompleted || ds[0].EndedBy != "Chen" {
 		t.Fatalf("records %+v", ds)
 	}
@@ -351,7 +325,7 @@ func TestOverdueDrills(t *testing.T) {
 func newHallWith(t *testing.T, cfg *config.Config, opts ...engine.Option) *enginetest.Sink {
 	t.Helper()
 	s := &enginetest.Sink{}
-	e := engine.New(cfg, s, append([]engine.Option{engine.WithClock(clock.NewFake(t0))}, opts...)...)
+	e := engine.New(cfg, s.Sinks(), append([]engine.Option{engine.WithClock(clock.NewFake(t0))}, opts...)...)
 	e.Start()
 	t.Cleanup(e.Close)
 	return s
@@ -364,10 +338,7 @@ func TestWalkTest(t *testing.T) {
 	h := newHall(t, "")
 	w := staff(engine.VerbDrill)
 	w.Action, w.Authenticated, w.Inputs = engine.WalkStart, true, []string{"call-1", "smoke-1", "q-in"}
-	id, err := h.eng.Do(w)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := h.do(w)
 	if cs := h.sink.ConditionsOf("walk_test"); len(cs) != 1 || !cs[0].Active || cs[0].Class != engine.ClassSupervisory {
 		t.Fatalf("walk test condition %+v", cs)
 	}
@@ -384,9 +355,7 @@ func TestWalkTest(t *testing.T) {
 	if got, err := h.eng.Do(w); err != nil || got != id {
 		t.Fatalf("stop: %s %v", got, err)
 	}
-	h.sink.Lock()
-	ws := h.sink.Walks
-	h.sink.Unlock()
+	ws := walks(h)
 	if len(ws) != 1 {
 		t.Fatalf("%d walk records", len(ws))
 	}
@@ -409,16 +378,9 @@ func TestWalkTest(t *testing.T) {
 
 func TestWalkTestEndsByItself(t *testing.T) {
 	h := newHall(t, "")
-	w := staff(engine.VerbDrill)
-	w.Action, w.Authenticated, w.Inputs = engine.WalkStart, true, []string{"panic-1"}
-	if _, err := h.eng.Do(w); err != nil {
-		t.Fatal(err)
-	}
+	walkStart(t, h, "panic-1")
 	h.clk.Advance(engine.WalkMax)
-	h.sink.Lock()
-	n := len(h.sink.Walks)
-	h.sink.Unlock()
-	if n != 1 {
+	if len(walks(h)) != 1 {
 		t.Fatalf("walk test still running after %s", engine.WalkMax)
 	}
 	h.press("panic-1")
@@ -433,10 +395,7 @@ func TestTestVerbRaisesADrillFromTheInput(t *testing.T) {
 	h := newHall(t, "")
 	c := staff(engine.VerbTest)
 	c.Input = "panic-2"
-	id, err := h.eng.Do(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := h.do(c)
 	r := h.sink.ReportsOf("robbery")
 	if len(r) != 1 || !r[0].Drill || r[0].Incident != id || r[0].Source != "panic-2" || r[0].Variant != "explosive" ||
 		strings.Join(r[0].Inputs, ",") != "panic-2" || !strings.Contains(r[0].Other, "test of input panic-2") {
@@ -458,10 +417,7 @@ func TestReview(t *testing.T) {
 	h := newHall(t, "")
 	c := staff(engine.VerbTrigger)
 	c.Playbook = "illness"
-	id, err := h.eng.Do(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := h.do(c)
 	rv := staff(engine.VerbReview)
 	rv.Incident = id
 	rv.Review = &engine.Review{Cause: "heat", Course: "fainted at counter 2", Handling: "first aid, 120 called", Problems: "first-aid kit hard to reach",
@@ -471,9 +427,7 @@ func TestReview(t *testing.T) {
 	}
 	res := staff(engine.VerbResolve)
 	res.Incident = id
-	if _, err := h.eng.Do(res); err != nil {
-		t.Fatal(err)
-	}
+	h.do(res)
 	bad := rv
 	bad.Review = &engine.Review{Cause: "heat"}
 	if _, err := h.eng.Do(bad); err == nil || !strings.Contains(err.Error(), "course, handling, problems") {
@@ -491,9 +445,7 @@ func TestReview(t *testing.T) {
 	if n := h.eng.Unreviewed(); n != 1 {
 		t.Errorf("unreviewed = %d", n)
 	}
-	if _, err := h.eng.Do(rv); err != nil {
-		t.Fatal(err)
-	}
+	h.do(rv)
 	r := last(t, h.sink.ReportsOf("illness"))
 	if r.Event != engine.EventReviewed || r.State != engine.StateReviewed || r.Review == nil || r.Timeline == nil ||
 		r.Review.Cause != "heat" || r.Review.By != "Chen" || r.Review.Actions[0].Owner != "Li Na" || r.Review.Resolution != "resolved" {
@@ -518,7 +470,7 @@ func TestReviewOfAnEarlierRunsIncident(t *testing.T) {
 	cfg := newHall(t, "").cfg
 	sink := &enginetest.Sink{}
 	clk := clock.NewFake(t0)
-	e := engine.New(cfg, sink, engine.WithClock(clk), engine.WithClosedIncidents([]engine.ClosedIncident{
+	e := engine.New(cfg, sink.Sinks(), engine.WithClock(clk), engine.WithClosedIncidents([]engine.ClosedIncident{
 		{ID: "old-1", Playbook: "surge", Resolution: "resolved", ResolvedAt: t0.Add(-10 * 24 * time.Hour)},
 		{ID: "old-2", Playbook: "robbery", Resolution: "false_alarm", ResolvedAt: t0.Add(-10 * 24 * time.Hour)},
 		{ID: "old-3", Playbook: "fire", Resolution: "resolved", ResolvedAt: t0.Add(-10 * 24 * time.Hour), Reviewed: true},
@@ -571,9 +523,7 @@ func TestProbeOpensAndResolvesSystemFailure(t *testing.T) {
 		t.Errorf("phone number accepted: %v", err)
 	}
 	st.Records = []string{"4"}
-	if _, err := h.eng.Do(st); err != nil {
-		t.Fatal(err)
-	}
+	h.do(st)
 	h.clk.Advance(25 * time.Minute)
 	h.eng.ProbeRecovered("http://core/health", t0.Add(25*time.Minute))
 	fin := last(t, h.sink.ReportsOf("system_failure"))
@@ -605,7 +555,9 @@ func TestPreserveCCTV(t *testing.T) {
 	}
 	s := &cctvSink{Sink: &enginetest.Sink{}}
 	clk := clock.NewFake(t0)
-	e := engine.New(cfg, s, engine.WithClock(clk))
+	sinks := s.Sinks()
+	sinks.CCTV = s
+	e := engine.New(cfg, sinks, engine.WithClock(clk))
 	e.Start()
 	defer e.Close()
 	c := staff(engine.VerbTrigger)
@@ -713,7 +665,7 @@ func TestProbeResolvesARestoredOutage(t *testing.T) {
 	cfg := newHall(t, "").cfg
 	sink := &enginetest.Sink{}
 	clk := clock.NewFake(t0)
-	e := engine.New(cfg, sink, engine.WithClock(clk))
+	e := engine.New(cfg, sink.Sinks(), engine.WithClock(clk))
 	down := t0.Add(-10 * time.Minute)
 	if n := e.Restore([]engine.Report{{Incident: "old", Playbook: "system_failure", State: engine.StateActive, Origin: engine.OriginProbe,
 		Source: "probe", OccurredAt: down, Version: 1, Seq: 1}}); n != 1 {

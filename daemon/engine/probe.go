@@ -85,9 +85,8 @@ func checkRecords(st *StepState, records []string) error {
 	return nil
 }
 
-// CCTVSink is the optional part of a Sink that receives CCTV bookmark
-// requests. Like Sink's methods, PreserveCCTV is called with the engine's
-// lock held.
+// CCTVSink receives CCTV bookmark requests (Sinks.CCTV). Like Sink's
+// methods, PreserveCCTV is called with the engine's lock held.
 type CCTVSink interface {
 	PreserveCCTV(CCTVRequest)
 }
@@ -108,8 +107,8 @@ func (e *Engine) preserveCCTV(inc *Incident, st *StepState) {
 		From: inc.OccurredAt.Add(-e.cfg.CCTV.Before.D()).UTC(), Until: now.Add(e.cfg.CCTV.After.D()).UTC()}
 	st.cctv = true
 	text := fmt.Sprintf("CCTV to keep from %s to %s (no cctv.topic: keep it by hand)", rq.From.Format(time.RFC3339), rq.Until.Format(time.RFC3339))
-	if cs, ok := e.sink.(CCTVSink); ok && e.cfg.CCTV.Topic != "" {
-		cs.PreserveCCTV(rq)
+	if e.sink.CCTV != nil && e.cfg.CCTV.Topic != "" {
+		e.sink.CCTV.PreserveCCTV(rq)
 		text = fmt.Sprintf("CCTV bookmark requested from %s to %s", rq.From.Format(time.RFC3339), rq.Until.Format(time.RFC3339))
 	}
 	inc.measure(Measure{At: now, Kind: "note", Section: st.Section, Text: text, By: "hallguard"})

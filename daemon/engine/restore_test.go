@@ -17,7 +17,7 @@ func restoreHall(t *testing.T, now time.Time) (*engine.Engine, *enginetest.Sink,
 	cfg := newHall(t, "").cfg
 	sink := &enginetest.Sink{}
 	clk := clock.NewFake(now)
-	e := engine.New(cfg, sink, engine.WithClock(clk))
+	e := engine.New(cfg, sink.Sinks(), engine.WithClock(clk))
 	t.Cleanup(e.Close)
 	return e, sink, clk
 }

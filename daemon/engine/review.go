@@ -7,11 +7,8 @@ import (
 	"time"
 )
 
-// VerbReview files the post-incident review (§3.4) of a resolved incident.
-const VerbReview = "review"
-
 // EventReviewed is the report made when an incident is reviewed.
-const EventReviewed = "reviewed"
+const EventReviewed Event = "reviewed"
 
 // Review is the §3.4 analysis of an incident: its cause, course and
 // handling, the problems and gaps it revealed, and the rectification
@@ -21,7 +18,7 @@ type Review struct {
 	Incident   string         `json:"incident"`
 	Hall       string         `json:"hall"`
 	Playbook   string         `json:"playbook"`
-	Resolution string         `json:"resolution"`
+	Resolution Event          `json:"resolution"`
 	ResolvedAt time.Time      `json:"resolved_at"`
 	Cause      string         `json:"cause"`
 	Course     string         `json:"course"`
@@ -39,8 +36,8 @@ type ReviewAction struct {
 	Text  string `json:"text"`
 }
 
-// ReviewSink is the optional part of a Sink that receives reviews. Like
-// Sink's methods, Review is called with the engine's lock held.
+// ReviewSink receives reviews (Sinks.Review). Like Sink's methods, Review
+// is called with the engine's lock held.
 type ReviewSink interface {
 	Review(Review)
 }
@@ -49,10 +46,11 @@ type ReviewSink interface {
 // has it, so that it can be reviewed, and counted while unreviewed, after
 // a restart.
 type ClosedIncident struct {
-	ID, Playbook, Resolution string
-	Drill                    bool
-	ResolvedAt               time.Time
-	Reviewed                 bool
+	ID, Playbook string
+	Resolution   Event
+	Drill        bool
+	ResolvedAt   time.Time
+	Reviewed     bool
 }
 
 // WithClosedIncidents seeds the incidents earlier runs closed.
@@ -123,10 +121,10 @@ func (e *Engine) review(c Command) (string, error) {
 		}
 		rv.Playbook, rv.Resolution, rv.ResolvedAt = past.Playbook, past.Resolution, past.ResolvedAt.UTC()
 	}
-	if rs, ok := e.sink.(ReviewSink); ok {
+	if e.sink.Review != nil {
 		c := rv
 		c.Actions = slices.Clone(rv.Actions)
-		rs.Review(c)
+		e.sink.Review.Review(c)
 	}
 	e.evict() // reviewed: it leaves memory, the journal has it
 	e.checkReviewsDue()

@@ -91,7 +91,7 @@ type Timeline struct {
 	ResolvedAt     *time.Time     `json:"resolved_at"`
 	ResolvedBy     string         `json:"resolved_by"`
 	// Resolution is resolved or false_alarm; Reason says why.
-	Resolution string `json:"resolution"`
+	Resolution Event  `json:"resolution"`
 	Reason     string `json:"reason"`
 	// Durations, in seconds.
 	DetectToActivate  *float64 `json:"detect_to_activate_seconds"`

@@ -10,11 +10,6 @@ import (
 	"github.com/hallguard/hallguard/devices/clock"
 )
 
-// VerbTest fires one input's test path: its playbook is raised as a drill
-// from that input (Command.Input), as if it had been pressed, with
-// drill: true on every message and no live_only output (§1.3).
-const VerbTest = "test"
-
 // Walk-test actions of VerbDrill.
 const (
 	WalkStart = "walk_start"
@@ -25,9 +20,8 @@ const (
 // no alarm of their own, so the mode must never be left on.
 const WalkMax = 30 * time.Minute
 
-// WalkSink is the optional part of a Sink that receives walk-test
-// records. Like Sink's methods, WalkTest is called with the engine's lock
-// held.
+// WalkSink receives walk-test records (Sinks.Walk). Like Sink's methods,
+// WalkTest is called with the engine's lock held.
 type WalkSink interface {
 	WalkTest(WalkRecord)
 }
@@ -225,8 +219,8 @@ func (e *Engine) endWalk(by string) {
 		detail += "; still active, alarm raised: " + strings.Join(r.StillActive, ", ")
 	}
 	e.sink.Condition(Condition{Class: ClassSupervisory, Kind: "walk_test", Active: false, Time: now, Detail: detail})
-	if ws, ok := e.sink.(WalkSink); ok {
-		ws.WalkTest(r)
+	if e.sink.Walk != nil {
+		e.sink.Walk.WalkTest(r)
 	}
 }
 

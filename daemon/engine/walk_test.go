@@ -16,20 +16,14 @@ func walkStart(t *testing.T, h *hall, names ...string) string {
 	t.Helper()
 	w := staff(engine.VerbDrill)
 	w.Action, w.Authenticated, w.Inputs = engine.WalkStart, true, names
-	id, err := h.eng.Do(w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
+	return h.do(w)
 }
 
 func walkStop(t *testing.T, h *hall) {
 	t.Helper()
 	w := staff(engine.VerbDrill)
 	w.Action = engine.WalkStop
-	if _, err := h.eng.Do(w); err != nil {
-		t.Fatal(err)
-	}
+	h.do(w)
 }
 
 func walks(h *hall) []engine.WalkRecord {

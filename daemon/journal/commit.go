@@ -8,6 +8,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/hallguard/hallguard/daemon/engine"
 	"github.com/hallguard/hallguard/devices/clock"
 	"github.com/hallguard/hallguard/outbox"
 )
@@ -107,8 +108,8 @@ type reportData struct {
 	Seq      uint64          `json:"seq"`
 	Incident string          `json:"incident"`
 	Version  int             `json:"version"`
-	Event    string          `json:"event"`
-	State    string          `json:"state"`
+	Event    engine.Event    `json:"event"`
+	State    engine.State    `json:"state"`
 	Outbox   uint64          `json:"outbox"`
 	Salvaged bool            `json:"salvaged,omitempty"`
 	Report   json.RawMessage `json:"report"`

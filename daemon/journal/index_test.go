@@ -13,7 +13,7 @@ import (
 )
 
 // incidentReport is report i of incident inc in state st.
-func incidentReport(i int, inc, st string, seq uint64) outbox.Message {
+func incidentReport(i int, inc string, st engine.State, seq uint64) outbox.Message {
 	r := report(i)
 	r.Incident, r.State, r.Seq, r.Drill = inc, st, seq, false
 	r.ID = inc + ".v" + string(rune('0'+r.Version))

@@ -123,6 +123,12 @@ type wireRecord struct {
 	Hash     string          `json:"hash"`
 }
 
+// MarshalJSON encodes r as it is stored and exported (wireRecord: "seq",
+// "time", "kind", …), so that `hallguard journal show` prints a record as
+// the JSONL export has it. Decoding an export line into a Record needs
+// nothing more: encoding/json matches those names to the fields.
+func (r Record) MarshalJSON() ([]byte, error) { return json.Marshal(toWire(&r)) }
+
 func toWire(r *Record) wireRecord {
 	return wireRecord{
 		Seq: r.Seq, Time: timeText(r.Time), Kind: r.Kind, Incident: r.Incident,

@@ -77,11 +77,11 @@ type incidentJSON struct {
 }
 
 type incidentReportRef struct {
-	ID      string    `json:"id"`
-	Version int       `json:"version"`
-	Event   string    `json:"event"`
-	Seq     uint64    `json:"seq"`
-	Made    time.Time `json:"made_at"`
+	ID      string       `json:"id"`
+	Version int          `json:"version"`
+	Event   engine.Event `json:"event"`
+	Seq     uint64       `json:"seq"`
+	Made    time.Time    `json:"made_at"`
 }
 
 // RenderJSON writes the incident as one JSON document: its latest

@@ -29,7 +29,7 @@ func incidentJournal(t *testing.T) (string, []byte) {
 	t0 := time.Date(2026, 12, 1, 1, 15, 0, 0, time.UTC)
 	clk := clock.NewFake(t0)
 	sink := &enginetest.Sink{}
-	e := engine.New(cfg, sink, engine.WithClock(clk), engine.WithIDs(func(time.Time) string { return "20261201T011500.000Z-a1b2c3" }))
+	e := engine.New(cfg, sink.Sinks(), engine.WithClock(clk), engine.WithIDs(func(time.Time) string { return "20261201T011500.000Z-a1b2c3" }))
 	e.Start()
 	defer e.Close()
 	do := func(c engine.Command) {

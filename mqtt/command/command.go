@@ -26,11 +26,13 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/hallguard/hallguard/daemon/engine"
 	"github.com/hallguard/hallguard/devices/clock"
 )
 
@@ -72,12 +74,9 @@ type Message struct {
 	Sig   string    `json:"sig,omitempty"`
 
 	// Verb comes from the topic; Authenticated is set by Verify.
-	Verb          string `json:"-"`
-	Authenticated bool   `json:"-"`
+	Verb          engine.Verb `json:"-"`
+	Authenticated bool        `json:"-"`
 }
-
-// Verbs a hall accepts.
-var Verbs = []string{"ack", "resolve", "false_alarm", "step", "trigger", "report", "received", "drill", "test", "review"}
 
 // fields are Message's JSON names: a payload may use these and no other,
 // spelt exactly (encoding/json would match "INCIDENT" to incident).
@@ -104,18 +103,18 @@ var (
 	ErrReplay       = errors.New("replay")
 )
 
-// Reason returns the fixed label for a rejection error.
-func Reason(err error) string {
+// Reason returns the fixed label for a rejection error (engine.Rejections).
+func Reason(err error) engine.Rejection {
 	for _, r := range []struct {
 		err   error
-		label string
-	}{{ErrTooLarge, "too_large"}, {ErrBadPayload, "bad_payload"}, {ErrUnknownVerb, "unknown_verb"},
-		{ErrUnsigned, "unsigned"}, {ErrBadSignature, "bad_signature"}, {ErrExpired, "expired"}, {ErrReplay, "replay"}} {
+		label engine.Rejection
+	}{{ErrTooLarge, engine.RejectTooLarge}, {ErrBadPayload, engine.RejectBadPayload}, {ErrUnknownVerb, engine.RejectUnknownVerb},
+		{ErrUnsigned, engine.RejectUnsigned}, {ErrBadSignature, engine.RejectBadSignature}, {ErrExpired, engine.RejectExpired}, {ErrReplay, engine.RejectReplay}} {
 		if errors.Is(err, r.err) {
 			return r.label
 		}
 	}
-	return "rejected"
+	return engine.RejectOther
 }
 
 // canonicalTag starts every signed text, so that a signature over
@@ -365,12 +364,8 @@ func (v *Verifier) Verify(verb, topic string, payload []byte) (Message, error) {
 	if err := json.Unmarshal(payload, &m); err != nil { // field names are known exact: no case folding left
 		return Message{}, fmt.Errorf("%w: %v", ErrBadPayload, err)
 	}
-	m.Verb = verb
-	known := false
-	for _, k := range Verbs {
-		known = known || k == verb
-	}
-	if !known {
+	m.Verb = engine.Verb(verb)
+	if !slices.Contains(engine.Verbs, m.Verb) {
 		return m, fmt.Errorf("%w %q", ErrUnknownVerb, verb)
 	}
 	if m.ID == "" || m.By == "" {

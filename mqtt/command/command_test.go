@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hallguard/hallguard/daemon/engine"
 	"github.com/hallguard/hallguard/devices/clock"
 	"github.com/hallguard/hallguard/mqtt/command"
 )
@@ -153,14 +155,7 @@ func TestTrailingDataIsRefused(t *testing.T) {
 // the public key, and nothing made from the public key (an HMAC keyed with
 // it, the algorithm-confusion forgery) passes.
 func TestEd25519(t *testing.T) {
-	privPEM, pubPEM, err := command.NewEd25519()
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, err := command.ParseEd25519Private(privPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
+	priv, privPEM, pubPEM := newEd25519(t)
 	pub, err := command.ParseEd25519Public(pubPEM)
 	if err != nil {
 		t.Fatal(err)
@@ -185,15 +180,22 @@ func TestEd25519(t *testing.T) {
 	}
 }
 
+// newEd25519 makes a key pair: the private key, parsed, and both PEMs.
+func newEd25519(t *testing.T) (priv command.Ed25519Private, privPEM, pubPEM []byte) {
+	t.Helper()
+	privPEM, pubPEM, err := command.NewEd25519()
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err = command.ParseEd25519Private(privPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv, privPEM, pubPEM
+}
+
 func otherEd25519(t *testing.T) command.Signer {
-	p, _, err := command.NewEd25519()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := command.ParseEd25519Private(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k, _, _ := newEd25519(t)
 	return k
 }
 
@@ -247,5 +249,21 @@ func TestCanonicalIgnoresKeyOrderAndSpace(t *testing.T) {
 	b, _ := command.Canonical("h", "p/h/cmd/ack", []byte(`{"id":"1","by":"x"}`))
 	if string(a) != string(b) || string(a) != "hallguard-command-v2\nh\np/h/cmd/ack\n{\"by\":\"x\",\"id\":\"1\"}" {
 		t.Errorf("canonical forms differ: %q vs %q", a, b)
+	}
+}
+
+// Every label Reason gives, and the engine's Reason, is one of the one list
+// of rejections.
+func TestReasonsAreRejections(t *testing.T) {
+	for _, err := range []error{command.ErrTooLarge, command.ErrBadPayload, command.ErrUnknownVerb, command.ErrUnsigned,
+		command.ErrBadSignature, command.ErrExpired, command.ErrReplay, errors.New("other")} {
+		if r := command.Reason(err); !slices.Contains(engine.Rejections, r) {
+			t.Errorf("Reason(%v) = %q: not in engine.Rejections", err, r)
+		}
+	}
+	for _, err := range []error{engine.ErrUnknownIncident, engine.ErrNotAllowed, engine.ErrUnknownVerb, engine.ErrBadCommand} {
+		if r := engine.Reason(err); !slices.Contains(engine.Rejections, r) {
+			t.Errorf("engine.Reason(%v) = %q: not in engine.Rejections", err, r)
+		}
 	}
 }

@@ -65,9 +65,9 @@ export async function startDaemon(prev) {
     // signed center command through `hallguard cmd`, as the center would.
     async resolveAll() {
       const incs = await (await fetch(d.base + '/api/incidents')).json();
-      for (const inc of incs.filter((i) => i.State === 'active' || i.State === 'acknowledged')) {
+      for (const inc of incs.filter((i) => i.state === 'active' || i.state === 'acknowledged')) {
         execFileSync(BIN, ['cmd', 'resolve', '-config', 'configs/demo.yaml', '-broker', `tcp://127.0.0.1:${mqttPort}`,
-          '-incident', inc.ID, '-by', 'center-op-7'], { cwd: ROOT });
+          '-incident', inc.id, '-by', 'center-op-7'], { cwd: ROOT });
       }
     },
     async metric(name) {

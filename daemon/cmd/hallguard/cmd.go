@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/hallguard/hallguard/daemon/engine"
 	"github.com/hallguard/hallguard/mqtt/command"
 )
 
@@ -34,7 +35,11 @@ func cmdCmd(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&control, "control", "report update: control (§3.3 5)")
 	fs.Var(&trend, "trend", "report update: trend (§3.3 6)")
 	fs.Var(&other, "other", "report update: other (§3.3 7)")
-	setUsage(fs, fmt.Sprintf("usage: hallguard cmd VERB [flags]   (verbs: %s)", strings.Join(command.Verbs, ", ")), stderr)
+	verbs := make([]string, 0, len(engine.Verbs))
+	for _, v := range engine.Verbs {
+		verbs = append(verbs, v.String())
+	}
+	setUsage(fs, fmt.Sprintf("usage: hallguard cmd VERB [flags]   (verbs: %s)", strings.Join(verbs, ", ")), stderr)
 	verb, ok := parseLeading(fs, args)
 	if !ok {
 		return exitConfig

@@ -28,95 +28,70 @@ type Sink struct {
 	Reviews    []engine.Review
 }
 
-var (
-	_ engine.Sink       = (*Sink)(nil)
-	_ engine.DrillSink  = (*Sink)(nil)
-	_ engine.WalkSink   = (*Sink)(nil)
-	_ engine.ReviewSink = (*Sink)(nil)
-)
+// Sinks gives the engine s as its Sink and as every optional sink it
+// records (drill, walk test, review); CCTV requests it does not take.
+func (s *Sink) Sinks() engine.Sinks {
+	return engine.Sinks{Sink: s, Drill: s, Walk: s, Review: s}
+}
 
-// Review records a review.
-func (s *Sink) Review(r engine.Review) { s.Lock(); s.Reviews = append(s.Reviews, r); s.Unlock() }
-
-// WalkTest records a walk-test record.
-func (s *Sink) WalkTest(r engine.WalkRecord) { s.Lock(); s.Walks = append(s.Walks, r); s.Unlock() }
-
-// Drill records a drill record.
-func (s *Sink) Drill(r engine.DrillRecord) {
+// add appends x to *list under s's lock.
+func add[T any](s *Sink, list *[]T, x T) {
 	s.Lock()
-	s.DrillRecs = append(s.DrillRecs, r)
+	*list = append(*list, x)
 	s.Unlock()
 }
 
-// Drills returns the recorded drill records.
-func (s *Sink) Drills() []engine.DrillRecord {
+// of returns a copy of the items of *list that keep selects, read under
+// s's lock.
+func of[T any](s *Sink, list *[]T, keep func(T) bool) []T {
 	s.Lock()
 	defer s.Unlock()
-	return append([]engine.DrillRecord(nil), s.DrillRecs...)
-}
-
-func (s *Sink) Report(r engine.Report) { s.Lock(); s.Reports = append(s.Reports, r); s.Unlock() }
-func (s *Sink) Drive(o string, a bool, why string) {
-	s.Lock()
-	s.Drives = append(s.Drives, Drive{o, a, why})
-	s.Unlock()
-}
-func (s *Sink) Input(st engine.InputState) { s.Lock(); s.Inputs = append(s.Inputs, st); s.Unlock() }
-func (s *Sink) Queue(q engine.QueueState)  { s.Lock(); s.Queues = append(s.Queues, q); s.Unlock() }
-func (s *Sink) Condition(c engine.Condition) {
-	s.Lock()
-	s.Conditions = append(s.Conditions, c)
-	s.Unlock()
-}
-
-// ReportsOf returns the reports of one playbook.
-func (s *Sink) ReportsOf(playbook string) []engine.Report {
-	s.Lock()
-	defer s.Unlock()
-	var out []engine.Report
-	for _, r := range s.Reports {
-		if r.Playbook == playbook {
-			out = append(out, r)
+	var out []T
+	for _, x := range *list {
+		if keep(x) {
+			out = append(out, x)
 		}
 	}
 	return out
+}
+
+// Review records a review.
+func (s *Sink) Review(r engine.Review) { add(s, &s.Reviews, r) }
+
+// WalkTest records a walk-test record.
+func (s *Sink) WalkTest(r engine.WalkRecord) { add(s, &s.Walks, r) }
+
+// Drill records a drill record.
+func (s *Sink) Drill(r engine.DrillRecord) { add(s, &s.DrillRecs, r) }
+
+// Drills returns the recorded drill records.
+func (s *Sink) Drills() []engine.DrillRecord {
+	return of(s, &s.DrillRecs, func(engine.DrillRecord) bool { return true })
+}
+
+func (s *Sink) Report(r engine.Report)             { add(s, &s.Reports, r) }
+func (s *Sink) Drive(o string, a bool, why string) { add(s, &s.Drives, Drive{o, a, why}) }
+func (s *Sink) Input(st engine.InputState)         { add(s, &s.Inputs, st) }
+func (s *Sink) Queue(q engine.QueueState)          { add(s, &s.Queues, q) }
+func (s *Sink) Condition(c engine.Condition)       { add(s, &s.Conditions, c) }
+
+// ReportsOf returns the reports of one playbook.
+func (s *Sink) ReportsOf(playbook string) []engine.Report {
+	return of(s, &s.Reports, func(r engine.Report) bool { return r.Playbook == playbook })
 }
 
 // ConditionsOf returns the conditions of one kind.
 func (s *Sink) ConditionsOf(kind string) []engine.Condition {
-	s.Lock()
-	defer s.Unlock()
-	var out []engine.Condition
-	for _, c := range s.Conditions {
-		if c.Kind == kind {
-			out = append(out, c)
-		}
-	}
-	return out
+	return of(s, &s.Conditions, func(c engine.Condition) bool { return c.Kind == kind })
 }
 
 // Level returns the last driven state of an output (false if never driven).
 func (s *Sink) Level(output string) bool {
-	s.Lock()
-	defer s.Unlock()
-	on := false
-	for _, d := range s.Drives {
-		if d.Output == output {
-			on = d.Active
-		}
-	}
-	return on
+	ds := s.DrivesOf(output)
+	return len(ds) > 0 && ds[len(ds)-1].Active
 }
 
 // DrivesOf returns the recorded changes of one output.
 func (s *Sink) DrivesOf(output string) []Drive {
-	s.Lock()
-	defer s.Unlock()
-	var out []Drive
-	for _, d := range s.Drives {
-		if d.Output == output {
-			out = append(out, d)
-		}
-	}
-	return out
+	return of(s, &s.Drives, func(d Drive) bool { return d.Output == output })
 }
