@@ -42,6 +42,8 @@ var layers = []layer{
 		from: "...", deny: []string{"daemon/cmd/..."}},
 	{why: "test/hallproc is harness code: only the whole-binary tests, the bench and the vmtest tests use it",
 		from: "...", except: []string{"test/...", "devices/gpiocdev/vmtest/..."}, deny: []string{"test/hallproc"}},
+	{why: "devices/simchip is test code: only _test files and the vmtest tests use it",
+		from: "...", except: []string{"devices/simchip", "devices/gpiocdev/vmtest/..."}, deny: []string{"devices/simchip"}},
 }
 
 func match(pattern, pkg string) bool {

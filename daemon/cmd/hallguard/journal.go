@@ -44,7 +44,7 @@ func cmdJournal(args []string, stdout, stderr io.Writer) int {
 	if j.st != nil {
 		defer j.st.Close()
 	}
-	run, ok := journalSubcommands[sub]
+	run, ok := journalSubcommand(sub)
 	if !ok {
 		fmt.Fprintf(stderr, "hallguard journal: unknown subcommand %q (want verify, list, show or export)\n", sub)
 		return exitConfig
@@ -52,12 +52,20 @@ func cmdJournal(args []string, stdout, stderr io.Writer) int {
 	return run(j, stdout, stderr)
 }
 
-// journalSubcommands runs each journal subcommand on the opened journal.
-var journalSubcommands = map[string]func(j *journalCmd, stdout, stderr io.Writer) int{
-	"verify": journalVerify,
-	"export": journalExport,
-	"list":   journalList,
-	"show":   journalShow,
+// journalSubcommand returns the journal subcommand sub, which runs on the
+// opened journal, or false for an unknown one.
+func journalSubcommand(sub string) (func(j *journalCmd, stdout, stderr io.Writer) int, bool) {
+	switch sub {
+	case "verify":
+		return journalVerify, true
+	case "export":
+		return journalExport, true
+	case "list":
+		return journalList, true
+	case "show":
+		return journalShow, true
+	}
+	return nil, false
 }
 
 // journalCmd is a journal subcommand's flags, filter and config, and the
