@@ -640,29 +640,25 @@ func (d *Daemon) runInput(ctx context.Context, in config.Input, opened chan<- st
 	adapter := engineHandler{d.eng}
 	lost := false
 	signalled := false
+	signal := func() {
+		if !signalled {
+			opened <- in.ID
+			signalled = true
+		}
+	}
 	// One conditioner for the life of the input, across reopens: it knows
 	// what was reported before the line was lost, so a reopen can report
 	// the true level both ways (Conditioner.Start).
 	var cond *devices.Conditioner
 	for {
-		line, err := d.backend.OpenInput(spec)
-		var level devices.Level
-		if err == nil {
-			level, err = line.Read()
-			if err != nil {
-				line.Close()
-			}
-		}
+		line, level, err := d.openInput(spec)
 		if err != nil {
 			if !lost {
 				d.log.Error("input unavailable", "input", in.ID, "err", err)
 				d.eng.Fault(devices.Fault{Input: in.ID, Kind: devices.FaultLineLost, Active: true, Time: d.clk.Now(), Detail: err.Error()})
 				lost = true
 			}
-			if !signalled {
-				opened <- in.ID
-				signalled = true
-			}
+			signal()
 			if clock.Sleep(ctx, d.clk, inputRetry) != nil {
 				return
 			}
@@ -682,45 +678,8 @@ func (d *Daemon) runInput(ctx context.Context, in config.Input, opened chan<- st
 				Debounce: debounce, StuckAfter: in.StuckAfter.D(), Alarm: alarmInput(in)}, d.clk, adapter)
 		}
 		cond.Start(level, d.clk.Now())
-		if !signalled {
-			opened <- in.ID
-			signalled = true
-		}
-
-		// The backend's callback hands off without blocking. A full
-		// hand-off drops its oldest edge, never the newest, and counts it;
-		// once conditioning has caught up after a drop, the line is read
-		// again and its level delivered, so an engine stall always ends
-		// with the line's true level (§4.4: a chattering detector that
-		// latches in alarm must still end in fire).
-		ho := newHandoff(handoffSize)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			last := level
-			for {
-				ev, caughtUp, ok := ho.get()
-				if !ok {
-					return
-				}
-				cond.Edge(ev)
-				last = ev.Level
-				if !caughtUp {
-					continue
-				}
-				if l, err := line.Read(); err == nil && l != last {
-					cond.Edge(devices.Event{Line: in.ID, Level: l, Time: d.clk.Now(), Seq: ev.Seq})
-					last = l
-				}
-			}
-		}()
-		err = line.Watch(ctx, func(ev devices.Event) {
-			if ho.put(ev) {
-				d.metrics.handoffDropped.WithLabelValues(in.ID).Inc()
-			}
-		})
-		ho.close()
-		<-done
+		signal()
+		err = d.watchInput(ctx, in.ID, line, level, cond)
 		cond.Stop()
 		line.Close()
 		if ctx.Err() != nil {
@@ -733,6 +692,61 @@ func (d *Daemon) runInput(ctx context.Context, in config.Input, opened chan<- st
 			return
 		}
 	}
+}
+
+// openInput opens the line of spec and reads its level; on an error the
+// line is closed again.
+func (d *Daemon) openInput(spec devices.InputSpec) (devices.Input, devices.Level, error) {
+	line, err := d.backend.OpenInput(spec)
+	if err != nil {
+		return nil, devices.Low, err
+	}
+	level, err := line.Read()
+	if err != nil {
+		line.Close()
+		return nil, devices.Low, err
+	}
+	return line, level, nil
+}
+
+// watchInput watches line, whose level was level, into cond until the
+// watch ends (ctx done or the line lost), and returns the watch's error.
+//
+// The backend's callback hands off without blocking. A full hand-off drops
+// its oldest edge, never the newest, and counts it; once conditioning has
+// caught up after a drop, the line is read again and its level delivered,
+// so an engine stall always ends with the line's true level (§4.4: a
+// chattering detector that latches in alarm must still end in fire).
+func (d *Daemon) watchInput(ctx context.Context, id string, line devices.Input, level devices.Level, cond *devices.Conditioner) error {
+	ho := newHandoff(handoffSize)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		last := level
+		for {
+			ev, caughtUp, ok := ho.get()
+			if !ok {
+				return
+			}
+			cond.Edge(ev)
+			last = ev.Level
+			if !caughtUp {
+				continue
+			}
+			if l, err := line.Read(); err == nil && l != last {
+				cond.Edge(devices.Event{Line: id, Level: l, Time: d.clk.Now(), Seq: ev.Seq})
+				last = l
+			}
+		}
+	}()
+	err := line.Watch(ctx, func(ev devices.Event) {
+		if ho.put(ev) {
+			d.metrics.handoffDropped.WithLabelValues(id).Inc()
+		}
+	})
+	ho.close()
+	<-done
+	return err
 }
 
 // alarmInput reports whether in is a hold-up or manual fire input, where a
