@@ -1003,18 +1003,11 @@ func (d *Daemon) serveHTTP() (stop func(), err error) {
 
 // compactLoop drops retired outbox entries past their retention, hourly.
 func (d *Daemon) compactLoop(ctx context.Context) {
-	t, tick := d.clk.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick:
-			if n, err := d.store.Compact(d.clk.Now()); err != nil {
-				d.log.Warn("journal compaction", "err", err)
-			} else if n > 0 {
-				d.log.Info("journal compaction", "removed", n)
-			}
+	clock.Every(d.clk, time.Hour, func(time.Time) {
+		if n, err := d.store.Compact(d.clk.Now()); err != nil {
+			d.log.Warn("journal compaction", "err", err)
+		} else if n > 0 {
+			d.log.Info("journal compaction", "removed", n)
 		}
-	}
+	})(ctx)
 }

@@ -118,3 +118,36 @@ func TestRealTickerAndSleep(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestEveryCallsOnEachTickUntilTheContextEnds(t *testing.T) {
+	c := clock.NewFake(t0)
+	got := make(chan time.Time, 1)
+	loop := clock.Every(c, time.Minute, func(now time.Time) { got <- now })
+	// The ticker runs from Every: a tick before the loop starts is kept.
+	c.Advance(time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		loop(ctx)
+	}()
+	for i := 1; i <= 3; i++ {
+		if i > 1 {
+			c.Advance(time.Minute)
+		}
+		if at := <-got; !at.Equal(t0.Add(time.Duration(i) * time.Minute)) {
+			t.Fatalf("tick %d at %v, want %v", i, at, t0.Add(time.Duration(i)*time.Minute))
+		}
+	}
+	cancel()
+	<-done
+	if n := c.Pending(); n != 0 {
+		t.Fatalf("%d timers left after the loop ended, want the ticker stopped", n)
+	}
+	c.Advance(time.Hour)
+	select {
+	case at := <-got:
+		t.Fatalf("called at %v after the loop ended", at)
+	default:
+	}
+}
