@@ -131,9 +131,10 @@ type Daemon struct {
 	arc       atomic.Pointer[arc.Transmitter]
 	mqttWatch mqttPathWatch
 	wg        sync.WaitGroup
-	// loops are goReady's background loops; Run waits for them before
-	// it closes what they use (journal, MQTT, engine).
-	loops sync.WaitGroup
+	// loops are the daemon's goroutines (group.go): goReady's loops end
+	// with Run's context, and Run waits for them before it closes what
+	// they use (journal, MQTT, engine); the last closer stops the group.
+	loops group
 	plan  *planState // plan.go: false alarms, timelines, drills
 }
 
@@ -203,6 +204,12 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	defer cancel()
 	var stack closers
 	defer stack.close() // before cancel, as the steps' defers were
+	// Last of all, the daemon's goroutines are joined (on the way out of a
+	// start that failed too, where ctx is still live: hence the cancel).
+	stack.push(func() {
+		cancel()
+		d.loops.Stop()
+	})
 
 	if err := d.prepare(); err != nil {
 		return err
@@ -460,13 +467,14 @@ func (d *Daemon) openOutputs() (stop func(), err error) {
 	d.act = newActuator(d)
 	return func() {
 		d.outMu.Lock()
-		defer d.outMu.Unlock()
 		d.outClosed = true
 		for id, o := range d.outputs {
 			if err := o.Close(); err != nil {
 				d.log.Error("output to fail-safe", "output", id, "err", err)
 			}
 		}
+		d.outMu.Unlock()
+		d.act.stop()
 	}, nil
 }
 
@@ -538,11 +546,11 @@ func (d *Daemon) serveSim(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
-	go func() {
+	d.loops.Go(func() {
 		if err := sb.Serve(ctx, sl); err != nil {
 			d.log.Error("sim control socket", "err", err)
 		}
-	}()
+	})
 	return nil
 }
 
@@ -584,10 +592,10 @@ func (d *Daemon) startCenterAcks(intake *commandIntake) error {
 // to systemd, the log and opts.Ready.
 func (d *Daemon) goReady(ctx context.Context, headKey journal.HeadKey, mqttBroker string, ready func(*Daemon)) {
 	cfg := d.cfg
-	d.goLoop(func() { d.compactLoop(ctx) })
-	d.goLoop(func() { d.headLoop(ctx, headKey) }) // journal/head: the chain anchored off the box (issue #12 §5)
-	d.goLoop(func() { d.watchdog(ctx) })
-	d.goLoop(func() { d.probeLoop(ctx) }) // probe.go: the business system (§4.2)
+	d.loops.Go(func() { d.compactLoop(ctx) })
+	d.loops.Go(func() { d.headLoop(ctx, headKey) }) // journal/head: the chain anchored off the box (issue #12 §5)
+	d.loops.Go(func() { d.watchdog(ctx) })
+	d.loops.Go(func() { d.probeLoop(ctx) }) // probe.go: the business system (§4.2)
 	d.ready.Store(true)
 	d.notifyReady()
 	d.log.Info("hallguard ready", "hall", cfg.Hall.ID, "backend", cfg.Backend, "inputs", len(cfg.Inputs),
@@ -596,15 +604,6 @@ func (d *Daemon) goReady(ctx context.Context, headKey journal.HeadKey, mqttBroke
 	if ready != nil {
 		ready(d)
 	}
-}
-
-// goLoop runs f in its own goroutine, joined to d.loops.
-func (d *Daemon) goLoop(f func()) {
-	d.loops.Add(1)
-	go func() {
-		defer d.loops.Done()
-		f()
-	}()
 }
 
 func lineRef(chip string, line *int, name string) devices.LineRef {
@@ -787,13 +786,34 @@ type actuator struct {
 	notesMu sync.Mutex
 	notes   []func()
 	noteUp  chan struct{}
+	// quit ends loop and noteLoop; loops waits for them (stop).
+	quit  chan struct{}
+	loops sync.WaitGroup
 }
 
 func newActuator(d *Daemon) *actuator {
-	a := &actuator{d: d, want: map[string]bool{}, wake: make(chan struct{}, 1), noteUp: make(chan struct{}, 1)}
-	go a.loop()
-	go a.noteLoop()
+	a := &actuator{d: d, want: map[string]bool{}, wake: make(chan struct{}, 1), noteUp: make(chan struct{}, 1),
+		quit: make(chan struct{})}
+	a.loops.Go(a.loop)
+	a.loops.Go(a.noteLoop)
 	return a
+}
+
+// stop ends the actuator's goroutines and waits for them: nothing is
+// driven, and no engine call noted, once it returns.
+func (a *actuator) stop() {
+	close(a.quit)
+	a.loops.Wait()
+}
+
+// woken waits for a signal on ch; false once the actuator stops.
+func (a *actuator) woken(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	case <-a.quit:
+		return false
+	}
 }
 
 // note queues an engine call, made in order by noteLoop.
@@ -808,7 +828,7 @@ func (a *actuator) note(f func()) {
 }
 
 func (a *actuator) noteLoop() {
-	for range a.noteUp {
+	for a.woken(a.noteUp) {
 		a.notesMu.Lock()
 		todo := a.notes
 		a.notes = nil
@@ -853,7 +873,7 @@ func (a *actuator) loop() {
 	applied := map[string]*bool{}
 	failures := map[string]int{} // consecutive failed drives per output
 	lost := map[string]bool{}    // the last failure said the line is gone
-	for range a.wake {
+	for a.woken(a.wake) {
 		a.mu.Lock()
 		want := maps.Clone(a.want)
 		a.mu.Unlock()
@@ -990,15 +1010,22 @@ func (d *Daemon) serveHTTP() (stop func(), err error) {
 	// deadline: the console's event stream is long-lived (and capped).
 	ops := &http.Server{Handler: d.opsRoutes(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: maxHeaderBytes}
-	go ops.Serve(d.httpLn)
 	local := &http.Server{Handler: d.localRoutes(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		IdleTimeout: time.Minute, MaxHeaderBytes: maxHeaderBytes, TLSConfig: tlsCfg}
-	if tlsCfg != nil {
-		go local.ServeTLS(d.localLn, "", "")
-	} else {
-		go local.Serve(d.localLn)
-	}
-	return func() { ops.Close(); local.Close() }, nil
+	var serving sync.WaitGroup
+	serving.Go(func() { ops.Serve(d.httpLn) })
+	serving.Go(func() {
+		if tlsCfg != nil {
+			local.ServeTLS(d.localLn, "", "")
+		} else {
+			local.Serve(d.localLn)
+		}
+	})
+	return func() {
+		ops.Close()
+		local.Close()
+		serving.Wait()
+	}, nil
 }
 
 // compactLoop drops retired outbox entries past their retention, hourly.

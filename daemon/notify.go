@@ -40,7 +40,7 @@ func (d *Daemon) watchdog(ctx context.Context) {
 	if interval > 0 {
 		d.log.Info("systemd watchdog enabled", "interval_seconds", interval.Seconds())
 		feed := clock.Every(d.clk, interval/2, func(time.Time) { d.feedWatchdog(ctx) })
-		d.goLoop(func() { feed(ctx) })
+		d.loops.Go(func() { feed(ctx) })
 	}
 	budget := d.cfg.Journal.ReportBudget.D()
 	if budget <= 0 {
@@ -53,7 +53,9 @@ func (d *Daemon) watchdog(ctx context.Context) {
 // Ping; nothing when ctx ends first.
 func (d *Daemon) feedWatchdog(ctx context.Context) {
 	pinged := make(chan struct{})
-	go func() { d.eng.Ping(); close(pinged) }()
+	if !d.loops.Go(func() { d.eng.Ping(); close(pinged) }) {
+		return
+	}
 	select {
 	case <-pinged:
 	case <-ctx.Done():

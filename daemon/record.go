@@ -45,7 +45,7 @@ func (d *Daemon) openJournal() error {
 			}
 			d.daemonCondition(engine.ClassTrouble, "journal_degraded", active, detail)
 			if !active {
-				go d.retryRestore()
+				d.loops.Go(d.retryRestore)
 			}
 		},
 	})
