@@ -120,16 +120,10 @@ func (s *stateStore) dropped() uint64 {
 
 func (p *Publisher) stateLoop() {
 	defer p.workers.Done()
-	var prev *session
-	for {
-		s := p.waitSession(prev)
-		if s == nil {
-			return
-		}
-		prev = s
+	p.eachSession(func(s *session) {
 		p.state.markAll()
 		p.publishState(s)
-	}
+	})
 }
 
 // publishState publishes state changes on s until it ends or fails.
