@@ -97,13 +97,8 @@ func TestRobberyReachesTheARCOverDC09(t *testing.T) {
 	})
 	// §3.5: the archive says when and by which receiver the ARC took it.
 	r.eventually("the ARC's ACK in the journal", func() bool {
-		resp, err := http.Get("http://" + r.d.LocalAddr() + "/api/journal/export?format=jsonl&kind=arc")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return strings.Contains(string(b), `"path":"primary"`) && strings.Contains(string(b), `"code":122`) && strings.Contains(string(b), `.v1"`)
+		b := r.get("http://" + r.d.LocalAddr() + "/api/journal/export?format=jsonl&kind=arc")
+		return strings.Contains(b, `"path":"primary"`) && strings.Contains(b, `"code":122`) && strings.Contains(b, `.v1"`)
 	})
 }
 
