@@ -260,42 +260,20 @@ func TestDualPathRobberyWithBrokerDown(t *testing.T) {
 // that changes arc: is refused as needing a restart, never half-applied.
 func TestARCChangeNeedsRestart(t *testing.T) {
 	rc := startARCReceiver(t, nil)
-	dir := t.TempDir()
-	playbooks, _ := filepath.Abs(filepath.Join("..", "configs", "playbooks"))
-	write := func(account string) string {
-		p := filepath.Join(dir, "hall.yaml")
-		y := hallYAML + fmt.Sprintf("arc:\n  account: %q\n  category: SP4\n  receivers: [{name: primary, address: %q}]\nstate_dir: %s\nplaybooks_dir: %s\n",
-			account, rc.addr, dir, playbooks)
-		if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
+	arcYAML := func(account string) string {
+		return fmt.Sprintf("arc:\n  account: %q\n  category: SP4\n  receivers: [{name: primary, address: %q}]\n", account, rc.addr)
 	}
-	cfg, err := config.Load(write("4F39"))
+	r := startHall(t, fromFile(t.TempDir()), withExtra(arcYAML("4F39")))
+	body, err := os.ReadFile(r.file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan *daemon.Daemon, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- daemon.Run(ctx, cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func(d *daemon.Daemon) { ready <- d }})
-	}()
-	var d *daemon.Daemon
-	select {
-	case d = <-ready:
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("not ready")
+	if err := os.WriteFile(r.file, []byte(strings.Replace(string(body), arcYAML("4F39"), arcYAML("5A5A"), 1)), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	write("5A5A")
-	if err := d.Reload(); !errors.Is(err, daemon.ErrNeedsRestart) || !strings.Contains(err.Error(), "arc") {
+	if err := r.d.Reload(); !errors.Is(err, daemon.ErrNeedsRestart) || !strings.Contains(err.Error(), "arc") {
 		t.Errorf("reload with a new arc.account: %v, want ErrNeedsRestart naming arc", err)
 	}
-	cancel()
-	<-done
 }
 
 // TestARCLaneTakesReportsJournalledBeforeACrash: a crash after the journal
