@@ -418,6 +418,19 @@ func (p *Publisher) eachSession(work func(*session)) {
 	}
 }
 
+// awaitWork waits for a signal on wake; false when s ends or the work
+// stops first.
+func (p *Publisher) awaitWork(s *session, wake <-chan struct{}) bool {
+	select {
+	case <-wake:
+		return true
+	case <-s.end:
+		return false
+	case <-p.stopWork:
+		return false
+	}
+}
+
 // waitSession blocks until there is a live session other than prev, or the
 // work stops (nil).
 func (p *Publisher) waitSession(prev *session) *session {

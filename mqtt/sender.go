@@ -78,14 +78,10 @@ func (sd *sender) run(s *session) {
 			return
 		}
 		if len(window) == 0 {
-			select {
-			case <-p.wakeSend:
-				continue
-			case <-s.end:
-				return
-			case <-p.stopWork:
+			if !p.awaitWork(s, p.wakeSend) {
 				return
 			}
+			continue
 		}
 		head := &window[0]
 		tok := head.alert

@@ -131,14 +131,10 @@ func (p *Publisher) publishState(s *session) {
 	for {
 		rs, ev := p.state.take()
 		if len(rs)+len(ev) == 0 {
-			select {
-			case <-p.wakeState:
-				continue
-			case <-s.end:
-				return
-			case <-p.stopWork:
+			if !p.awaitWork(s, p.wakeState) {
 				return
 			}
+			continue
 		}
 		var toks []waiting
 		for _, r := range rs {
