@@ -144,12 +144,7 @@ func TestARCKeyFileIsRelativeToTheConfig(t *testing.T) {
 // gone; its path fails and the trouble goes to the center on MQTT (the
 // conditions topic) and, as Contact ID 350, through the backup receiver.
 func TestFailedARCPathIsReportedOnTheOtherPaths(t *testing.T) {
-	dead, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadAddr := dead.Addr().String()
-	dead.Close()
+	deadAddr := freeAddr(t) // nothing listens there
 	backup := startARCReceiver(t, nil)
 	r := startARC(t, hallYAML, fmt.Sprintf(`arc:
   account: "4F39"
@@ -201,12 +196,7 @@ func TestFailedARCPathIsReportedOnTheOtherPaths(t *testing.T) {
 // told the MQTT path failed (350), and once the broker is back MQTT
 // catches up: the robbery report is delivered there too.
 func TestDualPathRobberyWithBrokerDown(t *testing.T) {
-	hold, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	brokerAddr := hold.Addr().String()
-	hold.Close() // nothing listens there yet: the broker is down
+	brokerAddr := freeAddr(t) // nothing listens there yet: the broker is down
 	rc := startARCReceiver(t, nil)
 	y := strings.Replace(hallYAML, `mqtt: {broker: embedded, listen: "127.0.0.1:0"}`, `mqtt: {broker: "tcp://`+brokerAddr+`", max_reconnect: 1s}`, 1)
 	if y == hallYAML {
@@ -282,12 +272,7 @@ func TestARCChangeNeedsRestart(t *testing.T) {
 // incident from the journal, but nothing handed its report to the lane
 // again (issue #16: a crash loses nothing on either path).
 func TestARCLaneTakesReportsJournalledBeforeACrash(t *testing.T) {
-	dead, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadAddr := dead.Addr().String()
-	dead.Close()
+	deadAddr := freeAddr(t) // nothing listens there
 	arcYAML := func(addr string) string {
 		return fmt.Sprintf("arc:\n  account: \"4F39\"\n  category: SP6\n  receivers: [{name: primary, address: %q}]\n", addr)
 	}
