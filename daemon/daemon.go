@@ -197,7 +197,8 @@ func SimSocket(cfg *config.Config) string { return filepath.Join(cfg.StateDir, "
 // down: inputs closed, outputs to fail-safe, pending reports flushed.
 //
 // Each start step returns what stops it; the steps' closers run in the
-// reverse of their start order, on every return.
+// reverse of their start order, on every return. Every goroutine Run
+// starts has ended when it returns.
 func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	d := newDaemon(cfg, opts)
 	ctx, cancel := context.WithCancel(ctx)
