@@ -205,10 +205,12 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	defer cancel()
 	var stack closers
 	defer stack.close() // before cancel, as the steps' defers were
-	// Last of all, the daemon's goroutines are joined (on the way out of a
-	// start that failed too, where ctx is still live: hence the cancel).
+	// Last of all, the daemon's timers are stopped and its goroutines
+	// joined (on the way out of a start that failed too, where ctx is
+	// still live: hence the cancel).
 	stack.push(func() {
 		cancel()
+		d.stopTimers()
 		d.loops.Stop()
 	})
 
@@ -279,6 +281,25 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	// engine when the stack closes them.
 	d.loops.Wait()
 	return nil
+}
+
+// stopTimers stops the daemon's own timers, the MQTT path's watch and the
+// waits for CCTV answers, so that none fires once Run has returned.
+func (d *Daemon) stopTimers() {
+	w := &d.mqttWatch
+	w.mu.Lock()
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
+	w.mu.Unlock()
+	d.side.mu.Lock()
+	for _, c := range d.side.cctv {
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+	}
+	d.side.mu.Unlock()
 }
 
 // closers is Run's stack of what stops each start step.
