@@ -205,14 +205,8 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	defer cancel()
 	var stack closers
 	defer stack.close() // before cancel, as the steps' defers were
-	// Last of all, the daemon's timers are stopped and its goroutines
-	// joined (on the way out of a start that failed too, where ctx is
-	// still live: hence the cancel).
-	stack.push(func() {
-		cancel()
-		d.stopTimers()
-		d.loops.Stop()
-	})
+	// Last of all: the daemon's timers and goroutines.
+	stack.push(func() { d.stopBackground(cancel) })
 
 	if err := d.prepare(); err != nil {
 		return err
@@ -281,6 +275,15 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	// engine when the stack closes them.
 	d.loops.Wait()
 	return nil
+}
+
+// stopBackground is Run's last closer: it ends Run's context (still live
+// on the way out of a start that failed), stops the daemon's timers and
+// joins its goroutines.
+func (d *Daemon) stopBackground(cancel context.CancelFunc) {
+	cancel()
+	d.stopTimers()
+	d.loops.Stop()
 }
 
 // stopTimers stops the daemon's own timers, the MQTT path's watch and the
