@@ -846,10 +846,7 @@ func (a *actuator) note(f func()) {
 	a.notesMu.Lock()
 	a.notes = append(a.notes, f)
 	a.notesMu.Unlock()
-	select {
-	case a.noteUp <- struct{}{}:
-	default:
-	}
+	nudge(a.noteUp)
 }
 
 func (a *actuator) noteLoop() {
@@ -868,14 +865,7 @@ func (a *actuator) set(id string, active bool) {
 	a.mu.Lock()
 	a.want[id] = active
 	a.mu.Unlock()
-	a.poke()
-}
-
-func (a *actuator) poke() {
-	select {
-	case a.wake <- struct{}{}:
-	default:
-	}
+	nudge(a.wake)
 }
 
 // rest drives every output the engine does not want to its inactive level,
@@ -935,7 +925,7 @@ func (a *actuator) loop() {
 		if len(failures) > 0 && a.retryArmed.CompareAndSwap(false, true) {
 			a.d.clk.AfterFunc(outputRetry, func() {
 				a.retryArmed.Store(false)
-				a.poke()
+				nudge(a.wake)
 			})
 		}
 	}

@@ -62,3 +62,12 @@ func (g *group) wait() {
 		g.idle.Wait()
 	}
 }
+
+// nudge wakes the goroutine that waits on c (a channel with a buffer of
+// one) without blocking: a wake-up already waiting stands for this one.
+func nudge(c chan<- struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
