@@ -225,29 +225,19 @@ func (t *Transmitter) Start(ctx context.Context) error {
 		p.lastOK = now // a path has FailAfter from start to prove itself
 		t.armPoll(p)
 		if p.TestInterval > 0 {
-			tk, ticks := t.clk.NewTicker(p.TestInterval) // from now, not from when a goroutine runs
-			t.tickers.Go(func() { t.tick(ctx, tk, ticks, &p.testDue) })
+			// The ticker runs from now, not from when a goroutine runs: a
+			// test is due TestInterval after the start.
+			loop := clock.Every(t.clk, p.TestInterval, func(time.Time) {
+				p.testDue.Store(true)
+				t.kick()
+			})
+			t.tickers.Go(func() { loop(ctx) })
 		}
 	}
 	go t.storeLoop(ctx)
 	go t.run(ctx)
 	t.kick()
 	return nil
-}
-
-// tick sets flag on every tick and wakes the transmitter, until ctx is
-// done; then it stops tk.
-func (t *Transmitter) tick(ctx context.Context, tk clock.Ticker, ticks <-chan time.Time, flag *atomic.Bool) {
-	defer tk.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticks:
-			flag.Store(true)
-			t.kick()
-		}
-	}
 }
 
 // alone says whether every path before p has failed (t.mu held).

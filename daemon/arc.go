@@ -192,7 +192,7 @@ func (d *Daemon) mqttPath(up bool) {
 	if up {
 		if w.raised {
 			w.raised = false
-			go d.daemonCondition(engine.ClassTrouble, arc.KindMQTTPathFailed, false, "MQTT connected")
+			d.loops.Go(func() { d.daemonCondition(engine.ClassTrouble, arc.KindMQTTPathFailed, false, "MQTT connected") })
 		}
 		return
 	}

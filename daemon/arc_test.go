@@ -97,13 +97,8 @@ func TestRobberyReachesTheARCOverDC09(t *testing.T) {
 	})
 	// §3.5: the archive says when and by which receiver the ARC took it.
 	r.eventually("the ARC's ACK in the journal", func() bool {
-		resp, err := http.Get("http://" + r.d.LocalAddr() + "/api/journal/export?format=jsonl&kind=arc")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return strings.Contains(string(b), `"path":"primary"`) && strings.Contains(string(b), `"code":122`) && strings.Contains(string(b), `.v1"`)
+		b := r.get("http://" + r.d.LocalAddr() + "/api/journal/export?format=jsonl&kind=arc")
+		return strings.Contains(b, `"path":"primary"`) && strings.Contains(b, `"code":122`) && strings.Contains(b, `.v1"`)
 	})
 }
 
@@ -149,12 +144,7 @@ func TestARCKeyFileIsRelativeToTheConfig(t *testing.T) {
 // gone; its path fails and the trouble goes to the center on MQTT (the
 // conditions topic) and, as Contact ID 350, through the backup receiver.
 func TestFailedARCPathIsReportedOnTheOtherPaths(t *testing.T) {
-	dead, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadAddr := dead.Addr().String()
-	dead.Close()
+	deadAddr := freeAddr(t) // nothing listens there
 	backup := startARCReceiver(t, nil)
 	r := startARC(t, hallYAML, fmt.Sprintf(`arc:
   account: "4F39"
@@ -206,12 +196,7 @@ func TestFailedARCPathIsReportedOnTheOtherPaths(t *testing.T) {
 // told the MQTT path failed (350), and once the broker is back MQTT
 // catches up: the robbery report is delivered there too.
 func TestDualPathRobberyWithBrokerDown(t *testing.T) {
-	hold, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	brokerAddr := hold.Addr().String()
-	hold.Close() // nothing listens there yet: the broker is down
+	brokerAddr := freeAddr(t) // nothing listens there yet: the broker is down
 	rc := startARCReceiver(t, nil)
 	y := strings.Replace(hallYAML, `mqtt: {broker: embedded, listen: "127.0.0.1:0"}`, `mqtt: {broker: "tcp://`+brokerAddr+`", max_reconnect: 1s}`, 1)
 	if y == hallYAML {
@@ -265,42 +250,20 @@ func TestDualPathRobberyWithBrokerDown(t *testing.T) {
 // that changes arc: is refused as needing a restart, never half-applied.
 func TestARCChangeNeedsRestart(t *testing.T) {
 	rc := startARCReceiver(t, nil)
-	dir := t.TempDir()
-	playbooks, _ := filepath.Abs(filepath.Join("..", "configs", "playbooks"))
-	write := func(account string) string {
-		p := filepath.Join(dir, "hall.yaml")
-		y := hallYAML + fmt.Sprintf("arc:\n  account: %q\n  category: SP4\n  receivers: [{name: primary, address: %q}]\nstate_dir: %s\nplaybooks_dir: %s\n",
-			account, rc.addr, dir, playbooks)
-		if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
+	arcYAML := func(account string) string {
+		return fmt.Sprintf("arc:\n  account: %q\n  category: SP4\n  receivers: [{name: primary, address: %q}]\n", account, rc.addr)
 	}
-	cfg, err := config.Load(write("4F39"))
+	r := startHall(t, fromFile(t.TempDir()), withExtra(arcYAML("4F39")))
+	body, err := os.ReadFile(r.file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan *daemon.Daemon, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- daemon.Run(ctx, cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func(d *daemon.Daemon) { ready <- d }})
-	}()
-	var d *daemon.Daemon
-	select {
-	case d = <-ready:
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("not ready")
+	if err := os.WriteFile(r.file, []byte(strings.Replace(string(body), arcYAML("4F39"), arcYAML("5A5A"), 1)), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	write("5A5A")
-	if err := d.Reload(); !errors.Is(err, daemon.ErrNeedsRestart) || !strings.Contains(err.Error(), "arc") {
+	if err := r.d.Reload(); !errors.Is(err, daemon.ErrNeedsRestart) || !strings.Contains(err.Error(), "arc") {
 		t.Errorf("reload with a new arc.account: %v, want ErrNeedsRestart naming arc", err)
 	}
-	cancel()
-	<-done
 }
 
 // TestARCLaneTakesReportsJournalledBeforeACrash: a crash after the journal
@@ -309,12 +272,7 @@ func TestARCChangeNeedsRestart(t *testing.T) {
 // incident from the journal, but nothing handed its report to the lane
 // again (issue #16: a crash loses nothing on either path).
 func TestARCLaneTakesReportsJournalledBeforeACrash(t *testing.T) {
-	dead, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadAddr := dead.Addr().String()
-	dead.Close()
+	deadAddr := freeAddr(t) // nothing listens there
 	arcYAML := func(addr string) string {
 		return fmt.Sprintf("arc:\n  account: \"4F39\"\n  category: SP6\n  receivers: [{name: primary, address: %q}]\n", addr)
 	}

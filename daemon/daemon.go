@@ -131,9 +131,10 @@ type Daemon struct {
 	arc       atomic.Pointer[arc.Transmitter]
 	mqttWatch mqttPathWatch
 	wg        sync.WaitGroup
-	// loops are goReady's background loops; Run waits for them before
-	// it closes what they use (journal, MQTT, engine).
-	loops sync.WaitGroup
+	// loops are the daemon's goroutines (group.go): goReady's loops end
+	// with Run's context, and Run waits for them before it closes what
+	// they use (journal, MQTT, engine); the last closer stops the group.
+	loops group
 	plan  *planState // plan.go: false alarms, timelines, drills
 }
 
@@ -196,13 +197,16 @@ func SimSocket(cfg *config.Config) string { return filepath.Join(cfg.StateDir, "
 // down: inputs closed, outputs to fail-safe, pending reports flushed.
 //
 // Each start step returns what stops it; the steps' closers run in the
-// reverse of their start order, on every return.
+// reverse of their start order, on every return. Every goroutine Run
+// starts has ended when it returns.
 func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	d := newDaemon(cfg, opts)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var stack closers
 	defer stack.close() // before cancel, as the steps' defers were
+	// Last of all: the daemon's timers and goroutines.
+	stack.push(func() { d.stopBackground(cancel) })
 
 	if err := d.prepare(); err != nil {
 		return err
@@ -271,6 +275,34 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	// engine when the stack closes them.
 	d.loops.Wait()
 	return nil
+}
+
+// stopBackground is Run's last closer: it ends Run's context (still live
+// on the way out of a start that failed), stops the daemon's timers and
+// joins its goroutines.
+func (d *Daemon) stopBackground(cancel context.CancelFunc) {
+	cancel()
+	d.stopTimers()
+	d.loops.Stop()
+}
+
+// stopTimers stops the daemon's own timers, the MQTT path's watch and the
+// waits for CCTV answers, so that none fires once Run has returned.
+func (d *Daemon) stopTimers() {
+	w := &d.mqttWatch
+	w.mu.Lock()
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
+	w.mu.Unlock()
+	d.side.mu.Lock()
+	for _, c := range d.side.cctv {
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+	}
+	d.side.mu.Unlock()
 }
 
 // closers is Run's stack of what stops each start step.
@@ -460,13 +492,14 @@ func (d *Daemon) openOutputs() (stop func(), err error) {
 	d.act = newActuator(d)
 	return func() {
 		d.outMu.Lock()
-		defer d.outMu.Unlock()
 		d.outClosed = true
 		for id, o := range d.outputs {
 			if err := o.Close(); err != nil {
 				d.log.Error("output to fail-safe", "output", id, "err", err)
 			}
 		}
+		d.outMu.Unlock()
+		d.act.stop()
 	}, nil
 }
 
@@ -538,11 +571,11 @@ func (d *Daemon) serveSim(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
-	go func() {
+	d.loops.Go(func() {
 		if err := sb.Serve(ctx, sl); err != nil {
 			d.log.Error("sim control socket", "err", err)
 		}
-	}()
+	})
 	return nil
 }
 
@@ -584,10 +617,10 @@ func (d *Daemon) startCenterAcks(intake *commandIntake) error {
 // to systemd, the log and opts.Ready.
 func (d *Daemon) goReady(ctx context.Context, headKey journal.HeadKey, mqttBroker string, ready func(*Daemon)) {
 	cfg := d.cfg
-	d.goLoop(func() { d.compactLoop(ctx) })
-	d.goLoop(func() { d.headLoop(ctx, headKey) }) // journal/head: the chain anchored off the box (issue #12 §5)
-	d.goLoop(func() { d.watchdog(ctx) })
-	d.goLoop(func() { d.probeLoop(ctx) }) // probe.go: the business system (§4.2)
+	d.loops.Go(func() { d.compactLoop(ctx) })
+	d.loops.Go(func() { d.headLoop(ctx, headKey) }) // journal/head: the chain anchored off the box (issue #12 §5)
+	d.loops.Go(func() { d.watchdog(ctx) })
+	d.loops.Go(func() { d.probeLoop(ctx) }) // probe.go: the business system (§4.2)
 	d.ready.Store(true)
 	d.notifyReady()
 	d.log.Info("hallguard ready", "hall", cfg.Hall.ID, "backend", cfg.Backend, "inputs", len(cfg.Inputs),
@@ -596,15 +629,6 @@ func (d *Daemon) goReady(ctx context.Context, headKey journal.HeadKey, mqttBroke
 	if ready != nil {
 		ready(d)
 	}
-}
-
-// goLoop runs f in its own goroutine, joined to d.loops.
-func (d *Daemon) goLoop(f func()) {
-	d.loops.Add(1)
-	go func() {
-		defer d.loops.Done()
-		f()
-	}()
 }
 
 func lineRef(chip string, line *int, name string) devices.LineRef {
@@ -640,29 +664,25 @@ func (d *Daemon) runInput(ctx context.Context, in config.Input, opened chan<- st
 	adapter := engineHandler{d.eng}
 	lost := false
 	signalled := false
+	signal := func() {
+		if !signalled {
+			opened <- in.ID
+			signalled = true
+		}
+	}
 	// One conditioner for the life of the input, across reopens: it knows
 	// what was reported before the line was lost, so a reopen can report
 	// the true level both ways (Conditioner.Start).
 	var cond *devices.Conditioner
 	for {
-		line, err := d.backend.OpenInput(spec)
-		var level devices.Level
-		if err == nil {
-			level, err = line.Read()
-			if err != nil {
-				line.Close()
-			}
-		}
+		line, level, err := d.openInput(spec)
 		if err != nil {
 			if !lost {
 				d.log.Error("input unavailable", "input", in.ID, "err", err)
 				d.eng.Fault(devices.Fault{Input: in.ID, Kind: devices.FaultLineLost, Active: true, Time: d.clk.Now(), Detail: err.Error()})
 				lost = true
 			}
-			if !signalled {
-				opened <- in.ID
-				signalled = true
-			}
+			signal()
 			if clock.Sleep(ctx, d.clk, inputRetry) != nil {
 				return
 			}
@@ -682,45 +702,8 @@ func (d *Daemon) runInput(ctx context.Context, in config.Input, opened chan<- st
 				Debounce: debounce, StuckAfter: in.StuckAfter.D(), Alarm: alarmInput(in)}, d.clk, adapter)
 		}
 		cond.Start(level, d.clk.Now())
-		if !signalled {
-			opened <- in.ID
-			signalled = true
-		}
-
-		// The backend's callback hands off without blocking. A full
-		// hand-off drops its oldest edge, never the newest, and counts it;
-		// once conditioning has caught up after a drop, the line is read
-		// again and its level delivered, so an engine stall always ends
-		// with the line's true level (§4.4: a chattering detector that
-		// latches in alarm must still end in fire).
-		ho := newHandoff(handoffSize)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			last := level
-			for {
-				ev, caughtUp, ok := ho.get()
-				if !ok {
-					return
-				}
-				cond.Edge(ev)
-				last = ev.Level
-				if !caughtUp {
-					continue
-				}
-				if l, err := line.Read(); err == nil && l != last {
-					cond.Edge(devices.Event{Line: in.ID, Level: l, Time: d.clk.Now(), Seq: ev.Seq})
-					last = l
-				}
-			}
-		}()
-		err = line.Watch(ctx, func(ev devices.Event) {
-			if ho.put(ev) {
-				d.metrics.handoffDropped.WithLabelValues(in.ID).Inc()
-			}
-		})
-		ho.close()
-		<-done
+		signal()
+		err = d.watchInput(ctx, in.ID, line, level, cond)
 		cond.Stop()
 		line.Close()
 		if ctx.Err() != nil {
@@ -733,6 +716,61 @@ func (d *Daemon) runInput(ctx context.Context, in config.Input, opened chan<- st
 			return
 		}
 	}
+}
+
+// openInput opens the line of spec and reads its level; on an error the
+// line is closed again.
+func (d *Daemon) openInput(spec devices.InputSpec) (devices.Input, devices.Level, error) {
+	line, err := d.backend.OpenInput(spec)
+	if err != nil {
+		return nil, devices.Low, err
+	}
+	level, err := line.Read()
+	if err != nil {
+		line.Close()
+		return nil, devices.Low, err
+	}
+	return line, level, nil
+}
+
+// watchInput watches line, whose level was level, into cond until the
+// watch ends (ctx done or the line lost), and returns the watch's error.
+//
+// The backend's callback hands off without blocking. A full hand-off drops
+// its oldest edge, never the newest, and counts it; once conditioning has
+// caught up after a drop, the line is read again and its level delivered,
+// so an engine stall always ends with the line's true level (§4.4: a
+// chattering detector that latches in alarm must still end in fire).
+func (d *Daemon) watchInput(ctx context.Context, id string, line devices.Input, level devices.Level, cond *devices.Conditioner) error {
+	ho := newHandoff(handoffSize)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		last := level
+		for {
+			ev, caughtUp, ok := ho.get()
+			if !ok {
+				return
+			}
+			cond.Edge(ev)
+			last = ev.Level
+			if !caughtUp {
+				continue
+			}
+			if l, err := line.Read(); err == nil && l != last {
+				cond.Edge(devices.Event{Line: id, Level: l, Time: d.clk.Now(), Seq: ev.Seq})
+				last = l
+			}
+		}
+	}()
+	err := line.Watch(ctx, func(ev devices.Event) {
+		if ho.put(ev) {
+			d.metrics.handoffDropped.WithLabelValues(id).Inc()
+		}
+	})
+	ho.close()
+	<-done
+	return err
 }
 
 // alarmInput reports whether in is a hold-up or manual fire input, where a
@@ -773,13 +811,34 @@ type actuator struct {
 	notesMu sync.Mutex
 	notes   []func()
 	noteUp  chan struct{}
+	// quit ends loop and noteLoop; loops waits for them (stop).
+	quit  chan struct{}
+	loops sync.WaitGroup
 }
 
 func newActuator(d *Daemon) *actuator {
-	a := &actuator{d: d, want: map[string]bool{}, wake: make(chan struct{}, 1), noteUp: make(chan struct{}, 1)}
-	go a.loop()
-	go a.noteLoop()
+	a := &actuator{d: d, want: map[string]bool{}, wake: make(chan struct{}, 1), noteUp: make(chan struct{}, 1),
+		quit: make(chan struct{})}
+	a.loops.Go(a.loop)
+	a.loops.Go(a.noteLoop)
 	return a
+}
+
+// stop ends the actuator's goroutines and waits for them: nothing is
+// driven, and no engine call noted, once it returns.
+func (a *actuator) stop() {
+	close(a.quit)
+	a.loops.Wait()
+}
+
+// woken waits for a signal on ch; false once the actuator stops.
+func (a *actuator) woken(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	case <-a.quit:
+		return false
+	}
 }
 
 // note queues an engine call, made in order by noteLoop.
@@ -787,14 +846,11 @@ func (a *actuator) note(f func()) {
 	a.notesMu.Lock()
 	a.notes = append(a.notes, f)
 	a.notesMu.Unlock()
-	select {
-	case a.noteUp <- struct{}{}:
-	default:
-	}
+	nudge(a.noteUp)
 }
 
 func (a *actuator) noteLoop() {
-	for range a.noteUp {
+	for a.woken(a.noteUp) {
 		a.notesMu.Lock()
 		todo := a.notes
 		a.notes = nil
@@ -809,14 +865,7 @@ func (a *actuator) set(id string, active bool) {
 	a.mu.Lock()
 	a.want[id] = active
 	a.mu.Unlock()
-	a.poke()
-}
-
-func (a *actuator) poke() {
-	select {
-	case a.wake <- struct{}{}:
-	default:
-	}
+	nudge(a.wake)
 }
 
 // rest drives every output the engine does not want to its inactive level,
@@ -839,7 +888,7 @@ func (a *actuator) loop() {
 	applied := map[string]*bool{}
 	failures := map[string]int{} // consecutive failed drives per output
 	lost := map[string]bool{}    // the last failure said the line is gone
-	for range a.wake {
+	for a.woken(a.wake) {
 		a.mu.Lock()
 		want := maps.Clone(a.want)
 		a.mu.Unlock()
@@ -876,7 +925,7 @@ func (a *actuator) loop() {
 		if len(failures) > 0 && a.retryArmed.CompareAndSwap(false, true) {
 			a.d.clk.AfterFunc(outputRetry, func() {
 				a.retryArmed.Store(false)
-				a.poke()
+				nudge(a.wake)
 			})
 		}
 	}
@@ -976,31 +1025,31 @@ func (d *Daemon) serveHTTP() (stop func(), err error) {
 	// deadline: the console's event stream is long-lived (and capped).
 	ops := &http.Server{Handler: d.opsRoutes(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: maxHeaderBytes}
-	go ops.Serve(d.httpLn)
 	local := &http.Server{Handler: d.localRoutes(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		IdleTimeout: time.Minute, MaxHeaderBytes: maxHeaderBytes, TLSConfig: tlsCfg}
-	if tlsCfg != nil {
-		go local.ServeTLS(d.localLn, "", "")
-	} else {
-		go local.Serve(d.localLn)
-	}
-	return func() { ops.Close(); local.Close() }, nil
+	var serving sync.WaitGroup
+	serving.Go(func() { ops.Serve(d.httpLn) })
+	serving.Go(func() {
+		if tlsCfg != nil {
+			local.ServeTLS(d.localLn, "", "")
+		} else {
+			local.Serve(d.localLn)
+		}
+	})
+	return func() {
+		ops.Close()
+		local.Close()
+		serving.Wait()
+	}, nil
 }
 
 // compactLoop drops retired outbox entries past their retention, hourly.
 func (d *Daemon) compactLoop(ctx context.Context) {
-	t, tick := d.clk.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick:
-			if n, err := d.store.Compact(d.clk.Now()); err != nil {
-				d.log.Warn("journal compaction", "err", err)
-			} else if n > 0 {
-				d.log.Info("journal compaction", "removed", n)
-			}
+	clock.Every(d.clk, time.Hour, func(time.Time) {
+		if n, err := d.store.Compact(d.clk.Now()); err != nil {
+			d.log.Warn("journal compaction", "err", err)
+		} else if n > 0 {
+			d.log.Info("journal compaction", "removed", n)
 		}
-	}
+	})(ctx)
 }

@@ -257,14 +257,27 @@ func (r *running) eventually(what string, ok func() bool) {
 	}
 }
 
-func (r *running) metrics() string {
-	resp, err := http.Get("http://" + r.d.HTTPAddr() + "/metrics")
+func (r *running) metrics() string { return r.get("http://" + r.d.HTTPAddr() + "/metrics") }
+
+// get returns the body of a GET of url; a failed request is fatal.
+func (r *running) get(url string) string {
+	r.t.Helper()
+	b, err := getBody(url)
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	return b
+}
+
+// getBody returns the body of a GET of url.
+func getBody(url string) (string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return string(b)
+	return string(b), nil
 }
 
 func TestOutputsFailSafeAtStartAndStop(t *testing.T) {
@@ -347,13 +360,8 @@ func TestDamagedJournalAtStartReachesTheCenter(t *testing.T) {
 		return strings.Contains(p, `"kind":"journal_recovered"`) && strings.Contains(p, `"active":true`)
 	}, 5*time.Second)
 	r.eventually("a trouble record in the fresh journal", func() bool {
-		resp, err := http.Get("http://" + r.d.LocalAddr() + "/api/journal/export?kind=trouble")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return strings.Contains(string(b), "journal_recovered")
+		b, err := getBody("http://" + r.d.LocalAddr() + "/api/journal/export?kind=trouble")
+		return err == nil && strings.Contains(b, "journal_recovered")
 	})
 }
 

@@ -55,10 +55,7 @@ func (h *handoff) put(ev devices.Event) (dropped bool) {
 	h.buf[(h.head+h.n)%len(h.buf)] = ev
 	h.n++
 	h.mu.Unlock()
-	select {
-	case h.wake <- struct{}{}:
-	default:
-	}
+	nudge(h.wake)
 	return dropped
 }
 
@@ -94,8 +91,5 @@ func (h *handoff) close() {
 	h.mu.Lock()
 	h.closed = true
 	h.mu.Unlock()
-	select {
-	case h.wake <- struct{}{}:
-	default:
-	}
+	nudge(h.wake)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hallguard/hallguard/daemon/config"
 	"github.com/hallguard/hallguard/daemon/journal"
+	"github.com/hallguard/hallguard/devices/clock"
 	"github.com/hallguard/hallguard/mqtt/command"
 )
 
@@ -48,7 +49,6 @@ func HeadKey(cfg *config.Config) (journal.HeadKey, error) {
 func (d *Daemon) headLoop(ctx context.Context, key journal.HeadKey) {
 	every := d.cfg.Journal.HeadInterval.D()
 	poll := min(time.Second, every)
-	tick := make(chan struct{}, 1)
 	var last journal.Head
 	var lastAt time.Time
 	for first := true; ; first = false {
@@ -61,16 +61,7 @@ func (d *Daemon) headLoop(ctx context.Context, key journal.HeadKey) {
 			d.pub.JournalHead(m)
 			last, lastAt = h, now
 		}
-		t := d.clk.AfterFunc(poll, func() {
-			select {
-			case tick <- struct{}{}:
-			default:
-			}
-		})
-		select {
-		case <-tick:
-		case <-ctx.Done():
-			t.Stop()
+		if clock.Sleep(ctx, d.clk, poll) != nil {
 			return
 		}
 	}

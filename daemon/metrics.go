@@ -56,9 +56,15 @@ var Version = "dev"
 
 // NewMetrics registers every hallguard metric for cfg on a new registry.
 func NewMetrics(cfg *config.Config) *Metrics {
-	r := prometheus.NewRegistry()
-	f := func(c prometheus.Collector) { r.MustRegister(c) }
-	m := &Metrics{Registry: r, open: map[string]string{}, lastEdge: map[string]uint64{}, lastLost: map[string]uint64{}}
+	m := &Metrics{Registry: prometheus.NewRegistry(), open: map[string]string{}, lastEdge: map[string]uint64{}, lastLost: map[string]uint64{}}
+	m.newCollectors()
+	m.register()
+	m.zeroKnownLabels(cfg)
+	return m
+}
+
+// newCollectors makes hallguard's own metrics, not yet registered.
+func (m *Metrics) newCollectors() {
 	m.inputActive = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hallguard_input_active",
 		Help: "1 while the input is active (pressed, smoke, loop open), after debounce and contact type."}, []string{"input", "kind"})
 	m.inputEdges = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hallguard_input_changes_total",
@@ -99,6 +105,12 @@ func NewMetrics(cfg *config.Config) *Metrics {
 		Help: "Reports sent again after a restart (replayed from the durable outbox, redelivered: true)."})
 	m.journalDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "hallguard_journal_records_dropped_total",
 		Help: "Journal records (not reports) dropped because the in-memory backlog was full while the disk failed."})
+}
+
+// register registers m's metrics, the build information, the Go and
+// process collectors and, where the kernel says, the clock's sync state.
+func (m *Metrics) register() {
+	f := func(c prometheus.Collector) { m.Registry.MustRegister(c) }
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hallguard_build_info", Help: "Build information; the value is 1."}, []string{"version", "goversion", "revision"})
 	rev := "unknown"
 	if bi, ok := debug.ReadBuildInfo(); ok {
@@ -121,7 +133,11 @@ func NewMetrics(cfg *config.Config) *Metrics {
 			Help: "1 while the kernel reports the system clock synchronised (adjtimex); report times depend on it."},
 			func() float64 { s, _ := clockSynchronized(); return b2f(s) }))
 	}
-	// Known label values start at 0 so dashboards and alerts see them.
+}
+
+// zeroKnownLabels starts the label values cfg knows at 0, so dashboards
+// and alerts see them.
+func (m *Metrics) zeroKnownLabels(cfg *config.Config) {
 	for _, in := range cfg.Inputs {
 		m.inputActive.WithLabelValues(in.ID, in.Kind)
 		m.inputEdges.WithLabelValues(in.ID)
@@ -146,7 +162,6 @@ func NewMetrics(cfg *config.Config) *Metrics {
 	for _, v := range engine.Verbs {
 		m.commands.WithLabelValues(v.String(), "ok")
 	}
-	return m
 }
 
 func boolLabel(b bool) string {

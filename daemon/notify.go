@@ -8,6 +8,7 @@ import (
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/hallguard/hallguard/daemon/engine"
+	"github.com/hallguard/hallguard/devices/clock"
 )
 
 // notifyReady tells systemd (Type=notify) that hallguard is ready: called
@@ -28,45 +29,40 @@ func (d *Daemon) notifyReady() {
 // disk for longer than journal.report_budget raises journal_slow, even when
 // no report is waiting (§3.2). A stuck committer does not stop the pings:
 // reports flow from memory meanwhile, and a restart would lose those not
-// yet on disk without curing the disk.
+// yet on disk without curing the disk. The feeding runs in a loop of its
+// own, so a Ping the engine holds does not hold the committer's watch.
 func (d *Daemon) watchdog(ctx context.Context) {
 	interval, err := sddaemon.SdWatchdogEnabled(false)
 	if err != nil {
 		d.log.Warn("systemd watchdog", "err", err)
 		interval = 0
 	}
-	var feed <-chan time.Time
 	if interval > 0 {
 		d.log.Info("systemd watchdog enabled", "interval_seconds", interval.Seconds())
-		t, tick := d.clk.NewTicker(interval / 2)
-		defer t.Stop()
-		feed = tick
+		feed := clock.Every(d.clk, interval/2, func(time.Time) { d.feedWatchdog(ctx) })
+		d.loops.Go(func() { feed(ctx) })
 	}
 	budget := d.cfg.Journal.ReportBudget.D()
 	if budget <= 0 {
 		budget = time.Second
 	}
-	check, checkTick := d.clk.NewTicker(budget / 2)
-	defer check.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-checkTick:
-			d.checkCommitter(d.store.CommitAge())
-			continue
-		case <-feed:
-		}
-		pinged := make(chan struct{})
-		go func() { d.eng.Ping(); close(pinged) }()
-		select {
-		case <-pinged:
-		case <-ctx.Done():
-			return
-		}
-		if _, err := sddaemon.SdNotify(false, sddaemon.SdNotifyWatchdog); err != nil {
-			d.log.Warn("sd_notify WATCHDOG", "err", err)
-		}
+	clock.Every(d.clk, budget/2, func(time.Time) { d.checkCommitter(d.store.CommitAge()) })(ctx)
+}
+
+// feedWatchdog tells systemd the daemon lives, once the engine answered a
+// Ping; nothing when ctx ends first.
+func (d *Daemon) feedWatchdog(ctx context.Context) {
+	pinged := make(chan struct{})
+	if !d.loops.Go(func() { d.eng.Ping(); close(pinged) }) {
+		return
+	}
+	select {
+	case <-pinged:
+	case <-ctx.Done():
+		return
+	}
+	if _, err := sddaemon.SdNotify(false, sddaemon.SdNotifyWatchdog); err != nil {
+		d.log.Warn("sd_notify WATCHDOG", "err", err)
 	}
 }
 

@@ -1,9 +1,6 @@
 package daemon_test
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"net"
 	"path/filepath"
 	"sync"
@@ -11,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hallguard/hallguard/daemon"
 	"github.com/hallguard/hallguard/daemon/config"
 	"github.com/hallguard/hallguard/devices"
 	"github.com/hallguard/hallguard/devices/clock"
@@ -77,28 +73,11 @@ func TestSystemdReadyAndWatchdog(t *testing.T) {
 	}
 
 	cfg := hallConfig(t, hallYAML, dir)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan *daemon.Daemon, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- daemon.Run(ctx, cfg, daemon.Options{
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Backends: map[string]daemon.BackendFactory{"sim": func(_ *config.Config, clk clock.Clock) (devices.Backend, error) {
-				backend.Backend = sim.New(clk)
-				return backend, nil
-			}},
-			Ready: func(d *daemon.Daemon) { ready <- d },
-		})
-	}()
-	var d *daemon.Daemon
-	select {
-	case d = <-ready:
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("not ready")
-	}
+	r := startHall(t, inDir(dir), withBackend(func(_ *config.Config, clk clock.Clock) (devices.Backend, error) {
+		backend.Backend = sim.New(clk)
+		return backend, nil
+	}))
+	d := r.d
 
 	// READY=1 once, and only after every input was open.
 	deadline := time.Now().Add(5 * time.Second)
@@ -142,8 +121,7 @@ func TestSystemdReadyAndWatchdog(t *testing.T) {
 	if n := count("WATCHDOG=1", resumed); n == 0 {
 		t.Errorf("WATCHDOG=1 did not resume after the engine was released")
 	}
-	cancel()
-	<-done
+	r.stop()
 	if count("STOPPING=1", time.Time{}) != 1 {
 		t.Errorf("no STOPPING=1 on shutdown")
 	}

@@ -79,7 +79,7 @@ func (d *Daemon) planReport(r engine.Report) {
 func (d *Daemon) onAck(r engine.Report, at time.Time) {
 	d.metrics.acked(r, at)
 	if e := d.plan.eng.Load(); e != nil && r.Version == 1 {
-		go e.Delivered(r.ID, at)
+		d.loops.Go(func() { e.Delivered(r.ID, at) })
 	}
 }
 

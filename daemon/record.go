@@ -45,7 +45,7 @@ func (d *Daemon) openJournal() error {
 			}
 			d.daemonCondition(engine.ClassTrouble, "journal_degraded", active, detail)
 			if !active {
-				go d.retryRestore()
+				d.loops.Go(d.retryRestore)
 			}
 		},
 	})
@@ -168,10 +168,7 @@ func (r *recorder) add(kind, incident, playbook string, drill bool, data any) {
 	}
 	r.buf = append(r.buf, journal.Record{Time: r.d.clk.Now(), Kind: kind, Incident: incident, Playbook: playbook, Drill: drill, Data: b})
 	r.mu.Unlock()
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
+	nudge(r.wake)
 }
 
 // addSync appends a record and waits until it is on disk (and with it

@@ -2,8 +2,6 @@ package daemon_test
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,14 +45,9 @@ func (r *running) pressUntil(id string, ok func() bool) {
 
 // lastReportSeq reads the highest report seq in the journal's export.
 func (r *running) lastReportSeq() uint64 {
-	resp, err := http.Get("http://" + r.d.LocalAddr() + "/api/journal/export?kind=report")
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b := r.get("http://" + r.d.LocalAddr() + "/api/journal/export?kind=report")
 	var max uint64
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(b), "\n") {
 		var rec struct {
 			Data struct{ Seq uint64 } `json:"data"`
 		}

@@ -96,7 +96,9 @@ func (d *Daemon) onRecordAck(m outbox.Message, _ time.Time) {
 // the broker took.
 func (d *Daemon) cctvAcked(id, incident, step string) {
 	if d.cfg.CCTV.ReplyTopic == "" {
-		go d.cctvNote(id, incident, step, "CCTV bookmark delivered to the video system, unconfirmed (no cctv.reply_topic): check the recordings are kept")
+		d.loops.Go(func() {
+			d.cctvNote(id, incident, step, "CCTV bookmark delivered to the video system, unconfirmed (no cctv.reply_topic): check the recordings are kept")
+		})
 		return
 	}
 	d.awaitCCTV(id, incident, step)

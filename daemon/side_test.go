@@ -17,6 +17,7 @@ import (
 	"github.com/hallguard/hallguard/mqtt/broker"
 )
 
+// freeAddr is a loopback address nothing listens on (until someone does).
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")

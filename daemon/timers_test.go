@@ -112,11 +112,24 @@ func (b *failingBackend) Close() error { return nil }
 // opened (in trouble) at the first failure; and it stops, its timer
 // stopped, when the context ends.
 func TestInputReopenWaitsOnClock(t *testing.T) {
+	b := &failingBackend{}
+	retriesOnClock(t, b, &b.opens, "waiting to reopen")
+	if inputRetry != 2*time.Second {
+		t.Errorf("inputRetry = %v, want 2s", inputRetry)
+	}
+}
+
+// retriesOnClock runs input door-1 on b, whose opens counts the tries to
+// open it, and checks that each is made 2 s after the one before on the
+// daemon's clock, not before; that the input is signalled as opened at the
+// first; and that it stops, its timer stopped, when the context ends.
+// waiting names the timer the input waits on.
+func retriesOnClock(t *testing.T, b devices.Backend, opens *atomic.Int32, waiting string) {
+	t.Helper()
 	d := bareDaemon(t)
 	clk := d.clk.(*clock.Fake)
 	in := config.Input{ID: "door-1"}
 	d.cfg.Inputs = []config.Input{in}
-	b := &failingBackend{}
 	d.backend = b
 	d.eng = engine.New(&config.Config{}, (&enginetest.Sink{}).Sinks(), engine.WithClock(clk))
 
@@ -131,32 +144,29 @@ func TestInputReopenWaitsOnClock(t *testing.T) {
 		t.Fatalf("opened %q, want door-1", id)
 	}
 	for try := int32(1); try <= 3; try++ {
-		waitPending(t, clk, 1, "waiting to reopen")
-		if n := b.opens.Load(); n != try {
+		waitPending(t, clk, 1, waiting)
+		if n := opens.Load(); n != try {
 			t.Fatalf("%d tries to open, want %d", n, try)
 		}
 		clk.Advance(inputRetry - time.Nanosecond)
 		time.Sleep(20 * time.Millisecond)
-		if n := b.opens.Load(); n != try {
+		if n := opens.Load(); n != try {
 			t.Fatalf("tried again before 2 s: %d tries, want %d", n, try)
 		}
 		clk.Advance(time.Nanosecond)
 		deadline := time.Now().Add(5 * time.Second)
-		for b.opens.Load() != try+1 {
+		for opens.Load() != try+1 {
 			if time.Now().After(deadline) {
 				t.Fatalf("not tried again 2 s after try %d", try)
 			}
 			time.Sleep(time.Millisecond)
 		}
 	}
-	waitPending(t, clk, 1, "waiting to reopen")
+	waitPending(t, clk, 1, waiting)
 	cancel()
 	<-done
 	if n := clk.Pending(); n != 0 {
 		t.Errorf("input stopped: %d timers left pending", n)
-	}
-	if inputRetry != 2*time.Second {
-		t.Errorf("inputRetry = %v, want 2s", inputRetry)
 	}
 }
 
@@ -182,45 +192,6 @@ func (l losingLine) Watch(context.Context, func(devices.Event)) error {
 // TestLostLineReopenWaitsOnClock: a line lost while watched is reopened
 // 2 s later on the daemon's clock, not before.
 func TestLostLineReopenWaitsOnClock(t *testing.T) {
-	d := bareDaemon(t)
-	clk := d.clk.(*clock.Fake)
-	in := config.Input{ID: "door-1"}
-	d.cfg.Inputs = []config.Input{in}
 	b := &losingBackend{}
-	d.backend = b
-	d.eng = engine.New(&config.Config{}, (&enginetest.Sink{}).Sinks(), engine.WithClock(clk))
-
-	ctx, cancel := context.WithCancel(context.Background())
-	opened := make(chan string, 1)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		d.runInput(ctx, in, opened)
-	}()
-	<-opened
-	for try := int32(1); try <= 3; try++ {
-		waitPending(t, clk, 1, "waiting to reopen the lost line")
-		if n := b.opens.Load(); n != try {
-			t.Fatalf("%d opens, want %d", n, try)
-		}
-		clk.Advance(inputRetry - time.Nanosecond)
-		time.Sleep(20 * time.Millisecond)
-		if n := b.opens.Load(); n != try {
-			t.Fatalf("reopened before 2 s: %d opens, want %d", n, try)
-		}
-		clk.Advance(time.Nanosecond)
-		deadline := time.Now().Add(5 * time.Second)
-		for b.opens.Load() != try+1 {
-			if time.Now().After(deadline) {
-				t.Fatalf("not reopened 2 s after open %d", try)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
-	waitPending(t, clk, 1, "waiting to reopen the lost line")
-	cancel()
-	<-done
-	if n := clk.Pending(); n != 0 {
-		t.Errorf("input stopped: %d timers left pending", n)
-	}
+	retriesOnClock(t, b, &b.opens, "waiting to reopen the lost line")
 }

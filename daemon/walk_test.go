@@ -3,8 +3,6 @@ package daemon_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -98,13 +96,8 @@ func TestWalkTestIncidentIsNoRealIncidentAfterARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.eventually("the test incident journalled as resolved", func() bool {
-		resp, err := http.Get("http://" + r.d.LocalAddr() + "/api/journal/export?kind=incident&incident=" + test)
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return strings.Contains(string(b), `"event":"resolved"`)
+		b, err := getBody("http://" + r.d.LocalAddr() + "/api/journal/export?kind=incident&incident=" + test)
+		return err == nil && strings.Contains(b, `"event":"resolved"`)
 	})
 	r.stop()
 

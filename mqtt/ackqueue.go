@@ -30,6 +30,9 @@ type CenterAckQueue struct {
 	resent  map[string]bool      // ids to mark redelivered
 	notify  chan struct{}
 	stopped chan struct{}
+	// forwarding is the goroutine that passes the real queue's
+	// notifications on; Close waits for it.
+	forwarding sync.WaitGroup
 }
 
 var (
@@ -46,16 +49,7 @@ func NewCenterAckQueue(inner outbox.Queue, timeout time.Duration, clk clock.Cloc
 	q := &CenterAckQueue{inner: inner, timeout: timeout, clk: clk, atBrk: map[string]time.Time{},
 		resent: map[string]bool{}, notify: make(chan struct{}, 1), stopped: make(chan struct{})}
 	if n, ok := inner.(outbox.Notifier); ok {
-		go func() {
-			for {
-				select {
-				case <-n.Notify():
-					signal(q.notify)
-				case <-q.stopped:
-					return
-				}
-			}
-		}()
+		q.forwarding.Go(func() { forward(n, q.notify, q.stopped) })
 	}
 	return q
 }
@@ -138,11 +132,14 @@ func (q *CenterAckQueue) AwaitingCenter() int {
 // center acknowledgement timed out).
 func (q *CenterAckQueue) Notify() <-chan struct{} { return q.notify }
 
-// Close stops the forwarding goroutine.
+// Close stops the forwarding goroutine and waits for it.
 func (q *CenterAckQueue) Close() {
+	q.mu.Lock()
 	select {
 	case <-q.stopped:
 	default:
 		close(q.stopped)
 	}
+	q.mu.Unlock()
+	q.forwarding.Wait()
 }

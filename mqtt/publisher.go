@@ -228,18 +228,8 @@ func (p *Publisher) Start(ctx context.Context) error {
 	go p.refuseLoop()
 	go p.supervise()
 	if n, ok := p.queue.(outbox.Notifier); ok {
-		p.workers.Add(1)
-		go func() { // a durable queue makes reports peekable only once on disk
-			defer p.workers.Done()
-			for {
-				select {
-				case <-n.Notify():
-					signal(p.wakeSend)
-				case <-p.stopWork:
-					return
-				}
-			}
-		}()
+		// A durable queue makes reports peekable only once on disk.
+		p.workers.Go(func() { forward(n, p.wakeSend, p.stopWork) })
 	}
 	return nil
 }
@@ -414,6 +404,33 @@ func (p *Publisher) begin(s *session) {
 	}
 }
 
+// eachSession calls work with each new live session in turn, until the
+// work stops.
+func (p *Publisher) eachSession(work func(*session)) {
+	var prev *session
+	for {
+		s := p.waitSession(prev)
+		if s == nil {
+			return
+		}
+		prev = s
+		work(s)
+	}
+}
+
+// awaitWork waits for a signal on wake; false when s ends or the work
+// stops first.
+func (p *Publisher) awaitWork(s *session, wake <-chan struct{}) bool {
+	select {
+	case <-wake:
+		return true
+	case <-s.end:
+		return false
+	case <-p.stopWork:
+		return false
+	}
+}
+
 // waitSession blocks until there is a live session other than prev, or the
 // work stops (nil).
 func (p *Publisher) waitSession(prev *session) *session {
@@ -437,6 +454,18 @@ func signal(c chan struct{}) {
 	select {
 	case c <- struct{}{}:
 	default:
+	}
+}
+
+// forward signals wake on each of n's notifications until stop is closed.
+func forward(n outbox.Notifier, wake chan struct{}, stop <-chan struct{}) {
+	for {
+		select {
+		case <-n.Notify():
+			signal(wake)
+		case <-stop:
+			return
+		}
 	}
 }
 

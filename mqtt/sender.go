@@ -61,15 +61,7 @@ type sender struct {
 func (p *Publisher) sendLoop() {
 	defer p.workers.Done()
 	sd := &sender{p: p, sent: map[string]bool{}, open: map[string][]byte{}}
-	var prev *session
-	for {
-		s := p.waitSession(prev)
-		if s == nil {
-			return
-		}
-		prev = s
-		sd.run(s)
-	}
+	p.eachSession(sd.run)
 }
 
 // run delivers the queue on s until s ends, a publish fails or the work
@@ -86,14 +78,10 @@ func (sd *sender) run(s *session) {
 			return
 		}
 		if len(window) == 0 {
-			select {
-			case <-p.wakeSend:
-				continue
-			case <-s.end:
-				return
-			case <-p.stopWork:
+			if !p.awaitWork(s, p.wakeSend) {
 				return
 			}
+			continue
 		}
 		head := &window[0]
 		tok := head.alert

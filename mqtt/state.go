@@ -120,16 +120,10 @@ func (s *stateStore) dropped() uint64 {
 
 func (p *Publisher) stateLoop() {
 	defer p.workers.Done()
-	var prev *session
-	for {
-		s := p.waitSession(prev)
-		if s == nil {
-			return
-		}
-		prev = s
+	p.eachSession(func(s *session) {
 		p.state.markAll()
 		p.publishState(s)
-	}
+	})
 }
 
 // publishState publishes state changes on s until it ends or fails.
@@ -137,14 +131,10 @@ func (p *Publisher) publishState(s *session) {
 	for {
 		rs, ev := p.state.take()
 		if len(rs)+len(ev) == 0 {
-			select {
-			case <-p.wakeState:
-				continue
-			case <-s.end:
-				return
-			case <-p.stopWork:
+			if !p.awaitWork(s, p.wakeState) {
 				return
 			}
+			continue
 		}
 		var toks []waiting
 		for _, r := range rs {

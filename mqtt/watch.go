@@ -168,23 +168,7 @@ func (f formatter) format(topic string, payload []byte, retained bool) string {
 //	  [ ] §4.3(a)1 Staff who see an armed robbery stay calm ...
 func (f formatter) report(r ReportPayload, retained bool) string {
 	var b strings.Builder
-	head := strings.ToUpper(r.Type)
-	if r.Type == "" || r.Type == "unknown" {
-		head = strings.ToUpper(r.Playbook)
-	}
-	if r.Drill {
-		head = "DRILL " + head
-	}
-	if r.Test {
-		head = "TEST " + head // a hold-up press during a walk test
-	}
-	if r.Section != "" {
-		head += " (" + r.Section + ")"
-	}
-	if r.Variant != "" {
-		head += " " + r.Variant
-	}
-	fmt.Fprintf(&b, "%s  %s  %s  v%d  incident %s", f.clock(r.SentAt), head, r.Event, r.Version, r.Incident)
+	fmt.Fprintf(&b, "%s  %s  %s  v%d  incident %s", f.clock(r.SentAt), reportHead(r), r.Event, r.Version, r.Incident)
 	if r.Redelivered {
 		b.WriteString("  (redelivered)")
 	}
@@ -213,7 +197,34 @@ func (f formatter) report(r ReportPayload, retained bool) string {
 		fmt.Fprintf(&b, " | other: %s", r.Other)
 	}
 	b.WriteString("\n")
+	f.reportActions(&b, r)
+	return b.String()
+}
 
+// reportHead is a report's title: its type (else playbook), marked as a
+// drill or test, with its section and variant.
+func reportHead(r ReportPayload) string {
+	head := strings.ToUpper(r.Type)
+	if r.Type == "" || r.Type == "unknown" {
+		head = strings.ToUpper(r.Playbook)
+	}
+	if r.Drill {
+		head = "DRILL " + head
+	}
+	if r.Test {
+		head = "TEST " + head // a hold-up press during a walk test
+	}
+	if r.Section != "" {
+		head += " (" + r.Section + ")"
+	}
+	if r.Variant != "" {
+		head += " " + r.Variant
+	}
+	return head
+}
+
+// reportActions writes a report's measures, escalation and steps.
+func (f formatter) reportActions(b *strings.Builder, r ReportPayload) {
 	measures := make([]string, len(r.Measures))
 	for i, m := range r.Measures {
 		measures[i] = m.Text
@@ -221,7 +232,7 @@ func (f formatter) report(r ReportPayload, retained bool) string {
 			measures[i] += " (" + m.Section + ")"
 		}
 	}
-	fmt.Fprintf(&b, "  measures: %s\n", cmp.Or(strings.Join(measures, "; "), "none"))
+	fmt.Fprintf(b, "  measures: %s\n", cmp.Or(strings.Join(measures, "; "), "none"))
 
 	if e := r.Escalation; e != nil {
 		who := e.Role
@@ -231,7 +242,7 @@ func (f formatter) report(r ReportPayload, retained bool) string {
 		if e.Contact != "" {
 			who += " (" + e.Contact + ")"
 		}
-		fmt.Fprintf(&b, "  escalation: level %d to %s after %ss\n", e.Level, who, strconv.FormatFloat(e.AfterSeconds, 'f', -1, 64))
+		fmt.Fprintf(b, "  escalation: level %d to %s after %ss\n", e.Level, who, strconv.FormatFloat(e.AfterSeconds, 'f', -1, 64))
 	}
 
 	for _, s := range r.Steps {
@@ -239,13 +250,12 @@ func (f formatter) report(r ReportPayload, retained bool) string {
 		if s.Done {
 			mark = "[x]"
 		}
-		fmt.Fprintf(&b, "  %s %s %s", mark, s.Section, cmp.Or(s.EN, s.ZH))
+		fmt.Fprintf(b, "  %s %s %s", mark, s.Section, cmp.Or(s.EN, s.ZH))
 		if s.Done {
-			fmt.Fprintf(&b, "  (%s %s)", s.By, f.clock(s.At))
+			fmt.Fprintf(b, "  (%s %s)", s.By, f.clock(s.At))
 		}
 		b.WriteString("\n")
 	}
-	return b.String()
 }
 
 func (f formatter) input(in InputPayload) string {

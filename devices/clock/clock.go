@@ -53,6 +53,30 @@ func Sleep(ctx context.Context, c Clock, d time.Duration) error {
 	}
 }
 
+// Every starts a ticker of d on c and returns the loop that serves it: the
+// loop calls fn with each tick's time until ctx is done (never after),
+// then stops the ticker. The ticker runs from the call to Every, not from when the loop
+// starts, so a caller may run the loop in a goroutine of its own without
+// losing a tick to the goroutine's start. A tick that comes while fn still
+// runs is dropped, as with time.Ticker. d must be positive.
+func Every(c Clock, d time.Duration, fn func(now time.Time)) (loop func(ctx context.Context)) {
+	t, ticks := c.NewTicker(d)
+	return func(ctx context.Context) {
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-ticks:
+				if ctx.Err() != nil {
+					return // both were ready: the end wins
+				}
+				fn(now)
+			}
+		}
+	}
+}
+
 // Real is the system clock.
 type Real struct{}
 

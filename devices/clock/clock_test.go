@@ -11,15 +11,22 @@ import (
 
 var t0 = time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
 
+// nothingOn fails the test with what, and the time found, if a time is
+// waiting on ch.
+func nothingOn(t *testing.T, ch <-chan time.Time, what string) {
+	t.Helper()
+	select {
+	case at := <-ch:
+		t.Fatalf("%s (at %v)", what, at)
+	default:
+	}
+}
+
 func TestFakeTimerFiresOnceAtItsTime(t *testing.T) {
 	c := clock.NewFake(t0)
 	_, ch := c.NewTimer(2 * time.Second)
 	c.Advance(1999 * time.Millisecond)
-	select {
-	case <-ch:
-		t.Fatal("timer fired before its time")
-	default:
-	}
+	nothingOn(t, ch, "timer fired before its time")
 	c.Advance(time.Millisecond)
 	select {
 	case at := <-ch:
@@ -30,11 +37,7 @@ func TestFakeTimerFiresOnceAtItsTime(t *testing.T) {
 		t.Fatal("timer did not fire at its time")
 	}
 	c.Advance(time.Hour)
-	select {
-	case <-ch:
-		t.Fatal("timer fired twice")
-	default:
-	}
+	nothingOn(t, ch, "timer fired twice")
 }
 
 func TestFakeTimerStopPreventsTheSend(t *testing.T) {
@@ -44,11 +47,7 @@ func TestFakeTimerStopPreventsTheSend(t *testing.T) {
 		t.Fatal("Stop of a pending timer reported false")
 	}
 	c.Advance(time.Minute)
-	select {
-	case <-ch:
-		t.Fatal("stopped timer fired")
-	default:
-	}
+	nothingOn(t, ch, "stopped timer fired")
 }
 
 func TestFakeTickerTicksEveryIntervalAndDropsUntaken(t *testing.T) {
@@ -117,4 +116,33 @@ func TestRealTickerAndSleep(t *testing.T) {
 	if err := clock.Sleep(context.Background(), c, time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestEveryCallsOnEachTickUntilTheContextEnds(t *testing.T) {
+	c := clock.NewFake(t0)
+	got := make(chan time.Time, 1)
+	loop := clock.Every(c, time.Minute, func(now time.Time) { got <- now })
+	// The ticker runs from Every: a tick before the loop starts is kept.
+	c.Advance(time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		loop(ctx)
+	}()
+	for i := 1; i <= 3; i++ {
+		if i > 1 {
+			c.Advance(time.Minute)
+		}
+		if at := <-got; !at.Equal(t0.Add(time.Duration(i) * time.Minute)) {
+			t.Fatalf("tick %d at %v, want %v", i, at, t0.Add(time.Duration(i)*time.Minute))
+		}
+	}
+	cancel()
+	<-done
+	if n := c.Pending(); n != 0 {
+		t.Fatalf("%d timers left after the loop ended, want the ticker stopped", n)
+	}
+	c.Advance(time.Hour)
+	nothingOn(t, got, "called after the loop ended")
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -39,8 +40,14 @@ func Listen(path string) (net.Listener, error) {
 }
 
 // Serve answers requests on l (from Listen) until ctx is done, then closes
-// l and removes its socket file.
+// l and removes its socket file. It returns once every connection it took
+// is closed and answered: a client still connected when ctx ends is
+// disconnected.
 func (b *Backend) Serve(ctx context.Context, l net.Listener) error {
+	var conns sync.WaitGroup
+	defer conns.Wait()
+	connCtx, closeConns := context.WithCancel(ctx)
+	defer closeConns() // on an Accept error too
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
 	defer l.Close()
@@ -52,7 +59,11 @@ func (b *Backend) Serve(ctx context.Context, l net.Listener) error {
 			}
 			return fmt.Errorf("sim: control socket: %w", err)
 		}
-		go b.serveConn(conn)
+		conns.Go(func() {
+			stop := context.AfterFunc(connCtx, func() { conn.Close() })
+			defer stop()
+			b.serveConn(conn)
+		})
 	}
 }
 

@@ -100,20 +100,20 @@ func (b *Backend) Output(id string) *Output {
 func (b *Backend) InputIDs() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	ids := make([]string, 0, len(b.inputs))
-	for id := range b.inputs {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
+	return sortedIDs(b.inputs)
 }
 
 // OutputIDs lists the open outputs, sorted.
 func (b *Backend) OutputIDs() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	ids := make([]string, 0, len(b.outputs))
-	for id := range b.outputs {
+	return sortedIDs(b.outputs)
+}
+
+// sortedIDs lists the ids of lines, sorted (empty, not nil, for none).
+func sortedIDs[L any](lines map[string]L) []string {
+	ids := make([]string, 0, len(lines))
+	for id := range lines {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)

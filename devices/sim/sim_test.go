@@ -1,7 +1,10 @@
 package sim_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,5 +136,37 @@ func TestEdgesDroppedBeforeWatchAreCounted(t *testing.T) {
 	}
 	if first.Lost == 0 || first.Lost != first.Seq-1 {
 		t.Errorf("first delivered edge %+v, want Lost %d (every edge before it dropped)", first, first.Seq-1)
+	}
+}
+
+// Serve returns only once the clients it took are disconnected: a client
+// still connected when ctx ends is closed, not left to its deadline.
+func TestServeEndsItsConnections(t *testing.T) {
+	b := sim.New(nil)
+	sock := filepath.Join(t.TempDir(), "sim.sock")
+	l, err := sim.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- b.Serve(ctx, l) }()
+	conn, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rd := bufio.NewReader(conn)
+	fmt.Fprintln(conn, "list")
+	if _, err := rd.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	fmt.Fprintln(conn, "list") // may fail: the server end is closed
+	if answer, err := rd.ReadString('\n'); err == nil {
+		t.Fatalf("answered %q after Serve returned, want the connection closed", answer)
 	}
 }
