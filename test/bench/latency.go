@@ -100,10 +100,7 @@ func (p *presser) press() (time.Duration, error) {
 	if err := p.sim.do("press panic-teller-1"); err != nil {
 		return 0, err
 	}
-	m, err := p.alerts.take(10*time.Second, func(m msg) bool {
-		r, ok := parseReport(m)
-		return ok && r.Event == "raised"
-	})
+	m, err := p.alerts.take(10*time.Second, isRaised)
 	if err != nil {
 		return 0, fmt.Errorf("%s: robbery report: %w", p.d.hall, err)
 	}
@@ -161,10 +158,7 @@ func (t *triggerer) trigger() (time.Duration, error) {
 	if err := publish(t.c, t.d.root()+"/cmd/trigger", pl); err != nil {
 		return 0, err
 	}
-	m, err := t.alerts.take(10*time.Second, func(m msg) bool {
-		r, ok := parseReport(m)
-		return ok && r.Event == "raised"
-	})
+	m, err := t.alerts.take(10*time.Second, isRaised)
 	if err != nil {
 		return 0, fmt.Errorf("%s: illness report: %w", t.d.hall, err)
 	}
