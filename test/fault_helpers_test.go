@@ -1108,12 +1108,7 @@ func (tp *faultTap) relay(c net.Conn) {
 	go func() { // hallguard → mosquitto
 		defer wg.Done()
 		defer end()
-		r := bufio.NewReaderSize(c, 64<<10)
-		for {
-			raw, typ, flags, body, err := faultReadPacket(r)
-			if err != nil {
-				return
-			}
+		faultPipe(c, up, func(typ, flags byte, body []byte) bool {
 			if typ == 3 && (flags>>1)&3 > 0 {
 				if pid, pi, ok := faultParsePublish(body); ok {
 					pmu.Lock()
@@ -1121,20 +1116,13 @@ func (tp *faultTap) relay(c net.Conn) {
 					pmu.Unlock()
 				}
 			}
-			if _, err := up.Write(raw); err != nil {
-				return
-			}
-		}
+			return true
+		})
 	}()
 	go func() { // mosquitto → hallguard
 		defer wg.Done()
 		defer end()
-		r := bufio.NewReaderSize(up, 64<<10)
-		for {
-			raw, typ, _, body, err := faultReadPacket(r)
-			if err != nil {
-				return
-			}
+		faultPipe(up, c, func(typ, _ byte, body []byte) bool {
 			if typ == 4 && len(body) >= 2 {
 				pid := binary.BigEndian.Uint16(body)
 				pmu.Lock()
@@ -1165,16 +1153,30 @@ func (tp *faultTap) relay(c net.Conn) {
 						tp.mu.Lock()
 						tp.withheld++
 						tp.mu.Unlock()
-						return // this connection ends; hallguard sends it again
+						return false // this connection ends; hallguard sends it again
 					}
 				}
 			}
-			if _, err := c.Write(raw); err != nil {
-				return
-			}
-		}
+			return true
+		})
 	}()
 	wg.Wait()
+}
+
+// faultPipe copies MQTT packets from src to dst until either fails, showing
+// each to see first; see returning false ends the copy before that packet
+// is passed on.
+func faultPipe(src io.Reader, dst io.Writer, see func(typ, flags byte, body []byte) bool) {
+	r := bufio.NewReaderSize(src, 64<<10)
+	for {
+		raw, typ, flags, body, err := faultReadPacket(r)
+		if err != nil || !see(typ, flags, body) {
+			return
+		}
+		if _, err := dst.Write(raw); err != nil {
+			return
+		}
+	}
 }
 
 func (tp *faultTap) wireAcks(id string) faultWireAcks {
