@@ -493,18 +493,24 @@ type faultCollector struct {
 	connects atomic.Int64
 }
 
+// faultClientOptions are what the center's two fault clients share:
+// MQTT 3.1.1, client id name-PID, reconnecting every 100 ms at most.
+func faultClientOptions(broker, name string, clean bool) *paho.ClientOptions {
+	return paho.NewClientOptions().AddBroker("tcp://" + broker).
+		SetClientID(fmt.Sprintf("%s-%d", name, os.Getpid())).
+		SetProtocolVersion(4).
+		SetCleanSession(clean).
+		SetAutoReconnect(true).
+		SetMaxReconnectInterval(100 * time.Millisecond).
+		SetConnectTimeout(2 * time.Second).
+		SetKeepAlive(10 * time.Second)
+}
+
 func newFaultCollector(t *testing.T, broker string, gen func() int64) *faultCollector {
 	t.Helper()
 	col := &faultCollector{t: t, gen: gen, seen: map[string]int{}, changed: make(chan struct{})}
 	filters := map[string]byte{faultRoot + "/alerts/#": 1, faultRoot + "/drills/alerts/#": 1}
-	opts := paho.NewClientOptions().AddBroker("tcp://" + broker).
-		SetClientID(fmt.Sprintf("fault-center-%d", os.Getpid())).
-		SetProtocolVersion(4).
-		SetCleanSession(false).
-		SetAutoReconnect(true).
-		SetMaxReconnectInterval(100 * time.Millisecond).
-		SetConnectTimeout(2 * time.Second).
-		SetKeepAlive(10 * time.Second).
+	opts := faultClientOptions(broker, "fault-center", false).
 		SetOrderMatters(true).
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { col.record(m) })
 	opts.SetOnConnectHandler(func(c paho.Client) {
@@ -662,14 +668,7 @@ type faultCommander struct {
 func newFaultCommander(t *testing.T, broker string) *faultCommander {
 	t.Helper()
 	fc := &faultCommander{key: demoKey(t), wait: map[string]chan reply{}, replies: map[string]reply{}}
-	opts := paho.NewClientOptions().AddBroker("tcp://" + broker).
-		SetClientID(fmt.Sprintf("fault-commander-%d", os.Getpid())).
-		SetProtocolVersion(4).
-		SetCleanSession(true).
-		SetAutoReconnect(true).
-		SetMaxReconnectInterval(100 * time.Millisecond).
-		SetConnectTimeout(2 * time.Second).
-		SetKeepAlive(10 * time.Second)
+	opts := faultClientOptions(broker, "fault-commander", true)
 	opts.SetOnConnectHandler(func(c paho.Client) {
 		c.Subscribe(faultRoot+"/cmd/reply", 1, func(_ paho.Client, m paho.Message) {
 			var r reply
