@@ -585,34 +585,27 @@ func (col *faultCollector) has(id string) bool {
 // wait blocks until the collector holds a copy of id (true) or done is
 // closed (false).
 func (col *faultCollector) wait(id string, done <-chan struct{}) bool {
-	for {
-		col.mu.Lock()
-		ok, ch := col.seen[id] > 0, col.changed
-		col.mu.Unlock()
-		if ok {
-			return true
-		}
-		select {
-		case <-ch:
-		case <-done:
-			return false
-		}
-	}
+	return faultCollectorUntil(col, func() bool { return col.seen[id] > 0 }, done)
 }
 
 // waitCount waits up to d until the collector holds more than n copies.
 func (col *faultCollector) waitCount(n int, d time.Duration) bool {
-	deadline := time.After(d)
+	return faultCollectorUntil(col, func() bool { return len(col.arrivals) > n }, time.After(d))
+}
+
+// faultCollectorUntil blocks until ok, checked under col.mu at each change
+// the collector signals, holds (true) or stop delivers (false).
+func faultCollectorUntil[T any](col *faultCollector, ok func() bool, stop <-chan T) bool {
 	for {
 		col.mu.Lock()
-		ok, ch := len(col.arrivals) > n, col.changed
+		done, ch := ok(), col.changed
 		col.mu.Unlock()
-		if ok {
+		if done {
 			return true
 		}
 		select {
 		case <-ch:
-		case <-deadline:
+		case <-stop:
 			return false
 		}
 	}
