@@ -59,9 +59,7 @@ func TestCommandsAreVerifiedAnsweredAndCounted(t *testing.T) {
 	key := demoKey(t)
 
 	d.sim("press", "panic-teller-1")
-	m := sub.wait(t, 5*time.Second, func(m message) bool { return m.Topic == root+"/alerts/robbery" })
-	var rep report
-	_ = json.Unmarshal(m.Payload, &rep)
+	rep := sub.reportOn(t, 5*time.Second, root+"/alerts/robbery")
 	inc := rep.Incident
 
 	sign := func(verb string, msg command.Message, at time.Time) []byte {

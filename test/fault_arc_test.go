@@ -126,7 +126,7 @@ func faultARCExpected(t *testing.T, h *faultHall, sent []faultJournalReport) []f
 			continue
 		}
 		seen[r.ID] = true
-		ev, ok := o.Mapping.Report(engine.Report{ID: r.ID, Incident: r.Incident, Version: r.Version, Event: r.Event,
+		ev, ok := o.Mapping.Report(engine.Report{ID: r.ID, Incident: r.Incident, Version: r.Version, Event: engine.Event(r.Event),
 			Playbook: r.Playbook, Variant: r.Variant, Source: r.Source, Drill: r.Drill})
 		if !ok {
 			continue

@@ -493,18 +493,24 @@ type faultCollector struct {
 	connects atomic.Int64
 }
 
+// faultClientOptions are what the center's two fault clients share:
+// MQTT 3.1.1, client id name-PID, reconnecting every 100 ms at most.
+func faultClientOptions(broker, name string, clean bool) *paho.ClientOptions {
+	return paho.NewClientOptions().AddBroker("tcp://" + broker).
+		SetClientID(fmt.Sprintf("%s-%d", name, os.Getpid())).
+		SetProtocolVersion(4).
+		SetCleanSession(clean).
+		SetAutoReconnect(true).
+		SetMaxReconnectInterval(100 * time.Millisecond).
+		SetConnectTimeout(2 * time.Second).
+		SetKeepAlive(10 * time.Second)
+}
+
 func newFaultCollector(t *testing.T, broker string, gen func() int64) *faultCollector {
 	t.Helper()
 	col := &faultCollector{t: t, gen: gen, seen: map[string]int{}, changed: make(chan struct{})}
 	filters := map[string]byte{faultRoot + "/alerts/#": 1, faultRoot + "/drills/alerts/#": 1}
-	opts := paho.NewClientOptions().AddBroker("tcp://" + broker).
-		SetClientID(fmt.Sprintf("fault-center-%d", os.Getpid())).
-		SetProtocolVersion(4).
-		SetCleanSession(false).
-		SetAutoReconnect(true).
-		SetMaxReconnectInterval(100 * time.Millisecond).
-		SetConnectTimeout(2 * time.Second).
-		SetKeepAlive(10 * time.Second).
+	opts := faultClientOptions(broker, "fault-center", false).
 		SetOrderMatters(true).
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { col.record(m) })
 	opts.SetOnConnectHandler(func(c paho.Client) {
@@ -579,34 +585,27 @@ func (col *faultCollector) has(id string) bool {
 // wait blocks until the collector holds a copy of id (true) or done is
 // closed (false).
 func (col *faultCollector) wait(id string, done <-chan struct{}) bool {
-	for {
-		col.mu.Lock()
-		ok, ch := col.seen[id] > 0, col.changed
-		col.mu.Unlock()
-		if ok {
-			return true
-		}
-		select {
-		case <-ch:
-		case <-done:
-			return false
-		}
-	}
+	return faultCollectorUntil(col, func() bool { return col.seen[id] > 0 }, done)
 }
 
 // waitCount waits up to d until the collector holds more than n copies.
 func (col *faultCollector) waitCount(n int, d time.Duration) bool {
-	deadline := time.After(d)
+	return faultCollectorUntil(col, func() bool { return len(col.arrivals) > n }, time.After(d))
+}
+
+// faultCollectorUntil blocks until ok, checked under col.mu at each change
+// the collector signals, holds (true) or stop delivers (false).
+func faultCollectorUntil[T any](col *faultCollector, ok func() bool, stop <-chan T) bool {
 	for {
 		col.mu.Lock()
-		ok, ch := len(col.arrivals) > n, col.changed
+		done, ch := ok(), col.changed
 		col.mu.Unlock()
-		if ok {
+		if done {
 			return true
 		}
 		select {
 		case <-ch:
-		case <-deadline:
+		case <-stop:
 			return false
 		}
 	}
@@ -662,14 +661,7 @@ type faultCommander struct {
 func newFaultCommander(t *testing.T, broker string) *faultCommander {
 	t.Helper()
 	fc := &faultCommander{key: demoKey(t), wait: map[string]chan reply{}, replies: map[string]reply{}}
-	opts := paho.NewClientOptions().AddBroker("tcp://" + broker).
-		SetClientID(fmt.Sprintf("fault-commander-%d", os.Getpid())).
-		SetProtocolVersion(4).
-		SetCleanSession(true).
-		SetAutoReconnect(true).
-		SetMaxReconnectInterval(100 * time.Millisecond).
-		SetConnectTimeout(2 * time.Second).
-		SetKeepAlive(10 * time.Second)
+	opts := faultClientOptions(broker, "fault-commander", true)
 	opts.SetOnConnectHandler(func(c paho.Client) {
 		c.Subscribe(faultRoot+"/cmd/reply", 1, func(_ paho.Client, m paho.Message) {
 			var r reply
@@ -1108,12 +1100,7 @@ func (tp *faultTap) relay(c net.Conn) {
 	go func() { // hallguard → mosquitto
 		defer wg.Done()
 		defer end()
-		r := bufio.NewReaderSize(c, 64<<10)
-		for {
-			raw, typ, flags, body, err := faultReadPacket(r)
-			if err != nil {
-				return
-			}
+		faultPipe(c, up, func(typ, flags byte, body []byte) bool {
 			if typ == 3 && (flags>>1)&3 > 0 {
 				if pid, pi, ok := faultParsePublish(body); ok {
 					pmu.Lock()
@@ -1121,20 +1108,13 @@ func (tp *faultTap) relay(c net.Conn) {
 					pmu.Unlock()
 				}
 			}
-			if _, err := up.Write(raw); err != nil {
-				return
-			}
-		}
+			return true
+		})
 	}()
 	go func() { // mosquitto → hallguard
 		defer wg.Done()
 		defer end()
-		r := bufio.NewReaderSize(up, 64<<10)
-		for {
-			raw, typ, _, body, err := faultReadPacket(r)
-			if err != nil {
-				return
-			}
+		faultPipe(up, c, func(typ, _ byte, body []byte) bool {
 			if typ == 4 && len(body) >= 2 {
 				pid := binary.BigEndian.Uint16(body)
 				pmu.Lock()
@@ -1165,16 +1145,30 @@ func (tp *faultTap) relay(c net.Conn) {
 						tp.mu.Lock()
 						tp.withheld++
 						tp.mu.Unlock()
-						return // this connection ends; hallguard sends it again
+						return false // this connection ends; hallguard sends it again
 					}
 				}
 			}
-			if _, err := c.Write(raw); err != nil {
-				return
-			}
-		}
+			return true
+		})
 	}()
 	wg.Wait()
+}
+
+// faultPipe copies MQTT packets from src to dst until either fails, showing
+// each to see first; see returning false ends the copy before that packet
+// is passed on.
+func faultPipe(src io.Reader, dst io.Writer, see func(typ, flags byte, body []byte) bool) {
+	r := bufio.NewReaderSize(src, 64<<10)
+	for {
+		raw, typ, flags, body, err := faultReadPacket(r)
+		if err != nil || !see(typ, flags, body) {
+			return
+		}
+		if _, err := dst.Write(raw); err != nil {
+			return
+		}
+	}
 }
 
 func (tp *faultTap) wireAcks(id string) faultWireAcks {

@@ -206,7 +206,7 @@ func faultCheckRetained(t *testing.T, h *faultHall, broker string, tp *faultTap,
 		var problems []string
 		checked := 0
 		for inc, r := range latest {
-			open := r.State == engine.StateActive || r.State == engine.StateAcknowledged
+			open := engine.State(r.State) == engine.StateActive || engine.State(r.State) == engine.StateAcknowledged
 			want := open || slices.Contains(tp.wireAcks(r.ID).incidentGens, finalGen)
 			v, ok := retained[inc]
 			switch {
@@ -346,7 +346,7 @@ func TestFaultDaemonKills(t *testing.T) {
 		}
 	}
 	for _, s := range sent {
-		if s.Event == engine.EventUpdate {
+		if engine.Event(s.Event) == engine.EventUpdate {
 			updByInc[s.Incident]++
 		}
 	}

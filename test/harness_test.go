@@ -2,6 +2,7 @@ package test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -278,6 +279,16 @@ func (s *subscriber) wait(t *testing.T, d time.Duration, ok func(message) bool) 
 }
 
 func (s *subscriber) all() []message { return s.All() }
+
+// reportOn returns the first message on topic, waiting up to d, as a
+// report (left zero where its payload is not one).
+func (s *subscriber) reportOn(t *testing.T, d time.Duration, topic string) report {
+	t.Helper()
+	m := s.wait(t, d, func(m message) bool { return m.Topic == topic })
+	var r report
+	_ = json.Unmarshal(m.Payload, &r)
+	return r
+}
 
 // demoConfigCopy writes configs/demo.yaml, changed by edit, into a temp dir,
 // with its relative paths made absolute, and returns the file's path.

@@ -46,6 +46,18 @@ func waitReport(t *testing.T, sub *subscriber, topic string, event engine.Event)
 	return r
 }
 
+// hgReply runs `hallguard args` against d's config and broker and returns
+// its reply, failing t unless the command succeeds with result ok.
+func hgReply(t *testing.T, d *daemonProc, args ...string) reply {
+	t.Helper()
+	out, err := d.hg(append(args, "-config", d.config, "-broker", "tcp://"+d.mqtt)...)
+	var r reply
+	if err != nil || json.Unmarshal([]byte(strings.TrimSpace(out)), &r) != nil || r.Result != "ok" {
+		t.Fatalf("%v: %v %s", args, err, out)
+	}
+	return r
+}
+
 func journalKind(t *testing.T, d *daemonProc, kind string) []map[string]json.RawMessage {
 	t.Helper()
 	resp, err := http.Get("http://" + d.local + "/api/journal/export?format=jsonl&kind=" + kind)
@@ -120,22 +132,6 @@ func TestPlanDay(t *testing.T) {
 	d := startDaemon(t, config)
 	root := "hallguard/demo-hall"
 	sub := subscribe(t, d.mqtt, root+"/#")
-	cli := func(args ...string) string {
-		t.Helper()
-		out, err := d.hg(append(args, "-config", d.config, "-broker", "tcp://"+d.mqtt)...)
-		if err != nil {
-			t.Fatal(err, out)
-		}
-		return out
-	}
-	reply := func(out string) reply {
-		t.Helper()
-		var r reply
-		if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &r); err != nil || r.Result != "ok" {
-			t.Fatalf("reply %q: %v", out, err)
-		}
-		return r
-	}
 
 	// Morning: a surge of customers (§4.1).
 	for i := 0; i < 3; i++ {
@@ -146,9 +142,9 @@ func TestPlanDay(t *testing.T) {
 		!strings.HasPrefix(surge.Other, "queue length 3,") || surge.Section != "§4.1" || surge.Type != "surge of customers (business volume)" || surge.Impact != "unknown" {
 		t.Errorf("surge raised %+v", surge)
 	}
-	reply(cli("cmd", "ack", "-incident", surge.Incident, "-by", "op-7"))
-	reply(cli("cmd", "step", "-incident", surge.Incident, "-step", "open_counters", "-by", "Chen Jing"))
-	reply(cli("cmd", "report", "-incident", surge.Incident, "-by", "Chen Jing", "-control", "two more counters open"))
+	hgReply(t, d, "cmd", "ack", "-incident", surge.Incident, "-by", "op-7")
+	hgReply(t, d, "cmd", "step", "-incident", surge.Incident, "-step", "open_counters", "-by", "Chen Jing")
+	hgReply(t, d, "cmd", "report", "-incident", surge.Incident, "-by", "Chen Jing", "-control", "two more counters open")
 	for i := 0; i < 3; i++ {
 		d.sim("pulse", "next-customer")
 	}
@@ -161,7 +157,7 @@ func TestPlanDay(t *testing.T) {
 	if ez.State != "acknowledged" || ez.Control != "two more counters open" || !ez.Steps[0].Done || ez.Steps[0].By != "Chen Jing" {
 		t.Errorf("surge easing %+v", ez)
 	}
-	reply(cli("cmd", "resolve", "-incident", surge.Incident, "-by", "Chen Jing"))
+	hgReply(t, d, "cmd", "resolve", "-incident", surge.Incident, "-by", "Chen Jing")
 	sres := waitReport(t, sub, root+"/alerts/surge", engine.EventResolved)
 	if tl := sres.Timeline; tl == nil || tl.AcknowledgedBy != "op-7" || tl.ResolvedBy != "Chen Jing" || tl.ActivateToAck == nil ||
 		tl.DeliveredAt == nil || !tl.Steps[0].Done || tl.Steps[1].Done {
@@ -179,7 +175,7 @@ func TestPlanDay(t *testing.T) {
 	// once the retained copy has come back through the broker.
 	sub.wait(t, 10*time.Second, func(m message) bool { return m.Topic == root+"/incidents/"+raised.Incident })
 	time.Sleep(200 * time.Millisecond)
-	reply(cli("cmd", "false_alarm", "-incident", raised.Incident, "-by", "op-7", "-reason", "knocked by a cleaner"))
+	hgReply(t, d, "cmd", "false_alarm", "-incident", raised.Incident, "-by", "op-7", "-reason", "knocked by a cleaner")
 	fa := waitReport(t, sub, root+"/alerts/robbery", engine.EventFalseAlarm)
 	if fa.Incident != raised.Incident || fa.State != "resolved" || fa.Timeline == nil {
 		t.Fatalf("false alarm report: %+v", fa)
@@ -204,7 +200,7 @@ func TestPlanDay(t *testing.T) {
 	}
 
 	// Noon: a fire drill (§1.3).
-	r := reply(cli("drill", "start", "fire", "--participants", "Chen Jing, Liu Yang", "--by", "Chen Jing"))
+	r := hgReply(t, d, "drill", "start", "fire", "--participants", "Chen Jing, Liu Yang", "--by", "Chen Jing")
 	drill := r.Incident
 	dr := waitReport(t, sub, root+"/drills/alerts/fire", engine.EventRaised)
 	if dr.Incident != drill || !dr.Drill || dr.Origin != "center" || dr.Source != "Chen Jing" ||
@@ -215,9 +211,9 @@ func TestPlanDay(t *testing.T) {
 		v, _ := hallproc.Sample(d.metrics(), `hallguard_output_active{output="siren"}`)
 		return v == "1"
 	}, "the drill's siren", d.logs)
-	reply(cli("cmd", "ack", "-incident", drill, "-by", "op-7"))
-	reply(cli("cmd", "step", "-incident", drill, "-step", "evacuate", "-by", "Liu Yang"))
-	reply(cli("drill", "stop", "--by", "Chen Jing"))
+	hgReply(t, d, "cmd", "ack", "-incident", drill, "-by", "op-7")
+	hgReply(t, d, "cmd", "step", "-incident", drill, "-step", "evacuate", "-by", "Liu Yang")
+	hgReply(t, d, "drill", "stop", "--by", "Chen Jing")
 	end := waitReport(t, sub, root+"/drills/alerts/fire", engine.EventResolved)
 	if !end.Drill || end.Timeline == nil || end.Timeline.AcknowledgedBy != "op-7" {
 		t.Errorf("drill end report %+v", end)
@@ -255,7 +251,7 @@ func TestPlanDay(t *testing.T) {
 			t.Errorf("drill report %s without drill: true", rp.ID)
 		}
 	}
-	reply(cli("drill", "evaluate", drill, "--comment", "east door slow to clear", "--by", "Wang Lei"))
+	hgReply(t, d, "drill", "evaluate", drill, "--comment", "east door slow to clear", "--by", "Wang Lei")
 	ev := sub.wait(t, 10*time.Second, func(m message) bool {
 		var r engine.DrillRecord
 		return m.Topic == root+"/drills/"+drill && json.Unmarshal(m.Payload, &r) == nil && len(r.Comments) == 1
@@ -283,7 +279,7 @@ func TestPlanDay(t *testing.T) {
 	if err == nil || !strings.Contains(out, "never the phone numbers") {
 		t.Errorf("a phone number was accepted: %s %v", out, err)
 	}
-	reply(cli("cmd", "step", "-incident", down.Incident, "-step", "take_phone_numbers", "-records", "4", "-by", "Chen Jing"))
+	hgReply(t, d, "cmd", "step", "-incident", down.Incident, "-step", "take_phone_numbers", "-records", "4", "-by", "Chen Jing")
 	biz.start(t)
 	up := waitReport(t, sub, root+"/alerts/system_failure", engine.EventResolved)
 	if up.Timeline == nil || up.Timeline.ResolvedBy != "probe" || !strings.HasPrefix(up.Timeline.Reason, "business system check http://"+biz.addr+"/health succeeds again; outage ") ||
@@ -297,9 +293,9 @@ func TestPlanDay(t *testing.T) {
 	}
 
 	// The surge's review (§3.4) for the Safety Supervision Department.
-	r = reply(cli("review", surge.Incident, "--by", "Wang Lei", "--cause", "pension day", "--course", "queue of 3 by 09:00",
+	r = hgReply(t, d, "review", surge.Incident, "--by", "Wang Lei", "--cause", "pension day", "--course", "queue of 3 by 09:00",
 		"--handling", "two more counters opened", "--problems", "no early warning",
-		"--actions", "Li Na:2026-12-15:queue display at the door; Zhao Min:2027-01-10:staff rota for pension days"))
+		"--actions", "Li Na:2026-12-15:queue display at the door; Zhao Min:2027-01-10:staff rota for pension days")
 	rv := sub.wait(t, 10*time.Second, func(m message) bool { return m.Topic == root+"/reviews/"+surge.Incident })
 	var review engine.Review
 	if err := json.Unmarshal(rv.Payload, &review); err != nil {
@@ -394,12 +390,7 @@ func TestPlanWalkTestAndInputTest(t *testing.T) {
 	sub := subscribe(t, d.mqtt, root+"/#")
 	cli := func(args ...string) reply {
 		t.Helper()
-		out, err := d.hg(append(args, "-config", d.config, "-broker", "tcp://"+d.mqtt, "--by", "installer")...)
-		var r reply
-		if err != nil || json.Unmarshal([]byte(strings.TrimSpace(out)), &r) != nil || r.Result != "ok" {
-			t.Fatalf("%v: %v %s", args, err, out)
-		}
-		return r
+		return hgReply(t, d, append(args, "--by", "installer")...)
 	}
 	walk := cli("drill", "walk_start", "--inputs", "panic-teller-1, callpoint-exit, smoke-hall").Incident
 	sub.wait(t, 10*time.Second, func(m message) bool {
@@ -481,18 +472,9 @@ func TestPlanCCTVBookmark(t *testing.T) {
 	d := startDaemon(t, config)
 	root := "hallguard/demo-hall"
 	sub := subscribe(t, d.mqtt, root+"/#")
-	cli := func(args ...string) reply {
-		t.Helper()
-		out, err := d.hg(append(args, "-config", d.config, "-broker", "tcp://"+d.mqtt)...)
-		var r reply
-		if err != nil || json.Unmarshal([]byte(strings.TrimSpace(out)), &r) != nil || r.Result != "ok" {
-			t.Fatalf("%v: %v %s", args, err, out)
-		}
-		return r
-	}
-	inc := cli("cmd", "trigger", "-playbook", "illness", "-by", "Chen Jing").Incident
+	inc := hgReply(t, d, "cmd", "trigger", "-playbook", "illness", "-by", "Chen Jing").Incident
 	raised := waitReport(t, sub, root+"/alerts/illness", engine.EventRaised)
-	cli("cmd", "step", "-incident", inc, "-step", "preserve_cctv", "-by", "Chen Jing")
+	hgReply(t, d, "cmd", "step", "-incident", inc, "-step", "preserve_cctv", "-by", "Chen Jing")
 	m := sub.wait(t, 10*time.Second, func(m message) bool { return m.Topic == root+"/cctv/bookmark" })
 	var bm struct{ Ref, Step, From, Until string }
 	if err := json.Unmarshal(m.Payload, &bm); err != nil {

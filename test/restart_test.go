@@ -23,9 +23,7 @@ func TestReportSeqContinuesAfterRestart(t *testing.T) {
 	d2 := startDaemonOn(t, "configs/demo.yaml", d.stateDir)
 	sub2 := subscribe(t, d2.mqtt, root+"/alerts/#")
 	d2.sim("press", "panic-teller-1")
-	m2 := sub2.wait(t, 5*time.Second, func(m message) bool { return m.Topic == root+"/alerts/robbery" })
-	var second report
-	_ = json.Unmarshal(m2.Payload, &second)
+	second := sub2.reportOn(t, 5*time.Second, root+"/alerts/robbery")
 	if second.Seq <= first.Seq {
 		t.Fatalf("seq after restart = %d, want more than %d", second.Seq, first.Seq)
 	}
@@ -40,11 +38,8 @@ func TestOpenIncidentsSurviveAKill(t *testing.T) {
 	sub := subscribe(t, d.mqtt, root+"/alerts/#")
 	d.sim("press", "callpoint-exit")
 	d.sim("press", "panic-teller-1")
-	var fire, robbery report
-	m := sub.wait(t, 5*time.Second, func(m message) bool { return m.Topic == root+"/alerts/fire" })
-	_ = json.Unmarshal(m.Payload, &fire)
-	m = sub.wait(t, 5*time.Second, func(m message) bool { return m.Topic == root+"/alerts/robbery" })
-	_ = json.Unmarshal(m.Payload, &robbery)
+	fire := sub.reportOn(t, 5*time.Second, root+"/alerts/fire")
+	robbery := sub.reportOn(t, 5*time.Second, root+"/alerts/robbery")
 	if err := d.p.Cmd.Process.Kill(); err != nil { // SIGKILL: no clean shutdown
 		t.Fatal(err)
 	}

@@ -223,9 +223,7 @@ func TestSecurityIncidentFieldOverride(t *testing.T) {
 	sub := subscribe(t, d.mqtt, demoRoot+"/#")
 	key := demoHMAC(t)
 	d.sim("press", "panic-teller-1")
-	m := sub.wait(t, 10*time.Second, func(m message) bool { return m.Topic == demoRoot+"/alerts/robbery" })
-	var rob report
-	_ = json.Unmarshal(m.Payload, &rob)
+	rob := sub.reportOn(t, 10*time.Second, demoRoot+"/alerts/robbery")
 	ill := publishRaw(t, sub, demoRoot+"/cmd/trigger", "o-ill", signed(key, "demo-hall", demoRoot+"/cmd/trigger", map[string]any{"id": "o-ill", "by": "center-op", "playbook": "illness"}))
 	raw := fmt.Sprintf(`{"id":"o-res","by":"center-op","incident":%q,"INCIDENT":%q,"ts":%q,"nonce":"n-override"}`,
 		ill.Incident, rob.Incident, time.Now().UTC().Format(time.RFC3339Nano))

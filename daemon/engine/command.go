@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/hallguard/hallguard/daemon/config"
 )
 
 // Verb is what a command asks for: the last level of its MQTT topic
@@ -234,18 +236,27 @@ func (e *Engine) trigger(c Command) (string, error) {
 	if !pb.Manual {
 		return "", fmt.Errorf("%w: playbook %q is not raised by hand", ErrNotAllowed, pb.ID)
 	}
-	if len(pb.Variants) > 0 && pb.Variant(c.Variant) == nil {
-		ids := make([]string, len(pb.Variants))
-		for i, v := range pb.Variants {
-			ids[i] = v.ID
-		}
-		return "", fmt.Errorf("%w: playbook %q needs a variant: %s", ErrBadCommand, pb.ID, strings.Join(ids, ", "))
+	if err := checkVariant(pb, c.Variant); err != nil {
+		return "", err
 	}
 	if inc := e.openIncident(pb.ID, false); inc != nil && inc.Variant == c.Variant {
 		return inc.ID, fmt.Errorf("%w: %s is already open as %s", ErrNotAllowed, pb.ID, inc.ID)
 	}
 	inc := e.raise(raising{pb: pb, variant: c.Variant, origin: c.Origin, source: c.By, at: e.clk.Now(), why: c.Reason})
 	return inc.ID, nil
+}
+
+// checkVariant refuses a variant pb does not have, when pb has variants,
+// naming those it has: trigger and a drill start both need one.
+func checkVariant(pb *config.Playbook, variant string) error {
+	if len(pb.Variants) == 0 || pb.Variant(variant) != nil {
+		return nil
+	}
+	ids := make([]string, len(pb.Variants))
+	for i, v := range pb.Variants {
+		ids[i] = v.ID
+	}
+	return fmt.Errorf("%w: playbook %q needs a variant: %s", ErrBadCommand, pb.ID, strings.Join(ids, ", "))
 }
 
 // Rejection is why a command was refused, a fixed label: the result of

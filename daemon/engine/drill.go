@@ -157,12 +157,8 @@ func (e *Engine) startDrill(c Command) (string, error) {
 	if pb == nil {
 		return "", fmt.Errorf("%w: no playbook %q", ErrBadCommand, c.Playbook)
 	}
-	if len(pb.Variants) > 0 && pb.Variant(c.Variant) == nil {
-		ids := make([]string, len(pb.Variants))
-		for i, v := range pb.Variants {
-			ids[i] = v.ID
-		}
-		return "", fmt.Errorf("%w: playbook %q needs a variant: %s", ErrBadCommand, pb.ID, strings.Join(ids, ", "))
+	if err := checkVariant(pb, c.Variant); err != nil {
+		return "", err
 	}
 	var who []string
 	for _, p := range c.Participants {

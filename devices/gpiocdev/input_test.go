@@ -77,6 +77,16 @@ func result(t *testing.T, done <-chan error) error {
 	return simchip.Result(t, done, 5*time.Second)
 }
 
+// noEvent fails t, saying what, if an event is already waiting on evs.
+func noEvent(t *testing.T, evs <-chan devices.Event, what string) {
+	t.Helper()
+	select {
+	case ev := <-evs:
+		t.Fatalf("%s: %+v", what, ev)
+	default:
+	}
+}
+
 // waitPending waits until the fake clock has n timers scheduled.
 func waitPending(t *testing.T, clk *clock.Fake, n int) {
 	t.Helper()
@@ -249,11 +259,7 @@ func TestWatchResyncsLevel(t *testing.T) {
 	req.set(1, nil) // pressed, but no edge event comes
 	clk.Advance(time.Second)
 	waitPending(t, clk, 1)
-	select {
-	case ev := <-evs:
-		t.Fatalf("event after one mismatching probe: %+v", ev)
-	default:
-	}
+	noEvent(t, evs, "event after one mismatching probe")
 	clk.Advance(time.Second)
 	ev := next(t, evs)
 	if ev.Level != devices.High || ev.Lost != 1 || !ev.Time.Equal(testWall.Add(2*time.Second)) {
@@ -286,11 +292,7 @@ func TestWatchNoResyncWhenEventsArrive(t *testing.T) {
 	waitPending(t, clk, 1)
 	clk.Advance(time.Second)
 	waitPending(t, clk, 1)
-	select {
-	case ev := <-evs:
-		t.Errorf("unexpected resync event %+v", ev)
-	default:
-	}
+	noEvent(t, evs, "unexpected resync event")
 }
 
 func TestRead(t *testing.T) {

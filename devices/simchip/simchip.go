@@ -143,6 +143,17 @@ func (c Chip) Replug() (string, error) {
 	return strings.TrimSpace(string(b)), err
 }
 
+// InVM returns the VM's chip, and skips t when the test runs outside the
+// VM (HALLGUARD_SIM_CHIP unset).
+func InVM(t testing.TB) Chip {
+	t.Helper()
+	c, ok := FromEnv()
+	if !ok {
+		t.Skip("not inside the vmtest VM (HALLGUARD_SIM_CHIP unset)")
+	}
+	return c
+}
+
 // Name returns the VM's chip name (HALLGUARD_SIM_CHIP), and fails t when the
 // test runs outside the VM: the vmtest build tag means running in it.
 func Name(t testing.TB) string {

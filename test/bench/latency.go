@@ -100,10 +100,7 @@ func (p *presser) press() (time.Duration, error) {
 	if err := p.sim.do("press panic-teller-1"); err != nil {
 		return 0, err
 	}
-	m, err := p.alerts.take(10*time.Second, func(m msg) bool {
-		r, ok := parseReport(m)
-		return ok && r.Event == "raised"
-	})
+	m, err := p.alerts.take(10*time.Second, isRaised)
 	if err != nil {
 		return 0, fmt.Errorf("%s: robbery report: %w", p.d.hall, err)
 	}
@@ -122,17 +119,10 @@ func (p *presser) press() (time.Duration, error) {
 		return 0, err
 	}
 	p.released = time.Now()
-	pl, err := command.Sign(p.key, p.d.hall, p.d.root()+"/cmd/resolve", command.Message{ID: fmt.Sprintf("bench-res-%d-%d", time.Now().UnixNano(), p.n), Incident: r.Incident, By: "bench-center"}, time.Now())
-	if err != nil {
+	if err := sendCommand(p.c, p.key, p.d.hall, "resolve", command.Message{ID: fmt.Sprintf("bench-res-%d-%d", time.Now().UnixNano(), p.n), Incident: r.Incident, By: "bench-center"}); err != nil {
 		return 0, err
 	}
-	if err := publish(p.c, p.d.root()+"/cmd/resolve", pl); err != nil {
-		return 0, err
-	}
-	if _, err := p.alerts.take(10*time.Second, func(m msg) bool {
-		rr, ok := parseReport(m)
-		return ok && rr.Incident == r.Incident && rr.Event == "resolved"
-	}); err != nil {
+	if err := waitResolved(p.alerts, r.Incident); err != nil {
 		return 0, fmt.Errorf("%s: resolved report: %w", p.d.hall, err)
 	}
 	return m.At.Sub(occurred), nil
@@ -168,26 +158,16 @@ func (t *triggerer) trigger() (time.Duration, error) {
 	if err := publish(t.c, t.d.root()+"/cmd/trigger", pl); err != nil {
 		return 0, err
 	}
-	m, err := t.alerts.take(10*time.Second, func(m msg) bool {
-		r, ok := parseReport(m)
-		return ok && r.Event == "raised"
-	})
+	m, err := t.alerts.take(10*time.Second, isRaised)
 	if err != nil {
 		return 0, fmt.Errorf("%s: illness report: %w", t.d.hall, err)
 	}
 	lat := m.At.Sub(t0)
 	r, _ := parseReport(m)
-	pl, err = command.Sign(t.key, t.d.hall, t.d.root()+"/cmd/resolve", command.Message{ID: fmt.Sprintf("bench-tres-%d-%d", time.Now().UnixNano(), t.n), Incident: r.Incident, By: "bench-center"}, time.Now())
-	if err != nil {
+	if err := sendCommand(t.c, t.key, t.d.hall, "resolve", command.Message{ID: fmt.Sprintf("bench-tres-%d-%d", time.Now().UnixNano(), t.n), Incident: r.Incident, By: "bench-center"}); err != nil {
 		return 0, err
 	}
-	if err := publish(t.c, t.d.root()+"/cmd/resolve", pl); err != nil {
-		return 0, err
-	}
-	if _, err := t.alerts.take(10*time.Second, func(m msg) bool {
-		rr, ok := parseReport(m)
-		return ok && rr.Incident == r.Incident && rr.Event == "resolved"
-	}); err != nil {
+	if err := waitResolved(t.alerts, r.Incident); err != nil {
 		return 0, fmt.Errorf("%s: resolved report: %w", t.d.hall, err)
 	}
 	return lat, nil

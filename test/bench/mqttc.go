@@ -11,6 +11,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/hallguard/hallguard/mqtt/command"
 	"github.com/hallguard/hallguard/test/hallproc"
 )
 
@@ -71,4 +72,24 @@ type report = hallproc.Report
 func parseReport(m msg) (report, bool) {
 	var r report
 	return r, json.Unmarshal(m.Payload, &r) == nil && r.ID != ""
+}
+
+// sendCommand signs m with key for hall's cmd/<verb> and publishes it there,
+// as the center would.
+func sendCommand(c paho.Client, key command.HMAC, hall, verb string, m command.Message) error {
+	topic := "hallguard/" + hall + "/cmd/" + verb
+	pl, err := command.Sign(key, hall, topic, m, time.Now())
+	if err != nil {
+		return err
+	}
+	return publish(c, topic, pl)
+}
+
+// waitResolved waits up to 10 s on alerts for incident's resolved report.
+func waitResolved(alerts *inbox, incident string) error {
+	_, err := alerts.take(10*time.Second, func(m msg) bool {
+		r, ok := parseReport(m)
+		return ok && r.Incident == incident && r.Event == "resolved"
+	})
+	return err
 }

@@ -201,11 +201,7 @@ func (b *bench) hallguardFirstAlert(c paho.Client, alerts *inbox, cfg, hall, sta
 	n := 0
 	l, m, err := firstAlert(d.p.started, alerts, func() error {
 		n++
-		pl, err := command.Sign(b.key, hall, "hallguard/"+hall+"/cmd/trigger", command.Message{ID: fmt.Sprintf("bench-start-%d-%d-%d", time.Now().UnixNano(), i, n), Playbook: "illness", By: "bench-center"}, time.Now())
-		if err != nil {
-			return err
-		}
-		return publish(c, "hallguard/"+hall+"/cmd/trigger", pl)
+		return sendCommand(c, b.key, hall, "trigger", command.Message{ID: fmt.Sprintf("bench-start-%d-%d-%d", time.Now().UnixNano(), i, n), Playbook: "illness", By: "bench-center"})
 	}, d.p, isRaised)
 	if err != nil {
 		return 0, err
@@ -215,17 +211,10 @@ func (b *bench) hallguardFirstAlert(c paho.Client, alerts *inbox, cfg, hall, sta
 	}
 	r, _ := parseReport(m)
 	time.Sleep(50 * time.Millisecond) // the triggers still in flight are refused
-	pl, err := command.Sign(b.key, hall, "hallguard/"+hall+"/cmd/resolve", command.Message{ID: fmt.Sprintf("bench-start-res-%d-%d", time.Now().UnixNano(), i), Incident: r.Incident, By: "bench-center"}, time.Now())
-	if err != nil {
+	if err := sendCommand(c, b.key, hall, "resolve", command.Message{ID: fmt.Sprintf("bench-start-res-%d-%d", time.Now().UnixNano(), i), Incident: r.Incident, By: "bench-center"}); err != nil {
 		return 0, err
 	}
-	if err := publish(c, "hallguard/"+hall+"/cmd/resolve", pl); err != nil {
-		return 0, err
-	}
-	if _, err := alerts.take(10*time.Second, func(m msg) bool {
-		rr, ok := parseReport(m)
-		return ok && rr.Incident == r.Incident && rr.Event == "resolved"
-	}); err != nil {
+	if err := waitResolved(alerts, r.Incident); err != nil {
 		return 0, fmt.Errorf("hallguard: resolving the start's illness: %w", err)
 	}
 	return l, d.stop()

@@ -108,6 +108,13 @@ type latencySamples struct {
 // the floor, the durable and the memory daemon, in rotating order.
 func (b *bench) measureLatency(r *latencyRig) (latencySamples, error) {
 	var s latencySamples
+	press := func(p *presser, into *dist, keep bool) error {
+		l, err := p.press()
+		if err == nil && keep {
+			*into = append(*into, l)
+		}
+		return err
+	}
 	run := func(which int, keep bool) error {
 		switch which {
 		case 0:
@@ -119,21 +126,9 @@ func (b *bench) measureLatency(r *latencyRig) (latencySamples, error) {
 				s.fs = append(s.fs, f)
 			}
 		case 1:
-			l, err := r.pd.press()
-			if err != nil {
-				return err
-			}
-			if keep {
-				s.durable = append(s.durable, l)
-			}
+			return press(r.pd, &s.durable, keep)
 		case 2:
-			l, err := r.pm.press()
-			if err != nil {
-				return err
-			}
-			if keep {
-				s.memory = append(s.memory, l)
-			}
+			return press(r.pm, &s.memory, keep)
 		}
 		return nil
 	}

@@ -46,15 +46,6 @@ const (
 	defaultPlaybooks = "/etc/hallguard/playbooks"
 )
 
-func vmChip(t *testing.T) simchip.Chip {
-	t.Helper()
-	c, ok := simchip.FromEnv()
-	if !ok {
-		t.Skip("not inside the vmtest VM (HALLGUARD_SIM_CHIP unset)")
-	}
-	return c
-}
-
 func hallguardBin(t *testing.T) string {
 	t.Helper()
 	p := os.Getenv("HALLGUARD_VM_HALLGUARD")
@@ -132,7 +123,7 @@ func newHall(t *testing.T) *hall {
 // (VERIFY_WINDOW, ...).
 func newHallWith(t *testing.T, vars map[string]string) *hall {
 	t.Helper()
-	c := vmChip(t)
+	c := simchip.InVM(t)
 	ports := freePorts(t, 2)
 	h := &hall{t: t, chip: c, bin: hallguardBin(t), http: ports[0], mqtt: ports[1],
 		logs: &hallproc.Log{}, client: &http.Client{Timeout: 10 * time.Second}}

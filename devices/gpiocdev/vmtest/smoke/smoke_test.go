@@ -13,18 +13,9 @@ import (
 	"github.com/warthog618/go-gpiocdev"
 )
 
-func simChip(t *testing.T) simchip.Chip {
-	t.Helper()
-	c, ok := simchip.FromEnv()
-	if !ok {
-		t.Skip("not inside the vmtest VM (HALLGUARD_SIM_CHIP unset)")
-	}
-	return c
-}
-
 // The chip has the 16 named lines the init promised, findable by name.
 func TestChipLayout(t *testing.T) {
-	c := simChip(t)
+	c := simchip.InVM(t)
 	if len(c.Lines) != 16 {
 		t.Fatalf("HALLGUARD_SIM_LINE_NAMES has %d names, want 16", len(c.Lines))
 	}
@@ -53,7 +44,7 @@ func TestChipLayout(t *testing.T) {
 
 // Pull-up then pull-down through sysfs gives a rising then a falling edge.
 func TestInputEdges(t *testing.T) {
-	c := simChip(t)
+	c := simchip.InVM(t)
 	off := c.Offset("panic0")
 	events := make(chan gpiocdev.LineEvent, 16)
 	l, err := gpiocdev.RequestLine(c.Name, off, gpiocdev.AsInput, gpiocdev.WithBothEdges,
@@ -100,7 +91,7 @@ func TestInputEdges(t *testing.T) {
 
 // An output driven through the cdev shows up in sim_gpioN/value.
 func TestOutputValue(t *testing.T) {
-	c := simChip(t)
+	c := simchip.InVM(t)
 	off := c.Offset("siren")
 	l, err := gpiocdev.RequestLine(c.Name, off, gpiocdev.AsOutput(0), gpiocdev.WithConsumer("vmtest-smoke"))
 	if err != nil {
@@ -125,7 +116,7 @@ func TestOutputValue(t *testing.T) {
 // ENODEV. Keep this test LAST in the file: it removes the chip (the init
 // makes a fresh one for the next test binary).
 func TestZZChipRemoval(t *testing.T) {
-	c := simChip(t)
+	c := simchip.InVM(t)
 	off := c.Offset("door")
 	l, err := gpiocdev.RequestLine(c.Name, off, gpiocdev.AsInput, gpiocdev.WithBothEdges,
 		gpiocdev.WithEventHandler(func(gpiocdev.LineEvent) {}))
