@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hallguard/hallguard/daemon"
+	"github.com/hallguard/hallguard/daemon/api"
 	"github.com/hallguard/hallguard/daemon/config"
 	"github.com/hallguard/hallguard/daemon/engine"
 	"github.com/hallguard/hallguard/daemon/engine/enginetest"
@@ -40,7 +40,7 @@ func TestAPIIncidentsPages(t *testing.T) {
 			}
 		}
 	}
-	srv := httptest.NewServer(daemon.IncidentsHandler(eng))
+	srv := httptest.NewServer(api.IncidentsHandler(eng))
 	defer srv.Close()
 	get := func(q string) ([]engine.Incident, string, int) {
 		t.Helper()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/hallguard/hallguard/daemon/api"
 	"github.com/hallguard/hallguard/daemon/config"
 )
 
@@ -86,7 +87,7 @@ func (d *Daemon) opsRoutes() http.Handler {
 // localRoutes is the local listener: the console, the API and reload.
 func (d *Daemon) localRoutes() http.Handler {
 	mux := http.NewServeMux()
-	d.journalRoutes(mux)
+	api.JournalRoutes(mux, d.store, d.log)
 	if d.console != nil {
 		d.console.Mount(mux)
 	}
@@ -106,7 +107,7 @@ func (d *Daemon) localRoutes() http.Handler {
 		}
 		fmt.Fprintln(w, "reloaded")
 	})
-	mux.Handle("/api/incidents", IncidentsHandler(d.eng))
+	mux.Handle("/api/incidents", api.IncidentsHandler(d.eng))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hallguard/hallguard/daemon"
+	"github.com/hallguard/hallguard/daemon/api"
 	"github.com/hallguard/hallguard/daemon/config"
 	"github.com/hallguard/hallguard/daemon/journal"
 )
@@ -102,7 +103,7 @@ func openJournalCmd(sub string, args []string, stderr io.Writer) (*journalCmd, i
 	if err := fs.Parse(args); err != nil {
 		return nil, exitConfig
 	}
-	filter, err := daemon.ParseFilter(j.q)
+	filter, err := api.ParseFilter(j.q)
 	if err != nil {
 		fmt.Fprintln(stderr, "hallguard journal: -"+err.Error())
 		return nil, exitConfig

@@ -1,8 +1,15 @@
-package daemon
+// Package api serves hallguard's read-only HTTP API on the loopback
+// listener: the journal's verify and export, and pages of the incidents the
+// engine holds. It parses queries and encodes answers; it must not change
+// the journal or the engine, and it knows nothing of the listeners that
+// serve it (daemon mounts it).
+package api
 
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -57,11 +64,22 @@ func parseTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not a time (want RFC 3339 or YYYY-MM-DD)", s)
 }
 
-// journalRoutes serves the journal of a running daemon (whose file lock
-// keeps other processes out) on its loopback HTTP address.
-func (d *Daemon) journalRoutes(mux *http.ServeMux) {
+// Journal is what the journal routes read: the running daemon's store,
+// whose file lock keeps other processes out.
+type Journal interface {
+	Verify() (journal.VerifyResult, error)
+	ExportJSONL(w io.Writer, f journal.Filter) error
+	ExportCSV(w io.Writer, f journal.Filter) error
+}
+
+var _ Journal = (*journal.Store)(nil)
+
+// JournalRoutes mounts /api/journal/verify and /api/journal/export (jsonl
+// or csv, filtered by ParseFilter's query) on mux. An export that fails
+// part-way is logged to log.
+func JournalRoutes(mux *http.ServeMux, j Journal, log *slog.Logger) {
 	mux.HandleFunc("/api/journal/verify", func(w http.ResponseWriter, r *http.Request) {
-		res, err := d.store.Verify()
+		res, err := j.Verify()
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -78,16 +96,16 @@ func (d *Daemon) journalRoutes(mux *http.ServeMux) {
 		switch r.URL.Query().Get("format") {
 		case "", "jsonl":
 			w.Header().Set("Content-Type", "application/jsonl")
-			err = d.store.ExportJSONL(w, f)
+			err = j.ExportJSONL(w, f)
 		case "csv":
 			w.Header().Set("Content-Type", "text/csv")
-			err = d.store.ExportCSV(w, f)
+			err = j.ExportCSV(w, f)
 		default:
 			http.Error(w, "format: want jsonl or csv", http.StatusBadRequest)
 			return
 		}
 		if err != nil {
-			d.log.Error("journal export", "err", err)
+			log.Error("journal export", "err", err)
 		}
 	})
 }
