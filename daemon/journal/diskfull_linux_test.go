@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/hallguard/hallguard/devices/clock"
-	"github.com/hallguard/hallguard/outbox"
 )
 
 // TestDiskFullTmpfs fills a real file system: a tiny tmpfs (needs
@@ -88,13 +87,4 @@ func TestDiskFullTmpfs(t *testing.T) {
 		t.Fatalf("Verify = %+v, %v", res, err)
 	}
 	t.Logf("%d reports and 1 record on disk after the file system was grown", len(pushed))
-}
-
-func allRedelivered(ms []outbox.Message) bool {
-	for _, m := range ms {
-		if !m.Redelivered {
-			return false
-		}
-	}
-	return true
 }

@@ -15,6 +15,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/hallguard/hallguard/devices/clock"
+	"github.com/hallguard/hallguard/outbox"
 )
 
 // fill writes n records and pushes p reports (unacknowledged) to a new
@@ -232,4 +233,14 @@ func TestOpenLocked(t *testing.T) {
 	if res, err := s.Verify(); err != nil || res.FirstBad != 0 || res.Records != 2 {
 		t.Fatalf("Verify = %+v, %v", res, err)
 	}
+}
+
+// allRedelivered reports whether every message is marked redelivered.
+func allRedelivered(ms []outbox.Message) bool {
+	for _, m := range ms {
+		if !m.Redelivered {
+			return false
+		}
+	}
+	return true
 }
