@@ -71,3 +71,33 @@ func TestFuzzBudgetsAreCounts(t *testing.T) {
 		t.Fatal("no fuzz run found in .ci/run or the Makefile: the check checks nothing")
 	}
 }
+
+// byName is a command that stops processes by name rather than by PID.
+var byName = regexp.MustCompile(`(^|[;&|(\s])(pkill|killall)\b`)
+
+// TestScriptsStopProcessesByPIDOnly: .ci/run once ended every mosquitto on
+// the machine (`pkill -x mosquitto`), which may be a broker someone else
+// runs (issue #13). Every tracked script and Makefile stops only what it
+// started, by PID: none runs pkill or killall.
+func TestScriptsStopProcessesByPIDOnly(t *testing.T) {
+	out, err := exec.Command("git", "-C", "..", "ls-files").Output()
+	if err != nil {
+		t.Fatalf("git ls-files: %v", err)
+	}
+	checked := 0
+	for _, f := range strings.Fields(string(out)) {
+		b, err := os.ReadFile("../" + f)
+		if err != nil || !(strings.HasPrefix(string(b), "#!") || strings.HasSuffix(f, "Makefile")) {
+			continue
+		}
+		checked++
+		for i, line := range strings.Split(string(b), "\n") {
+			if code, _, _ := strings.Cut(line, "#"); byName.MatchString(code) {
+				t.Errorf("%s:%d: stops processes by name: %s", f, i+1, strings.TrimSpace(line))
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no script found: the check checks nothing")
+	}
+}
