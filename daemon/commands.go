@@ -299,14 +299,14 @@ func (d *Daemon) handleReceived(m command.Message) {
 	if d.centerAcks == nil || !d.centerAcks.CenterAck(m.Report) {
 		// Already retired (a duplicate acknowledgement) or never ours.
 		d.metrics.commands.WithLabelValues(engine.VerbReceived.String(), engine.RejectUnknownReport.String()).Inc()
-		d.rec.add("command_rejected", "", "", false, map[string]any{"id": m.ID, "verb": "received", "by": m.By,
+		d.rec.add("command_rejected", "", "", false, map[string]any{"id": m.ID, "verb": engine.VerbReceived, "by": m.By,
 			"reason": engine.RejectUnknownReport, "nonce": m.Nonce, "ts": m.TS})
-		d.reply(Reply{ID: m.ID, Verb: "received", Result: "error: report " + m.Report + " is not awaiting acknowledgement", Reason: engine.RejectUnknownReport, At: d.clk.Now().UTC()})
+		d.reply(Reply{ID: m.ID, Verb: engine.VerbReceived.String(), Result: "error: report " + m.Report + " is not awaiting acknowledgement", Reason: engine.RejectUnknownReport, At: d.clk.Now().UTC()})
 		return
 	}
-	d.metrics.commands.WithLabelValues("received", "ok").Inc()
+	d.metrics.commands.WithLabelValues(engine.VerbReceived.String(), "ok").Inc()
 	d.rec.add("delivered", "", "", false, map[string]any{"report": m.Report, "by": m.By, "command": m.ID, "nonce": m.Nonce, "ts": m.TS})
-	d.reply(Reply{ID: m.ID, Verb: "received", Result: "ok", At: d.clk.Now().UTC()})
+	d.reply(Reply{ID: m.ID, Verb: engine.VerbReceived.String(), Result: "ok", At: d.clk.Now().UTC()})
 }
 
 // tokenBucket limits how many rejections a second are journalled and

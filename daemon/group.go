@@ -34,7 +34,7 @@ func (g *group) done() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.n--
-	if g.n == 0 && g.idle.L != nil {
+	if g.n == 0 {
 		g.idle.Broadcast()
 	}
 }

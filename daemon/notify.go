@@ -50,15 +50,11 @@ func (d *Daemon) watchdog(ctx context.Context) {
 }
 
 // feedWatchdog tells systemd the daemon lives, once the engine answered a
-// Ping; nothing when ctx ends first.
+// Ping; nothing when ctx ended meanwhile. It runs in the feeding loop of
+// its own, so a Ping the engine holds holds only the feeding.
 func (d *Daemon) feedWatchdog(ctx context.Context) {
-	pinged := make(chan struct{})
-	if !d.loops.Go(func() { d.eng.Ping(); close(pinged) }) {
-		return
-	}
-	select {
-	case <-pinged:
-	case <-ctx.Done():
+	d.eng.Ping()
+	if ctx.Err() != nil {
 		return
 	}
 	if _, err := sddaemon.SdNotify(false, sddaemon.SdNotifyWatchdog); err != nil {

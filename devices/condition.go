@@ -244,7 +244,7 @@ func (c *Conditioner) lock(end time.Time) {
 // taken for bounce and the press lost (§4.3: a hold-up press must not be).
 // An edge without a time (zero) settles nothing.
 func (c *Conditioner) settle(t time.Time) {
-	for c.lockout != nil && !c.lockoutEnd.IsZero() && !t.Before(c.lockoutEnd) {
+	for c.lockout != nil && !t.Before(c.lockoutEnd) {
 		c.endLockout()
 	}
 }

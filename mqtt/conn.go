@@ -484,15 +484,11 @@ func (p *Publisher) admit(a admitted) bool {
 	}
 	p.adm = append(p.adm, a)
 	p.admMu.Unlock()
-	select {
-	case p.admWake <- struct{}{}:
-	default:
-	}
+	signal(p.admWake)
 	return true
 }
 
 func (p *Publisher) commandLoop() {
-	defer p.workers.Done()
 	for {
 		p.admMu.Lock()
 		batch := p.adm
@@ -514,7 +510,6 @@ func (p *Publisher) commandLoop() {
 }
 
 func (p *Publisher) refuseLoop() {
-	defer p.workers.Done()
 	for {
 		select {
 		case r := <-p.refused:

@@ -221,11 +221,10 @@ func (p *Publisher) Start(ctx context.Context) error {
 		return errors.New("mqtt: start: already started")
 	}
 	p.started = true
-	p.workers.Add(4)
-	go p.sendLoop()
-	go p.stateLoop()
-	go p.commandLoop()
-	go p.refuseLoop()
+	p.workers.Go(p.sendLoop)
+	p.workers.Go(p.stateLoop)
+	p.workers.Go(p.commandLoop)
+	p.workers.Go(p.refuseLoop)
 	go p.supervise()
 	if n, ok := p.queue.(outbox.Notifier); ok {
 		// A durable queue makes reports peekable only once on disk.

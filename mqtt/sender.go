@@ -59,7 +59,6 @@ type sender struct {
 }
 
 func (p *Publisher) sendLoop() {
-	defer p.workers.Done()
 	sd := &sender{p: p, sent: map[string]bool{}, open: map[string][]byte{}}
 	p.eachSession(sd.run)
 }

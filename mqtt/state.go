@@ -119,7 +119,6 @@ func (s *stateStore) dropped() uint64 {
 }
 
 func (p *Publisher) stateLoop() {
-	defer p.workers.Done()
 	p.eachSession(func(s *session) {
 		p.state.markAll()
 		p.publishState(s)
