@@ -38,17 +38,17 @@ func cmdJournal(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	sub, args := args[0], args[1:]
+	run, ok := journalSubcommand(sub)
+	if !ok {
+		fmt.Fprintf(stderr, "hallguard journal: unknown subcommand %q (want verify, list, show or export)\n", sub)
+		return exitConfig
+	}
 	j, code := openJournalCmd(sub, args, stderr)
 	if j == nil {
 		return code
 	}
 	if j.st != nil {
 		defer j.st.Close()
-	}
-	run, ok := journalSubcommand(sub)
-	if !ok {
-		fmt.Fprintf(stderr, "hallguard journal: unknown subcommand %q (want verify, list, show or export)\n", sub)
-		return exitConfig
 	}
 	return run(j, stdout, stderr)
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -141,19 +140,8 @@ func readIncidentJSONL(jsonl *bytes.Buffer, file, api, incident string, stderr i
 	switch {
 	case errors.Is(err, journal.ErrLocked):
 		u := "http://" + api + "/api/journal/export?format=jsonl&incident=" + url.QueryEscape(incident)
-		resp, err := http.Get(u)
-		if err != nil {
+		if err := copyHTTP(jsonl, u); err != nil {
 			fmt.Fprintln(stderr, "hallguard report: the daemon holds the journal and its API failed:", err)
-			return false
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			b, _ := io.ReadAll(resp.Body)
-			fmt.Fprintf(stderr, "hallguard report: %s: %s\n", resp.Status, b)
-			return false
-		}
-		if _, err := io.Copy(jsonl, resp.Body); err != nil {
-			fmt.Fprintln(stderr, "hallguard report:", err)
 			return false
 		}
 	case err != nil:
