@@ -1,7 +1,6 @@
 package test
 
 import (
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -115,17 +114,11 @@ func TestDualPathWholeBinary(t *testing.T) {
 		return s + "arc:\n  account: \"4F39\"\n  key_file: " + keyFile + "\n  category: SP6\n  receivers:\n    - {name: primary, address: \"" + arcRx.addr + "\", poll_interval: 1s, fail_after: 2s}\n"
 	})
 	d := launchDaemon(t, cfg, t.TempDir()) // the broker is down: not connected
-	health := func() (ready bool, pending float64) {
-		resp, err := http.Get("http://" + d.http + "/healthz")
+	health := func() (ready bool, pending int) {
+		h, err := hallproc.GetHealth(http.DefaultClient, d.http)
 		if err != nil {
 			return false, -1
 		}
-		defer resp.Body.Close()
-		var h struct {
-			Ready   bool    `json:"ready"`
-			Pending float64 `json:"reports_pending"`
-		}
-		_ = json.NewDecoder(resp.Body).Decode(&h)
 		return h.Ready, h.Pending
 	}
 	waitFor(t, 20*time.Second, func() bool { r, _ := health(); return r }, "hallguard ready with the broker down", d.logs)

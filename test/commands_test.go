@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/hallguard/hallguard/daemon"
 	"github.com/hallguard/hallguard/devices/sim"
 	"github.com/hallguard/hallguard/mqtt/command"
@@ -305,5 +303,3 @@ func histogramQuantile(t *testing.T, text, name string, q float64) float64 {
 	}
 	return hallproc.Quantile(bs, q)
 }
-
-var _ = paho.NewClient
