@@ -95,7 +95,10 @@ const Unknown = "unknown"
 //
 // Its JSON (the journal's "report" records, the daemon's exports) uses the
 // lower-case names of the MQTT report (mqtt.ReportPayload) for the fields
-// they share. UnmarshalJSON also reads the Go field names that journals
+// they share. The nested shapes stay the engine's own: a step's text is
+// {"text":{"zh","en"}} where MQTT has flat zh/en, an escalation's "after"
+// is in nanoseconds where MQTT has after_seconds, and an unset time is the
+// zero time where MQTT has null. UnmarshalJSON also reads the Go field names that journals
 // written before these tags (07a6525 and earlier) hold.
 type Report struct {
 	// ID is unique per report and stable across redelivery: incident.vN.
@@ -231,13 +234,15 @@ type InputState struct {
 }
 
 // QueueState is the published state of the queue model.
+// It is never encoded itself: MQTT and the console each have their own
+// view of it (mqtt.QueuePayload, the console's QueueView).
 type QueueState struct {
-	Length     int       `json:"length"`
-	Rate       float64   `json:"rate"` // arrivals per minute over the rate window
-	Arrivals   uint64    `json:"arrivals"`
-	Departures uint64    `json:"departures"`
-	Surge      bool      `json:"surge"`
-	At         time.Time `json:"at"`
+	Length     int
+	Rate       float64 // arrivals per minute over the rate window
+	Arrivals   uint64
+	Departures uint64
+	Surge      bool
+	At         time.Time
 }
 
 // Class is a condition's class, as professional panels have them. Its
