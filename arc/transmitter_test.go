@@ -74,9 +74,20 @@ func (tr *testReceiver) collect(f func(Received) (string, bool)) []string {
 	return out
 }
 
-// events returns the ADM-CID/SIA-DCS messages the receiver ACKed, as data.
+// events returns the ADM-CID/SIA-DCS messages the receiver ACKed, as data,
+// each once: a retransmission (same sequence number and data, sent again
+// when the ACK came late, as over UDP on a busy machine) is the same event,
+// and a receiving centre counts it once.
 func (tr *testReceiver) events() []string {
-	return tr.collect(func(r Received) (string, bool) { return r.Frame.Data, r.Answer == IDAck && r.Event != nil })
+	seen := map[string]bool{}
+	return tr.collect(func(r Received) (string, bool) {
+		key := fmt.Sprintf("%04d|%s", r.Frame.Seq, r.Frame.Data)
+		if r.Answer != IDAck || r.Event == nil || seen[key] {
+			return "", false
+		}
+		seen[key] = true
+		return r.Frame.Data, true
+	})
 }
 
 // answers returns each frame's id and the receiver's answer, "ID:ANSWER".
